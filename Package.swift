@@ -1,0 +1,80 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "rasi",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "rasi", targets: ["rasi"]),
+        .library(name: "RasiCore", targets: ["RasiCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // Domain types, store protocols, retrieval seam, prompt rendering. No I/O frameworks.
+        .target(
+            name: "RasiCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The embedded default store: SQLite through GRDB, WAL, FTS5.
+        .target(
+            name: "RasiSQLite",
+            dependencies: [
+                "RasiCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The deterministic, scriptable OpenAI-compatible model used by tests and the demo.
+        .target(
+            name: "ScriptedModel",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        // Gateway, REST API, auth.
+        .target(
+            name: "RasiServer",
+            dependencies: [
+                "RasiCore",
+                "RasiSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .executableTarget(
+            name: "rasi",
+            dependencies: [
+                "RasiCore",
+                "RasiSQLite",
+                "RasiServer",
+                "ScriptedModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "RasiCoreTests",
+            dependencies: ["RasiCore"]
+        ),
+        .testTarget(
+            name: "RasiServerTests",
+            dependencies: [
+                "RasiCore",
+                "RasiSQLite",
+                "RasiServer",
+                "ScriptedModel",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

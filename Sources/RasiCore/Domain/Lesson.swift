@@ -1,0 +1,200 @@
+import Foundation
+
+public enum Polarity: String, Codable, Sendable, CaseIterable {
+    /// Something the agent did wrong: don't do this, do this instead.
+    case negative
+    /// Something the agent did right and should keep doing.
+    case positive
+}
+
+public enum LessonStatus: String, Codable, Sendable, CaseIterable {
+    case proposed
+    case active
+    case retired
+}
+
+/// A reviewed past case turned into guidance the agent reads before it reasons.
+public struct Lesson: Codable, Sendable, Equatable {
+    public var id: String
+    public var agent: String
+    public var topic: String?
+    /// When the lesson applies: the kind of request, in words.
+    public var situation: String
+    public var did: String
+    public var shouldHaveDone: String
+    public var why: String
+    public var correctBehavior: String
+    public var polarity: Polarity
+    public var status: LessonStatus
+    public var confidence: Double
+    public var sourceInteractionId: String?
+    public var author: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var version: Int
+    public var helpful: Int
+    public var harmful: Int
+
+    public init(
+        id: String, agent: String, topic: String?, situation: String, did: String, shouldHaveDone: String,
+        why: String, correctBehavior: String, polarity: Polarity, status: LessonStatus, confidence: Double,
+        sourceInteractionId: String?, author: String, createdAt: Date, updatedAt: Date, version: Int,
+        helpful: Int = 0, harmful: Int = 0
+    ) {
+        self.id = id
+        self.agent = agent
+        self.topic = topic
+        self.situation = situation
+        self.did = did
+        self.shouldHaveDone = shouldHaveDone
+        self.why = why
+        self.correctBehavior = correctBehavior
+        self.polarity = polarity
+        self.status = status
+        self.confidence = confidence
+        self.sourceInteractionId = sourceInteractionId
+        self.author = author
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.version = version
+        self.helpful = helpful
+        self.harmful = harmful
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, agent, topic, situation, did, why, polarity, status, confidence, author, version, helpful, harmful
+        case shouldHaveDone = "should_have_done"
+        case correctBehavior = "correct_behavior"
+        case sourceInteractionId = "source_interaction_id"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    /// The text retrieval matches a request against: when the lesson applies.
+    public var retrievalText: String {
+        [topic, situation].compactMap { $0 }.joined(separator: " ")
+    }
+}
+
+/// The writable fields of a lesson, as a reviewer or the API sends them. Every field is
+/// optional so the same type serves create (after defaults) and partial update.
+public struct LessonFields: Codable, Sendable, Equatable {
+    public var agent: String?
+    public var topic: String?
+    public var situation: String?
+    public var did: String?
+    public var shouldHaveDone: String?
+    public var why: String?
+    public var correctBehavior: String?
+    public var polarity: Polarity?
+    public var status: LessonStatus?
+    public var confidence: Double?
+    public var sourceInteractionId: String?
+
+    public init(
+        agent: String? = nil, topic: String? = nil, situation: String? = nil, did: String? = nil,
+        shouldHaveDone: String? = nil, why: String? = nil, correctBehavior: String? = nil,
+        polarity: Polarity? = nil, status: LessonStatus? = nil, confidence: Double? = nil,
+        sourceInteractionId: String? = nil
+    ) {
+        self.agent = agent
+        self.topic = topic
+        self.situation = situation
+        self.did = did
+        self.shouldHaveDone = shouldHaveDone
+        self.why = why
+        self.correctBehavior = correctBehavior
+        self.polarity = polarity
+        self.status = status
+        self.confidence = confidence
+        self.sourceInteractionId = sourceInteractionId
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case agent, topic, situation, did, why, polarity, status, confidence
+        case shouldHaveDone = "should_have_done"
+        case correctBehavior = "correct_behavior"
+        case sourceInteractionId = "source_interaction_id"
+    }
+
+    /// Longest accepted text per field, in characters: lessons are read inside a prompt,
+    /// so they must stay short enough to fit several in a context budget.
+    public static let maxFieldLength = 2000
+    public static let maxNameLength = 100
+
+    /// Checks lengths and ranges; throws `invalidField` naming the first bad field.
+    public func validate() throws {
+        let texts: [(String, String?, Int)] = [
+            ("agent", agent, Self.maxNameLength), ("topic", topic, Self.maxNameLength),
+            ("situation", situation, Self.maxFieldLength), ("did", did, Self.maxFieldLength),
+            ("should_have_done", shouldHaveDone, Self.maxFieldLength), ("why", why, Self.maxFieldLength),
+            ("correct_behavior", correctBehavior, Self.maxFieldLength),
+        ]
+        for (name, value, limit) in texts {
+            if let value, value.count > limit {
+                throw RasiError.invalidField(name, "must be at most \(limit) characters (got \(value.count))")
+            }
+        }
+        if let agent, agent.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw RasiError.invalidField("agent", "must not be empty")
+        }
+        if let confidence, !(0...1).contains(confidence) {
+            throw RasiError.invalidField("confidence", "must be between 0 and 1")
+        }
+    }
+
+    /// Throws `invalidField` for the first of the fields a new lesson needs that is missing or blank.
+    public func requireForCreation() throws {
+        let required: [(String, String?)] = [
+            ("situation", situation), ("should_have_done", shouldHaveDone), ("correct_behavior", correctBehavior),
+        ]
+        for (name, value) in required where (value ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw RasiError.invalidField(name, "is required")
+        }
+    }
+
+    /// Applies every field through a transform (redaction), leaving names and enums alone.
+    public func mapTexts(_ transform: (String) -> String) -> LessonFields {
+        var copy = self
+        copy.situation = situation.map(transform)
+        copy.did = did.map(transform)
+        copy.shouldHaveDone = shouldHaveDone.map(transform)
+        copy.why = why.map(transform)
+        copy.correctBehavior = correctBehavior.map(transform)
+        return copy
+    }
+}
+
+extension Lesson {
+    /// A new lesson from validated fields.
+    public static func create(
+        id: String = Identifier.make("les"), fields: LessonFields, author: String, now: Date = Date()
+    ) -> Lesson {
+        Lesson(
+            id: id, agent: fields.agent ?? "default", topic: fields.topic, situation: fields.situation ?? "",
+            did: fields.did ?? "", shouldHaveDone: fields.shouldHaveDone ?? "", why: fields.why ?? "",
+            correctBehavior: fields.correctBehavior ?? "", polarity: fields.polarity ?? .negative,
+            status: fields.status ?? .active, confidence: fields.confidence ?? 0.8,
+            sourceInteractionId: fields.sourceInteractionId, author: author, createdAt: now, updatedAt: now, version: 1
+        )
+    }
+
+    /// This lesson with the given fields changed, as its next version.
+    public func applying(_ fields: LessonFields, now: Date = Date()) -> Lesson {
+        var next = self
+        if let v = fields.agent { next.agent = v }
+        if let v = fields.topic { next.topic = v.isEmpty ? nil : v }
+        if let v = fields.situation { next.situation = v }
+        if let v = fields.did { next.did = v }
+        if let v = fields.shouldHaveDone { next.shouldHaveDone = v }
+        if let v = fields.why { next.why = v }
+        if let v = fields.correctBehavior { next.correctBehavior = v }
+        if let v = fields.polarity { next.polarity = v }
+        if let v = fields.status { next.status = v }
+        if let v = fields.confidence { next.confidence = v }
+        if let v = fields.sourceInteractionId { next.sourceInteractionId = v }
+        next.version += 1
+        next.updatedAt = now
+        return next
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+import Synchronization
+
+/// Time-ordered identifiers: a prefix, 12 hex digits of milliseconds since 1970 and 8 of
+/// randomness. Sorting ids sorts by creation time, which makes cursors simple.
+public enum Identifier {
+    private static let last = Mutex<UInt64>(0)
+
+    public static func make(_ prefix: String, at date: Date = Date()) -> String {
+        // Strictly increasing within the process, so ids made in the same millisecond keep order.
+        let millis = last.withLock { last in
+            let now = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+            last = max(now, last + 1)
+            return last
+        }
+        let random = UInt32.random(in: .min ... .max)
+        return prefix + "_" + hex(millis, width: 12) + hex(UInt64(random), width: 8)
+    }
+
+    private static func hex(_ value: UInt64, width: Int) -> String {
+        let s = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+}

@@ -1,0 +1,139 @@
+import GRDB
+
+extension SQLiteStore {
+    /// Versioned schema. A migration, once released, is never edited: add the next one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: keys, interactions, feedback, lessons") { db in
+            try db.execute(sql: """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL CHECK (role IN ('agent', 'reviewer', 'admin')),
+                    prefix TEXT NOT NULL,
+                    secret_hash TEXT NOT NULL UNIQUE,
+                    created_at DATETIME NOT NULL,
+                    revoked_at DATETIME
+                );
+
+                CREATE TABLE interactions (
+                    id TEXT PRIMARY KEY,
+                    agent TEXT NOT NULL,
+                    conversation_id TEXT,
+                    user_id TEXT,
+                    turn_key TEXT,
+                    request TEXT NOT NULL,
+                    messages TEXT NOT NULL,
+                    response TEXT,
+                    model TEXT,
+                    latency_ms INTEGER NOT NULL DEFAULT 0,
+                    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                    completion_tokens INTEGER NOT NULL DEFAULT 0,
+                    lessons_injected TEXT NOT NULL DEFAULT '[]',
+                    topic TEXT,
+                    error TEXT,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+                CREATE INDEX interactions_by_agent ON interactions (agent, id);
+                CREATE INDEX interactions_by_turn ON interactions (turn_key);
+                CREATE INDEX interactions_by_conversation ON interactions (conversation_id);
+                CREATE INDEX interactions_by_user ON interactions (user_id);
+
+                CREATE TABLE steps (
+                    interaction_id TEXT NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                    seq INTEGER NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('thinking', 'tool_call', 'tool_result', 'state_change', 'message')),
+                    name TEXT,
+                    arguments TEXT,
+                    content TEXT,
+                    call_id TEXT,
+                    at DATETIME NOT NULL,
+                    PRIMARY KEY (interaction_id, seq)
+                );
+
+                CREATE TABLE feedback (
+                    id TEXT PRIMARY KEY,
+                    interaction_id TEXT NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                    rating TEXT CHECK (rating IN ('up', 'down')),
+                    comment TEXT,
+                    source TEXT NOT NULL CHECK (source IN ('user', 'reviewer', 'implicit')),
+                    signal TEXT CHECK (signal IN ('rephrase', 'abandon', 'escalate')),
+                    created_at DATETIME NOT NULL
+                );
+                CREATE INDEX feedback_by_interaction ON feedback (interaction_id, rating);
+
+                CREATE TABLE flags (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    interaction_id TEXT NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                    reason TEXT NOT NULL,
+                    created_at DATETIME NOT NULL,
+                    resolved_at DATETIME
+                );
+                CREATE INDEX flags_by_interaction ON flags (interaction_id);
+
+                CREATE TABLE lessons (
+                    id TEXT PRIMARY KEY,
+                    agent TEXT NOT NULL,
+                    topic TEXT,
+                    situation TEXT NOT NULL,
+                    did TEXT NOT NULL,
+                    should_have_done TEXT NOT NULL,
+                    why TEXT NOT NULL,
+                    correct_behavior TEXT NOT NULL,
+                    polarity TEXT NOT NULL CHECK (polarity IN ('negative', 'positive')),
+                    status TEXT NOT NULL CHECK (status IN ('proposed', 'active', 'retired')),
+                    confidence REAL NOT NULL CHECK (confidence BETWEEN 0 AND 1),
+                    source_interaction_id TEXT,
+                    author TEXT NOT NULL,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL,
+                    version INTEGER NOT NULL,
+                    helpful INTEGER NOT NULL DEFAULT 0,
+                    harmful INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX lessons_by_agent ON lessons (agent, status);
+
+                -- Every version of every lesson, kept after the lesson is deleted so deletion can be undone.
+                CREATE TABLE lesson_versions (
+                    lesson_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    snapshot TEXT NOT NULL,
+                    changed_by TEXT NOT NULL,
+                    changed_at DATETIME NOT NULL,
+                    deleted_at DATETIME,
+                    deleted_by TEXT,
+                    PRIMARY KEY (lesson_id, version)
+                );
+
+                CREATE TABLE injections (
+                    interaction_id TEXT NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                    lesson_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    rank INTEGER NOT NULL,
+                    score REAL NOT NULL,
+                    at DATETIME NOT NULL
+                );
+                CREATE INDEX injections_by_lesson ON injections (lesson_id);
+                CREATE INDEX injections_by_interaction ON injections (interaction_id);
+                """)
+            try db.create(virtualTable: "lessons_fts", using: FTS5()) { t in
+                t.synchronize(withTable: "lessons")
+                t.tokenizer = .porter(wrapping: .unicode61())
+                t.column("topic")
+                t.column("situation")
+                t.column("did")
+                t.column("should_have_done")
+                t.column("why")
+                t.column("correct_behavior")
+            }
+            try db.create(virtualTable: "interactions_fts", using: FTS5()) { t in
+                t.synchronize(withTable: "interactions")
+                t.tokenizer = .porter(wrapping: .unicode61())
+                t.column("request")
+                t.column("response")
+            }
+        }
+        return migrator
+    }
+}

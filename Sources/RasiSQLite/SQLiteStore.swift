@@ -1,0 +1,366 @@
+import Foundation
+import GRDB
+import RasiCore
+
+/// The embedded default store: one SQLite file in WAL mode, opened through GRDB.
+///
+/// Every write is one transaction committed with `synchronous = FULL`, so whatever a caller
+/// acknowledges survives a crash of the process or of the machine.
+public final class SQLiteStore: Sendable {
+    let database: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
+    public init(path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        database = try DatabasePool(path: path, configuration: Self.configuration())
+        try Self.migrator.migrate(database)
+    }
+
+    /// An in-memory database, for tests of the store's logic.
+    public init(inMemory: Void = ()) throws {
+        database = try DatabaseQueue(configuration: Self.configuration())
+        try Self.migrator.migrate(database)
+    }
+
+    private static func configuration() -> Configuration {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        return configuration
+    }
+
+    /// Parses `sqlite:PATH` (also `sqlite://PATH`).
+    public static func path(fromURL url: String) -> String? {
+        guard url.hasPrefix("sqlite:") else { return nil }
+        var path = String(url.dropFirst("sqlite:".count))
+        if path.hasPrefix("//") { path.removeFirst(2) }
+        return path.isEmpty ? nil : path
+    }
+}
+
+// MARK: - Keys
+
+extension SQLiteStore: KeyStore {
+    public func createKey(_ key: APIKey, secretHash: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [key.id, key.name, key.role.rawValue, key.prefix, secretHash, key.createdAt])
+        }
+    }
+
+    public func activeKey(secretHash: String) async throws -> APIKey? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL", arguments: [secretHash])
+                .map(Self.key)
+        }
+    }
+
+    public func listKeys() async throws -> [APIKey] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_keys ORDER BY created_at").map(Self.key)
+        }
+    }
+
+    public func revokeKey(id: String, at date: Date) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", arguments: [date, id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func hasActiveAdminKey() async throws -> Bool {
+        try await database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL)") ?? false
+        }
+    }
+
+    static func key(_ row: Row) -> APIKey {
+        APIKey(id: row["id"], name: row["name"], role: Role(rawValue: row["role"]) ?? .agent, prefix: row["prefix"],
+               createdAt: row["created_at"], revokedAt: row["revoked_at"])
+    }
+}
+
+// MARK: - Interactions
+
+extension SQLiteStore: InteractionStore {
+    public func createInteraction(_ interaction: Interaction, turnKey: String?) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model,
+                        latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    interaction.id, interaction.agent, interaction.conversationId, interaction.userId, turnKey,
+                    interaction.request, RasiJSON.string(interaction.messages), interaction.response, interaction.model,
+                    interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
+                    RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error,
+                    interaction.createdAt, interaction.updatedAt,
+                ])
+            try Self.insertSteps(interaction.steps, of: interaction.id, db: db)
+            for flag in interaction.flags { try Self.insertFlag(flag, of: interaction.id, db: db) }
+        }
+    }
+
+    public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step]) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE interactions SET messages = ?, response = ?, model = ?, latency_ms = ?, prompt_tokens = ?,
+                        completion_tokens = ?, lessons_injected = ?, topic = ?, error = ?, updated_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.latencyMs,
+                    interaction.tokens.prompt, interaction.tokens.completion, RasiJSON.string(interaction.lessonsInjected),
+                    interaction.topic, interaction.error, interaction.updatedAt, interaction.id,
+                ])
+            guard db.changesCount > 0 else { throw RasiError.notFound("interaction \(interaction.id)") }
+            try Self.insertSteps(steps, of: interaction.id, db: db)
+        }
+    }
+
+    public func interaction(id: String) async throws -> Interaction? {
+        try await database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM interactions WHERE id = ?", arguments: [id]) else { return nil }
+            return try Self.interaction(row, db: db, withDetail: true)
+        }
+    }
+
+    public func interaction(turnKey: String, since: Date) async throws -> Interaction? {
+        try await database.read { db in
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM interactions WHERE turn_key = ? AND updated_at >= ? ORDER BY id DESC LIMIT 1",
+                arguments: [turnKey, since])
+            else { return nil }
+            return try Self.interaction(row, db: db, withDetail: true)
+        }
+    }
+
+    public func listInteractions(_ filter: InteractionFilter) async throws -> [Interaction] {
+        try await database.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let agent = filter.agent { clauses.append("i.agent = ?"); arguments += [agent] }
+            if let topic = filter.topic { clauses.append("i.topic = ?"); arguments += [topic] }
+            if let since = filter.since { clauses.append("i.created_at >= ?"); arguments += [since] }
+            if let before = filter.before { clauses.append("i.id < ?"); arguments += [before] }
+            if let flagged = filter.flagged {
+                clauses.append((flagged ? "" : "NOT ") + "EXISTS (SELECT 1 FROM flags f WHERE f.interaction_id = i.id AND f.resolved_at IS NULL)")
+            }
+            if let feedback = filter.feedback {
+                switch feedback {
+                case .up, .down:
+                    clauses.append("EXISTS (SELECT 1 FROM feedback b WHERE b.interaction_id = i.id AND b.rating = ?)")
+                    arguments += [feedback.rawValue]
+                case .any: clauses.append("EXISTS (SELECT 1 FROM feedback b WHERE b.interaction_id = i.id)")
+                case .none: clauses.append("NOT EXISTS (SELECT 1 FROM feedback b WHERE b.interaction_id = i.id)")
+                }
+            }
+            if let text = filter.text, let pattern = Self.matchAll(TextTerms.words(text)) {
+                clauses.append("i.rowid IN (SELECT rowid FROM interactions_fts WHERE interactions_fts MATCH ?)")
+                arguments += [pattern]
+            }
+            let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT i.* FROM interactions i \(whereSQL) ORDER BY i.id DESC LIMIT ?",
+                arguments: arguments + [filter.limit])
+            return try rows.map { try Self.interaction($0, db: db, withDetail: false) }
+        }
+    }
+
+    public func addFeedback(_ feedback: Feedback, flag: Flag?) async throws {
+        try await database.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM interactions WHERE id = ?)", arguments: [feedback.interactionId]) == true
+            else { throw RasiError.notFound("interaction \(feedback.interactionId)") }
+            try db.execute(
+                sql: "INSERT INTO feedback (id, interaction_id, rating, comment, source, signal, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [feedback.id, feedback.interactionId, feedback.rating?.rawValue, feedback.comment,
+                            feedback.source.rawValue, feedback.signal?.rawValue, feedback.createdAt])
+            if let flag { try Self.insertFlag(flag, of: feedback.interactionId, db: db) }
+        }
+    }
+
+    public func recordInjections(_ injections: [Injection]) async throws {
+        guard !injections.isEmpty else { return }
+        try await database.write { db in
+            for injection in injections {
+                try db.execute(
+                    sql: "INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [injection.interactionId, injection.lessonId, injection.version, injection.rank, injection.score, Date()])
+            }
+        }
+    }
+
+    static func insertSteps(_ steps: [Step], of interactionId: String, db: Database) throws {
+        guard !steps.isEmpty else { return }
+        var seq = try Int.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM steps WHERE interaction_id = ?", arguments: [interactionId]) ?? 0
+        for step in steps {
+            seq += 1
+            try db.execute(
+                sql: "INSERT INTO steps (interaction_id, seq, kind, name, arguments, content, call_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [interactionId, seq, step.kind.rawValue, step.name, step.arguments, step.content, step.callId, step.at])
+        }
+    }
+
+    static func insertFlag(_ flag: Flag, of interactionId: String, db: Database) throws {
+        try db.execute(sql: "INSERT INTO flags (interaction_id, reason, created_at) VALUES (?, ?, ?)",
+                       arguments: [interactionId, flag.reason, flag.createdAt])
+    }
+
+    /// Builds an interaction from its row; `withDetail` adds messages and steps, which lists leave out.
+    static func interaction(_ row: Row, db: Database, withDetail: Bool) throws -> Interaction {
+        let id: String = row["id"]
+        let decoder = RasiJSON.decoder()
+        var interaction = Interaction(
+            id: id, agent: row["agent"], conversationId: row["conversation_id"], userId: row["user_id"],
+            request: row["request"], messages: .null, response: row["response"], model: row["model"],
+            latencyMs: row["latency_ms"], tokens: TokenUsage(prompt: row["prompt_tokens"] ?? 0, completion: row["completion_tokens"] ?? 0),
+            lessonsInjected: (try? decoder.decode([String].self, from: Data((row["lessons_injected"] as String).utf8))) ?? [],
+            topic: row["topic"], error: row["error"], createdAt: row["created_at"], updatedAt: row["updated_at"])
+        interaction.flags = try Row.fetchAll(
+            db, sql: "SELECT reason, created_at FROM flags WHERE interaction_id = ? AND resolved_at IS NULL ORDER BY id", arguments: [id]
+        ).map { Flag(reason: $0["reason"], createdAt: $0["created_at"]) }
+        interaction.feedback = try Row.fetchAll(db, sql: "SELECT * FROM feedback WHERE interaction_id = ? ORDER BY id", arguments: [id]).map {
+            Feedback(id: $0["id"], interactionId: id, rating: ($0["rating"] as String?).flatMap(Rating.init), comment: $0["comment"],
+                     source: FeedbackSource(rawValue: $0["source"]) ?? .user, signal: ($0["signal"] as String?).flatMap(Signal.init),
+                     createdAt: $0["created_at"])
+        }
+        if withDetail {
+            interaction.messages = (try? decoder.decode(JSONValue.self, from: Data((row["messages"] as String).utf8))) ?? .null
+            interaction.steps = try Row.fetchAll(db, sql: "SELECT * FROM steps WHERE interaction_id = ? ORDER BY seq", arguments: [id]).map {
+                Step(kind: Step.Kind(rawValue: $0["kind"]) ?? .message, name: $0["name"], arguments: $0["arguments"],
+                     content: $0["content"], callId: $0["call_id"], at: $0["at"])
+            }
+        }
+        return interaction
+    }
+
+    /// An FTS5 query matching every word (quoted, so user text cannot inject FTS syntax).
+    static func matchAll(_ words: [String]) -> String? {
+        words.isEmpty ? nil : words.map { "\"\($0)\"" }.joined(separator: " AND ")
+    }
+}
+
+// MARK: - Lessons
+
+extension SQLiteStore: LessonStore {
+    public func createLesson(_ lesson: Lesson) async throws {
+        try await database.write { db in
+            try Self.upsertLesson(lesson, insert: true, db: db)
+            try Self.insertVersion(lesson, changedBy: lesson.author, db: db)
+        }
+    }
+
+    public func lesson(id: String) async throws -> Lesson? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM lessons WHERE id = ?", arguments: [id]).map(Self.lesson)
+        }
+    }
+
+    public func updateLesson(_ lesson: Lesson, changedBy: String) async throws {
+        try await database.write { db in
+            try Self.upsertLesson(lesson, insert: false, db: db)
+            guard db.changesCount > 0 else { throw RasiError.notFound("lesson \(lesson.id)") }
+            try Self.insertVersion(lesson, changedBy: changedBy, db: db)
+        }
+    }
+
+    public func deleteLesson(id: String, by: String) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM lessons WHERE id = ?", arguments: [id])
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "UPDATE lesson_versions SET deleted_at = ?, deleted_by = ? WHERE lesson_id = ? AND deleted_at IS NULL",
+                           arguments: [Date(), by, id])
+            return true
+        }
+    }
+
+    public func listLessons(_ filter: LessonFilter) async throws -> [Lesson] {
+        try await database.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let agent = filter.agent { clauses.append("l.agent = ?"); arguments += [agent] }
+            if let status = filter.status { clauses.append("l.status = ?"); arguments += [status.rawValue] }
+            if let topic = filter.topic { clauses.append("l.topic = ?"); arguments += [topic] }
+            if let before = filter.before { clauses.append("l.id < ?"); arguments += [before] }
+            if let text = filter.text, let pattern = Self.matchAll(TextTerms.words(text)) {
+                clauses.append("l.rowid IN (SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH ?)")
+                arguments += [pattern]
+            }
+            let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            return try Row.fetchAll(db, sql: "SELECT l.* FROM lessons l \(whereSQL) ORDER BY l.id DESC LIMIT ?",
+                                    arguments: arguments + [filter.limit]).map(Self.lesson)
+        }
+    }
+
+    public func lessonHistory(id: String) async throws -> [Lesson] {
+        try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT snapshot FROM lesson_versions WHERE lesson_id = ? ORDER BY version", arguments: [id])
+                .compactMap { try? RasiJSON.decoder().decode(Lesson.self, from: Data($0.utf8)) }
+        }
+    }
+
+    public func lexicalCandidates(agent: String, terms: [String], limit: Int) async throws -> [Lesson] {
+        guard !terms.isEmpty else { return [] }
+        // Any term, as a prefix (the index is Porter-stemmed, the terms lightly stemmed),
+        // in the columns that say when a lesson applies.
+        let pattern = "{topic situation} : (" + terms.map { "\"\($0)\"*" }.joined(separator: " OR ") + ")"
+        return try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT l.* FROM lessons_fts JOIN lessons l ON l.rowid = lessons_fts.rowid
+                    WHERE lessons_fts MATCH ? AND l.agent = ? AND l.status = 'active'
+                    ORDER BY bm25(lessons_fts) LIMIT ?
+                    """,
+                arguments: [pattern, agent, limit]
+            ).map(Self.lesson)
+        }
+    }
+
+    static func upsertLesson(_ l: Lesson, insert: Bool, db: Database) throws {
+        let values: StatementArguments = [
+            l.agent, l.topic, l.situation, l.did, l.shouldHaveDone, l.why, l.correctBehavior, l.polarity.rawValue,
+            l.status.rawValue, l.confidence, l.sourceInteractionId, l.author, l.createdAt, l.updatedAt, l.version,
+            l.helpful, l.harmful,
+        ]
+        if insert {
+            try db.execute(
+                sql: """
+                    INSERT INTO lessons (agent, topic, situation, did, should_have_done, why, correct_behavior, polarity, status,
+                        confidence, source_interaction_id, author, created_at, updated_at, version, helpful, harmful, id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: values + [l.id])
+        } else {
+            try db.execute(
+                sql: """
+                    UPDATE lessons SET agent = ?, topic = ?, situation = ?, did = ?, should_have_done = ?, why = ?,
+                        correct_behavior = ?, polarity = ?, status = ?, confidence = ?, source_interaction_id = ?, author = ?,
+                        created_at = ?, updated_at = ?, version = ?, helpful = ?, harmful = ?
+                    WHERE id = ?
+                    """, arguments: values + [l.id])
+        }
+    }
+
+    static func insertVersion(_ lesson: Lesson, changedBy: String, db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO lesson_versions (lesson_id, version, snapshot, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [lesson.id, lesson.version, RasiJSON.string(lesson), changedBy, lesson.updatedAt])
+    }
+
+    static func lesson(_ row: Row) -> Lesson {
+        Lesson(
+            id: row["id"], agent: row["agent"], topic: row["topic"], situation: row["situation"], did: row["did"],
+            shouldHaveDone: row["should_have_done"], why: row["why"], correctBehavior: row["correct_behavior"],
+            polarity: Polarity(rawValue: row["polarity"]) ?? .negative, status: LessonStatus(rawValue: row["status"]) ?? .proposed,
+            confidence: row["confidence"], sourceInteractionId: row["source_interaction_id"], author: row["author"],
+            createdAt: row["created_at"], updatedAt: row["updated_at"], version: row["version"], helpful: row["helpful"],
+            harmful: row["harmful"])
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Hummingbird
+import RasiCore
+
+/// Interactions: ingest from agents that do not use the gateway, browse, feedback, and the
+/// correction box that turns one into a lesson.
+struct InteractionsController {
+    let services: RasiServices
+
+    func register(_ routes: GuardedRouter) {
+        routes.on(.post, "/api/v1/interactions", .role(.agent), ingest)
+        routes.on(.get, "/api/v1/interactions", .role(.reviewer), list)
+        routes.on(.get, "/api/v1/interactions/{id}", .role(.reviewer), get)
+        routes.on(.post, "/api/v1/interactions/{id}/feedback", .role(.agent), feedback)
+        routes.on(.post, "/api/v1/interactions/{id}/lessons", .role(.reviewer), correction)
+    }
+
+    struct IngestBody: Decodable {
+        var agent: String?
+        var conversationId: String?
+        var userId: String?
+        var request: String
+        var messages: JSONValue?
+        var steps: [Step]?
+        var response: String?
+        var model: String?
+        var latencyMs: Int?
+        var tokens: TokenUsage?
+        var lessonsInjected: [String]?
+        var topic: String?
+        var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case agent, request, messages, steps, response, model, tokens, topic, error
+            case conversationId = "conversation_id"
+            case userId = "user_id"
+            case latencyMs = "latency_ms"
+            case lessonsInjected = "lessons_injected"
+        }
+    }
+
+    @Sendable func ingest(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(IngestBody.self, limit: services.configuration.maxBodyBytes)
+        let agent = try GatewayController.agentName(body.agent)
+        if let latency = body.latencyMs, latency < 0 { throw RasiError.invalidField("latency_ms", "must not be negative") }
+        let interaction = Interaction(
+            agent: agent, conversationId: body.conversationId, userId: body.userId, request: body.request,
+            messages: body.messages ?? .array([]), steps: body.steps ?? [], response: body.response, model: body.model,
+            latencyMs: body.latencyMs ?? 0, tokens: body.tokens ?? TokenUsage(), lessonsInjected: body.lessonsInjected ?? [],
+            topic: body.topic, error: body.error)
+        try await services.store.createInteraction(interaction, turnKey: nil)
+        return try JSONBody.response(interaction, status: .created, headers: [.rasiInteraction: interaction.id])
+    }
+
+    @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let query = Query(request)
+        let filter = InteractionFilter(
+            agent: query.string("agent"), flagged: try query.bool("flagged"),
+            feedback: try query.oneOf("feedback", InteractionFilter.FeedbackFilter.self), topic: query.string("topic"),
+            text: query.string("q"), since: try query.date("since"), limit: try query.limit(), before: query.string("cursor"))
+        let interactions = try await services.store.listInteractions(filter)
+        return try JSONBody.response(Page(interactions, key: "interactions", limit: filter.limit, id: \.id))
+    }
+
+    @Sendable func get(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        try JSONBody.response(try await interaction(context.id()))
+    }
+
+    struct FeedbackBody: Decodable {
+        var rating: Rating?
+        var comment: String?
+        var source: FeedbackSource?
+        var signal: Signal?
+    }
+
+    @Sendable func feedback(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(FeedbackBody.self, limit: services.configuration.maxBodyBytes)
+        let comment = body.comment?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard body.rating != nil || body.signal != nil || !(comment ?? "").isEmpty else {
+            throw RasiError.invalidField("rating", "one of rating, comment or signal is required")
+        }
+        if let comment, comment.count > 4000 { throw RasiError.invalidField("comment", "must be at most 4000 characters") }
+        let feedback = Feedback(
+            id: Identifier.make("fb"), interactionId: try context.id(), rating: body.rating, comment: comment,
+            source: body.source ?? .user, signal: body.signal, createdAt: Date())
+        try await services.store.addFeedback(feedback, flag: Self.flag(for: feedback))
+        return try JSONBody.response(feedback, status: .created)
+    }
+
+    /// The default flag rules: a thumbs-down or an escalation puts the interaction in review.
+    static func flag(for feedback: Feedback) -> Flag? {
+        if feedback.rating == .down { return Flag(reason: "thumbs down" + (feedback.comment.map { ": \($0)" } ?? ""), createdAt: feedback.createdAt) }
+        if feedback.signal == .escalate { return Flag(reason: "escalated to a human", createdAt: feedback.createdAt) }
+        return nil
+    }
+
+    /// The correction box: a reviewer says what should have happened; the lesson's situation
+    /// and `did` default to the interaction's request and trace.
+    @Sendable func correction(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let interaction = try await interaction(context.id())
+        var fields = try await request.decodeJSON(LessonFields.self, limit: services.configuration.maxBodyBytes)
+        fields.agent = fields.agent ?? interaction.agent
+        fields.situation = fields.situation ?? interaction.request
+        fields.did = fields.did ?? interaction.didSummary
+        fields.topic = fields.topic ?? interaction.topic
+        fields.sourceInteractionId = interaction.id
+        let lesson = try await LessonsController(services: services).create(fields, author: context.actor)
+        return try JSONBody.response(lesson, status: .created)
+    }
+
+    func interaction(_ id: String) async throws -> Interaction {
+        guard let interaction = try await services.store.interaction(id: id) else { throw RasiError.notFound("interaction \(id)") }
+        return interaction
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import Hummingbird
+import RasiCore
+
+/// API keys (admin only). A secret is shown once, when created; the store keeps its hash.
+struct KeysController {
+    let services: RasiServices
+
+    func register(_ routes: GuardedRouter) {
+        routes.on(.post, "/api/v1/keys", .role(.admin), create)
+        routes.on(.get, "/api/v1/keys", .role(.admin), list)
+        routes.on(.delete, "/api/v1/keys/{id}", .role(.admin), revoke)
+    }
+
+    struct CreateBody: Decodable {
+        var role: Role
+        var name: String?
+    }
+
+    struct Created: Encodable {
+        var key: APIKey
+        var secret: String
+    }
+
+    @Sendable func create(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(CreateBody.self, limit: services.configuration.maxBodyBytes)
+        let name = body.name ?? "\(body.role.rawValue) key"
+        guard name.count <= LessonFields.maxNameLength else { throw RasiError.invalidField("name", "must be at most 100 characters") }
+        let created = try await KeyIssuer.create(role: body.role, name: name, in: services.store)
+        return try JSONBody.response(Created(key: created.0, secret: created.1), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        try JSONBody.response(["keys": try await services.store.listKeys()])
+    }
+
+    @Sendable func revoke(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let id = try context.id()
+        guard try await services.store.revokeKey(id: id, at: Date()) else { throw RasiError.notFound("key \(id)") }
+        return Response(status: .noContent)
+    }
+}
+
+/// Makes keys: the API and `rasi keys create` both go through here.
+public enum KeyIssuer {
+    /// Makes a key and stores its hash; returns the key and its secret.
+    public static func create(role: Role, name: String, in store: any KeyStore) async throws -> (APIKey, String) {
+        let secret = KeySecret.generate()
+        let key = APIKey(id: Identifier.make("key"), name: name, role: role, prefix: KeySecret.displayPrefix(secret), createdAt: Date())
+        try await store.createKey(key, secretHash: KeySecret.hash(secret))
+        return (key, secret)
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import RasiCore
+
+/// Lessons: create, read, edit (each edit a new version), delete; and retrieval as the gateway does it.
+struct LessonsController {
+    let services: RasiServices
+
+    func register(_ routes: GuardedRouter) {
+        routes.on(.get, "/api/v1/lessons", .role(.reviewer), list)
+        routes.on(.post, "/api/v1/lessons", .role(.reviewer), createRoute)
+        routes.on(.get, "/api/v1/lessons/{id}", .role(.reviewer), get)
+        routes.on(.patch, "/api/v1/lessons/{id}", .role(.reviewer), update)
+        routes.on(.delete, "/api/v1/lessons/{id}", .role(.reviewer), delete)
+        routes.on(.get, "/api/v1/lessons/{id}/versions", .role(.reviewer), versions)
+        routes.on(.post, "/api/v1/retrieve", .role(.agent), retrieve)
+    }
+
+    /// Validates, redacts and stores a new lesson. Every way of creating a lesson goes through here.
+    func create(_ fields: LessonFields, author: String) async throws -> Lesson {
+        try fields.requireForCreation()
+        try fields.validate()
+        let lesson = Lesson.create(fields: fields.mapTexts(services.redactor.redact), author: author)
+        try await services.store.createLesson(lesson)
+        return lesson
+    }
+
+    @Sendable func createRoute(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let fields = try await request.decodeJSON(LessonFields.self, limit: services.configuration.maxBodyBytes)
+        if let source = fields.sourceInteractionId, try await services.store.interaction(id: source) == nil {
+            throw RasiError.invalidField("source_interaction_id", "names no interaction")
+        }
+        return try JSONBody.response(try await create(fields, author: context.actor), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let query = Query(request)
+        let filter = LessonFilter(
+            agent: query.string("agent"), status: try query.oneOf("status", LessonStatus.self), topic: query.string("topic"),
+            text: query.string("q"), limit: try query.limit(), before: query.string("cursor"))
+        let lessons = try await services.store.listLessons(filter)
+        return try JSONBody.response(Page(lessons, key: "lessons", limit: filter.limit, id: \.id))
+    }
+
+    @Sendable func get(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        try JSONBody.response(try await lesson(context.id()))
+    }
+
+    @Sendable func update(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let current = try await lesson(context.id())
+        let fields = try await request.decodeJSON(LessonFields.self, limit: services.configuration.maxBodyBytes)
+        try fields.validate()
+        let next = current.applying(fields.mapTexts(services.redactor.redact))
+        for (name, value) in [("situation", next.situation), ("should_have_done", next.shouldHaveDone), ("correct_behavior", next.correctBehavior)]
+        where value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw RasiError.invalidField(name, "must not be empty")
+        }
+        try await services.store.updateLesson(next, changedBy: context.actor)
+        return try JSONBody.response(next)
+    }
+
+    @Sendable func delete(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let id = try context.id()
+        guard try await services.store.deleteLesson(id: id, by: context.actor) else { throw RasiError.notFound("lesson \(id)") }
+        return Response(status: .noContent)
+    }
+
+    @Sendable func versions(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let id = try context.id()
+        let history = try await services.store.lessonHistory(id: id)
+        guard !history.isEmpty else { throw RasiError.notFound("lesson \(id)") }
+        return try JSONBody.response(["versions": history])
+    }
+
+    struct RetrieveBody: Decodable {
+        var agent: String?
+        var query: String
+        var k: Int?
+    }
+
+    struct RetrieveResult: Encodable {
+        struct Item: Encodable {
+            var lesson: Lesson
+            var score: Double
+        }
+        var lessons: [Item]
+        var context: String
+        var tokens: Int
+    }
+
+    /// What the gateway would inject for this request, with scores and the rendered context.
+    @Sendable func retrieve(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(RetrieveBody.self, limit: services.configuration.maxBodyBytes)
+        if let k = body.k, !(1...20).contains(k) { throw RasiError.invalidField("k", "must be from 1 to 20") }
+        let selection = try await services.selectLessons(agent: try GatewayController.agentName(body.agent), query: body.query, k: body.k)
+        return try JSONBody.response(RetrieveResult(
+            lessons: selection.lessons.map { .init(lesson: $0.lesson, score: $0.score) },
+            context: selection.context, tokens: selection.tokens))
+    }
+
+    func lesson(_ id: String) async throws -> Lesson {
+        guard let lesson = try await services.store.lesson(id: id) else { throw RasiError.notFound("lesson \(id)") }
+        return lesson
+    }
+}

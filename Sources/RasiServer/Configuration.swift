@@ -1,0 +1,50 @@
+import Foundation
+import RasiCore
+
+/// Everything `rasi serve` can be told, read once at the edge and handed down.
+public struct RasiConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databaseURL = "sqlite:./rasi-data/rasi.sqlite"
+    /// Base URL of the OpenAI-compatible model the gateway forwards to, including `/v1`.
+    public var upstreamBaseURL = "https://api.openai.com/v1"
+    public var upstreamAPIKey: String?
+    /// Longest wait for the upstream's first byte, and between two bytes of a stream.
+    public var upstreamTimeoutSeconds = 120
+    public var bootstrapAdminKey: String?
+    public var embedder = "minilm"
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    public var maxBodyBytes = 4 * 1024 * 1024
+    /// Largest upstream response body read whole (non-streaming).
+    public var maxUpstreamBodyBytes = 32 * 1024 * 1024
+    /// A call that continues a turn joins the turn's interaction if that was updated within this window.
+    public var turnWindowSeconds = 3600
+    public var selection = LessonSelectionPolicy()
+
+    public init() {}
+
+    /// Reads `RASI_*` variables over the defaults; a bad number is an error naming the variable.
+    public init(environment: [String: String]) throws {
+        func string(_ name: String) -> String? {
+            environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func number<T: LosslessStringConvertible>(_ name: String, _ current: T) throws -> T {
+            guard let text = string(name) else { return current }
+            guard let value = T(text) else { throw RasiError.invalidField(name, "must be a number, got \"\(text)\"") }
+            return value
+        }
+        host = string("RASI_HOST") ?? host
+        port = try number("RASI_PORT", port)
+        databaseURL = string("RASI_DATABASE_URL") ?? databaseURL
+        upstreamBaseURL = string("RASI_UPSTREAM_BASE_URL") ?? upstreamBaseURL
+        upstreamAPIKey = string("RASI_UPSTREAM_API_KEY")
+        upstreamTimeoutSeconds = try number("RASI_UPSTREAM_TIMEOUT", upstreamTimeoutSeconds)
+        bootstrapAdminKey = string("RASI_BOOTSTRAP_ADMIN_KEY")
+        embedder = string("RASI_EMBEDDER") ?? embedder
+        maxBodyBytes = try number("RASI_MAX_BODY_BYTES", maxBodyBytes)
+        turnWindowSeconds = try number("RASI_TURN_WINDOW", turnWindowSeconds)
+        selection.minScore = try number("RASI_LESSONS_MIN_SCORE", selection.minScore)
+        selection.maxLessons = try number("RASI_LESSONS_MAX", selection.maxLessons)
+        selection.tokenBudget = try number("RASI_LESSONS_TOKEN_BUDGET", selection.tokenBudget)
+    }
+}

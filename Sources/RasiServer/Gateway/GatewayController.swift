@@ -1,0 +1,199 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RasiCore
+
+extension HTTPField.Name {
+    static let rasiAgent = Self("X-RASI-Agent")!
+    static let rasiConversation = Self("X-RASI-Conversation")!
+    static let rasiUser = Self("X-RASI-User")!
+    static let rasiInteraction = Self("X-RASI-Interaction")!
+    static let rasiLessons = Self("X-RASI-Lessons")!
+}
+
+/// The OpenAI-compatible gateway: retrieves and injects lessons, forwards to the upstream
+/// model, and logs the whole exchange as an interaction.
+struct GatewayController {
+    let services: RasiServices
+
+    func register(_ routes: GuardedRouter) {
+        routes.on(.post, "/v1/chat/completions", .role(.agent), chatCompletions)
+        routes.on(.get, "/v1/models", .role(.agent), models)
+    }
+
+    @Sendable func chatCompletions(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.bytes(limit: services.configuration.maxBodyBytes)
+        let chat = try ChatRequest(json: JSONBody.decode(JSONValue.self, from: Data(buffer: body)))
+        let agent = try Self.agentName(request.headers[.rasiAgent])
+        let userId = request.headers[.rasiUser]
+
+        let selection = try await services.selectLessons(agent: agent, query: chat.latestUserText)
+        let log = TurnLog(store: services.store)
+        // The interaction is durable before the upstream is called, so a failure is logged too.
+        var interaction = try await log.begin(
+            chat, agent: agent, userId: userId, conversationHeader: request.headers[.rasiConversation],
+            selection: selection, turnWindow: TimeInterval(services.configuration.turnWindowSeconds))
+
+        var headers: HTTPFields = [:]
+        headers[.rasiInteraction] = interaction.id
+        headers[.rasiLessons] = selection.lessons.map(\.lesson.id).joined(separator: ",")
+
+        var forwarded = chat.injecting(selection.context)
+        if chat.isStreaming { forwarded = ChatRequest.askingForStreamUsage(forwarded) }
+        let started = ContinuousClock.now
+        let upstreamResponse: HTTPClientResponse
+        do {
+            upstreamResponse = try await services.upstream.send(.POST, "chat/completions", json: forwarded)
+        } catch {
+            let message = "upstream unreachable: \(Self.describe(error))"
+            try await log.finish(&interaction, reply: nil, error: message, since: started)
+            throw RasiError.upstream(status: 502, message: message)
+        }
+
+        let status = Int(upstreamResponse.status.code)
+        if chat.isStreaming && (200..<300).contains(status) {
+            return streamingResponse(upstreamResponse, interaction: interaction, headers: headers, started: started, log: log)
+        }
+
+        let responseBody: ByteBuffer
+        do {
+            responseBody = try await upstreamResponse.body.collect(upTo: services.configuration.maxUpstreamBodyBytes)
+        } catch {
+            let message = "upstream response unreadable: \(Self.describe(error))"
+            try await log.finish(&interaction, reply: nil, error: message, since: started)
+            throw RasiError.upstream(status: 502, message: message)
+        }
+        guard (200..<300).contains(status) else {
+            let message = "upstream returned \(status): \(Upstream.errorMessage(responseBody))"
+            try await log.finish(&interaction, reply: nil, error: message, since: started)
+            // The client's own mistakes (4xx) come back as the upstream said them; rasi's credentials
+            // being refused, rate limits behind rasi, and server errors are the gateway's failure: 502.
+            if (400..<500).contains(status), ![401, 403].contains(status) {
+                var errorHeaders = headers
+                errorHeaders[.contentType] = "application/json"
+                return Response(status: .init(code: status), headers: errorHeaders, body: .init(byteBuffer: responseBody))
+            }
+            throw RasiError.upstream(status: 502, message: message)
+        }
+        let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: responseBody))) ?? .null
+        try await log.finish(&interaction, reply: ModelReply(completion: json), error: nil, since: started)
+        headers[.contentType] = upstreamResponse.headers.first(name: "content-type") ?? "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: responseBody))
+    }
+
+    /// Passes server-sent events through chunk by chunk as they arrive, reading them on the way
+    /// to log the assembled reply when the stream ends (or breaks).
+    func streamingResponse(_ upstream: HTTPClientResponse, interaction: Interaction, headers: HTTPFields, started: ContinuousClock.Instant, log: TurnLog) -> Response {
+        var headers = headers
+        headers[.contentType] = upstream.headers.first(name: "content-type") ?? "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let body = ResponseBody { writer in
+            var accumulator = StreamAccumulator()
+            var failure: String?
+            do {
+                for try await chunk in upstream.body {
+                    accumulator.consume(chunk.readableBytesView)
+                    try await writer.write(chunk)
+                }
+            } catch {
+                failure = "stream interrupted: \(Self.describe(error))"
+            }
+            let reply = accumulator.finish()
+            var interaction = interaction
+            // Logged even when the client went away mid-stream, so not tied to this task's cancellation.
+            try await Task.detached {
+                try await log.finish(&interaction, reply: reply, error: failure, since: started)
+            }.value
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    @Sendable func models(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await services.upstream.send(.GET, "models")
+            body = try await response.body.collect(upTo: services.configuration.maxUpstreamBodyBytes)
+        } catch {
+            throw RasiError.upstream(status: 502, message: "upstream unreachable: \(Self.describe(error))")
+        }
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw RasiError.upstream(status: 502, message: "upstream returned \(response.status.code): \(Upstream.errorMessage(body))")
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+    }
+
+    /// The agent named by `X-RASI-Agent`, `default` when absent.
+    static func agentName(_ header: String?) throws -> String {
+        guard let header else { return "default" }
+        let name = header.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.count <= LessonFields.maxNameLength else {
+            throw RasiError.invalidField("X-RASI-Agent", "must be 1 to \(LessonFields.maxNameLength) characters")
+        }
+        return name
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: error)
+    }
+}
+
+/// Groups the calls of one agent turn into one interaction and logs each call's outcome.
+struct TurnLog: Sendable {
+    let store: any InteractionStore
+
+    /// Finds the turn this call continues, or starts a new interaction; records what the
+    /// client sent (the user's request, tool results) and which lessons were injected.
+    func begin(
+        _ chat: ChatRequest, agent: String, userId: String?, conversationHeader: String?,
+        selection: LessonSelection, turnWindow: TimeInterval
+    ) async throws -> Interaction {
+        let now = Date()
+        let turnKey = chat.turnKey(agent: agent, userId: userId)
+        let injectedIds = selection.lessons.map(\.lesson.id)
+        var interaction: Interaction
+        if chat.continuesTurn, let existing = try await store.interaction(turnKey: turnKey, since: now.addingTimeInterval(-turnWindow)) {
+            interaction = existing
+            let logged = Set(existing.steps.filter { $0.kind == .toolResult }.compactMap(\.callId))
+            let steps = chat.toolResultSteps(excluding: logged, at: now)
+            interaction.messages = .array(chat.messages.map { .object($0) })
+            interaction.lessonsInjected += injectedIds.filter { !interaction.lessonsInjected.contains($0) }
+            interaction.updatedAt = now
+            try await store.updateInteraction(interaction, appendingSteps: steps)
+            interaction.steps += steps
+        } else {
+            interaction = Interaction(
+                agent: agent, conversationId: chat.conversationId(agent: agent, userId: userId, header: conversationHeader),
+                userId: userId, request: chat.latestUserText, messages: .array(chat.messages.map { .object($0) }),
+                steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
+                model: chat.model, lessonsInjected: injectedIds, createdAt: now)
+            try await store.createInteraction(interaction, turnKey: turnKey)
+        }
+        try await store.recordInjections(selection.lessons.enumerated().map { rank, scored in
+            Injection(interactionId: interaction.id, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
+        })
+        return interaction
+    }
+
+    /// Records one model call's reply (or failure), its latency and tokens.
+    func finish(_ interaction: inout Interaction, reply: ModelReply?, error: String?, since started: ContinuousClock.Instant) async throws {
+        let elapsed = ContinuousClock.now - started
+        let now = Date()
+        let steps = reply?.steps(at: now) ?? []
+        if let reply {
+            if let content = reply.content, !content.isEmpty { interaction.response = content }
+            if let model = reply.model { interaction.model = model }
+            if let usage = reply.usage { interaction.tokens = interaction.tokens + usage }
+        }
+        interaction.error = error
+        interaction.latencyMs += Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        interaction.updatedAt = now
+        try await store.updateInteraction(interaction, appendingSteps: steps)
+        interaction.steps += steps
+    }
+}

@@ -1,0 +1,48 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RasiCore
+
+/// The OpenAI-compatible model the gateway forwards to.
+public struct Upstream: Sendable {
+    let client: HTTPClient
+    let baseURL: String
+    let apiKey: String?
+    let timeout: TimeAmount
+
+    public init(client: HTTPClient, baseURL: String, apiKey: String?, timeoutSeconds: Int) {
+        self.client = client
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
+        self.timeout = .seconds(Int64(timeoutSeconds))
+    }
+
+    /// An HTTP client whose read timeout bounds the silence between two bytes of a stream.
+    public static func makeClient(timeoutSeconds: Int) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(timeoutSeconds)))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Sends a request and returns once the response head has arrived; the body is left to stream.
+    func send(_ method: HTTPMethod, _ path: String, json: JSONValue? = nil) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: baseURL + "/" + path)
+        request.method = method
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: RasiJSON.canonical(json)))
+        }
+        return try await client.execute(request, timeout: timeout)
+    }
+
+    /// The message inside an OpenAI-style error body, or the body's start.
+    static func errorMessage(_ body: ByteBuffer) -> String {
+        let data = Data(buffer: body)
+        if let json = try? JSONDecoder().decode(JSONValue.self, from: data), let message = json["error"]?["message"]?.stringValue {
+            return message
+        }
+        return String(decoding: data.prefix(300), as: UTF8.self)
+    }
+}

@@ -1,0 +1,17 @@
+import HTTPTypes
+import Hummingbird
+import RasiCore
+
+/// The request context of every route: Hummingbird's core storage plus the caller's key,
+/// once a guarded route has checked it.
+public struct RasiRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var key: APIKey?
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+    }
+
+    /// The name lessons and reviews are attributed to.
+    public var actor: String { key.map { "\($0.name) (\($0.id))" } ?? "anonymous" }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RasiCore
+
+/// Maps every error to an HTTP status and OpenAI's error body, once, at the edge:
+/// `{"error": {"message", "type", "code"}}`.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let (status, type, code, message) = Self.describe(error)
+            if status.code >= 500 { context.logger.error("request failed", metadata: ["error": "\(message)"]) }
+            return Self.response(status: status, type: type, code: code, message: message)
+        }
+    }
+
+    static func describe(_ error: any Error) -> (HTTPResponse.Status, String, String, String) {
+        switch error {
+        case let error as RasiError:
+            switch error {
+            case .invalidField: return (.badRequest, "invalid_request_error", "invalid_field", error.description)
+            case .malformedJSON: return (.badRequest, "invalid_request_error", "malformed_json", error.description)
+            case .notFound: return (.notFound, "invalid_request_error", "not_found", error.description)
+            case .unauthorized: return (.unauthorized, "authentication_error", "invalid_api_key", error.description)
+            case .forbidden: return (.forbidden, "permission_error", "forbidden", error.description)
+            case .payloadTooLarge: return (.contentTooLarge, "invalid_request_error", "payload_too_large", error.description)
+            case .conflict: return (.conflict, "invalid_request_error", "conflict", error.description)
+            case .upstream(let status, _):
+                return (.init(code: status), "upstream_error", "upstream_error", error.description)
+            case .unavailable: return (.serviceUnavailable, "server_error", "unavailable", error.description)
+            }
+        case is NIOTooManyBytesError:
+            return (.contentTooLarge, "invalid_request_error", "payload_too_large", "request body is larger than the limit")
+        case let error as HTTPError:
+            return (error.status, error.status.code >= 500 ? "server_error" : "invalid_request_error", "http_\(error.status.code)",
+                    error.body ?? error.status.reasonPhrase)
+        default:
+            return (.internalServerError, "server_error", "internal_error", "internal error")
+        }
+    }
+
+    static func response(status: HTTPResponse.Status, type: String, code: String, message: String) -> Response {
+        let body: JSONValue = ["error": ["message": .string(message), "type": .string(type), "code": .string(code)]]
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(data: RasiJSON.canonical(body))))
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RasiCore
+
+extension Request {
+    /// The body as bytes, refusing (413) anything over `limit`.
+    mutating func bytes(limit: Int) async throws -> ByteBuffer {
+        if let length = headers[.contentLength].flatMap(Int.init), length > limit {
+            throw RasiError.payloadTooLarge(limit)
+        }
+        do {
+            return try await collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw RasiError.payloadTooLarge(limit)
+        }
+    }
+
+    /// The body decoded as `T`; a decoding failure is a 400 naming the field.
+    mutating func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
+        let buffer = try await bytes(limit: limit)
+        return try JSONBody.decode(type, from: Data(buffer: buffer))
+    }
+}
+
+enum JSONBody {
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        guard !data.isEmpty else { throw RasiError.malformedJSON("the request body is empty") }
+        do {
+            return try RasiJSON.decoder().decode(type, from: data)
+        } catch let error as DecodingError {
+            throw describe(error)
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> RasiError {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }.joined()
+                .trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return .invalidField(path(context.codingPath + [key]), "is required")
+        case .typeMismatch(let type, let context):
+            return .invalidField(path(context.codingPath), "must be \(typeName(type))")
+        case .valueNotFound(let type, let context):
+            return .invalidField(path(context.codingPath), "must be \(typeName(type)), not null")
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return .malformedJSON("the body is not valid JSON") }
+            return .invalidField(path(context.codingPath), "has an invalid value")
+        @unknown default:
+            return .malformedJSON("the body could not be read")
+        }
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Double.Type, is Int64.Type: "a number"
+        case is Bool.Type: "a boolean"
+        default: String(describing: type).hasPrefix("Array") ? "an array" : "an object"
+        }
+    }
+
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        let data = try RasiJSON.encoder().encode(value)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}

@@ -1,0 +1,65 @@
+import HTTPTypes
+import Hummingbird
+import RasiCore
+
+/// Who may call a route: anyone, or a key of at least this role.
+public enum Access: Sendable, Equatable {
+    case open
+    case role(Role)
+}
+
+/// One registered route and who may call it. The table is public so tests can check
+/// every route, and a new route cannot be added without saying who may call it.
+public struct RouteEntry: Sendable, Equatable {
+    public var method: HTTPRequest.Method
+    public var path: String
+    public var access: Access
+}
+
+/// Registers routes with their access rule. The only way routes are added to rasi's router.
+final class GuardedRouter: @unchecked Sendable {
+    // Mutated only while the router is built, before the server starts.
+    let router: Router<RasiRequestContext>
+    let keys: any KeyStore
+    private(set) var entries: [RouteEntry] = []
+
+    init(router: Router<RasiRequestContext>, keys: any KeyStore) {
+        self.router = router
+        self.keys = keys
+    }
+
+    func on(
+        _ method: HTTPRequest.Method, _ path: String, _ access: Access,
+        _ handler: @escaping @Sendable (Request, RasiRequestContext) async throws -> Response
+    ) {
+        entries.append(RouteEntry(method: method, path: path, access: access))
+        let keys = self.keys
+        router.on(RouterPath(path), method: method) { request, context in
+            var context = context
+            if case .role(let required) = access {
+                let key = try await Self.authenticate(request, keys: keys)
+                guard key.role.allows(required) else {
+                    throw RasiError.forbidden("this key's role (\(key.role.rawValue)) may not do this; it needs \(required.rawValue)")
+                }
+                context.key = key
+            }
+            return try await handler(request, context)
+        }
+    }
+
+    /// The active key named by `Authorization: Bearer KEY`, or 401.
+    static func authenticate(_ request: Request, keys: any KeyStore) async throws -> APIKey {
+        guard let header = request.headers[.authorization] else {
+            throw RasiError.unauthorized("missing API key: send Authorization: Bearer KEY")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw RasiError.unauthorized("malformed Authorization header: expected Bearer KEY")
+        }
+        // Looked up by its SHA-256, so the secret itself is never compared or stored.
+        guard let key = try await keys.activeKey(secretHash: KeySecret.hash(String(parts[1]).trimmingCharacters(in: .whitespaces))) else {
+            throw RasiError.unauthorized("invalid or revoked API key")
+        }
+        return key
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import RasiCore
+import RasiServer
+import ScriptedModel
+
+@main
+struct Rasi: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Retrieval-augmented self-improvement for LLM agents.",
+        subcommands: [Serve.self, Keys.self, ScriptedModelCommand.self]
+    )
+}
+
+/// Options shared by every command that opens the store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "sqlite:PATH (env RASI_DATABASE_URL; default sqlite:./rasi-data/rasi.sqlite)")
+    var databaseURL: String?
+
+    func configuration() throws -> RasiConfiguration {
+        var configuration = try RasiConfiguration(environment: ProcessInfo.processInfo.environment)
+        if let databaseURL { configuration.databaseURL = databaseURL }
+        return configuration
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway and REST API. Every flag can also be set by its RASI_* variable.")
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Listen address (RASI_HOST).") var host: String?
+    @Option(help: "Listen port (RASI_PORT).") var port: Int?
+    @Option(help: "Upstream model base URL, with /v1 (RASI_UPSTREAM_BASE_URL).") var upstreamBaseURL: String?
+    @Option(help: "Upstream API key (RASI_UPSTREAM_API_KEY).") var upstreamAPIKey: String?
+    @Option(help: "Seconds to wait for the upstream (RASI_UPSTREAM_TIMEOUT).") var upstreamTimeout: Int?
+    @Option(help: "Admin key to create at start if no admin key exists (RASI_BOOTSTRAP_ADMIN_KEY).") var bootstrapAdminKey: String?
+    @Option(help: "Embedder: minilm or openai:MODEL (RASI_EMBEDDER).") var embedder: String?
+    @Option(help: "Largest request body in bytes (RASI_MAX_BODY_BYTES).") var maxBodyBytes: Int?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+
+    func run() async throws {
+        var configuration = try store.configuration()
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        if let upstreamBaseURL { configuration.upstreamBaseURL = upstreamBaseURL }
+        if let upstreamAPIKey { configuration.upstreamAPIKey = upstreamAPIKey }
+        if let upstreamTimeout { configuration.upstreamTimeoutSeconds = upstreamTimeout }
+        if let bootstrapAdminKey { configuration.bootstrapAdminKey = bootstrapAdminKey }
+        if let embedder { configuration.embedder = embedder }
+        if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
+
+        var logger = Logger(label: "rasi")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.notice("rasi serving", metadata: [
+            "database": "\(configuration.databaseURL)", "upstream": "\(configuration.upstreamBaseURL)",
+            "retrieval": "lexical (BM25 candidates, term-cosine score)",
+        ])
+        let httpClient = Upstream.makeClient(timeoutSeconds: configuration.upstreamTimeoutSeconds)
+        do {
+            let app = try await buildApplication(configuration, httpClient: httpClient, logger: logger)
+            try await app.runService()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage API keys in the store directly.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key and print its secret (shown once).")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "agent, reviewer or admin") var role: String
+        @Option(help: "A name to recognise the key by.") var name: String?
+
+        func run() async throws {
+            guard let role = Role(rawValue: role) else {
+                throw ValidationError("--role must be agent, reviewer or admin")
+            }
+            let store = try openStore(try self.store.configuration())
+            let (key, secret) = try await KeyIssuer.create(role: role, name: name ?? "\(role.rawValue) key", in: store)
+            FileHandle.standardError.write(Data("created \(key.role.rawValue) key \(key.id); the secret is shown only now:\n".utf8))
+            print(secret)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (never their secrets).")
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let store = try openStore(try self.store.configuration())
+            for key in try await store.listKeys() {
+                print([key.id, key.role.rawValue, key.prefix + "…", key.name, key.revokedAt == nil ? "active" : "revoked"].joined(separator: "\t"))
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key at once.")
+        @OptionGroup var store: StoreOptions
+        @Argument var id: String
+
+        func run() async throws {
+            let store = try openStore(try self.store.configuration())
+            guard try await store.revokeKey(id: id, at: Date()) else { throw ValidationError("no key \(id)") }
+            print("revoked \(id)")
+        }
+    }
+}
+
+struct ScriptedModelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scripted-model",
+        abstract: "Run the deterministic, scriptable OpenAI-compatible model used by tests and the demo. It is not an LLM.")
+
+    @Option var host = "127.0.0.1"
+    @Option var port = 8090
+    @Option(help: "A JSON script: {\"rules\": [{\"when\": {...}, \"reply\": {...}}], \"default\": {...}}") var script: String?
+
+    func run() async throws {
+        var loaded = Script()
+        if let script {
+            loaded = try JSONDecoder().decode(Script.self, from: Data(contentsOf: URL(fileURLWithPath: script)))
+        }
+        let state = ScriptedModelState(script: loaded)
+        let app = Application(
+            router: ScriptedModelServer.buildRouter(state: state),
+            configuration: .init(address: .hostname(host, port: port), serverName: "rasi-scripted-model"),
+            logger: Logger(label: "scripted-model"))
+        try await app.runService()
+    }
+}
