@@ -11,6 +11,8 @@ public struct RasiConfiguration: Sendable {
     public var upstreamAPIKey: String?
     /// Longest wait for the upstream's first byte, and between two bytes of a stream.
     public var upstreamTimeoutSeconds = 120
+    /// Longest wait to connect to the upstream (the HTTP client retries refused connections until then).
+    public var upstreamConnectTimeoutSeconds = 10
     public var bootstrapAdminKey: String?
     public var embedder = "minilm"
     /// Largest request body accepted, in bytes; larger ones get 413.
@@ -39,6 +41,7 @@ public struct RasiConfiguration: Sendable {
         upstreamBaseURL = string("RASI_UPSTREAM_BASE_URL") ?? upstreamBaseURL
         upstreamAPIKey = string("RASI_UPSTREAM_API_KEY")
         upstreamTimeoutSeconds = try number("RASI_UPSTREAM_TIMEOUT", upstreamTimeoutSeconds)
+        upstreamConnectTimeoutSeconds = try number("RASI_UPSTREAM_CONNECT_TIMEOUT", upstreamConnectTimeoutSeconds)
         bootstrapAdminKey = string("RASI_BOOTSTRAP_ADMIN_KEY")
         embedder = string("RASI_EMBEDDER") ?? embedder
         maxBodyBytes = try number("RASI_MAX_BODY_BYTES", maxBodyBytes)

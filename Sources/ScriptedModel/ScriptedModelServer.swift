@@ -32,6 +32,9 @@ public actor ScriptedModelState {
         await withCheckedContinuation { waiting[gate, default: []].append($0) }
     }
 
+    /// Gates a stream is waiting on right now.
+    var holding: [String] { waiting.filter { !$0.value.isEmpty }.keys.sorted() }
+
     func release(_ gate: String) {
         released.insert(gate)
         for continuation in waiting.removeValue(forKey: gate) ?? [] { continuation.resume() }
@@ -66,6 +69,9 @@ public enum ScriptedModelServer {
             let body = try await request.collectBody(upTo: 4 << 20)
             await state.replace(try JSONDecoder().decode(Script.self, from: Data(buffer: body)))
             return Response(status: .noContent)
+        }
+        router.get("/_scripted/gates") { _, _ in
+            json(.object(["holding": .array(await state.holding.map(AnyJSON.string))]))
         }
         router.post("/_scripted/gates/{name}") { _, context in
             await state.release(try context.parameters.require("name"))

@@ -57,7 +57,7 @@ struct Serve: AsyncParsableCommand {
             "database": "\(configuration.databaseURL)", "upstream": "\(configuration.upstreamBaseURL)",
             "retrieval": "lexical (BM25 candidates, term-cosine score)",
         ])
-        let httpClient = Upstream.makeClient(timeoutSeconds: configuration.upstreamTimeoutSeconds)
+        let httpClient = Upstream.makeClient(configuration)
         do {
             let app = try await buildApplication(configuration, httpClient: httpClient, logger: logger)
             try await app.runService()

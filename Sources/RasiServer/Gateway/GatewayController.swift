@@ -41,6 +41,21 @@ struct GatewayController {
         headers[.rasiInteraction] = interaction.id
         headers[.rasiLessons] = selection.lessons.map(\.lesson.id).joined(separator: ",")
 
+        do {
+            return try await forward(chat, selection: selection, interaction: &interaction, headers: headers, log: log)
+        } catch {
+            // Failures after logging still tell the client which interaction to give feedback on.
+            var response = ErrorMiddleware<RasiRequestContext>.response(for: error)
+            for field in headers { response.headers.append(field) }
+            return response
+        }
+    }
+
+    /// Sends the call upstream and answers the client; logs the outcome on every path.
+    func forward(
+        _ chat: ChatRequest, selection: LessonSelection, interaction: inout Interaction, headers: HTTPFields, log: TurnLog
+    ) async throws -> Response {
+        var headers = headers
         var forwarded = chat.injecting(selection.context)
         if chat.isStreaming { forwarded = ChatRequest.askingForStreamUsage(forwarded) }
         let started = ContinuousClock.now

@@ -19,10 +19,12 @@ public struct Upstream: Sendable {
     }
 
     /// An HTTP client whose read timeout bounds the silence between two bytes of a stream.
-    public static func makeClient(timeoutSeconds: Int) -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(timeoutSeconds)))
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    public static func makeClient(_ configuration: RasiConfiguration) -> HTTPClient {
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.timeout = .init(
+            connect: .seconds(Int64(configuration.upstreamConnectTimeoutSeconds)),
+            read: .seconds(Int64(configuration.upstreamTimeoutSeconds)))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     }
 
     /// Sends a request and returns once the response head has arrived; the body is left to stream.

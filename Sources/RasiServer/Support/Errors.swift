@@ -11,10 +11,15 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let (status, type, code, message) = Self.describe(error)
-            if status.code >= 500 { context.logger.error("request failed", metadata: ["error": "\(message)"]) }
-            return Self.response(status: status, type: type, code: code, message: message)
+            let response = Self.response(for: error)
+            if response.status == .internalServerError { context.logger.error("request failed", metadata: ["error": "\(error)"]) }
+            return response
         }
+    }
+
+    static func response(for error: any Error) -> Response {
+        let (status, type, code, message) = describe(error)
+        return response(status: status, type: type, code: code, message: message)
     }
 
     static func describe(_ error: any Error) -> (HTTPResponse.Status, String, String, String) {

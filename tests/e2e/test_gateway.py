@@ -1,0 +1,196 @@
+"""The OpenAI-compatible gateway, driven by the official OpenAI Python SDK."""
+import json
+import threading
+
+import httpx
+import openai
+import pytest
+
+from conftest import free_port
+
+TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "lookup_order",
+        "description": "Find an order by its id",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+    },
+}]
+
+ORDER_RULES = [
+    {"when": {"last_role": "tool", "prompt_contains": "refund_policy"},
+     "reply": {"content": "Order 42 shipped and is refundable. {{last_tool_result}}"}},
+    {"when": {"last_role": "tool"},
+     "reply": {"reasoning": "Now the policy.", "tool_calls": [{"name": "refund_policy", "arguments": {"country": "DE"}}]}},
+    {"when": {"last_user_contains": "order"},
+     "reply": {"reasoning": "I should look the order up.", "tool_calls": [{"name": "lookup_order", "arguments": {"order_id": "42"}}]}},
+    {"when": {"last_user_contains": "thanks"}, "reply": {"content": "You're welcome."}},
+]
+
+
+def test_non_streaming_completion_is_answered_and_logged(rasi, model, agent_key, reviewer_key):
+    model.script([{"when": {"last_user_contains": "capital"},
+                   "reply": {"content": "Paris.", "reasoning": "France's capital is Paris."}}])
+    client = rasi.openai(agent_key, **{"X-RASI-User": "user-7", "X-RASI-Conversation": "conv-1"})
+    raw = client.chat.completions.with_raw_response.create(
+        model="scripted", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the capital of France?"}])
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Paris."
+    assert completion.usage.total_tokens > 0
+    interaction_id = raw.headers["X-RASI-Interaction"]
+    assert raw.headers["X-RASI-Lessons"] == ""
+
+    logged = rasi.api("GET", f"/api/v1/interactions/{interaction_id}", key=reviewer_key).json()
+    assert logged["request"] == "What is the capital of France?"
+    assert logged["response"] == "Paris."
+    assert logged["user_id"] == "user-7" and logged["conversation_id"] == "conv-1" and logged["agent"] == "default"
+    assert [s["kind"] for s in logged["steps"]] == ["message", "thinking", "message"]
+    assert logged["steps"][1]["content"] == "France's capital is Paris."
+    assert logged["tokens"]["total"] == completion.usage.total_tokens
+    assert logged["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_stream_is_passed_through_chunk_by_chunk_as_it_arrives(rasi, model, agent_key, reviewer_key):
+    # The scripted model sends its first content chunk, then holds the stream open until the
+    # test releases the gate. A gateway that buffered would deliver nothing before the release.
+    model.script([{"when": {"last_user_contains": "story"},
+                   "reply": {"content": "Once upon a time there was a gateway.", "reasoning": "A short story.",
+                             "hold_after_first_chunk": "story"}}])
+    client = rasi.openai(agent_key)
+    raw = client.chat.completions.with_raw_response.create(
+        model="scripted", stream=True, messages=[{"role": "user", "content": "Tell me a story"}])
+    interaction_id = raw.headers["X-RASI-Interaction"]
+    stream = raw.parse()
+    pieces = []
+    released = False
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+            if not released:
+                # We hold the first piece while the upstream is still holding back the rest.
+                assert pieces == ["Once "]
+                assert model.holding() == ["story"]
+                model.release("story")
+                released = True
+    assert "".join(pieces) == "Once upon a time there was a gateway."
+
+    logged = rasi.api("GET", f"/api/v1/interactions/{interaction_id}", key=reviewer_key).json()
+    assert logged["response"] == "Once upon a time there was a gateway."
+    assert [s["kind"] for s in logged["steps"]] == ["message", "thinking", "message"]
+    assert logged["steps"][1]["content"] == "A short story."
+    assert logged["tokens"]["total"] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_calling_turn_of_several_calls_is_one_interaction(rasi, model, agent_key, reviewer_key, stream):
+    model.script(ORDER_RULES)
+    client = rasi.openai(agent_key, **{"X-RASI-Agent": "shop"})
+    messages = [{"role": "system", "content": "You are a shop assistant."},
+                {"role": "user", "content": "Where is my order 42?"}]
+    ids = []
+    for expected_tool in ["lookup_order", "refund_policy", None]:
+        raw = client.chat.completions.with_raw_response.create(model="scripted", messages=messages, tools=TOOLS, stream=stream)
+        ids.append(raw.headers["X-RASI-Interaction"])
+        content, calls = collect(raw.parse(), stream)
+        if expected_tool is None:
+            assert content.startswith("Order 42 shipped")
+            break
+        assert [c["function"]["name"] for c in calls] == [expected_tool]
+        messages.append({"role": "assistant", "content": None, "tool_calls": calls})
+        for call in calls:
+            result = {"lookup_order": '{"status": "shipped"}', "refund_policy": '{"days": 30}'}[call["function"]["name"]]
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+    assert len(set(ids)) == 1, "all calls of one turn belong to one interaction"
+
+    logged = rasi.api("GET", f"/api/v1/interactions/{ids[0]}", key=reviewer_key).json()
+    kinds = [(s["kind"], s.get("name")) for s in logged["steps"]]
+    assert kinds == [
+        ("message", "user"), ("thinking", None), ("tool_call", "lookup_order"), ("tool_result", "lookup_order"),
+        ("thinking", None), ("tool_call", "refund_policy"), ("tool_result", "refund_policy"), ("message", "assistant"),
+    ]
+    tool_call = logged["steps"][2]
+    assert json.loads(tool_call["arguments"]) == {"order_id": "42"}
+    assert logged["steps"][3]["content"] == '{"status": "shipped"}'
+    assert logged["response"].startswith("Order 42 shipped")
+
+    # Tools reached the upstream exactly as the client sent them.
+    for received in model.requests():
+        assert received["tools"] == TOOLS
+
+    # A new user message in the same conversation starts a new interaction.
+    messages += [{"role": "assistant", "content": content}, {"role": "user", "content": "thanks!"}]
+    raw = client.chat.completions.with_raw_response.create(model="scripted", messages=messages, tools=TOOLS, stream=stream)
+    collect(raw.parse(), stream)
+    next_id = raw.headers["X-RASI-Interaction"]
+    assert next_id != ids[0]
+    following = rasi.api("GET", f"/api/v1/interactions/{next_id}", key=reviewer_key).json()
+    assert following["conversation_id"] == logged["conversation_id"]
+    assert following["request"] == "thanks!"
+
+
+def collect(response, stream):
+    """The assistant's content and tool calls (as OpenAI message dicts) from either response kind."""
+    if not stream:
+        message = response.choices[0].message
+        calls = [c.model_dump() for c in (message.tool_calls or [])]
+        return message.content or "", [{"id": c["id"], "type": "function", "function": c["function"]} for c in calls]
+    content, calls = "", {}
+    for chunk in response:
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        content += delta.content or ""
+        for call in delta.tool_calls or []:
+            entry = calls.setdefault(call.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+            entry["id"] = call.id or entry["id"]
+            if call.function:
+                entry["function"]["name"] += call.function.name or ""
+                entry["function"]["arguments"] += call.function.arguments or ""
+    return content, [calls[i] for i in sorted(calls)]
+
+
+def test_upstream_server_error_is_502_and_the_interaction_is_logged(rasi, model, agent_key, reviewer_key):
+    model.script([{"when": {"last_user_contains": "boom"}, "reply": {"error": {"status": 500, "message": "model crashed"}}}])
+    client = rasi.openai(agent_key)
+    with pytest.raises(openai.APIStatusError) as raised:
+        client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "boom"}])
+    assert raised.value.status_code == 502
+    assert "model crashed" in raised.value.message
+    interaction_id = raised.value.response.headers["X-RASI-Interaction"]
+    logged = rasi.api("GET", "/api/v1/interactions", key=reviewer_key).json()["interactions"]
+    assert len(logged) == 1 and logged[0]["request"] == "boom" and logged[0]["id"] == interaction_id
+    assert "500" in logged[0]["error"] and "model crashed" in logged[0]["error"]
+
+
+def test_upstream_client_error_is_passed_through_and_logged(rasi, model, agent_key, reviewer_key):
+    model.script([{"when": {"last_user_contains": "bad"}, "reply": {"error": {"status": 400, "message": "context too long"}}}])
+    with pytest.raises(openai.BadRequestError) as raised:
+        rasi.openai(agent_key).chat.completions.create(model="scripted", messages=[{"role": "user", "content": "bad"}])
+    assert "context too long" in raised.value.message
+    logged = rasi.api("GET", "/api/v1/interactions", key=reviewer_key).json()["interactions"]
+    assert "context too long" in logged[0]["error"]
+
+
+def test_unreachable_upstream_is_502_and_logged(workdir, model):
+    from conftest import Rasi
+    closed = free_port()
+    rasi = Rasi(workdir, upstream=f"http://127.0.0.1:{closed}/v1", extra_env={"RASI_UPSTREAM_CONNECT_TIMEOUT": "1"})
+    try:
+        key = rasi.create_key("agent")
+        ids = []
+        for stream in (False, True):
+            response = rasi.api("POST", "/v1/chat/completions", key=key,
+                                json={"model": "m", "stream": stream, "messages": [{"role": "user", "content": "hello there"}]})
+            assert response.status_code == 502
+            assert response.json()["error"]["type"] == "upstream_error"
+            ids.append(response.headers["X-RASI-Interaction"])
+        logged = rasi.api("GET", "/api/v1/interactions").json()["interactions"]
+        assert sorted(i["id"] for i in logged) == sorted(ids)
+        assert all("unreachable" in i["error"] for i in logged)
+    finally:
+        rasi.stop()
+
+
+def test_models_are_passed_through(rasi, agent_key):
+    models = rasi.openai(agent_key).models.list()
+    assert [m.id for m in models.data] == ["rasi-scripted-model"]
