@@ -1,0 +1,127 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import RasiCore
+import RasiServer
+import ScriptedModel
+
+@Suite struct RouteAccessTests {
+    /// Who may call each route. A route added without a line here fails this test.
+    static let expected: [String: Access] = [
+        "GET /healthz": .open,
+        "POST /v1/chat/completions": .role(.agent),
+        "GET /v1/models": .role(.agent),
+        "POST /api/v1/interactions": .role(.agent),
+        "GET /api/v1/interactions": .role(.reviewer),
+        "GET /api/v1/interactions/{id}": .role(.reviewer),
+        "POST /api/v1/interactions/{id}/feedback": .role(.agent),
+        "POST /api/v1/interactions/{id}/lessons": .role(.reviewer),
+        "GET /api/v1/lessons": .role(.reviewer),
+        "POST /api/v1/lessons": .role(.reviewer),
+        "GET /api/v1/lessons/{id}": .role(.reviewer),
+        "PATCH /api/v1/lessons/{id}": .role(.reviewer),
+        "DELETE /api/v1/lessons/{id}": .role(.reviewer),
+        "GET /api/v1/lessons/{id}/versions": .role(.reviewer),
+        "POST /api/v1/retrieve": .role(.agent),
+        "POST /api/v1/keys": .role(.admin),
+        "GET /api/v1/keys": .role(.admin),
+        "DELETE /api/v1/keys/{id}": .role(.admin),
+    ]
+
+    @Test func everyRouteHasTheExpectedAccessRuleAndEveryRuleIsEnforced() async throws {
+        try await TestRasi.run { rasi, client in
+            #expect(Dictionary(uniqueKeysWithValues: rasi.routes.map { ("\($0.method) \($0.path)", $0.access) }) == Self.expected)
+            for route in rasi.routes {
+                let uri = route.path.replacingOccurrences(of: "{id}", with: "unknown")
+                let (anonymous, _, _) = try await client.call(route.method, uri, key: nil)
+                guard case .role(let required) = route.access else {
+                    #expect(anonymous == .ok)
+                    continue
+                }
+                #expect(anonymous == .unauthorized, "\(route.method) \(route.path) without a key")
+                for role in Role.allCases {
+                    let (status, _, _) = try await client.call(route.method, uri, key: rasi.keys[role])
+                    if role.allows(required) {
+                        #expect(status != .forbidden && status != .unauthorized, "\(role) on \(route.method) \(route.path)")
+                    } else {
+                        #expect(status == .forbidden, "\(role) on \(route.method) \(route.path)")
+                    }
+                }
+            }
+        }
+    }
+}
+
+@Suite struct LessonRouteTests {
+    @Test func aNewLessonIsRetrievableOnTheNextRequestAndGoneAfterDeletion() async throws {
+        try await TestRasi.run { rasi, client in
+            let reviewer = rasi.keys[.reviewer], agent = rasi.keys[.agent]
+            let (created, lesson, _) = try await client.call(.post, "/api/v1/lessons", key: reviewer, json: """
+                {"situation": "Customer asks how to return a damaged item", "should_have_done": "Offer a prepaid label",
+                 "correct_behavior": "Send a prepaid return label and apologise"}
+                """)
+            #expect(created == .created)
+            let id = try #require(lesson["id"]?.stringValue)
+
+            let query = #"{"query": "My item arrived damaged, how do I return it?", "k": 3}"#
+            let (_, hits, _) = try await client.call(.post, "/api/v1/retrieve", key: agent, json: query)
+            #expect(hits["lessons"]?.arrayValue?.compactMap { $0["lesson"]?["id"]?.stringValue } == [id])
+            #expect(hits["context"]?.stringValue?.contains("prepaid return label") == true)
+            let score = try #require(hits["lessons"]?.arrayValue?.first?["score"])
+            if case .double(let value) = score { #expect(value > 0.2 && value <= 1) } else { Issue.record("score is \(score)") }
+
+            let (deleted, _, _) = try await client.call(.delete, "/api/v1/lessons/\(id)", key: reviewer)
+            #expect(deleted == .noContent)
+            let (_, after, _) = try await client.call(.post, "/api/v1/retrieve", key: agent, json: query)
+            #expect(after["lessons"]?.arrayValue?.isEmpty == true)
+            #expect(after["context"] == "")
+        }
+    }
+
+    @Test func anOversizeBodyIs413() async throws {
+        try await TestRasi.run { rasi, client in
+            let big = #"{"situation": ""# + String(repeating: "x", count: 70 * 1024) + #""}"#
+            let (status, body, _) = try await client.call(.post, "/api/v1/lessons", key: rasi.keys[.admin], json: big)
+            #expect(status == .contentTooLarge)
+            #expect(body["error"]?["code"] == "payload_too_large")
+        }
+    }
+}
+
+@Suite struct GatewayRouteTests {
+    /// The scripted model, live on a free port, for the duration of `body`.
+    func withScriptedModel(_ script: Script, _ body: @Sendable @escaping (Int, ScriptedModelState) async throws -> Void) async throws {
+        let state = ScriptedModelState(script: script)
+        let model = Application(router: ScriptedModelServer.buildRouter(state: state), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await model.test(.live) { client in
+            try await body(try #require(client.port), state)
+        }
+    }
+
+    @Test func theGatewayInjectsMatchingLessonsAndLogsTheTurn() async throws {
+        let script = try JSONDecoder().decode(Script.self, from: Data("""
+            {"rules": [{"when": {"last_user_contains": "invoice", "prompt_contains": "VAT number"}, "reply": {"content": "Please send your VAT number."}},
+                       {"when": {"last_user_contains": "invoice"}, "reply": {"content": "Here is your invoice."}}]}
+            """.utf8))
+        try await withScriptedModel(script) { port, _ in
+            try await TestRasi.run(upstreamPort: port) { rasi, client in
+                let chat = #"{"model": "m", "messages": [{"role": "user", "content": "I need an invoice for my company"}]}"#
+                let (_, before, headers) = try await client.call(.post, "/v1/chat/completions", key: rasi.keys[.agent], json: chat)
+                #expect(before["choices"]?.arrayValue?.first?["message"]?["content"] == "Here is your invoice.")
+                #expect(headers[.init("X-RASI-Lessons")!] == "")
+
+                _ = try await client.call(.post, "/api/v1/lessons", key: rasi.keys[.reviewer], json: """
+                    {"situation": "Company asks for an invoice", "should_have_done": "Ask for the VAT number",
+                     "correct_behavior": "Ask for the company's VAT number before issuing a company invoice"}
+                    """)
+                let (_, after, afterHeaders) = try await client.call(.post, "/v1/chat/completions", key: rasi.keys[.agent], json: chat)
+                #expect(after["choices"]?.arrayValue?.first?["message"]?["content"] == "Please send your VAT number.")
+                let interactionId = try #require(afterHeaders[.init("X-RASI-Interaction")!])
+                let logged = try #require(try await rasi.store.interaction(id: interactionId))
+                #expect(logged.lessonsInjected.count == 1)
+                #expect(logged.response == "Please send your VAT number.")
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+import RasiCore
+import RasiSQLite
+
+@Suite struct SQLiteStoreTests {
+    func lessonFields(_ situation: String, agent: String = "default", status: LessonStatus = .active) -> LessonFields {
+        LessonFields(agent: agent, situation: situation, did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c", status: status)
+    }
+
+    @Test func anInteractionRoundTripsWithItsStepsFeedbackAndFlags() async throws {
+        try await withTemporaryStore { store in
+            var interaction = Interaction(agent: "a", conversationId: "c", userId: "u", request: "Where is my order?",
+                                          messages: [["role": "user", "content": "Where is my order?"]],
+                                          steps: [Step(kind: .message, name: "user", content: "Where is my order?")], model: "m")
+            try await store.createInteraction(interaction, turnKey: "turn-1")
+            interaction.response = "Shipped."
+            interaction.tokens = TokenUsage(prompt: 5, completion: 2)
+            try await store.updateInteraction(interaction, appendingSteps: [Step(kind: .toolCall, name: "lookup", arguments: "{}", callId: "c1")])
+            try await store.addFeedback(Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil, createdAt: Date()),
+                                        flag: Flag(reason: "thumbs down", createdAt: Date()))
+
+            let loaded = try #require(try await store.interaction(id: interaction.id))
+            #expect(loaded.response == "Shipped.")
+            #expect(loaded.tokens.total == 7)
+            #expect(loaded.steps.map(\.kind) == [.message, .toolCall])
+            #expect(loaded.messages == interaction.messages)
+            #expect(loaded.feedback.map(\.rating) == [.down])
+            #expect(loaded.flags.map(\.reason) == ["thumbs down"])
+            #expect(try await store.interaction(turnKey: "turn-1", since: Date().addingTimeInterval(-60))?.id == interaction.id)
+            #expect(try await store.interaction(turnKey: "turn-1", since: Date().addingTimeInterval(60)) == nil)
+        }
+    }
+
+    @Test func feedbackOnAnUnknownInteractionIsNotFound() async throws {
+        try await withTemporaryStore { store in
+            await #expect(throws: RasiError.notFound("interaction int_x")) {
+                try await store.addFeedback(Feedback(id: "f", interactionId: "int_x", rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date()), flag: nil)
+            }
+        }
+    }
+
+    @Test func lexicalCandidatesAreActiveLessonsOfTheAgentOnly() async throws {
+        try await withTemporaryStore { store in
+            let active = Lesson.create(fields: lessonFields("refund for a damaged parcel"), author: "t")
+            let otherAgent = Lesson.create(fields: lessonFields("refund for a damaged parcel", agent: "other"), author: "t")
+            let proposed = Lesson.create(fields: lessonFields("refund for a damaged parcel", status: .proposed), author: "t")
+            let unrelated = Lesson.create(fields: lessonFields("weather forecast"), author: "t")
+            for lesson in [active, otherAgent, proposed, unrelated] { try await store.createLesson(lesson) }
+
+            let found = try await store.lexicalCandidates(agent: "default", terms: TextTerms.terms("my parcels arrived damaged"), limit: 10)
+            #expect(found.map(\.id) == [active.id])
+        }
+    }
+
+    @Test func anEditIsLiveAtOnceAndKeepsHistoryAndDeletionRemovesFromSearch() async throws {
+        try await withTemporaryStore { store in
+            let lesson = Lesson.create(fields: lessonFields("cancel a subscription"), author: "t")
+            try await store.createLesson(lesson)
+            let edited = lesson.applying(LessonFields(situation: "pause a membership"))
+            try await store.updateLesson(edited, changedBy: "reviewer")
+
+            #expect(try await store.lexicalCandidates(agent: "default", terms: ["cancel"], limit: 5).isEmpty)
+            #expect(try await store.lexicalCandidates(agent: "default", terms: ["pause"], limit: 5).map(\.id) == [lesson.id])
+            #expect(try await store.lessonHistory(id: lesson.id).map(\.situation) == ["cancel a subscription", "pause a membership"])
+
+            #expect(try await store.deleteLesson(id: lesson.id, by: "reviewer"))
+            #expect(try await store.lexicalCandidates(agent: "default", terms: ["pause"], limit: 5).isEmpty)
+            #expect(try await store.lesson(id: lesson.id) == nil)
+            #expect(try await store.lessonHistory(id: lesson.id).count == 2, "history survives deletion")
+            #expect(try await !store.deleteLesson(id: lesson.id, by: "reviewer"))
+        }
+    }
+
+    @Test func revokedKeysAreNotFound() async throws {
+        try await withTemporaryStore { store in
+            let key = APIKey(id: "key_1", name: "k", role: .admin, prefix: "rasi_1234", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+            try await store.createKey(key, secretHash: "hash")
+            #expect(try await store.activeKey(secretHash: "hash") == key)
+            #expect(try await store.hasActiveAdminKey())
+            #expect(try await store.revokeKey(id: "key_1", at: Date()))
+            #expect(try await store.activeKey(secretHash: "hash") == nil)
+            #expect(try await !store.hasActiveAdminKey())
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import RasiCore
+import RasiServer
+import RasiSQLite
+
+/// A fresh SQLite file in a temporary folder, removed afterwards.
+func withTemporaryStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let store = try SQLiteStore(path: folder.appendingPathComponent("rasi.sqlite").path)
+    return try await body(store)
+}
+
+/// rasi's router over a fresh SQLite store, with keys of each role, tested in process.
+struct TestRasi: Sendable {
+    let store: SQLiteStore
+    let services: RasiServices
+    let routes: [RouteEntry]
+    var keys: [Role: String] = [:]
+
+    static func run(upstreamPort: Int = 9, _ test: @Sendable (TestRasi, any TestClientProtocol) async throws -> Void) async throws {
+        try await withTemporaryStore { store in
+            var configuration = RasiConfiguration()
+            configuration.upstreamBaseURL = "http://127.0.0.1:\(upstreamPort)/v1"
+            configuration.maxBodyBytes = 64 * 1024
+            configuration.upstreamConnectTimeoutSeconds = 1
+            let client = Upstream.makeClient(configuration)
+            let services = RasiServices(
+                configuration: configuration, store: store, retriever: LexicalRetriever(store: store), redactor: BasicRedactor(),
+                upstream: Upstream(client: client, baseURL: configuration.upstreamBaseURL, apiKey: nil, timeoutSeconds: 5))
+            let (router, routes) = buildRouter(services)
+            var keys: [Role: String] = [:]
+            for role in Role.allCases {
+                keys[role] = try await KeyIssuer.create(role: role, name: "test \(role)", in: store).1
+            }
+            let rasi = TestRasi(store: store, services: services, routes: routes, keys: keys)
+            let app = Application(router: router)
+            do {
+                try await app.test(.router) { client in try await test(rasi, client) }
+            } catch {
+                try await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
+}
+
+extension TestClientProtocol {
+    /// Sends JSON with a role's key; returns the status and the decoded body.
+    @discardableResult
+    func call(_ method: HTTPRequest.Method, _ uri: String, key: String?, json: String? = nil, headers: HTTPFields = [:]) async throws -> (HTTPResponse.Status, JSONValue, HTTPFields) {
+        var headers = headers
+        if let key { headers[.authorization] = "Bearer \(key)" }
+        headers[.contentType] = "application/json"
+        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }) { response in
+            let body = response.body.readableBytes == 0 ? JSONValue.null
+                : ((try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body))) ?? .string(String(buffer: response.body)))
+            return (response.status, body, response.headers)
+        }
+    }
+}
