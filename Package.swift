@@ -54,6 +54,7 @@ let package = Package(
             dependencies: [
                 "RasiCore",
                 "RasiSQLite",
+                "RasiEmbeddings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -31,7 +31,10 @@ struct SafeTensors {
             values.withUnsafeMutableBytes { target in
                 data.copyBytes(to: target, from: (base + offsets[0])..<(base + offsets[1]))
             }
-            tensors[name] = Tensor(shape: shape, values: values.map { Float(bitPattern: $0.bitPattern.littleEndian) })
+            #if _endian(big)
+            values = values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+            #endif
+            tensors[name] = Tensor(shape: shape, values: values)
         }
     }
 

@@ -134,6 +134,17 @@ extension SQLiteStore {
                 t.column("response")
             }
         }
+        migrator.registerMigration("v2: lesson embeddings") { db in
+            try db.execute(sql: """
+                -- One vector per lesson for the embedding model in use; float32, little-endian.
+                CREATE TABLE lesson_embeddings (
+                    lesson_id TEXT PRIMARY KEY REFERENCES lessons (id) ON DELETE CASCADE,
+                    model TEXT NOT NULL,
+                    dimensions INTEGER NOT NULL,
+                    vector BLOB NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -8,19 +8,44 @@ import RasiCore
 /// acknowledges survives a crash of the process or of the machine.
 public final class SQLiteStore: Sendable {
     let database: any DatabaseWriter
+    /// Vectors of the active lessons, for the embedding model in use; nil when retrieval is lexical only.
+    let index: FlatVectorIndex?
+    let embeddingModel: String?
 
-    /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
-    public init(path: String) throws {
+    /// Opens (creating if needed) the database at `path`, migrates it to the latest schema, and
+    /// loads the active lessons' vectors of `embeddingModel` into the in-process index.
+    public init(path: String, embeddingModel: String? = nil, dimensions: Int = 384) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         database = try DatabasePool(path: path, configuration: Self.configuration())
         try Self.migrator.migrate(database)
+        self.embeddingModel = embeddingModel
+        index = embeddingModel.map { _ in FlatVectorIndex(dimensions: dimensions) }
+        try loadIndex()
     }
 
-    /// An in-memory database, for tests of the store's logic.
-    public init(inMemory: Void = ()) throws {
-        database = try DatabaseQueue(configuration: Self.configuration())
-        try Self.migrator.migrate(database)
+    private func loadIndex() throws {
+        guard let index, let embeddingModel else { return }
+        try database.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT e.lesson_id, l.agent, e.vector FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
+                WHERE e.model = ? AND l.status = 'active'
+                """, arguments: [embeddingModel])
+            while let row = try rows.next() {
+                let vector = Self.floats(row["vector"])
+                if vector.count == index.dimensions { index.upsert(id: row["lesson_id"], agent: row["agent"], vector: vector) }
+            }
+        }
+    }
+
+    static func floats(_ data: Data) -> [Float] {
+        var vector = [Float](repeating: 0, count: data.count / 4)
+        _ = vector.withUnsafeMutableBytes { data.copyBytes(to: $0) }
+        return vector
+    }
+
+    static func blob(_ vector: [Float]) -> Data {
+        vector.withUnsafeBytes { Data($0) }
     }
 
     private static func configuration() -> Configuration {
@@ -250,11 +275,19 @@ extension SQLiteStore: InteractionStore {
 // MARK: - Lessons
 
 extension SQLiteStore: LessonStore {
-    public func createLesson(_ lesson: Lesson) async throws {
+    public func createLesson(_ lesson: Lesson, embedding: LessonEmbedding?) async throws {
+        try await importLessons([(lesson, embedding)])
+    }
+
+    public func importLessons(_ lessons: [(Lesson, LessonEmbedding?)]) async throws {
         try await database.write { db in
-            try Self.upsertLesson(lesson, insert: true, db: db)
-            try Self.insertVersion(lesson, changedBy: lesson.author, db: db)
+            for (lesson, embedding) in lessons {
+                try Self.upsertLesson(lesson, insert: true, db: db)
+                try Self.insertVersion(lesson, changedBy: lesson.author, db: db)
+                try Self.saveEmbedding(embedding, of: lesson.id, db: db)
+            }
         }
+        for (lesson, embedding) in lessons { updateIndex(lesson, embedding: embedding) }
     }
 
     public func lesson(id: String) async throws -> Lesson? {
@@ -263,22 +296,73 @@ extension SQLiteStore: LessonStore {
         }
     }
 
-    public func updateLesson(_ lesson: Lesson, changedBy: String) async throws {
+    public func updateLesson(_ lesson: Lesson, changedBy: String, embedding: LessonEmbedding?) async throws {
         try await database.write { db in
             try Self.upsertLesson(lesson, insert: false, db: db)
             guard db.changesCount > 0 else { throw RasiError.notFound("lesson \(lesson.id)") }
             try Self.insertVersion(lesson, changedBy: changedBy, db: db)
+            try Self.saveEmbedding(embedding, of: lesson.id, db: db)
+        }
+        updateIndex(lesson, embedding: embedding)
+    }
+
+    /// Keeps the index equal to the committed state: only active lessons, with their latest vector.
+    private func updateIndex(_ lesson: Lesson, embedding: LessonEmbedding?) {
+        guard let index else { return }
+        if lesson.status == .active, let embedding, embedding.model == embeddingModel, embedding.vector.count == index.dimensions {
+            index.upsert(id: lesson.id, agent: lesson.agent, vector: embedding.vector)
+        } else if lesson.status != .active || embedding != nil {
+            index.remove(id: lesson.id)
+        }
+    }
+
+    static func saveEmbedding(_ embedding: LessonEmbedding?, of id: String, db: Database) throws {
+        guard let embedding else { return }
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO lesson_embeddings (lesson_id, model, dimensions, vector) VALUES (?, ?, ?, ?)",
+            arguments: [id, embedding.model, embedding.vector.count, blob(embedding.vector)])
+    }
+
+    public func denseCandidates(agent: String, vector: [Float], limit: Int) async throws -> [ScoredLesson] {
+        guard let index else { return [] }
+        let hits = index.search(agent: agent, query: vector, k: limit)
+        guard !hits.isEmpty else { return [] }
+        let lessons = try await lessons(ids: hits.map(\.id))
+        return hits.compactMap { hit in lessons[hit.id].map { ScoredLesson(lesson: $0, score: Double(hit.score)) } }
+    }
+
+    public func denseScores(ids: [String], vector: [Float]) async throws -> [String: Double] {
+        guard let index else { return [:] }
+        return index.scores(ids: ids, query: vector).mapValues(Double.init)
+    }
+
+    public func lessonsWithoutEmbedding(model: String) async throws -> [Lesson] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT l.* FROM lessons l LEFT JOIN lesson_embeddings e ON e.lesson_id = l.id AND e.model = ?
+                WHERE e.lesson_id IS NULL
+                """, arguments: [model]).map(Self.lesson)
+        }
+    }
+
+    func lessons(ids: [String]) async throws -> [String: Lesson] {
+        try await database.read { db in
+            let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM lessons WHERE id IN (\(placeholders))", arguments: StatementArguments(ids))
+            return Dictionary(uniqueKeysWithValues: rows.map(Self.lesson).map { ($0.id, $0) })
         }
     }
 
     public func deleteLesson(id: String, by: String) async throws -> Bool {
-        try await database.write { db in
+        let deleted = try await database.write { db in
             try db.execute(sql: "DELETE FROM lessons WHERE id = ?", arguments: [id])
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "UPDATE lesson_versions SET deleted_at = ?, deleted_by = ? WHERE lesson_id = ? AND deleted_at IS NULL",
                            arguments: [Date(), by, id])
             return true
         }
+        if deleted { index?.remove(id: id) }
+        return deleted
     }
 
     public func listLessons(_ filter: LessonFilter) async throws -> [Lesson] {
@@ -310,7 +394,7 @@ extension SQLiteStore: LessonStore {
         guard !terms.isEmpty else { return [] }
         // Any term, as a prefix (the index is Porter-stemmed, the terms lightly stemmed),
         // in the columns that say when a lesson applies.
-        let pattern = "{topic situation} : (" + terms.map { "\"\($0)\"*" }.joined(separator: " OR ") + ")"
+        let pattern = "{situation} : (" + terms.map { "\"\($0)\"*" }.joined(separator: " OR ") + ")"
         return try await database.read { db in
             try Row.fetchAll(
                 db,

@@ -1,13 +1,15 @@
 import AsyncHTTPClient
 import Hummingbird
 import Logging
+import Foundation
 import RasiCore
+import RasiEmbeddings
 import RasiSQLite
 
-/// Opens the store named by the configuration.
-public func openStore(_ configuration: RasiConfiguration) throws -> any RasiStore {
+/// Opens the store named by the configuration; with an embedding model, its vectors are loaded too.
+public func openStore(_ configuration: RasiConfiguration, embeddingModel: String? = nil, dimensions: Int = 384) throws -> any RasiStore {
     if let path = SQLiteStore.path(fromURL: configuration.databaseURL) {
-        return try SQLiteStore(path: path)
+        return try SQLiteStore(path: path, embeddingModel: embeddingModel, dimensions: dimensions)
     }
     if configuration.databaseURL.hasPrefix("postgres") {
         throw RasiError.unavailable("PostgreSQL is not supported yet: use RASI_DATABASE_URL=sqlite:PATH")
@@ -19,12 +21,17 @@ public func openStore(_ configuration: RasiConfiguration) throws -> any RasiStor
 public func buildApplication(
     _ configuration: RasiConfiguration, httpClient: HTTPClient, logger: Logger
 ) async throws -> some ApplicationProtocol {
-    let store = try openStore(configuration)
+    let embedder = try loadEmbedder(configuration)
+    let store = try openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
+    let retriever: any LessonRetriever = embedder.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
+        ?? LexicalRetriever(store: store)
     let services = RasiServices(
-        configuration: configuration, store: store, retriever: LexicalRetriever(store: store), redactor: BasicRedactor(),
+        configuration: configuration, store: store, retriever: retriever, redactor: BasicRedactor(),
         upstream: Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
-                           timeoutSeconds: configuration.upstreamTimeoutSeconds))
+                           timeoutSeconds: configuration.upstreamTimeoutSeconds),
+        embedder: embedder?.model, embeddingModel: embedder?.name)
     try await services.bootstrapAdminKey(logger: logger)
+    try await services.backfillEmbeddings(logger: logger)
     let (router, _) = buildRouter(services)
     return Application(
         router: router,
@@ -45,4 +52,19 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     LessonsController(services: services).register(routes)
     KeysController(services: services).register(routes)
     return (router, routes.entries)
+}
+
+/// The embedder `RASI_EMBEDDER` names, loaded now so a missing or corrupt model stops the start
+/// with an error that names the fix. `none` means lexical retrieval only.
+public func loadEmbedder(_ configuration: RasiConfiguration) throws -> (name: String, model: any Embedder)? {
+    switch configuration.embedder {
+    case "none":
+        return nil
+    case "minilm":
+        return (MiniLM.modelName, try MiniLM(directory: URL(fileURLWithPath: configuration.modelDirectory)))
+    case let other where other.hasPrefix("openai:"):
+        throw RasiError.unavailable("RASI_EMBEDDER=openai:MODEL is not supported yet; use minilm (built-in) or none")
+    default:
+        throw RasiError.invalidField("RASI_EMBEDDER", "must be minilm or none, got \"\(configuration.embedder)\"")
+    }
 }

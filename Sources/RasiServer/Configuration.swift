@@ -1,5 +1,6 @@
 import Foundation
 import RasiCore
+import RasiEmbeddings
 
 /// Everything `rasi serve` can be told, read once at the edge and handed down.
 public struct RasiConfiguration: Sendable {
@@ -14,7 +15,11 @@ public struct RasiConfiguration: Sendable {
     /// Longest wait to connect to the upstream (the HTTP client retries refused connections until then).
     public var upstreamConnectTimeoutSeconds = 10
     public var bootstrapAdminKey: String?
+    /// `minilm` (built-in), or `none` for lexical retrieval only.
     public var embedder = "minilm"
+    public var modelDirectory = ModelLocation.defaultDirectory
+    /// With an embedder: `hybrid` (dense + BM25, fused) or `dense`.
+    public var retrievalMode = HybridRetriever.Mode.hybrid
     /// Largest request body accepted, in bytes; larger ones get 413.
     public var maxBodyBytes = 4 * 1024 * 1024
     /// Largest upstream response body read whole (non-streaming).
@@ -22,6 +27,16 @@ public struct RasiConfiguration: Sendable {
     /// A call that continues a turn joins the turn's interaction if that was updated within this window.
     public var turnWindowSeconds = 3600
     public var selection = LessonSelectionPolicy()
+    /// The similarity floor when set; otherwise the default of the retrieval in use
+    /// (`LessonSelectionPolicy.defaultDenseFloor` for embeddings, 0.2 for lexical term cosine).
+    public var minScore: Double?
+
+    /// The selection policy with the floor resolved for the retrieval in use.
+    public var resolvedSelection: LessonSelectionPolicy {
+        var policy = selection
+        policy.minScore = minScore ?? (embedder == "none" ? LessonSelectionPolicy.defaultLexicalFloor : LessonSelectionPolicy.defaultDenseFloor)
+        return policy
+    }
 
     public init() {}
 
@@ -44,9 +59,16 @@ public struct RasiConfiguration: Sendable {
         upstreamConnectTimeoutSeconds = try number("RASI_UPSTREAM_CONNECT_TIMEOUT", upstreamConnectTimeoutSeconds)
         bootstrapAdminKey = string("RASI_BOOTSTRAP_ADMIN_KEY")
         embedder = string("RASI_EMBEDDER") ?? embedder
+        modelDirectory = ModelLocation.directory(environment)
+        if let mode = string("RASI_RETRIEVAL") {
+            guard let parsed = HybridRetriever.Mode(rawValue: mode) else {
+                throw RasiError.invalidField("RASI_RETRIEVAL", "must be hybrid or dense, got \"\(mode)\"")
+            }
+            retrievalMode = parsed
+        }
         maxBodyBytes = try number("RASI_MAX_BODY_BYTES", maxBodyBytes)
         turnWindowSeconds = try number("RASI_TURN_WINDOW", turnWindowSeconds)
-        selection.minScore = try number("RASI_LESSONS_MIN_SCORE", selection.minScore)
+        minScore = try string("RASI_LESSONS_MIN_SCORE").map { _ in try number("RASI_LESSONS_MIN_SCORE", 0.0) }
         selection.maxLessons = try number("RASI_LESSONS_MAX", selection.maxLessons)
         selection.tokenBudget = try number("RASI_LESSONS_TOKEN_BUDGET", selection.tokenBudget)
     }

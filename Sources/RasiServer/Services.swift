@@ -9,18 +9,63 @@ public struct RasiServices: Sendable {
     public var retriever: any LessonRetriever
     public var redactor: any Redactor
     public var upstream: Upstream
+    /// The model lessons are embedded with, and its name; nil for lexical retrieval.
+    public var embedder: (any Embedder)?
+    public var embeddingModel: String?
 
-    public init(configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor, upstream: Upstream) {
+    public init(
+        configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor,
+        upstream: Upstream, embedder: (any Embedder)? = nil, embeddingModel: String? = nil
+    ) {
         self.configuration = configuration
         self.store = store
         self.retriever = retriever
         self.redactor = redactor
         self.upstream = upstream
+        self.embedder = embedder
+        self.embeddingModel = embeddingModel
+    }
+
+    /// Validates, redacts, embeds and stores a new lesson. Every way of creating a lesson goes through here.
+    func createLesson(_ fields: LessonFields, author: String) async throws -> Lesson {
+        try fields.requireForCreation()
+        try fields.validate()
+        let lesson = Lesson.create(fields: fields.mapTexts(redactor.redact), author: author)
+        try await store.createLesson(lesson, embedding: try await embedding(of: lesson))
+        return lesson
+    }
+
+    /// Saves an edit as the lesson's next version, re-embedded; live on the next request.
+    func updateLesson(_ current: Lesson, with fields: LessonFields, by actor: String) async throws -> Lesson {
+        try fields.validate()
+        let next = current.applying(fields.mapTexts(redactor.redact))
+        for (name, value) in [("situation", next.situation), ("should_have_done", next.shouldHaveDone), ("correct_behavior", next.correctBehavior)]
+        where value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw RasiError.invalidField(name, "must not be empty")
+        }
+        try await store.updateLesson(next, changedBy: actor, embedding: try await embedding(of: next))
+        return next
+    }
+
+    func embedding(of lesson: Lesson) async throws -> LessonEmbedding? {
+        guard let embedder, let embeddingModel, let vector = try await embedder.embed([lesson.retrievalText]).first else { return nil }
+        return LessonEmbedding(model: embeddingModel, vector: vector)
+    }
+
+    /// Embeds the lessons that have no vector from the model in use (made before it was configured).
+    public func backfillEmbeddings(logger: Logger) async throws {
+        guard let embeddingModel else { return }
+        let missing = try await store.lessonsWithoutEmbedding(model: embeddingModel)
+        guard !missing.isEmpty else { return }
+        logger.notice("embedding lessons that have no vector yet", metadata: ["count": "\(missing.count)", "model": "\(embeddingModel)"])
+        for lesson in missing {
+            try await store.updateLesson(lesson, changedBy: "rasi (re-embedded)", embedding: try await embedding(of: lesson))
+        }
     }
 
     /// Retrieves and selects the lessons for a request under the configured policy.
     func selectLessons(agent: String, query: String, k: Int? = nil) async throws -> LessonSelection {
-        let policy = configuration.selection
+        let policy = configuration.resolvedSelection
         let candidates = try await retriever.candidates(agent: agent, query: query, limit: max(policy.maxLessons, k ?? 0) * 4)
         return policy.select(candidates, maxLessons: k)
     }

@@ -37,7 +37,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Upstream API key (RASI_UPSTREAM_API_KEY).") var upstreamAPIKey: String?
     @Option(help: "Seconds to wait for the upstream (RASI_UPSTREAM_TIMEOUT).") var upstreamTimeout: Int?
     @Option(help: "Admin key to create at start if no admin key exists (RASI_BOOTSTRAP_ADMIN_KEY).") var bootstrapAdminKey: String?
-    @Option(help: "Embedder: minilm or openai:MODEL (RASI_EMBEDDER).") var embedder: String?
+    @Option(help: "Embedder: minilm (built-in) or none for lexical retrieval (RASI_EMBEDDER).") var embedder: String?
+    @Option(help: "Folder of the built-in model (RASI_MODEL_DIR).") var modelDir: String?
     @Option(help: "Largest request body in bytes (RASI_MAX_BODY_BYTES).") var maxBodyBytes: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
@@ -50,13 +51,15 @@ struct Serve: AsyncParsableCommand {
         if let upstreamTimeout { configuration.upstreamTimeoutSeconds = upstreamTimeout }
         if let bootstrapAdminKey { configuration.bootstrapAdminKey = bootstrapAdminKey }
         if let embedder { configuration.embedder = embedder }
+        if let modelDir { configuration.modelDirectory = modelDir }
         if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
 
         var logger = Logger(label: "rasi")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         logger.notice("rasi serving", metadata: [
             "database": "\(configuration.databaseURL)", "upstream": "\(configuration.upstreamBaseURL)",
-            "retrieval": "lexical (BM25 candidates, term-cosine score)",
+            "retrieval": "\(configuration.embedder == "none" ? "lexical" : "\(configuration.retrievalMode.rawValue), \(configuration.embedder)")",
+            "floor": "\(configuration.resolvedSelection.minScore)",
         ])
         let httpClient = Upstream.makeClient(configuration)
         do {

@@ -46,7 +46,7 @@ import RasiSQLite
             let otherAgent = Lesson.create(fields: lessonFields("refund for a damaged parcel", agent: "other"), author: "t")
             let proposed = Lesson.create(fields: lessonFields("refund for a damaged parcel", status: .proposed), author: "t")
             let unrelated = Lesson.create(fields: lessonFields("weather forecast"), author: "t")
-            for lesson in [active, otherAgent, proposed, unrelated] { try await store.createLesson(lesson) }
+            for lesson in [active, otherAgent, proposed, unrelated] { try await store.createLesson(lesson, embedding: nil) }
 
             let found = try await store.lexicalCandidates(agent: "default", terms: TextTerms.terms("my parcels arrived damaged"), limit: 10)
             #expect(found.map(\.id) == [active.id])
@@ -56,9 +56,9 @@ import RasiSQLite
     @Test func anEditIsLiveAtOnceAndKeepsHistoryAndDeletionRemovesFromSearch() async throws {
         try await withTemporaryStore { store in
             let lesson = Lesson.create(fields: lessonFields("cancel a subscription"), author: "t")
-            try await store.createLesson(lesson)
+            try await store.createLesson(lesson, embedding: nil)
             let edited = lesson.applying(LessonFields(situation: "pause a membership"))
-            try await store.updateLesson(edited, changedBy: "reviewer")
+            try await store.updateLesson(edited, changedBy: "reviewer", embedding: nil)
 
             #expect(try await store.lexicalCandidates(agent: "default", terms: ["cancel"], limit: 5).isEmpty)
             #expect(try await store.lexicalCandidates(agent: "default", terms: ["pause"], limit: 5).map(\.id) == [lesson.id])

@@ -86,6 +86,7 @@ class Rasi:
             "RASI_UPSTREAM_BASE_URL": upstream,
             "RASI_UPSTREAM_TIMEOUT": "10",
             "RASI_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+            "RASI_MODEL_DIR": os.environ.get("RASI_MODEL_DIR", str(ROOT / "models" / "all-MiniLM-L6-v2")),
             **(extra_env or {}),
         }
         self.process = None

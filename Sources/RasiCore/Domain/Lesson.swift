@@ -70,10 +70,8 @@ public struct Lesson: Codable, Sendable, Equatable {
         case updatedAt = "updated_at"
     }
 
-    /// The text retrieval matches a request against: when the lesson applies.
-    public var retrievalText: String {
-        [topic, situation].compactMap { $0 }.joined(separator: " ")
-    }
+    /// The text retrieval matches a request against: the situation, which says when the lesson applies.
+    public var retrievalText: String { situation }
 }
 
 /// The writable fields of a lesson, as a reviewer or the API sends them. Every field is

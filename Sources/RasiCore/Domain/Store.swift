@@ -25,18 +25,38 @@ public protocol InteractionStore: Sendable {
     func recordInjections(_ injections: [Injection]) async throws
 }
 
-/// Lessons, their versions, and lexical search.
+/// A lesson's vector, and the model that made it.
+public struct LessonEmbedding: Sendable, Equatable {
+    public var model: String
+    public var vector: [Float]
+
+    public init(model: String, vector: [Float]) {
+        self.model = model
+        self.vector = vector
+    }
+}
+
+/// Lessons, their versions, their vectors, and lexical and dense search.
 public protocol LessonStore: Sendable {
-    func createLesson(_ lesson: Lesson) async throws
+    /// Stores a new lesson (and its vector, when dense retrieval is on); searchable when this returns.
+    func createLesson(_ lesson: Lesson, embedding: LessonEmbedding?) async throws
     func lesson(id: String) async throws -> Lesson?
     /// Saves the next version of a lesson, keeping the previous one in its history.
-    func updateLesson(_ lesson: Lesson, changedBy: String) async throws
+    func updateLesson(_ lesson: Lesson, changedBy: String, embedding: LessonEmbedding?) async throws
     /// Removes a lesson from use at once; its history is kept. Returns false when unknown.
     func deleteLesson(id: String, by: String) async throws -> Bool
     func listLessons(_ filter: LessonFilter) async throws -> [Lesson]
     func lessonHistory(id: String) async throws -> [Lesson]
     /// Active lessons of an agent whose situation shares words with the query, best BM25 first.
     func lexicalCandidates(agent: String, terms: [String], limit: Int) async throws -> [Lesson]
+    /// Active lessons of an agent nearest to `vector` by cosine, best first.
+    func denseCandidates(agent: String, vector: [Float], limit: Int) async throws -> [ScoredLesson]
+    /// The cosine of `vector` with each given active lesson's vector.
+    func denseScores(ids: [String], vector: [Float]) async throws -> [String: Double]
+    /// Stores many lessons in one transaction (imports, benchmarks); searchable when this returns.
+    func importLessons(_ lessons: [(Lesson, LessonEmbedding?)]) async throws
+    /// Lessons with no vector from `model` yet (after a model change, or made without one).
+    func lessonsWithoutEmbedding(model: String) async throws -> [Lesson]
 }
 
 public typealias RasiStore = KeyStore & InteractionStore & LessonStore

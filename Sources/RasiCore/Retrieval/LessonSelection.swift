@@ -10,7 +10,12 @@ public struct LessonSelectionPolicy: Sendable, Equatable {
     /// The rendered context never exceeds this many tokens (by `TokenEstimator`).
     public var tokenBudget: Int
 
-    public init(minScore: Double = 0.2, maxLessons: Int = 3, tokenBudget: Int = 800) {
+    /// Floor on the cosine of all-MiniLM-L6-v2 embeddings, picked on CLINC150 by `rasi bench retrieval`.
+    public static let defaultDenseFloor = 0.5
+    /// Floor on the lexical term cosine of `LexicalRetriever`.
+    public static let defaultLexicalFloor = 0.2
+
+    public init(minScore: Double = LessonSelectionPolicy.defaultLexicalFloor, maxLessons: Int = 3, tokenBudget: Int = 800) {
         self.minScore = minScore
         self.maxLessons = maxLessons
         self.tokenBudget = tokenBudget

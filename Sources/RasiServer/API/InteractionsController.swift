@@ -107,7 +107,7 @@ struct InteractionsController {
         fields.did = fields.did ?? interaction.didSummary
         fields.topic = fields.topic ?? interaction.topic
         fields.sourceInteractionId = interaction.id
-        let lesson = try await LessonsController(services: services).create(fields, author: context.actor)
+        let lesson = try await services.createLesson(fields, author: context.actor)
         return try JSONBody.response(lesson, status: .created)
     }
 

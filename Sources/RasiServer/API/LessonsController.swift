@@ -16,22 +16,13 @@ struct LessonsController {
         routes.on(.post, "/api/v1/retrieve", .role(.agent), retrieve)
     }
 
-    /// Validates, redacts and stores a new lesson. Every way of creating a lesson goes through here.
-    func create(_ fields: LessonFields, author: String) async throws -> Lesson {
-        try fields.requireForCreation()
-        try fields.validate()
-        let lesson = Lesson.create(fields: fields.mapTexts(services.redactor.redact), author: author)
-        try await services.store.createLesson(lesson)
-        return lesson
-    }
-
     @Sendable func createRoute(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
         let fields = try await request.decodeJSON(LessonFields.self, limit: services.configuration.maxBodyBytes)
         if let source = fields.sourceInteractionId, try await services.store.interaction(id: source) == nil {
             throw RasiError.invalidField("source_interaction_id", "names no interaction")
         }
-        return try JSONBody.response(try await create(fields, author: context.actor), status: .created)
+        return try JSONBody.response(try await services.createLesson(fields, author: context.actor), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
@@ -51,14 +42,7 @@ struct LessonsController {
         var request = request
         let current = try await lesson(context.id())
         let fields = try await request.decodeJSON(LessonFields.self, limit: services.configuration.maxBodyBytes)
-        try fields.validate()
-        let next = current.applying(fields.mapTexts(services.redactor.redact))
-        for (name, value) in [("situation", next.situation), ("should_have_done", next.shouldHaveDone), ("correct_behavior", next.correctBehavior)]
-        where value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            throw RasiError.invalidField(name, "must not be empty")
-        }
-        try await services.store.updateLesson(next, changedBy: context.actor)
-        return try JSONBody.response(next)
+        return try JSONBody.response(try await services.updateLesson(current, with: fields, by: context.actor))
     }
 
     @Sendable func delete(_ request: Request, context: RasiRequestContext) async throws -> Response {
