@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import RasiCore
+import RasiEmbeddings
+import RasiSQLite
+
+/// `rasi bench retrieval`: how well lessons are found, on a labelled corpus of requests.
+///
+/// Each request of the lesson split becomes a lesson (situation = the request, topic = its
+/// intent). Each request of the query split should retrieve a lesson of its own intent; each
+/// out-of-scope request should get nothing injected. Lexical, dense and hybrid side by side.
+struct RetrievalBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "retrieval", abstract: "Measure retrieval on a labelled corpus (CLINC150 by default).")
+
+    @Option(help: "A JSON file {split: [[text, intent], ...]}.") var data = "../shared/data/clinc150/clinc150_dev.json"
+    @Option(help: "Split indexed as lessons.") var lessons = "train"
+    @Option(help: "Split of in-scope queries.") var queries = "val"
+    @Option(help: "Split of out-of-scope queries reported on.") var oos = "oos_val"
+    @Option(help: "Similarity floor for every mode; by default each mode picks its own on --floor-split.") var floor: Double?
+    @Option(help: "Out-of-scope split the floor is picked on (kept apart from the one reported).") var floorSplit = "oos_train"
+    @Option(help: "Share of --floor-split requests that must get nothing injected at the picked floor.") var oosTarget = 0.8
+    @Option(help: "Lessons injected at most per request, as the gateway does.") var k = 3
+    @Option(help: "Where to write the JSON results.") var out = "rasi-bench/retrieval.json"
+    @Option(help: "Folder of the built-in model (RASI_MODEL_DIR).") var modelDir: String?
+
+    struct Item {
+        var text: String
+        var intent: String
+    }
+
+    struct ModeResult: Codable {
+        var mode: String
+        var top1Accuracy: Double
+        var recallAt3: Double
+        var floor: Double
+        var accuracyAtFloor: Double
+        var inScopeInjected: Double
+        var oosNothingInjected: Double
+        var floorSplitNothingInjected: Double
+        var latencyMsP50: Double
+        var latencyMsP99: Double
+
+        enum CodingKeys: String, CodingKey {
+            case mode, floor
+            case top1Accuracy = "top1_accuracy"
+            case recallAt3 = "recall_at_3"
+            case accuracyAtFloor = "top1_accuracy_at_floor"
+            case inScopeInjected = "in_scope_injected"
+            case oosNothingInjected = "oos_nothing_injected"
+            case floorSplitNothingInjected = "floor_split_nothing_injected"
+            case latencyMsP50 = "retrieval_ms_p50"
+            case latencyMsP99 = "retrieval_ms_p99"
+        }
+    }
+
+    func run() async throws {
+        let corpus = try Self.load(data)
+        func split(_ name: String) throws -> [Item] {
+            guard let items = corpus[name] else { throw ValidationError("\(data) has no split \(name); it has \(corpus.keys.sorted())") }
+            return items
+        }
+        let lessonItems = try split(lessons), queryItems = try split(queries), oosItems = try split(oos), floorItems = try split(floorSplit)
+        let model = try MiniLM(directory: URL(fileURLWithPath: modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)))
+
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try SQLiteStore(path: folder.appendingPathComponent("bench.sqlite").path, embeddingModel: MiniLM.modelName, dimensions: model.dimensions)
+
+        print("embedding \(lessonItems.count) lessons ...")
+        let clock = ContinuousClock()
+        var lessonVectors: [[Float]] = []
+        let embedTime = clock.measure { lessonVectors = model.embedBatch(lessonItems.map(\.text)) }
+        let now = Date()
+        try await store.importLessons(zip(lessonItems, lessonVectors).map { item, vector in
+            (Lesson.create(fields: LessonFields(agent: "bench", topic: item.intent, situation: item.text, shouldHaveDone: "-", correctBehavior: "-"),
+                           author: "bench", now: now),
+             LessonEmbedding(model: MiniLM.modelName, vector: vector))
+        })
+        let all = queryItems + oosItems + floorItems
+        let queryVectors = model.embedBatch(all.map(\.text))
+        let embedSeconds = Double(embedTime.components.seconds) + Double(embedTime.components.attoseconds) / 1e18
+        print(String(format: "embedded %d lessons in %.1f s (%.0f sentences/s)", lessonItems.count, embedSeconds, Double(lessonItems.count) / embedSeconds))
+
+        let lexical = LexicalRetriever(store: store)
+        var results: [ModeResult] = []
+        for mode in ["lexical", "dense", "hybrid"] {
+            var ranked: [[ScoredLesson]] = []
+            var latencies: [Double] = []
+            for (item, vector) in zip(all, queryVectors) {
+                let started = clock.now
+                let candidates: [ScoredLesson]
+                switch mode {
+                case "lexical": candidates = try await lexical.candidates(agent: "bench", query: item.text, limit: 12)
+                default:
+                    let retriever = HybridRetriever(store: store, embedder: model, mode: mode == "dense" ? .dense : .hybrid)
+                    candidates = try await retriever.candidates(agent: "bench", query: item.text, vector: vector, limit: 12)
+                }
+                let elapsed = clock.now - started
+                latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                ranked.append(candidates)
+            }
+            let inScope = Array(ranked[0..<queryItems.count])
+            let oosRanked = Array(ranked[queryItems.count..<(queryItems.count + oosItems.count)])
+            let floorRanked = Array(ranked[(queryItems.count + oosItems.count)...])
+            let chosenFloor = floor ?? Self.pickFloor(floorRanked, target: oosTarget)
+            let policy = LessonSelectionPolicy(minScore: chosenFloor, maxLessons: k, tokenBudget: 100_000)
+            func injected(_ candidates: [ScoredLesson]) -> [ScoredLesson] { policy.select(candidates).lessons }
+
+            let top1 = zip(queryItems, inScope).filter { $0.1.first?.lesson.topic == $0.0.intent }.count
+            let recall3 = zip(queryItems, inScope).filter { pair in pair.1.prefix(3).contains { $0.lesson.topic == pair.0.intent } }.count
+            let atFloor = zip(queryItems, inScope).filter { injected($0.1).first?.lesson.topic == $0.0.intent }.count
+            let injectedCount = inScope.filter { !injected($0).isEmpty }.count
+            let result = ModeResult(
+                mode: mode, top1Accuracy: Self.share(top1, queryItems.count), recallAt3: Self.share(recall3, queryItems.count),
+                floor: chosenFloor, accuracyAtFloor: Self.share(atFloor, queryItems.count),
+                inScopeInjected: Self.share(injectedCount, queryItems.count),
+                oosNothingInjected: Self.share(oosRanked.filter { injected($0).isEmpty }.count, oosItems.count),
+                floorSplitNothingInjected: Self.share(floorRanked.filter { injected($0).isEmpty }.count, floorItems.count),
+                latencyMsP50: Self.percentile(latencies, 0.5), latencyMsP99: Self.percentile(latencies, 0.99))
+            results.append(result)
+        }
+
+        print("")
+        print("corpus \(data): \(lessonItems.count) lessons (\(lessons)), \(queryItems.count) queries (\(queries)), \(oosItems.count) out-of-scope (\(oos)); floor picked on \(floorSplit) for \(Int(oosTarget * 100))% nothing injected")
+        print("mode     top-1   recall@3  floor   top-1@floor  in-scope injected  oos nothing injected  retrieval p50/p99 ms")
+        for r in results {
+            print(r.mode.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "%.4f  %.4f    %.3f   %.4f       %.4f             %.4f                %.2f / %.2f",
+                         r.top1Accuracy, r.recallAt3, r.floor, r.accuracyAtFloor, r.inScopeInjected,
+                         r.oosNothingInjected, r.latencyMsP50, r.latencyMsP99))
+        }
+        let report: [String: AnyEncodable] = [
+            "data": AnyEncodable(data), "lessons": AnyEncodable(lessonItems.count), "queries": AnyEncodable(queryItems.count),
+            "oos": AnyEncodable(oosItems.count), "floor_split": AnyEncodable(floorSplit), "oos_target": AnyEncodable(oosTarget),
+            "k": AnyEncodable(k), "embedding_sentences_per_second": AnyEncodable(Double(lessonItems.count) / embedSeconds),
+            "modes": AnyEncodable(results),
+        ]
+        try BenchOutput.write(report, to: out)
+    }
+
+    /// The lowest floor at which at least `target` of these out-of-scope requests have no candidate at or above it.
+    static func pickFloor(_ ranked: [[ScoredLesson]], target: Double) -> Double {
+        let best = ranked.map { $0.map(\.score).max() ?? 0 }.sorted()
+        guard !best.isEmpty else { return 0 }
+        let index = min(best.count - 1, max(0, Int((target * Double(best.count)).rounded(.up)) - 1))
+        return (best[index] * 1000).rounded(.down) / 1000 + 0.001
+    }
+
+    static func share(_ count: Int, _ total: Int) -> Double { total == 0 ? 0 : Double(count) / Double(total) }
+
+    static func percentile(_ values: [Double], _ p: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1)]
+    }
+
+    static func load(_ path: String) throws -> [String: [Item]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let json = try JSONSerialization.jsonObject(with: data) as? [String: [[String]]] else {
+            throw ValidationError("\(path) is not {split: [[text, intent], ...]}")
+        }
+        return json.mapValues { rows in rows.compactMap { $0.count >= 2 ? Item(text: $0[0], intent: $0[1]) : nil } }
+    }
+}
+
+/// Writes a benchmark's JSON and says where.
+enum BenchOutput {
+    static func write(_ value: some Encodable, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try RasiJSON.encoder(pretty: true).encode(value).write(to: url)
+        print("wrote \(path)")
+    }
+}
+
+struct AnyEncodable: Encodable {
+    let encodeValue: (any Encoder) throws -> Void
+
+    init(_ value: some Encodable) {
+        encodeValue = value.encode
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try encodeValue(encoder)
+    }
+}
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks: print their figures and write JSON.", subcommands: [RetrievalBench.self])
+}

@@ -1,0 +1,64 @@
+"""`rasi bench retrieval` measures what it says, on any file of the CLINC150 shape."""
+import json
+import subprocess
+
+from conftest import RASI_BIN
+from test_embeddings import MODEL_DIR
+
+CORPUS = {
+    "train": [
+        ["how do i reset my password", "password"], ["i forgot my password and cannot log in", "password"],
+        ["change the password on my account", "password"],
+        ["what is the weather tomorrow", "weather"], ["will it rain this afternoon", "weather"],
+        ["how hot will it be today", "weather"],
+        ["book a table for two at an italian restaurant", "restaurant"], ["reserve dinner for four tonight", "restaurant"],
+        ["find me a sushi place and book it", "restaurant"],
+    ],
+    "val": [
+        ["i can't remember my password", "password"], ["is it going to rain tomorrow", "weather"],
+        ["make a dinner reservation for six", "restaurant"],
+    ],
+    "oos_val": [["what is the boiling point of tungsten", "oos"], ["who painted the mona lisa", "oos"]],
+    "oos_train": [["how many moons does jupiter have", "oos"], ["translate cat into german", "oos"]],
+}
+
+
+def test_bench_retrieval_reports_every_mode_and_writes_json(tmp_path):
+    data = tmp_path / "corpus.json"
+    data.write_text(json.dumps(CORPUS))
+    out = tmp_path / "result.json"
+    done = subprocess.run([RASI_BIN, "bench", "retrieval", "--data", str(data), "--out", str(out), "--model-dir", MODEL_DIR],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "top-1" in done.stdout and "hybrid" in done.stdout
+    report = json.loads(out.read_text())
+    modes = {m["mode"]: m for m in report["modes"]}
+    assert set(modes) == {"lexical", "dense", "hybrid"}
+    assert report["lessons"] == 9 and report["queries"] == 3 and report["oos"] == 2
+    # Paraphrases of indexed requests: the embedding model finds their intent.
+    assert modes["dense"]["top1_accuracy"] == 1.0
+    assert modes["hybrid"]["recall_at_3"] == 1.0
+    # The floor is picked so that at least 80% of the floor split gets nothing injected.
+    for mode in modes.values():
+        assert mode["floor_split_nothing_injected"] >= 0.8
+
+
+def test_a_given_floor_is_used_for_every_mode(tmp_path):
+    data = tmp_path / "corpus.json"
+    data.write_text(json.dumps(CORPUS))
+    out = tmp_path / "result.json"
+    done = subprocess.run([RASI_BIN, "bench", "retrieval", "--data", str(data), "--out", str(out), "--model-dir", MODEL_DIR,
+                           "--floor", "0.99"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for mode in json.loads(out.read_text())["modes"]:
+        assert mode["floor"] == 0.99
+        # Nothing is that similar: nothing is injected anywhere.
+        assert mode["in_scope_injected"] == 0 and mode["oos_nothing_injected"] == 1.0
+
+
+def test_an_unknown_split_is_a_clear_error(tmp_path):
+    data = tmp_path / "corpus.json"
+    data.write_text(json.dumps(CORPUS))
+    done = subprocess.run([RASI_BIN, "bench", "retrieval", "--data", str(data), "--queries", "test", "--model-dir", MODEL_DIR],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "no split test" in done.stderr
