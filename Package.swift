@@ -81,6 +81,7 @@ let package = Package(
                 "RasiCore",
                 "RasiSQLite",
                 "RasiServer",
+                "RasiEmbeddings",
                 "ScriptedModel",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

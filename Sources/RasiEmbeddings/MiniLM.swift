@@ -201,3 +201,37 @@ public enum ModelLocation {
         environment["RASI_MODEL_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultDirectory
     }
 }
+
+extension MiniLM {
+    /// Floating-point operations of one forward pass over `tokens` tokens: the matrix products
+    /// (QKV, attention scores and values, output, feed-forward), counting a multiply-add as two.
+    public static func flops(tokens t: Int) -> Double {
+        let d = 384.0, f = Double(intermediate), n = Double(t)
+        let perLayer = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * f
+        return 6 * perLayer
+    }
+
+    /// Token count of `text` as the model sees it (with [CLS] and [SEP], truncated).
+    public func tokenCount(_ text: String) -> Int {
+        tokenizer.encode(text, maxLength: maxTokens).count
+    }
+}
+
+/// This machine's OpenBLAS single-precision matrix product speed, for comparison.
+public enum BLASProbe {
+    /// GFLOP/s of `cblas_sgemm` on (m × k) · (k × n), best of `repeats` runs.
+    public static func sgemmGFLOPS(m: Int, n: Int, k: Int, repeats: Int = 5) -> Double {
+        let a = (0..<(m * k)).map { _ in Float.random(in: -1...1) }
+        let b = (0..<(k * n)).map { _ in Float.random(in: -1...1) }
+        var c = [Float](repeating: 0, count: m * n)
+        var best = Double.infinity
+        let clock = ContinuousClock()
+        for _ in 0..<repeats {
+            let elapsed = clock.measure {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, &c, Int32(n))
+            }
+            best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+        return 2 * Double(m) * Double(n) * Double(k) / best / 1e9
+    }
+}

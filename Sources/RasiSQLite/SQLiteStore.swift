@@ -390,21 +390,20 @@ extension SQLiteStore: LessonStore {
         }
     }
 
-    public func lexicalCandidates(agent: String, terms: [String], limit: Int) async throws -> [Lesson] {
-        guard !terms.isEmpty else { return [] }
-        // Any term, as a prefix (the index is Porter-stemmed, the terms lightly stemmed),
-        // in the columns that say when a lesson applies.
-        let pattern = "{situation} : (" + terms.map { "\"\($0)\"*" }.joined(separator: " OR ") + ")"
+    public func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson] {
+        guard !words.isEmpty else { return [] }
+        // Any word, in the column that says when a lesson applies; quoted, so no FTS syntax gets in.
+        let pattern = "{situation} : (" + Set(words).sorted().map { "\"\($0.replacingOccurrences(of: "\"", with: ""))\"" }.joined(separator: " OR ") + ")"
         return try await database.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT l.* FROM lessons_fts JOIN lessons l ON l.rowid = lessons_fts.rowid
+                    SELECT l.*, bm25(lessons_fts) AS bm25 FROM lessons_fts JOIN lessons l ON l.rowid = lessons_fts.rowid
                     WHERE lessons_fts MATCH ? AND l.agent = ? AND l.status = 'active'
-                    ORDER BY bm25(lessons_fts) LIMIT ?
+                    ORDER BY bm25 LIMIT ?
                     """,
                 arguments: [pattern, agent, limit]
-            ).map(Self.lesson)
+            ).map { ScoredLesson(lesson: Self.lesson($0), score: -($0["bm25"] as Double)) }
         }
     }
 

@@ -48,8 +48,8 @@ import RasiSQLite
             let unrelated = Lesson.create(fields: lessonFields("weather forecast"), author: "t")
             for lesson in [active, otherAgent, proposed, unrelated] { try await store.createLesson(lesson, embedding: nil) }
 
-            let found = try await store.lexicalCandidates(agent: "default", terms: TextTerms.terms("my parcels arrived damaged"), limit: 10)
-            #expect(found.map(\.id) == [active.id])
+            let found = try await store.lexicalCandidates(agent: "default", words: ["parcels", "arrived", "damaged"], limit: 10)
+            #expect(found.map(\.lesson.id) == [active.id])
         }
     }
 
@@ -60,12 +60,12 @@ import RasiSQLite
             let edited = lesson.applying(LessonFields(situation: "pause a membership"))
             try await store.updateLesson(edited, changedBy: "reviewer", embedding: nil)
 
-            #expect(try await store.lexicalCandidates(agent: "default", terms: ["cancel"], limit: 5).isEmpty)
-            #expect(try await store.lexicalCandidates(agent: "default", terms: ["pause"], limit: 5).map(\.id) == [lesson.id])
+            #expect(try await store.lexicalCandidates(agent: "default", words: ["cancel"], limit: 5).isEmpty)
+            #expect(try await store.lexicalCandidates(agent: "default", words: ["pause"], limit: 5).map(\.lesson.id) == [lesson.id])
             #expect(try await store.lessonHistory(id: lesson.id).map(\.situation) == ["cancel a subscription", "pause a membership"])
 
             #expect(try await store.deleteLesson(id: lesson.id, by: "reviewer"))
-            #expect(try await store.lexicalCandidates(agent: "default", terms: ["pause"], limit: 5).isEmpty)
+            #expect(try await store.lexicalCandidates(agent: "default", words: ["pause"], limit: 5).isEmpty)
             #expect(try await store.lesson(id: lesson.id) == nil)
             #expect(try await store.lessonHistory(id: lesson.id).count == 2, "history survives deletion")
             #expect(try await !store.deleteLesson(id: lesson.id, by: "reviewer"))

@@ -47,8 +47,9 @@ public protocol LessonStore: Sendable {
     func deleteLesson(id: String, by: String) async throws -> Bool
     func listLessons(_ filter: LessonFilter) async throws -> [Lesson]
     func lessonHistory(id: String) async throws -> [Lesson]
-    /// Active lessons of an agent whose situation shares words with the query, best BM25 first.
-    func lexicalCandidates(agent: String, terms: [String], limit: Int) async throws -> [Lesson]
+    /// Active lessons of an agent whose situation shares any of these words (stemmed by the
+    /// index), best BM25 first, each scored with its BM25 (positive, higher is better).
+    func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson]
     /// Active lessons of an agent nearest to `vector` by cosine, best first.
     func denseCandidates(agent: String, vector: [Float], limit: Int) async throws -> [ScoredLesson]
     /// The cosine of `vector` with each given active lesson's vector.

@@ -3,9 +3,11 @@ import Foundation
 /// Semantic retrieval: the request is embedded and compared with the lessons' situations.
 ///
 /// - `dense`: nearest lessons by cosine.
-/// - `hybrid`: dense and lexical (BM25) candidates fused by reciprocal rank fusion, so a
-///   lesson that shares rare words with the request (a product name, an error code) rises
-///   even when its embedding is only close, and vice versa.
+/// - `hybrid`: dense and lexical candidates ranked by cosine + `lexicalWeight` × BM25, so a
+///   lesson that shares rare words with the request (a product name, an error code) rises.
+///   BM25 grows with the corpus's IDF, so the lexical part counts little in a small store and
+///   more in a large one. On CLINC150 this linear fusion beat reciprocal rank fusion (top-1
+///   0.90 vs 0.86; README, performance).
 ///
 /// Either way each candidate's score is its cosine with the request, so the selection
 /// policy's similarity floor means the same thing in both modes.
@@ -15,20 +17,21 @@ public struct HybridRetriever: LessonRetriever {
         case hybrid
     }
 
+    public static let defaultLexicalWeight = 0.015
+
     let store: any LessonStore
     let embedder: any Embedder
     let mode: Mode
     /// Candidates taken from each side before fusion.
     let pool: Int
-    /// The RRF constant: 60, as in Cormack et al. (2009); larger flattens the rank weights.
-    let rrfConstant: Double
+    let lexicalWeight: Double
 
-    public init(store: any LessonStore, embedder: any Embedder, mode: Mode = .hybrid, pool: Int = 50, rrfConstant: Double = 60) {
+    public init(store: any LessonStore, embedder: any Embedder, mode: Mode = .hybrid, pool: Int = 50, lexicalWeight: Double = HybridRetriever.defaultLexicalWeight) {
         self.store = store
         self.embedder = embedder
         self.mode = mode
         self.pool = pool
-        self.rrfConstant = rrfConstant
+        self.lexicalWeight = lexicalWeight
     }
 
     public func candidates(agent: String, query: String, limit: Int) async throws -> [ScoredLesson] {
@@ -42,23 +45,23 @@ public struct HybridRetriever: LessonRetriever {
         let dense = try await store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit))
         guard mode == .hybrid else { return Array(dense.prefix(limit)) }
 
-        let lexical = try await store.lexicalCandidates(agent: agent, terms: TextTerms.terms(query), limit: pool)
-        var fused: [String: (lesson: Lesson, cosine: Double, rrf: Double)] = [:]
-        for (rank, candidate) in dense.enumerated() {
-            fused[candidate.lesson.id] = (candidate.lesson, candidate.score, 1 / (rrfConstant + Double(rank + 1)))
-        }
-        let lexicalOnly = lexical.filter { fused[$0.id] == nil }.map(\.id)
+        let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
+        let lexical = try await store.lexicalCandidates(agent: agent, words: words, limit: pool)
+        var fused: [String: (lesson: Lesson, cosine: Double, bm25: Double)] = [:]
+        for candidate in dense { fused[candidate.lesson.id] = (candidate.lesson, candidate.score, 0) }
+        let lexicalOnly = lexical.filter { fused[$0.lesson.id] == nil }.map(\.lesson.id)
         let cosines = lexicalOnly.isEmpty ? [:] : try await store.denseScores(ids: lexicalOnly, vector: vector)
-        for (rank, lesson) in lexical.enumerated() {
-            let weight = 1 / (rrfConstant + Double(rank + 1))
-            if let existing = fused[lesson.id] {
-                fused[lesson.id]?.rrf = existing.rrf + weight
-            } else if let cosine = cosines[lesson.id] {
-                fused[lesson.id] = (lesson, cosine, weight)
+        for candidate in lexical {
+            let id = candidate.lesson.id
+            if fused[id] != nil {
+                fused[id]?.bm25 = candidate.score
+            } else if let cosine = cosines[id] {
+                fused[id] = (candidate.lesson, cosine, candidate.score)
             }
         }
+        func rank(_ entry: (lesson: Lesson, cosine: Double, bm25: Double)) -> Double { entry.cosine + lexicalWeight * entry.bm25 }
         return fused.values
-            .sorted { $0.rrf != $1.rrf ? $0.rrf > $1.rrf : $0.cosine > $1.cosine }
+            .sorted { rank($0) > rank($1) }
             .prefix(limit)
             .map { ScoredLesson(lesson: $0.lesson, score: $0.cosine) }
     }

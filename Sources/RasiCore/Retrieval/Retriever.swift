@@ -38,7 +38,8 @@ public struct LexicalRetriever: LessonRetriever {
     public func candidates(agent: String, query: String, limit: Int) async throws -> [ScoredLesson] {
         let queryTerms = TextTerms.terms(query)
         guard !queryTerms.isEmpty else { return [] }
-        let lessons = try await store.lexicalCandidates(agent: agent, terms: queryTerms, limit: max(limit, candidatePool))
+        let words = TextTerms.words(query).filter { !TextTerms.stopWords.contains($0) }
+        let lessons = try await store.lexicalCandidates(agent: agent, words: words, limit: max(limit, candidatePool)).map(\.lesson)
         let scored = lessons.map { lesson in
             ScoredLesson(lesson: lesson, score: TextTerms.similarity(queryTerms, TextTerms.terms(lesson.retrievalText)))
         }

@@ -185,5 +185,5 @@ struct AnyEncodable: Encodable {
 }
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks: print their figures and write JSON.", subcommands: [RetrievalBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks: print their figures and write JSON.", subcommands: [RetrievalBench.self, EmbedBench.self, IndexBench.self])
 }

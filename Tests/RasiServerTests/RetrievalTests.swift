@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+import RasiCore
+import RasiEmbeddings
+@testable import RasiSQLite
+
+@Suite struct VectorIndexTests {
+    func randomUnitVector(_ d: Int, _ rng: inout some RandomNumberGenerator) -> [Float] {
+        let v = (0..<d).map { _ in Float.random(in: -1...1, using: &rng) }
+        let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / norm }
+    }
+
+    @Test func searchReturnsTheExactTopKByInnerProduct() {
+        var rng = SystemRandomNumberGenerator()
+        let index = FlatVectorIndex(dimensions: 37)  // not a multiple of the SIMD width
+        var vectors: [String: [Float]] = [:]
+        for i in 0..<500 {
+            let v = randomUnitVector(37, &rng)
+            vectors["v\(i)"] = v
+            index.upsert(id: "v\(i)", agent: "a", vector: v)
+        }
+        let query = randomUnitVector(37, &rng)
+        let brute = vectors.map { id, v in (id, zip(v, query).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }.sorted { $0.1 > $1.1 }.prefix(10)
+        let found = index.search(agent: "a", query: query, k: 10)
+        #expect(found.map(\.id) == brute.map(\.0))
+        for (a, b) in zip(found, brute) { #expect(abs(a.score - b.1) < 1e-5) }
+    }
+
+    @Test func removalAndReplacementKeepTheIndexExact() {
+        let index = FlatVectorIndex(dimensions: 2)
+        index.upsert(id: "x", agent: "a", vector: [1, 0])
+        index.upsert(id: "y", agent: "a", vector: [0, 1])
+        index.upsert(id: "z", agent: "a", vector: [0.6, 0.8])
+        index.remove(id: "x")
+        #expect(index.search(agent: "a", query: [1, 0], k: 5).map(\.id) == ["z", "y"])
+        index.upsert(id: "y", agent: "a", vector: [1, 0])
+        #expect(index.search(agent: "a", query: [1, 0], k: 1).map(\.id) == ["y"])
+        #expect(index.count == 2)
+    }
+
+    @Test func agentsAreSeparatePartitions() {
+        let index = FlatVectorIndex(dimensions: 2)
+        index.upsert(id: "x", agent: "a", vector: [1, 0])
+        index.upsert(id: "y", agent: "b", vector: [1, 0])
+        #expect(index.search(agent: "a", query: [1, 0], k: 5).map(\.id) == ["x"])
+        index.upsert(id: "x", agent: "b", vector: [1, 0])
+        #expect(index.search(agent: "a", query: [1, 0], k: 5).isEmpty)
+        #expect(Set(index.search(agent: "b", query: [1, 0], k: 5).map(\.id)) == ["x", "y"])
+        #expect(index.scores(ids: ["x", "unknown"], query: [0, 1]) == ["x": 0])
+    }
+}
+
+/// The built-in model, from the folder `scripts/setup` links (or RASI_MODEL_DIR).
+let sharedModel: MiniLM? = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let directory = ProcessInfo.processInfo.environment["RASI_MODEL_DIR"] ?? root.appendingPathComponent(ModelLocation.defaultDirectory).path
+    return try? MiniLM(directory: URL(fileURLWithPath: directory))
+}()
+
+@Suite struct HybridRetrievalTests {
+    func store(with situations: [(String, String, LessonStatus)], model: MiniLM) async throws -> (SQLiteStore, URL) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
+        let store = try SQLiteStore(path: folder.appendingPathComponent("r.sqlite").path, embeddingModel: MiniLM.modelName)
+        for (agent, situation, status) in situations {
+            let lesson = Lesson.create(fields: LessonFields(agent: agent, situation: situation, shouldHaveDone: "s", correctBehavior: "c", status: status), author: "t")
+            try await store.createLesson(lesson, embedding: LessonEmbedding(model: MiniLM.modelName, vector: model.embedBatch([situation])[0]))
+        }
+        return (store, folder)
+    }
+
+    @Test func aParaphraseFindsItsLessonAndUnrelatedRequestsScoreLow() async throws {
+        let model = try #require(sharedModel, "the built-in model is missing: run scripts/setup")
+        let (store, folder) = try await store(with: [
+            ("shop", "Customer wants to return a damaged parcel", .active),
+            ("shop", "Customer asks to change the delivery address", .active),
+            ("shop", "Customer asks for a refund of a damaged parcel", .retired),
+            ("bank", "Customer wants to return a damaged parcel", .active),
+        ], model: model)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for mode in HybridRetriever.Mode.allCases {
+            let retriever = HybridRetriever(store: store, embedder: model, mode: mode)
+            let found = try await retriever.candidates(agent: "shop", query: "My package arrived broken, how do I send it back?", limit: 5)
+            #expect(found.first?.lesson.situation == "Customer wants to return a damaged parcel", "\(mode)")
+            #expect(found.allSatisfy { $0.lesson.agent == "shop" && $0.lesson.status == .active }, "\(mode)")
+            #expect(found.count == 2, "\(mode)")
+            let best = try #require(found.first).score
+            #expect(best > LessonSelectionPolicy.defaultDenseFloor && best <= 1.0001)
+
+            let unrelated = try await retriever.candidates(agent: "shop", query: "Who won the football world cup in 1998?", limit: 5)
+            #expect(unrelated.allSatisfy { $0.score < LessonSelectionPolicy.defaultDenseFloor }, "\(mode)")
+        }
+    }
+
+    @Test func vectorsAreReloadedFromSQLiteOnOpen() async throws {
+        let model = try #require(sharedModel, "the built-in model is missing: run scripts/setup")
+        let (store, folder) = try await store(with: [("a", "Customer wants to cancel the subscription", .active)], model: model)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = store
+        let reopened = try SQLiteStore(path: folder.appendingPathComponent("r.sqlite").path, embeddingModel: MiniLM.modelName)
+        let found = try await reopened.denseCandidates(agent: "a", vector: model.embedBatch(["cancel my subscription"])[0], limit: 3)
+        #expect(found.count == 1 && found[0].score > 0.6)
+        // Another model's vectors are not loaded: its lessons need re-embedding instead.
+        let other = try SQLiteStore(path: folder.appendingPathComponent("r.sqlite").path, embeddingModel: "another-model")
+        #expect(try await other.denseCandidates(agent: "a", vector: model.embedBatch(["x"])[0], limit: 3).isEmpty)
+        #expect(try await other.lessonsWithoutEmbedding(model: "another-model").count == 1)
+    }
+}
