@@ -2,8 +2,8 @@ import Foundation
 
 /// Hierarchical navigable small-world graph (Malkov & Yashunin, 2018) over unit vectors by
 /// inner product: the approximate index `rasi bench index` measures against exact search.
-/// Not thread-safe: one writer or one searcher at a time.
-public final class HNSWIndex {
+/// Not thread-safe (a search marks visited nodes): callers hold a lock, as `FlatVectorIndex` does.
+public final class HNSWIndex: @unchecked Sendable {
     public let dimensions: Int
     public let m: Int
     public let efConstruction: Int

@@ -106,3 +106,44 @@ let sharedModel: MiniLM? = {
         #expect(try await other.lessonsWithoutEmbedding(model: "another-model").count == 1)
     }
 }
+
+@Suite struct GraphPartitionTests {
+    @Test func aLargePartitionSearchesItsGraphWithHighRecallAndNeverReturnsRemovedVectors() {
+        var rng = SystemRandomNumberGenerator()
+        let d = 24
+        func unit() -> [Float] {
+            let v = (0..<d).map { _ in Float.random(in: -1...1, using: &rng) }
+            let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { $0 / n }
+        }
+        let index = FlatVectorIndex(dimensions: d, graphThreshold: 300, efSearch: 128)
+        let exact = FlatVectorIndex(dimensions: d, graphThreshold: .max)
+        for i in 0..<1500 {
+            let v = unit()
+            index.upsert(id: "v\(i)", agent: "a", vector: v)
+            exact.upsert(id: "v\(i)", agent: "a", vector: v)
+        }
+        // Remove a third and replace some vectors: stale nodes, then a rebuild.
+        for i in stride(from: 0, to: 1500, by: 3) {
+            index.remove(id: "v\(i)")
+            exact.remove(id: "v\(i)")
+        }
+        for i in stride(from: 1, to: 300, by: 3) {
+            let v = unit()
+            index.upsert(id: "v\(i)", agent: "a", vector: v)
+            exact.upsert(id: "v\(i)", agent: "a", vector: v)
+        }
+        var found = 0, total = 0
+        for _ in 0..<50 {
+            let q = unit()
+            let truth = Set(exact.search(agent: "a", query: q, k: 10).map(\.id))
+            let hits = index.search(agent: "a", query: q, k: 10)
+            #expect(hits.count == 10)
+            #expect(hits.allSatisfy { Int($0.id.dropFirst())! % 3 != 0 }, "a removed vector was returned")
+            #expect(Set(hits.map(\.id)).count == hits.count, "a lesson was returned twice")
+            found += hits.filter { truth.contains($0.id) }.count
+            total += 10
+        }
+        #expect(Double(found) / Double(total) >= 0.95)
+    }
+}

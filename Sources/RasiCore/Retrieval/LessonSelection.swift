@@ -11,7 +11,7 @@ public struct LessonSelectionPolicy: Sendable, Equatable {
     public var tokenBudget: Int
 
     /// Floor on the cosine of all-MiniLM-L6-v2 embeddings, picked on CLINC150 by `rasi bench retrieval`.
-    public static let defaultDenseFloor = 0.5
+    public static let defaultDenseFloor = 0.51
     /// Floor on the lexical term cosine of `LexicalRetriever`.
     public static let defaultLexicalFloor = 0.2
 

@@ -17,7 +17,7 @@ struct IndexBench: AsyncParsableCommand {
     @Option var k = 10
     @Option(help: "HNSW links per node.") var m = 16
     @Option(help: "HNSW beam width while building.") var efConstruction = 100
-    @Option(help: "HNSW beam widths tried while searching, comma-separated.") var efSearch = "32,64,128"
+    @Option(help: "HNSW beam widths tried while searching, comma-separated.") var efSearch = "64,128,256"
     @Option(help: "Requests whose embeddings seed the vectors.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "Seed texts embedded (the rest of the vectors are mixes of them).") var seeds = 4000
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/index.json"
@@ -50,9 +50,10 @@ struct IndexBench: AsyncParsableCommand {
         let model = try MiniLM(directory: URL(fileURLWithPath: modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)))
         let texts = try RetrievalBench.load(data).values.flatMap { $0 }.map(\.text)
         print("embedding \(min(seeds, texts.count)) seed texts ...")
-        let seedVectors = model.embedBatch(Array(texts.shuffled().prefix(seeds)))
+        var shuffler = SplitMix64(seed: 7)
+        let seedVectors = model.embedBatch(Array(texts.shuffled(using: &shuffler).prefix(seeds)))
         let d = model.dimensions
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: 42)
         func synthetic() -> [Float] {
             let a = seedVectors.randomElement(using: &rng)!, b = seedVectors.randomElement(using: &rng)!
             let w = Float.random(in: 0.5...1, using: &rng)
@@ -109,5 +110,22 @@ struct IndexBench: AsyncParsableCommand {
         }
         try BenchOutput.write(["m": AnyEncodable(m), "ef_construction": AnyEncodable(efConstruction), "k": AnyEncodable(k),
                                "results": AnyEncodable(results)], to: out)
+    }
+}
+
+/// A fast, seeded generator (SplitMix64): synthetic vectors are reproducible and cheap to make.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
