@@ -134,9 +134,10 @@ public final class MiniLM: Embedder, Sendable {
             Self.layerNorm(&x, rows: n, width: d, layer.attentionNorm)
 
             Self.linear(x, rows: n, inputs: d, layer.intermediate, layer.intermediateBias, outputs: Self.intermediate, into: &hidden)
+            let inverseRoot2: Float = 1 / Float(2).squareRoot()
             for i in 0..<hidden.count {
                 let v = hidden[i]
-                hidden[i] = 0.5 * v * (1 + Float(erf(Double(v) / 2.0.squareRoot())))
+                hidden[i] = 0.5 * v * (1 + erf(v * inverseRoot2))
             }
             Self.linear(hidden, rows: n, inputs: Self.intermediate, layer.ffnOutput, layer.ffnOutputBias, outputs: d, into: &attended)
             for i in 0..<(n * d) { x[i] += attended[i] }

@@ -44,7 +44,6 @@ struct EmbedBench: AsyncParsableCommand {
         let texts = corpus.keys.sorted().flatMap { corpus[$0]! }.map(\.text)
         guard !texts.isEmpty else { throw ValidationError("\(data) holds no texts") }
         let clock = ContinuousClock()
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
         // Short queries (at most 32 tokens), one at a time, as the gateway embeds a request.
         let short = texts.filter { model.tokenCount($0) <= 32 }
@@ -54,19 +53,18 @@ struct EmbedBench: AsyncParsableCommand {
         for i in 0..<singles {
             let text = short[i % short.count]
             tokens += model.tokenCount(text)
-            latencies.append(seconds(clock.measure { _ = model.embedBatch([text]) }) * 1000)
+            latencies.append(clock.measure { _ = model.embedBatch([text]) }.seconds * 1000)
         }
 
         let batch = (0..<sentences).map { texts[$0 % texts.count] }
         let flops = batch.reduce(0) { $0 + MiniLM.flops(tokens: model.tokenCount($1)) }
-        let batchedSeconds = seconds(clock.measure { _ = model.embedBatch(batch, batchSize: batchSize) })
+        let batchedSeconds = clock.measure { _ = model.embedBatch(batch, batchSize: batchSize) }.seconds
 
         let sgemm = BLASProbe.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)
         // The model's largest product at this batch size: (batch × ~16 tokens) × 384 → 1536.
         let shaped = BLASProbe.sgemmGFLOPS(m: batchSize * 16, n: 1536, k: 384, repeats: 20)
-        let sorted = latencies.sorted()
         let result = Result(
-            singleQueryMsP50: sorted[sorted.count / 2], singleQueryMsP99: sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))],
+            singleQueryMsP50: percentile(latencies, 0.5), singleQueryMsP99: percentile(latencies, 0.99),
             singleQueryMeanTokens: Double(tokens) / Double(singles), singleSentencesPerSecond: 1000 / (latencies.reduce(0, +) / Double(singles)),
             batchedSentencesPerSecond: Double(sentences) / batchedSeconds, batchedGFLOPS: flops / batchedSeconds / 1e9,
             sgemmGFLOPS: sgemm, sgemmShapeGFLOPS: shaped, batchedShareOfSgemm: flops / batchedSeconds / 1e9 / sgemm)

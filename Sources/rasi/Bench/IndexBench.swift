@@ -63,11 +63,6 @@ struct IndexBench: AsyncParsableCommand {
             return v
         }
         let clock = ContinuousClock()
-        func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
-        func percentile(_ values: [Double], _ p: Double) -> Double {
-            let sorted = values.sorted()
-            return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-        }
 
         var results: [Measurement] = []
         let queryVectors = (0..<queries).map { _ in synthetic() }
@@ -81,11 +76,11 @@ struct IndexBench: AsyncParsableCommand {
             var flatLatencies: [Double] = []
             for q in queryVectors {
                 var hits: [(id: String, score: Float)] = []
-                flatLatencies.append(seconds(clock.measure { hits = flat.search(agent: "a", query: q, k: k) }) * 1000)
+                flatLatencies.append(clock.measure { hits = flat.search(agent: "a", query: q, k: k) }.seconds * 1000)
                 truth.append(Set(hits.map(\.id)))
             }
             let flatResult = Measurement(index: "exact", size: size, efSearch: nil, recallAt10: 1, p50Ms: percentile(flatLatencies, 0.5),
-                                         p99Ms: percentile(flatLatencies, 0.99), memoryMB: Double(size * d * 4) / 1e6, buildSeconds: seconds(flatBuild))
+                                         p99Ms: percentile(flatLatencies, 0.99), memoryMB: Double(size * d * 4) / 1e6, buildSeconds: flatBuild.seconds)
             results.append(flatResult)
             print(String(format: "  exact  p50 %.3f ms  p99 %.3f ms  memory %.0f MB  build %.1f s", flatResult.p50Ms, flatResult.p99Ms, flatResult.memoryMB, flatResult.buildSeconds))
 
@@ -97,12 +92,12 @@ struct IndexBench: AsyncParsableCommand {
                 var found = 0
                 for (q, expected) in zip(queryVectors, truth) {
                     var hits: [(id: Int, score: Float)] = []
-                    latencies.append(seconds(clock.measure { hits = hnsw.search(q, k: k) }) * 1000)
+                    latencies.append(clock.measure { hits = hnsw.search(q, k: k) }.seconds * 1000)
                     found += hits.filter { expected.contains(String($0.id)) }.count
                 }
                 let result = Measurement(index: "hnsw", size: size, efSearch: ef, recallAt10: Double(found) / Double(queries * k),
                                          p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99),
-                                         memoryMB: Double(hnsw.memoryBytes) / 1e6, buildSeconds: seconds(hnswBuild))
+                                         memoryMB: Double(hnsw.memoryBytes) / 1e6, buildSeconds: hnswBuild.seconds)
                 results.append(result)
                 print(String(format: "  hnsw ef=%d  recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  memory %.0f MB  build %.1f s",
                              ef, result.recallAt10, result.p50Ms, result.p99Ms, result.memoryMB, result.buildSeconds))

@@ -78,7 +78,7 @@ struct RetrievalBench: AsyncParsableCommand {
         })
         let all = queryItems + oosItems + floorItems
         let queryVectors = model.embedBatch(all.map(\.text))
-        let embedSeconds = Double(embedTime.components.seconds) + Double(embedTime.components.attoseconds) / 1e18
+        let embedSeconds = embedTime.seconds
         print(String(format: "embedded %d lessons in %.1f s (%.0f sentences/s)", lessonItems.count, embedSeconds, Double(lessonItems.count) / embedSeconds))
 
         let lexical = LexicalRetriever(store: store)
@@ -95,8 +95,7 @@ struct RetrievalBench: AsyncParsableCommand {
                     let retriever = HybridRetriever(store: store, embedder: model, mode: mode == "dense" ? .dense : .hybrid)
                     candidates = try await retriever.candidates(agent: "bench", query: item.text, vector: vector, limit: 12)
                 }
-                let elapsed = clock.now - started
-                latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                latencies.append((clock.now - started).seconds * 1000)
                 ranked.append(candidates)
             }
             let inScope = Array(ranked[0..<queryItems.count])
@@ -116,7 +115,7 @@ struct RetrievalBench: AsyncParsableCommand {
                 inScopeInjected: Self.share(injectedCount, queryItems.count),
                 oosNothingInjected: Self.share(oosRanked.filter { injected($0).isEmpty }.count, oosItems.count),
                 floorSplitNothingInjected: Self.share(floorRanked.filter { injected($0).isEmpty }.count, floorItems.count),
-                latencyMsP50: Self.percentile(latencies, 0.5), latencyMsP99: Self.percentile(latencies, 0.99))
+                latencyMsP50: percentile(latencies, 0.5), latencyMsP99: percentile(latencies, 0.99))
             results.append(result)
         }
 
@@ -147,40 +146,12 @@ struct RetrievalBench: AsyncParsableCommand {
 
     static func share(_ count: Int, _ total: Int) -> Double { total == 0 ? 0 : Double(count) / Double(total) }
 
-    static func percentile(_ values: [Double], _ p: Double) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1)]
-    }
-
     static func load(_ path: String) throws -> [String: [Item]] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         guard let json = try JSONSerialization.jsonObject(with: data) as? [String: [[String]]] else {
             throw ValidationError("\(path) is not {split: [[text, intent], ...]}")
         }
         return json.mapValues { rows in rows.compactMap { $0.count >= 2 ? Item(text: $0[0], intent: $0[1]) : nil } }
-    }
-}
-
-/// Writes a benchmark's JSON and says where.
-enum BenchOutput {
-    static func write(_ value: some Encodable, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try RasiJSON.encoder(pretty: true).encode(value).write(to: url)
-        print("wrote \(path)")
-    }
-}
-
-struct AnyEncodable: Encodable {
-    let encodeValue: (any Encoder) throws -> Void
-
-    init(_ value: some Encodable) {
-        encodeValue = value.encode
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        try encodeValue(encoder)
     }
 }
 

@@ -1,0 +1,35 @@
+import Foundation
+import RasiCore
+
+/// Writes a benchmark's JSON and says where.
+enum BenchOutput {
+    static func write(_ value: some Encodable, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try RasiJSON.encoder(pretty: true).encode(value).write(to: url)
+        print("wrote \(path)")
+    }
+}
+
+struct AnyEncodable: Encodable {
+    let encodeValue: (any Encoder) throws -> Void
+
+    init(_ value: some Encodable) {
+        encodeValue = value.encode
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try encodeValue(encoder)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// The value below which a share `p` of the values lie (nearest rank).
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
+}
