@@ -70,7 +70,8 @@ struct IndexBench: AsyncParsableCommand {
             print("size \(size): generating ...")
             let vectors = (0..<size).map { _ in synthetic() }
 
-            let flat = FlatVectorIndex(dimensions: d)
+            // Exact at every size: the baseline and the ground truth.
+            let flat = FlatVectorIndex(dimensions: d, graphThreshold: .max)
             let flatBuild = clock.measure { for (i, v) in vectors.enumerated() { flat.upsert(id: String(i), agent: "a", vector: v) } }
             var truth: [Set<String>] = []
             var flatLatencies: [Double] = []
