@@ -345,6 +345,13 @@ extension SQLiteStore: LessonStore {
         }
     }
 
+    public func saveEmbeddings(_ embeddings: [(Lesson, LessonEmbedding)]) async throws {
+        try await database.write { db in
+            for (lesson, embedding) in embeddings { try Self.saveEmbedding(embedding, of: lesson.id, db: db) }
+        }
+        for (lesson, embedding) in embeddings { updateIndex(lesson, embedding: embedding) }
+    }
+
     func lessons(ids: [String]) async throws -> [String: Lesson] {
         try await database.read { db in
             let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")

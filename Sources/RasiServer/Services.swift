@@ -54,12 +54,17 @@ public struct RasiServices: Sendable {
 
     /// Embeds the lessons that have no vector from the model in use (made before it was configured).
     public func backfillEmbeddings(logger: Logger) async throws {
-        guard let embeddingModel else { return }
+        guard let embedder, let embeddingModel else { return }
         let missing = try await store.lessonsWithoutEmbedding(model: embeddingModel)
         guard !missing.isEmpty else { return }
         logger.notice("embedding lessons that have no vector yet", metadata: ["count": "\(missing.count)", "model": "\(embeddingModel)"])
-        for lesson in missing {
-            try await store.updateLesson(lesson, changedBy: "rasi (re-embedded)", embedding: try await embedding(of: lesson))
+        // In batches, each batch one transaction: a large store is re-embedded at the bulk rate.
+        var start = 0
+        while start < missing.count {
+            let batch = Array(missing[start..<min(start + 64, missing.count)])
+            let vectors = try await embedder.embed(batch.map(\.retrievalText))
+            try await store.saveEmbeddings(zip(batch, vectors).map { ($0, LessonEmbedding(model: embeddingModel, vector: $1)) })
+            start += batch.count
         }
     }
 

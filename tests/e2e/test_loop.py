@@ -93,3 +93,22 @@ def test_retired_lesson_leaves_retrieval_and_reactivated_returns(rasi, model, re
     assert len(rasi.api("POST", "/api/v1/retrieve", key=agent_key, json=query).json()["lessons"]) == 1
     versions = rasi.api("GET", f"/api/v1/lessons/{created['id']}/versions", key=reviewer_key).json()["versions"]
     assert [v["status"] for v in versions] == ["active", "retired", "active"]
+
+
+def test_lessons_made_without_the_model_are_embedded_when_it_is_turned_on(workdir, model):
+    from conftest import Rasi
+    lexical = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_EMBEDDER": "none"})
+    try:
+        created = lexical.api("POST", "/api/v1/lessons", json={
+            "situation": "Customer wants to return a damaged parcel", "should_have_done": "Offer a prepaid label",
+            "correct_behavior": "Send a prepaid return label"}).json()
+    finally:
+        lexical.stop()
+    dense = Rasi(workdir, upstream=model.url + "/v1")
+    try:
+        # No word in common with the situation: only the embedding can find it.
+        hits = dense.api("POST", "/api/v1/retrieve", json={"query": "my package arrived broken, can I send it back?"}).json()
+        assert [h["lesson"]["id"] for h in hits["lessons"]] == [created["id"]]
+        assert dense.api("GET", f"/api/v1/lessons/{created['id']}").json()["version"] == 1
+    finally:
+        dense.stop()

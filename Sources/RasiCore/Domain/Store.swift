@@ -58,6 +58,8 @@ public protocol LessonStore: Sendable {
     func importLessons(_ lessons: [(Lesson, LessonEmbedding?)]) async throws
     /// Lessons with no vector from `model` yet (after a model change, or made without one).
     func lessonsWithoutEmbedding(model: String) async throws -> [Lesson]
+    /// Stores vectors of existing lessons (not a new version); active ones become searchable.
+    func saveEmbeddings(_ embeddings: [(Lesson, LessonEmbedding)]) async throws
 }
 
 public typealias RasiStore = KeyStore & InteractionStore & LessonStore
