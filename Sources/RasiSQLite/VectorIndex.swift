@@ -69,7 +69,8 @@ public final class FlatVectorIndex: Sendable {
     }
 
     private func buildGraph(_ partition: Partition) -> Graph {
-        var graph = Graph(hnsw: HNSWIndex(dimensions: dimensions, efSearch: efSearch))
+        // efConstruction 200: at 100k it lifts recall@10 from 0.978 to 0.99 (rasi bench index).
+        var graph = Graph(hnsw: HNSWIndex(dimensions: dimensions, efConstruction: 200, efSearch: efSearch))
         for (row, id) in partition.ids.enumerated() {
             graph.liveNode[id] = row
             graph.lessonOf.append(id)

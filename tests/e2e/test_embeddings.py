@@ -11,8 +11,10 @@ import pytest
 from conftest import RASI_BIN, ROOT
 
 MODEL_DIR = os.environ.get("RASI_MODEL_DIR", str(ROOT / "models" / "all-MiniLM-L6-v2"))
-REFERENCE = ROOT.parent / "shared" / "tools" / "minilm_reference.py"
-CLINC = ROOT.parent / "shared" / "data" / "clinc150" / "clinc150_dev.json"
+# The project's shared folder sits beside the repository (as in CI), unless RASI_SHARED_DIR says otherwise.
+SHARED = Path(os.environ.get("RASI_SHARED_DIR", str(ROOT.parent / "shared")))
+REFERENCE = SHARED / "tools" / "minilm_reference.py"
+CLINC = SHARED / "data" / "clinc150" / "clinc150_dev.json"
 
 LONG = ("The quarterly report covers revenue, churn, support tickets and the migration of our billing "
         "system to the new provider, including every step we took, what went wrong, and what we learned. ")
