@@ -90,7 +90,7 @@ public final class MiniLM: Embedder, Sendable {
         let d = dimensions, b = batch.count
         let t = batch.map(\.count).max() ?? 0
         let n = b * t
-        let headSize = d / Self.heads
+        let headSize = d / Self.heads  // 32: `attend` relies on it
         let scale = 1 / Float(headSize).squareRoot()
 
         var x = [Float](repeating: 0, count: n * d)
@@ -113,17 +113,11 @@ public final class MiniLM: Embedder, Sendable {
                 context.withUnsafeMutableBufferPointer { context in
                     scores.withUnsafeMutableBufferPointer { scores in
                         for s in 0..<b {
-                            let length = batch[s].count
+                            let base = qkv.baseAddress! + s * t * 3 * d
                             for h in 0..<Self.heads {
-                                let q = qkv.baseAddress! + s * t * 3 * d + h * headSize
-                                let k = q + d, v = q + 2 * d
-                                // scores = scale · Q Kᵀ over this sequence's real tokens
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(length), Int32(length), Int32(headSize),
-                                            scale, q, Int32(3 * d), k, Int32(3 * d), 0, scores.baseAddress!, Int32(length))
-                                for i in 0..<length { Self.softmax(scores.baseAddress! + i * length, count: length) }
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(length), Int32(headSize), Int32(length),
-                                            1, scores.baseAddress!, Int32(length), v, Int32(3 * d), 0,
-                                            context.baseAddress! + s * t * d + h * headSize, Int32(d))
+                                Self.attend(
+                                    base + h * headSize, stride: 3 * d, length: batch[s].count, scale: scale,
+                                    scores: scores.baseAddress!, into: context.baseAddress! + s * t * d + h * headSize, outputStride: d)
                             }
                         }
                     }
@@ -137,7 +131,7 @@ public final class MiniLM: Embedder, Sendable {
             let inverseRoot2: Float = 1 / Float(2).squareRoot()
             for i in 0..<hidden.count {
                 let v = hidden[i]
-                hidden[i] = 0.5 * v * (1 + erf(v * inverseRoot2))
+                hidden[i] = 0.5 * v * (1 + Self.erf(v * inverseRoot2))
             }
             Self.linear(hidden, rows: n, inputs: Self.intermediate, layer.ffnOutput, layer.ffnOutputBias, outputs: d, into: &attended)
             for i in 0..<(n * d) { x[i] += attended[i] }
@@ -179,6 +173,47 @@ public final class MiniLM: Embedder, Sendable {
             let inverse = 1 / (variance / Float(width) + 1e-12).squareRoot()
             for j in 0..<width { x[base + j] = (x[base + j] - mean) * inverse * norm.gain[j] + norm.bias[j] }
         }
+    }
+
+    /// One head's attention over one sequence: softmax(scale · Q Kᵀ) V, written out directly.
+    /// The matrices are tiny (tokens × 32), where a BLAS call costs more than the arithmetic.
+    /// Q, K and V rows sit `stride` floats apart, K and V at 384 and 768 past Q.
+    static func attend(
+        _ q: UnsafePointer<Float>, stride: Int, length: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+        into output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        let k = q + 384, v = q + 768
+        for i in 0..<length {
+            let qi = UnsafeRawPointer(q + i * stride)
+            let q0 = qi.loadUnaligned(as: SIMD16<Float>.self), q1 = qi.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            let row = scores + i * length
+            for j in 0..<length {
+                let kj = UnsafeRawPointer(k + j * stride)
+                let product = q0 * kj.loadUnaligned(as: SIMD16<Float>.self) + q1 * kj.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+                row[j] = product.sum() * scale
+            }
+            softmax(row, count: length)
+            var o0 = SIMD16<Float>(), o1 = SIMD16<Float>()
+            for j in 0..<length {
+                let vj = UnsafeRawPointer(v + j * stride)
+                o0 += row[j] * vj.loadUnaligned(as: SIMD16<Float>.self)
+                o1 += row[j] * vj.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            }
+            let out = UnsafeMutableRawPointer(output + i * outputStride)
+            out.storeBytes(of: o0, as: SIMD16<Float>.self)
+            out.storeBytes(of: o1, toByteOffset: 64, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// erf by Abramowitz & Stegun 7.1.26: one `exp` and a polynomial, absolute error ≤ 1.5e-7.
+    /// libm's `erf` took as long as all the matrix products of a batch (`rasi bench embed`).
+    @inline(__always)
+    static func erf(_ x: Float) -> Float {
+        let a = abs(x)
+        let t = 1 / (1 + 0.3275911 * a)
+        let polynomial = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
+        let y = 1 - polynomial * exp(-a * a)
+        return x < 0 ? -y : y
     }
 
     static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
