@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The embedding model's and the vector index's numeric loops run 10–50× slower unoptimised,
+/// which would make a debug build's server and test suite crawl: optimise them in every build.
+let optimizedAlways: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
 let package = Package(
     name: "rasi",
     platforms: [.macOS(.v14)],
@@ -16,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Domain types, store protocols, retrieval seam, prompt rendering. No I/O frameworks.
@@ -31,7 +37,8 @@ let package = Package(
         // The built-in all-MiniLM-L6-v2 embedding model.
         .target(
             name: "RasiEmbeddings",
-            dependencies: ["RasiCore", "COpenBLAS"]
+            dependencies: ["RasiCore", "COpenBLAS"],
+            swiftSettings: optimizedAlways
         ),
         // The embedded default store: SQLite through GRDB, WAL, FTS5.
         .target(
@@ -39,7 +46,8 @@ let package = Package(
             dependencies: [
                 "RasiCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            swiftSettings: optimizedAlways
         ),
         // The deterministic, scriptable OpenAI-compatible model used by tests and the demo.
         .target(
@@ -58,6 +66,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
@@ -69,6 +79,8 @@ let package = Package(
                 "RasiEmbeddings",
                 "ScriptedModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(

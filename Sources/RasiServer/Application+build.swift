@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Hummingbird
 import Logging
 import Foundation
+import Prometheus
 import RasiCore
 import RasiEmbeddings
 import RasiSQLite
@@ -19,7 +20,8 @@ public func openStore(_ configuration: RasiConfiguration, embeddingModel: String
 
 /// The server, ready to run: store opened and migrated, bootstrap key created.
 public func buildApplication(
-    _ configuration: RasiConfiguration, httpClient: HTTPClient, logger: Logger
+    _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    logger: Logger
 ) async throws -> some ApplicationProtocol {
     let embedder = try loadEmbedder(configuration)
     let store = try openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
@@ -29,7 +31,7 @@ public func buildApplication(
         configuration: configuration, store: store, retriever: retriever, redactor: BasicRedactor(),
         upstream: Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
                            timeoutSeconds: configuration.upstreamTimeoutSeconds),
-        embedder: embedder?.model, embeddingModel: embedder?.name)
+        embedder: embedder?.model, embeddingModel: embedder?.name, metrics: metrics)
     try await services.bootstrapAdminKey(logger: logger)
     try await services.backfillEmbeddings(logger: logger)
     let (router, _) = buildRouter(services)
@@ -43,9 +45,14 @@ public func buildApplication(
 public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>, [RouteEntry]) {
     let router = Router(context: RasiRequestContext.self)
     router.add(middleware: ErrorMiddleware())
+    router.add(middleware: MetricsMiddleware())
     let routes = GuardedRouter(router: router, keys: services.store)
     routes.on(.get, "/healthz", .open) { _, _ in
         try JSONBody.response(["status": "ok"])
+    }
+    routes.on(.get, "/metrics", .role(.agent)) { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                 body: .init(byteBuffer: ByteBuffer(string: services.metrics.emitToString())))
     }
     GatewayController(services: services).register(routes)
     InteractionsController(services: services).register(routes)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import RasiCore
 
 /// The long-lived things the routes need, built once by `buildApplication`.
@@ -12,11 +13,16 @@ public struct RasiServices: Sendable {
     /// The model lessons are embedded with, and its name; nil for lexical retrieval.
     public var embedder: (any Embedder)?
     public var embeddingModel: String?
+    /// What `GET /metrics` exposes: Hummingbird's request metrics (when `rasi serve` bootstraps
+    /// the metrics system with it) and the gateway's own counters.
+    public var metrics: PrometheusCollectorRegistry
 
     public init(
         configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor,
-        upstream: Upstream, embedder: (any Embedder)? = nil, embeddingModel: String? = nil
+        upstream: Upstream, embedder: (any Embedder)? = nil, embeddingModel: String? = nil,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.store = store
         self.retriever = retriever

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import RasiCore
 import RasiEmbeddings
 import RasiServer
@@ -62,8 +64,11 @@ struct Serve: AsyncParsableCommand {
             "floor": "\(configuration.resolvedSelection.minScore)",
         ])
         let httpClient = Upstream.makeClient(configuration)
+        // One registry for Hummingbird's request metrics and rasi's own, served at /metrics.
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         do {
-            let app = try await buildApplication(configuration, httpClient: httpClient, logger: logger)
+            let app = try await buildApplication(configuration, httpClient: httpClient, metrics: metrics, logger: logger)
             try await app.runService()
         } catch {
             try? await httpClient.shutdown()

@@ -10,6 +10,7 @@ import ScriptedModel
     /// Who may call each route. A route added without a line here fails this test.
     static let expected: [String: Access] = [
         "GET /healthz": .open,
+        "GET /metrics": .role(.agent),
         "POST /v1/chat/completions": .role(.agent),
         "GET /v1/models": .role(.agent),
         "POST /api/v1/interactions": .role(.agent),

@@ -194,3 +194,15 @@ def test_unreachable_upstream_is_502_and_logged(workdir, model):
 def test_models_are_passed_through(rasi, agent_key):
     models = rasi.openai(agent_key).models.list()
     assert [m.id for m in models.data] == ["rasi-scripted-model"]
+
+
+def test_metrics_count_requests_gateway_calls_and_injections(rasi, model, agent_key):
+    model.script([], default={"content": "ok"})
+    rasi.openai(agent_key).chat.completions.create(model="scripted", messages=[{"role": "user", "content": "hello"}])
+    assert rasi.api("GET", "/metrics", key=None).status_code == 401
+    response = rasi.api("GET", "/metrics", key=agent_key)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'rasi_gateway_calls_total{status="200"} 1' in text
+    assert 'rasi_lessons_injected_total{agent="default"} 0' in text
+    assert "hb_requests" in text  # Hummingbird's request counter, through swift-metrics

@@ -40,10 +40,14 @@ struct GatewayController {
         var headers: HTTPFields = [:]
         headers[.rasiInteraction] = interaction.id
         headers[.rasiLessons] = selection.lessons.map(\.lesson.id).joined(separator: ",")
+        services.metrics.makeCounter(name: "rasi_lessons_injected_total", labels: [("agent", agent)]).increment(by: Int64(selection.lessons.count))
 
         do {
-            return try await forward(chat, selection: selection, interaction: &interaction, headers: headers, log: log)
+            let response = try await forward(chat, selection: selection, interaction: &interaction, headers: headers, log: log)
+            services.metrics.makeCounter(name: "rasi_gateway_calls_total", labels: [("status", String(response.status.code))]).increment()
+            return response
         } catch {
+            services.metrics.makeCounter(name: "rasi_gateway_calls_total", labels: [("status", "502")]).increment()
             // Failures after logging still tell the client which interaction to give feedback on.
             var response = ErrorMiddleware<RasiRequestContext>.response(for: error)
             for field in headers { response.headers.append(field) }
