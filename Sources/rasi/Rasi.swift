@@ -40,7 +40,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds to wait for the upstream (RASI_UPSTREAM_TIMEOUT).") var upstreamTimeout: Int?
     @Option(help: "Admin key to create at start if no admin key exists (RASI_BOOTSTRAP_ADMIN_KEY).") var bootstrapAdminKey: String?
     @Option(help: "Embedder: minilm (built-in) or none for lexical retrieval (RASI_EMBEDDER).") var embedder: String?
-    @Option(help: "Folder of the built-in model (RASI_MODEL_DIR).") var modelDir: String?
+    @OptionGroup var model: ModelOptions
     @Option(help: "Largest request body in bytes (RASI_MAX_BODY_BYTES).") var maxBodyBytes: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
@@ -53,7 +53,7 @@ struct Serve: AsyncParsableCommand {
         if let upstreamTimeout { configuration.upstreamTimeoutSeconds = upstreamTimeout }
         if let bootstrapAdminKey { configuration.bootstrapAdminKey = bootstrapAdminKey }
         if let embedder { configuration.embedder = embedder }
-        if let modelDir { configuration.modelDirectory = modelDir }
+        if let modelDir = model.modelDir { configuration.modelDirectory = modelDir }
         if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
 
         var logger = Logger(label: "rasi")
@@ -150,11 +150,11 @@ struct Embed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed text with the built-in model: one text a line on standard input, one JSON array of floats a line out.")
 
-    @Option(help: "Folder of the built-in model (RASI_MODEL_DIR; default ./models/all-MiniLM-L6-v2).") var modelDir: String?
+    @OptionGroup var model: ModelOptions
     @Option(help: "Texts embedded together.") var batchSize = 64
 
     func run() async throws {
-        let model = try MiniLM(directory: URL(fileURLWithPath: modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)))
+        let model = try self.model.load()
         var batch: [String] = []
         func flush() {
             for vector in model.embedBatch(batch) {

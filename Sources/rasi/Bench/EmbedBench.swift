@@ -12,7 +12,7 @@ struct EmbedBench: AsyncParsableCommand {
     @Option(help: "Sentences embedded in the batched run.") var sentences = 3000
     @Option(help: "Batch size of the batched run.") var batchSize = 32
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/embed.json"
-    @Option(help: "Folder of the built-in model (RASI_MODEL_DIR).") var modelDir: String?
+    @OptionGroup var model: ModelOptions
 
     struct Result: Codable {
         var singleQueryMsP50: Double
@@ -39,7 +39,7 @@ struct EmbedBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let model = try MiniLM(directory: URL(fileURLWithPath: modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)))
+        let model = try self.model.load()
         let corpus = try RetrievalBench.load(data)
         let texts = corpus.keys.sorted().flatMap { corpus[$0]! }.map(\.text)
         guard !texts.isEmpty else { throw ValidationError("\(data) holds no texts") }

@@ -21,7 +21,7 @@ struct IndexBench: AsyncParsableCommand {
     @Option(help: "Requests whose embeddings seed the vectors.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "Seed texts embedded (the rest of the vectors are mixes of them).") var seeds = 4000
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/index.json"
-    @Option(help: "Folder of the built-in model (RASI_MODEL_DIR).") var modelDir: String?
+    @OptionGroup var model: ModelOptions
 
     struct Measurement: Codable {
         var index: String
@@ -47,7 +47,7 @@ struct IndexBench: AsyncParsableCommand {
     func run() async throws {
         let sizeList = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let efList = efSearch.split(separator: ",").compactMap { Int($0) }
-        let model = try MiniLM(directory: URL(fileURLWithPath: modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)))
+        let model = try self.model.load()
         let texts = try RetrievalBench.load(data).values.flatMap { $0 }.map(\.text)
         print("embedding \(min(seeds, texts.count)) seed texts ...")
         var shuffler = SplitMix64(seed: 7)

@@ -21,7 +21,7 @@ struct RetrievalBench: AsyncParsableCommand {
     @Option(help: "Share of --floor-split requests that must get nothing injected at the picked floor.") var oosTarget = 0.8
     @Option(help: "Lessons injected at most per request, as the gateway does.") var k = 3
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/retrieval.json"
-    @Option(help: "Folder of the built-in model (RASI_MODEL_DIR).") var modelDir: String?
+    @OptionGroup var model: ModelOptions
 
     struct Item {
         var text: String
@@ -60,7 +60,7 @@ struct RetrievalBench: AsyncParsableCommand {
             return items
         }
         let lessonItems = try split(lessons), queryItems = try split(queries), oosItems = try split(oos), floorItems = try split(floorSplit)
-        let model = try MiniLM(directory: URL(fileURLWithPath: modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)))
+        let model = try self.model.load()
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
