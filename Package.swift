@@ -37,7 +37,7 @@ let package = Package(
         // The built-in all-MiniLM-L6-v2 embedding model.
         .target(
             name: "RasiEmbeddings",
-            dependencies: ["RasiCore", "COpenBLAS"],
+            dependencies: ["RasiCore", "COpenBLAS", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: optimizedAlways
         ),
         // The embedded default store: SQLite through GRDB, WAL, FTS5.

@@ -23,7 +23,7 @@ public func buildApplication(
     _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
-    let embedder = try loadEmbedder(configuration)
+    let embedder = try await loadEmbedder(configuration, httpClient: httpClient)
     let store = try openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
     let retriever: any LessonRetriever = embedder.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
         ?? LexicalRetriever(store: store)
@@ -61,17 +61,20 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     return (router, routes.entries)
 }
 
-/// The embedder `RASI_EMBEDDER` names, loaded now so a missing or corrupt model stops the start
-/// with an error that names the fix. `none` means lexical retrieval only.
-public func loadEmbedder(_ configuration: RasiConfiguration) throws -> (name: String, model: any Embedder)? {
+/// The embedder `RASI_EMBEDDER` names, loaded (or reached) now so a missing model or an
+/// unusable endpoint stops the start with an error that names the fix. `none` means lexical only.
+public func loadEmbedder(_ configuration: RasiConfiguration, httpClient: HTTPClient) async throws -> (name: String, model: any Embedder)? {
     switch configuration.embedder {
     case "none":
         return nil
     case "minilm":
         return (MiniLM.modelName, try MiniLM(directory: URL(fileURLWithPath: configuration.modelDirectory)))
-    case let other where other.hasPrefix("openai:"):
-        throw RasiError.unavailable("RASI_EMBEDDER=openai:MODEL is not supported yet; use minilm (built-in) or none")
+    case let name where name.hasPrefix("openai:") && name.count > "openai:".count:
+        let embedder = try await OpenAIEmbedder.connect(
+            client: httpClient, baseURL: configuration.embeddingsBaseURL ?? configuration.upstreamBaseURL,
+            apiKey: configuration.embeddingsAPIKey ?? configuration.upstreamAPIKey, model: String(name.dropFirst("openai:".count)))
+        return (name, embedder)
     default:
-        throw RasiError.invalidField("RASI_EMBEDDER", "must be minilm or none, got \"\(configuration.embedder)\"")
+        throw RasiError.invalidField("RASI_EMBEDDER", "must be minilm, openai:MODEL or none, got \"\(configuration.embedder)\"")
     }
 }

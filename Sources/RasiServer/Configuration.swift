@@ -15,8 +15,11 @@ public struct RasiConfiguration: Sendable {
     /// Longest wait to connect to the upstream (the HTTP client retries refused connections until then).
     public var upstreamConnectTimeoutSeconds = 10
     public var bootstrapAdminKey: String?
-    /// `minilm` (built-in), or `none` for lexical retrieval only.
+    /// `minilm` (built-in), `openai:MODEL` (an OpenAI-compatible /v1/embeddings), or `none` for lexical retrieval only.
     public var embedder = "minilm"
+    /// For `openai:MODEL`; both default to the upstream's.
+    public var embeddingsBaseURL: String?
+    public var embeddingsAPIKey: String?
     public var modelDirectory = ModelLocation.defaultDirectory
     /// With an embedder: `hybrid` (dense + BM25, fused) or `dense`.
     public var retrievalMode = HybridRetriever.Mode.hybrid
@@ -60,6 +63,8 @@ public struct RasiConfiguration: Sendable {
         bootstrapAdminKey = string("RASI_BOOTSTRAP_ADMIN_KEY")
         embedder = string("RASI_EMBEDDER") ?? embedder
         modelDirectory = ModelLocation.directory(environment)
+        embeddingsBaseURL = string("RASI_EMBEDDINGS_BASE_URL")
+        embeddingsAPIKey = string("RASI_EMBEDDINGS_API_KEY")
         if let mode = string("RASI_RETRIEVAL") {
             guard let parsed = HybridRetriever.Mode(rawValue: mode) else {
                 throw RasiError.invalidField("RASI_RETRIEVAL", "must be hybrid or dense, got \"\(mode)\"")

@@ -90,3 +90,22 @@ public struct RasiServices: Sendable {
         logger.notice("created the bootstrap admin key from RASI_BOOTSTRAP_ADMIN_KEY", metadata: ["key": "\(key.id)"])
     }
 }
+
+/// The gateway's own Prometheus counters.
+struct GatewayMetrics {
+    let registry: PrometheusCollectorRegistry
+
+    static var calls: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "rasi", subsystem: "gateway", metricName: "calls", unitName: "total",
+        helpText: "Chat completion calls through the gateway, by the status answered") }
+    static var injected: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "rasi", metricName: "lessons_injected", unitName: "total", helpText: "Lessons injected into model calls, by agent") }
+
+    func call(status: Int) {
+        registry.makeCounter(descriptor: Self.calls, labels: [("status", String(status))]).increment()
+    }
+
+    func injected(_ count: Int, agent: String) {
+        registry.makeCounter(descriptor: Self.injected, labels: [("agent", agent)]).increment(by: Int64(count))
+    }
+}

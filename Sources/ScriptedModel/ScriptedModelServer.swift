@@ -57,6 +57,22 @@ public enum ScriptedModelServer {
                 "id": .string(modelName), "object": .string("model"), "owned_by": .string("rasi"), "created": .number(0),
             ])])]))
         }
+        router.post("/v1/embeddings") { request, _ in
+            var request = request
+            let body = try await request.collectBody(upTo: 16 << 20)
+            guard let json = try? JSONDecoder().decode(AnyJSON.self, from: Data(buffer: body)) else {
+                return errorResponse(status: 400, message: "input is required")
+            }
+            let inputs = json["input"]?.array?.compactMap(\.string) ?? json["input"]?.string.map { [$0] } ?? []
+            guard !inputs.isEmpty else { return errorResponse(status: 400, message: "input is required") }
+            return Self.json(.object([
+                "object": .string("list"), "model": json["model"] ?? .string(modelName),
+                "data": .array(inputs.enumerated().map { index, text in .object([
+                    "object": .string("embedding"), "index": .number(Double(index)),
+                    "embedding": .array(embedding(text).map { .number(Double($0)) }),
+                ]) }),
+            ]))
+        }
         router.get("/_scripted/requests") { _, _ in
             json(.object(["requests": .array(await state.requests)]))
         }
@@ -166,6 +182,20 @@ public enum ScriptedModelServer {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: responseBody)
+    }
+
+    /// A deterministic stand-in for an embedding: each lower-cased word hashed (FNV-1a) into
+    /// one of 64 dimensions. Texts sharing words are similar; it is not a language model.
+    static func embedding(_ text: String) -> [Float] {
+        var vector = [Float](repeating: 0, count: 64)
+        let words = text.lowercased().split { !$0.isLetter && !$0.isNumber }
+        for word in words {
+            var hash: UInt32 = 2_166_136_261
+            for byte in word.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+            vector[Int(hash % 64)] += 1
+        }
+        if words.isEmpty { vector[0] = 1 }
+        return vector
     }
 
     /// Splits text into words that keep their following space, as model tokens do.

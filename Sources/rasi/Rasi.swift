@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Upstream API key (RASI_UPSTREAM_API_KEY).") var upstreamAPIKey: String?
     @Option(help: "Seconds to wait for the upstream (RASI_UPSTREAM_TIMEOUT).") var upstreamTimeout: Int?
     @Option(help: "Admin key to create at start if no admin key exists (RASI_BOOTSTRAP_ADMIN_KEY).") var bootstrapAdminKey: String?
-    @Option(help: "Embedder: minilm (built-in) or none for lexical retrieval (RASI_EMBEDDER).") var embedder: String?
+    @Option(help: "Embedder: minilm (built-in), openai:MODEL, or none for lexical retrieval (RASI_EMBEDDER).") var embedder: String?
     @OptionGroup var model: ModelOptions
     @Option(help: "Largest request body in bytes (RASI_MAX_BODY_BYTES).") var maxBodyBytes: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"

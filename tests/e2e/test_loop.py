@@ -112,3 +112,39 @@ def test_lessons_made_without_the_model_are_embedded_when_it_is_turned_on(workdi
         assert dense.api("GET", f"/api/v1/lessons/{created['id']}").json()["version"] == 1
     finally:
         dense.stop()
+
+
+def test_an_openai_compatible_embedder_serves_retrieval_and_its_outage_only_skips_lessons(workdir, model):
+    from conftest import Rasi, ScriptedModel
+    model.script([], default={"content": "ok"})
+    embeddings = ScriptedModel(workdir)  # a separate endpoint, so it can fail alone
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={
+        "RASI_EMBEDDER": "openai:scripted-embedding", "RASI_EMBEDDINGS_BASE_URL": embeddings.url + "/v1",
+        "RASI_LESSONS_MIN_SCORE": "0.3"})
+    try:
+        lesson = rasi.api("POST", "/api/v1/lessons", json={
+            "situation": "refund for a damaged parcel", "should_have_done": "x", "correct_behavior": "Offer a refund or a replacement"}).json()
+        hits = rasi.api("POST", "/api/v1/retrieve", json={"query": "can I get a refund, my parcel is damaged"}).json()
+        assert [h["lesson"]["id"] for h in hits["lessons"]] == [lesson["id"]]
+        assert rasi.api("POST", "/api/v1/retrieve", json={"query": "what time is it in tokyo"}).json()["lessons"] == []
+        chat = {"model": "m", "messages": [{"role": "user", "content": "can I get a refund, my parcel is damaged"}]}
+        assert rasi.api("POST", "/v1/chat/completions", json=chat).headers["X-RASI-Lessons"] == lesson["id"]
+
+        # The embeddings endpoint goes away: retrieval says 502; the gateway still answers, without lessons.
+        embeddings.stop()
+        assert rasi.api("POST", "/api/v1/retrieve", json={"query": "refund damaged parcel"}).status_code == 502
+        answered = rasi.api("POST", "/v1/chat/completions", json=chat)
+        assert answered.status_code == 200 and answered.headers["X-RASI-Lessons"] == ""
+        assert answered.json()["choices"][0]["message"]["content"] == "ok"
+    finally:
+        rasi.stop()
+
+
+def test_an_unusable_embeddings_endpoint_stops_the_start(workdir, model):
+    from conftest import Rasi, free_port
+    import pytest
+    with pytest.raises(RuntimeError) as failed:
+        Rasi(workdir, upstream=model.url + "/v1", extra_env={
+            "RASI_EMBEDDER": "openai:x", "RASI_EMBEDDINGS_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+            "RASI_UPSTREAM_CONNECT_TIMEOUT": "1"})
+    assert "embeddings unreachable" in str(failed.value)

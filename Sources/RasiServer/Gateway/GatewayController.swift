@@ -30,7 +30,15 @@ struct GatewayController {
         let agent = try Self.agentName(request.headers[.rasiAgent])
         let userId = request.headers[.rasiUser]
 
-        let selection = try await services.selectLessons(agent: agent, query: chat.latestUserText)
+        let selection: LessonSelection
+        do {
+            selection = try await services.selectLessons(agent: agent, query: chat.latestUserText)
+        } catch {
+            // Lessons help; they must not take the agent down. An unreachable embeddings endpoint
+            // means this call goes out without lessons, and the log says why.
+            context.logger.warning("lesson retrieval failed; forwarding without lessons", metadata: ["error": "\(error)"])
+            selection = .empty
+        }
         let log = TurnLog(store: services.store)
         // The interaction is durable before the upstream is called, so a failure is logged too.
         var interaction = try await log.begin(
@@ -40,14 +48,15 @@ struct GatewayController {
         var headers: HTTPFields = [:]
         headers[.rasiInteraction] = interaction.id
         headers[.rasiLessons] = selection.lessons.map(\.lesson.id).joined(separator: ",")
-        services.metrics.makeCounter(name: "rasi_lessons_injected_total", labels: [("agent", agent)]).increment(by: Int64(selection.lessons.count))
+        let metrics = GatewayMetrics(registry: services.metrics)
+        metrics.injected(selection.lessons.count, agent: agent)
 
         do {
             let response = try await forward(chat, selection: selection, interaction: &interaction, headers: headers, log: log)
-            services.metrics.makeCounter(name: "rasi_gateway_calls_total", labels: [("status", String(response.status.code))]).increment()
+            metrics.call(status: response.status.code)
             return response
         } catch {
-            services.metrics.makeCounter(name: "rasi_gateway_calls_total", labels: [("status", "502")]).increment()
+            metrics.call(status: 502)
             // Failures after logging still tell the client which interaction to give feedback on.
             var response = ErrorMiddleware<RasiRequestContext>.response(for: error)
             for field in headers { response.headers.append(field) }

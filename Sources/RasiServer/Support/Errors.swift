@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import RasiCore
+import RasiEmbeddings
 
 /// Maps every error to an HTTP status and OpenAI's error body, once, at the edge:
 /// `{"error": {"message", "type", "code"}}`.
@@ -37,6 +38,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 return (.init(code: status), "upstream_error", "upstream_error", error.description)
             case .unavailable: return (.serviceUnavailable, "server_error", "unavailable", error.description)
             }
+        case let error as EmbeddingError:
+            return (.badGateway, "upstream_error", "embeddings_error", error.description)
         case is NIOTooManyBytesError:
             return (.contentTooLarge, "invalid_request_error", "payload_too_large", "request body is larger than the limit")
         case let error as HTTPError:
