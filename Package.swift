@@ -53,6 +53,7 @@ let package = Package(
         .target(
             name: "ScriptedModel",
             dependencies: [
+                "RasiCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

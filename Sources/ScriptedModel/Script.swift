@@ -1,4 +1,5 @@
 import Foundation
+import RasiCore
 
 /// The scripted model's behaviour: rules tried in order, the first match answers.
 ///
@@ -121,70 +122,13 @@ public struct ScriptJSON: Codable, Sendable {
         if let string = try? container.decode(String.self) {
             text = string
         } else {
-            let value = try container.decode(AnyJSON.self)
-            text = String(decoding: try JSONEncoder.sorted.encode(value), as: UTF8.self)
+            text = String(decoding: RasiJSON.canonical(try container.decode(JSONValue.self)), as: UTF8.self)
         }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(text)
-    }
-}
-
-/// A minimal any-JSON for the scripted model, which has no dependency on rasi's core.
-indirect enum AnyJSON: Codable, Sendable {
-    case null, bool(Bool), number(Double), string(String), array([AnyJSON]), object([String: AnyJSON])
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([AnyJSON].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: AnyJSON].self)) }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case .bool(let b): try c.encode(b)
-        case .number(let n):
-            if n.rounded() == n, abs(n) < 1e15 { try c.encode(Int64(n)) } else { try c.encode(n) }
-        case .string(let s): try c.encode(s)
-        case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
-        }
-    }
-
-    subscript(key: String) -> AnyJSON? {
-        if case .object(let o) = self { return o[key] }
-        return nil
-    }
-
-    var string: String? {
-        if case .string(let s) = self { return s }
-        return nil
-    }
-
-    var array: [AnyJSON]? {
-        if case .array(let a) = self { return a }
-        return nil
-    }
-
-    var bool: Bool? {
-        if case .bool(let b) = self { return b }
-        return nil
-    }
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 }
 
@@ -195,21 +139,21 @@ struct Prompt {
     let lastRole: String?
     let lastToolResult: String
 
-    init(_ request: AnyJSON) {
-        let messages = request["messages"]?.array ?? []
-        func text(_ content: AnyJSON?) -> String {
-            if let s = content?.string { return s }
-            return (content?.array ?? []).compactMap { $0["text"]?.string }.joined(separator: "\n")
+    init(_ request: JSONValue) {
+        let messages = request["messages"]?.arrayValue ?? []
+        func text(_ content: JSONValue?) -> String {
+            if let s = content?.stringValue { return s }
+            return (content?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }.joined(separator: "\n")
         }
-        lastUser = text(messages.last(where: { $0["role"]?.string == "user" })?["content"])
-        lastRole = messages.last?["role"]?.string
-        lastToolResult = text(messages.last(where: { $0["role"]?.string == "tool" })?["content"])
+        lastUser = text(messages.last(where: { $0["role"]?.stringValue == "user" })?["content"])
+        lastRole = messages.last?["role"]?.stringValue
+        lastToolResult = text(messages.last(where: { $0["role"]?.stringValue == "tool" })?["content"])
         var parts: [String] = []
         for message in messages {
             parts.append(text(message["content"]))
-            for call in message["tool_calls"]?.array ?? [] {
-                parts.append(call["function"]?["name"]?.string ?? "")
-                parts.append(call["function"]?["arguments"]?.string ?? "")
+            for call in message["tool_calls"]?.arrayValue ?? [] {
+                parts.append(call["function"]?["name"]?.stringValue ?? "")
+                parts.append(call["function"]?["arguments"]?.stringValue ?? "")
             }
         }
         whole = parts.joined(separator: "\n")

@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import RasiCore
 
 /// The scripted model's state: its script, the requests it received, and the stream gates.
 public actor ScriptedModelState {
     var script: Script
-    var requests: [AnyJSON] = []
+    var requests: [JSONValue] = []
     var counter = 0
     private var released: Set<String> = []
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
@@ -14,7 +15,7 @@ public actor ScriptedModelState {
         self.script = script
     }
 
-    func record(_ request: AnyJSON) -> Int {
+    func record(_ request: JSONValue) -> Int {
         requests.append(request)
         counter += 1
         return counter
@@ -54,22 +55,22 @@ public enum ScriptedModelServer {
         }
         router.get("/v1/models") { _, _ in
             json(.object(["object": .string("list"), "data": .array([.object([
-                "id": .string(modelName), "object": .string("model"), "owned_by": .string("rasi"), "created": .number(0),
+                "id": .string(modelName), "object": .string("model"), "owned_by": .string("rasi"), "created": 0,
             ])])]))
         }
         router.post("/v1/embeddings") { request, _ in
             var request = request
             let body = try await request.collectBody(upTo: 16 << 20)
-            guard let json = try? JSONDecoder().decode(AnyJSON.self, from: Data(buffer: body)) else {
+            guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
                 return errorResponse(status: 400, message: "input is required")
             }
-            let inputs = json["input"]?.array?.compactMap(\.string) ?? json["input"]?.string.map { [$0] } ?? []
+            let inputs = json["input"]?.arrayValue?.compactMap(\.stringValue) ?? json["input"]?.stringValue.map { [$0] } ?? []
             guard !inputs.isEmpty else { return errorResponse(status: 400, message: "input is required") }
             return Self.json(.object([
                 "object": .string("list"), "model": json["model"] ?? .string(modelName),
                 "data": .array(inputs.enumerated().map { index, text in .object([
-                    "object": .string("embedding"), "index": .number(Double(index)),
-                    "embedding": .array(embedding(text).map { .number(Double($0)) }),
+                    "object": .string("embedding"), "index": .int(Int64(index)),
+                    "embedding": .array(embedding(text).map { .double(Double($0)) }),
                 ]) }),
             ]))
         }
@@ -87,7 +88,7 @@ public enum ScriptedModelServer {
             return Response(status: .noContent)
         }
         router.get("/_scripted/gates") { _, _ in
-            json(.object(["holding": .array(await state.holding.map(AnyJSON.string))]))
+            json(.object(["holding": .array(await state.holding.map(JSONValue.string))]))
         }
         router.post("/_scripted/gates/{name}") { _, context in
             await state.release(try context.parameters.require("name"))
@@ -99,7 +100,7 @@ public enum ScriptedModelServer {
     static func chatCompletion(_ request: Request, context: BasicRequestContext, state: ScriptedModelState) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: 16 << 20)
-        guard let json = try? JSONDecoder().decode(AnyJSON.self, from: Data(buffer: body)), json["messages"]?.array != nil else {
+        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)), json["messages"]?.arrayValue != nil else {
             return errorResponse(status: 400, message: "messages is required")
         }
         let n = await state.record(json)
@@ -108,7 +109,7 @@ public enum ScriptedModelServer {
         if let delay = reply.delayMs { try await Task.sleep(for: .milliseconds(delay)) }
         if let error = reply.error { return errorResponse(status: error.status, message: error.message ?? "scripted error") }
 
-        let model = json["model"]?.string ?? modelName
+        let model = json["model"]?.stringValue ?? modelName
         let content = reply.content.map { $0.replacingOccurrences(of: "{{last_tool_result}}", with: prompt.lastToolResult) }
         let calls = (reply.toolCalls ?? []).enumerated().map { i, call in
             (id: "call_\(n)_\(i)", name: call.name, arguments: call.arguments?.text ?? "{}")
@@ -116,14 +117,14 @@ public enum ScriptedModelServer {
         let finish = calls.isEmpty ? "stop" : "tool_calls"
         let promptTokens = max(1, prompt.whole.count / 4)
         let completionTokens = max(1, ((content ?? "") + (reply.reasoning ?? "") + calls.map(\.arguments).joined()).count / 4)
-        let usage: AnyJSON = .object([
-            "prompt_tokens": .number(Double(promptTokens)), "completion_tokens": .number(Double(completionTokens)),
-            "total_tokens": .number(Double(promptTokens + completionTokens)),
+        let usage: JSONValue = .object([
+            "prompt_tokens": .int(Int64(promptTokens)), "completion_tokens": .int(Int64(completionTokens)),
+            "total_tokens": .int(Int64(promptTokens + completionTokens)),
         ])
         let id = "chatcmpl-scripted-\(n)"
 
-        guard json["stream"]?.bool == true else {
-            var message: [String: AnyJSON] = ["role": .string("assistant"), "content": content.map(AnyJSON.string) ?? .null]
+        guard json["stream"]?.boolValue == true else {
+            var message: [String: JSONValue] = ["role": .string("assistant"), "content": content.map(JSONValue.string) ?? .null]
             if let reasoning = reply.reasoning { message["reasoning_content"] = .string(reasoning) }
             if !calls.isEmpty {
                 message["tool_calls"] = .array(calls.map { call in .object([
@@ -132,41 +133,41 @@ public enum ScriptedModelServer {
                 ]) })
             }
             return Self.json(.object([
-                "id": .string(id), "object": .string("chat.completion"), "created": .number(0), "model": .string(model),
-                "choices": .array([.object(["index": .number(0), "message": .object(message), "finish_reason": .string(finish)])]),
+                "id": .string(id), "object": .string("chat.completion"), "created": 0, "model": .string(model),
+                "choices": .array([.object(["index": 0, "message": .object(message), "finish_reason": .string(finish)])]),
                 "usage": usage,
             ]))
         }
 
-        let includeUsage = json["stream_options"]?["include_usage"]?.bool == true
-        func chunk(_ delta: [String: AnyJSON], finish: String? = nil) -> AnyJSON {
-            var object: [String: AnyJSON] = [
-                "id": .string(id), "object": .string("chat.completion.chunk"), "created": .number(0), "model": .string(model),
-                "choices": .array([.object(["index": .number(0), "delta": .object(delta), "finish_reason": finish.map(AnyJSON.string) ?? .null])]),
+        let includeUsage = json["stream_options"]?["include_usage"]?.boolValue == true
+        func chunk(_ delta: [String: JSONValue], finish: String? = nil) -> JSONValue {
+            var object: [String: JSONValue] = [
+                "id": .string(id), "object": .string("chat.completion.chunk"), "created": 0, "model": .string(model),
+                "choices": .array([.object(["index": 0, "delta": .object(delta), "finish_reason": finish.map(JSONValue.string) ?? .null])]),
             ]
             if includeUsage { object["usage"] = .null }
             return .object(object)
         }
-        var events: [AnyJSON] = [chunk(["role": .string("assistant"), "content": .string("")])]
+        var events: [JSONValue] = [chunk(["role": .string("assistant"), "content": .string("")])]
         for piece in words(reply.reasoning ?? "") { events.append(chunk(["reasoning_content": .string(piece)])) }
         let firstContent = events.count
         for piece in words(content ?? "") { events.append(chunk(["content": .string(piece)])) }
         for (index, call) in calls.enumerated() {
             events.append(chunk(["tool_calls": .array([.object([
-                "index": .number(Double(index)), "id": .string(call.id), "type": .string("function"),
+                "index": .int(Int64(index)), "id": .string(call.id), "type": .string("function"),
                 "function": .object(["name": .string(call.name), "arguments": .string("")]),
             ])])]))
             let half = call.arguments.index(call.arguments.startIndex, offsetBy: call.arguments.count / 2)
             for part in [String(call.arguments[..<half]), String(call.arguments[half...])] where !part.isEmpty {
                 events.append(chunk(["tool_calls": .array([.object([
-                    "index": .number(Double(index)), "function": .object(["arguments": .string(part)]),
+                    "index": .int(Int64(index)), "function": .object(["arguments": .string(part)]),
                 ])])]))
             }
         }
         events.append(chunk([:], finish: finish))
         if includeUsage {
             events.append(.object([
-                "id": .string(id), "object": .string("chat.completion.chunk"), "created": .number(0), "model": .string(model),
+                "id": .string(id), "object": .string("chat.completion.chunk"), "created": 0, "model": .string(model),
                 "choices": .array([]), "usage": usage,
             ]))
         }
@@ -174,7 +175,7 @@ public enum ScriptedModelServer {
         let allEvents = events
         let responseBody = ResponseBody { writer in
             for (i, event) in allEvents.enumerated() {
-                let data = try JSONEncoder.sorted.encode(event)
+                let data = RasiJSON.canonical(event)
                 try await writer.write(ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
                 if let gate, i == firstContent { await state.wait(for: gate) }
             }
@@ -213,8 +214,8 @@ public enum ScriptedModelServer {
         return pieces
     }
 
-    static func json(_ value: AnyJSON, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONEncoder.sorted.encode(value)) ?? Data()
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        let data = RasiJSON.canonical(value)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
     }
 
