@@ -75,7 +75,7 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     /// The `k` nearest ids (insertion order) to `query`, best first, with their inner products.
-    public func search(_ query: [Float], k: Int) -> [(id: Int, score: Float)] {
+    public func search(_ query: [Float], k: Int, ef: Int? = nil) -> [(id: Int, score: Float)] {
         guard entry >= 0 else { return [] }
         return query.withUnsafeBufferPointer { q in
             var current = entry
@@ -83,7 +83,7 @@ public final class HNSWIndex: @unchecked Sendable {
             for layer in stride(from: topLevel, to: 0, by: -1) {
                 (current, currentScore) = greedy(from: current, score: currentScore, query: q.baseAddress!, layer: layer)
             }
-            return searchLayer(query: q.baseAddress!, entries: [(current, currentScore)], ef: max(efSearch, k), layer: 0)
+            return searchLayer(query: q.baseAddress!, entries: [(current, currentScore)], ef: max(ef ?? efSearch, k), layer: 0)
                 .prefix(k).map { (Int($0.0), $0.1) }
         }
     }

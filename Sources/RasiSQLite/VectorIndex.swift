@@ -123,7 +123,7 @@ public final class FlatVectorIndex: Sendable {
             guard let partition = state.partitions[agent], k > 0 else { return [] }
             if let graph = partition.graph {
                 // Over-fetch past stale nodes, then keep each lesson's live node only.
-                let hits = graph.hnsw.search(query, k: k + min(graph.stale, 4 * k))
+                let hits = graph.hnsw.search(query, k: k + min(graph.stale, 4 * k), ef: beam(for: partition.ids.count))
                 return Array(hits.lazy.filter { graph.liveNode[graph.lessonOf[$0.id]] == $0.id }
                     .map { (graph.lessonOf[$0.id], $0.score) }.prefix(k))
             }
@@ -151,6 +151,12 @@ public final class FlatVectorIndex: Sendable {
             }
             return result
         }
+    }
+
+    /// Recall at a fixed beam falls as the graph grows: with efConstruction 200, ef 256 gave
+    /// recall@10 0.9955 at 100k but 0.9675 at 1M, where ef 512 gives 0.988 (p99 2.5 ms).
+    func beam(for size: Int) -> Int {
+        size >= 500_000 ? 2 * efSearch : efSearch
     }
 
     @inline(__always)
