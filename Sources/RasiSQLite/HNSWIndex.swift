@@ -11,7 +11,10 @@ public final class HNSWIndex: @unchecked Sendable {
     let maxLayer0: Int
     let levelFactor: Double
 
-    private(set) var vectors: [Float] = []
+    /// The vectors, contiguous, in a buffer this class owns: searches hold pointers into it,
+    /// which an array's storage would not allow outside `withUnsafeBufferPointer`.
+    private var storage: UnsafeMutablePointer<Float>
+    private var capacity = 1024
     /// Layer-0 neighbours, `maxLayer0` slots a node; `layer0Count` says how many are used.
     private var layer0: [Int32] = []
     private var layer0Count: [UInt8] = []
@@ -32,18 +35,31 @@ public final class HNSWIndex: @unchecked Sendable {
         self.efSearch = efSearch
         maxLayer0 = 2 * m
         levelFactor = 1 / log(Double(m))
+        storage = .allocate(capacity: capacity * dimensions)
+    }
+
+    deinit {
+        storage.deallocate()
     }
 
     /// Bytes held by vectors and links.
     public var memoryBytes: Int {
-        vectors.count * 4 + layer0.count * 4 + layer0Count.count + visited.count * 4
+        count * dimensions * 4 + layer0.count * 4 + layer0Count.count + visited.count * 4
             + upper.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count * 4 + 16 } + 8 }
     }
 
     public func add(_ vector: [Float]) {
         precondition(vector.count == dimensions)
         let node = Int32(count)
-        vectors.append(contentsOf: vector)
+        if count == capacity {
+            // Grows before any pointer into the buffer is taken for this insertion.
+            let larger = UnsafeMutablePointer<Float>.allocate(capacity: 2 * capacity * dimensions)
+            larger.update(from: storage, count: count * dimensions)
+            storage.deallocate()
+            storage = larger
+            capacity *= 2
+        }
+        vector.withUnsafeBufferPointer { (storage + count * dimensions).update(from: $0.baseAddress!, count: dimensions) }
         layer0.append(contentsOf: repeatElement(-1, count: maxLayer0))
         layer0Count.append(0)
         visited.append(0)
@@ -185,7 +201,7 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     private func pointer(_ node: Int32) -> UnsafePointer<Float> {
-        vectors.withUnsafeBufferPointer { $0.baseAddress! + Int(node) * dimensions }
+        UnsafePointer(storage + Int(node) * dimensions)
     }
 
     private func score(_ a: Int32, _ b: Int32) -> Float {
