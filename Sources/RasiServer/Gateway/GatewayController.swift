@@ -56,10 +56,10 @@ struct GatewayController {
             metrics.call(status: response.status.code)
             return response
         } catch {
-            metrics.call(status: 502)
             // Failures after logging still tell the client which interaction to give feedback on.
             var response = ErrorMiddleware<RasiRequestContext>.response(for: error)
             for field in headers { response.headers.append(field) }
+            metrics.call(status: response.status.code)
             return response
         }
     }
