@@ -145,6 +145,56 @@ extension SQLiteStore {
                 );
                 """)
         }
+        migrator.registerMigration("v3: signals, flag rules, judge runs, jobs") { db in
+            try db.execute(sql: """
+                -- An implicit signal counts once per interaction, however often it is detected.
+                CREATE UNIQUE INDEX feedback_one_implicit_signal ON feedback (interaction_id, signal)
+                    WHERE source = 'implicit' AND signal IS NOT NULL;
+
+                -- A rule flags an interaction once; a dismissed flag stays (resolved) so it is not raised again.
+                ALTER TABLE flags ADD COLUMN rule TEXT;
+                ALTER TABLE flags ADD COLUMN resolved_by TEXT;
+                CREATE UNIQUE INDEX flags_one_per_rule ON flags (interaction_id, rule) WHERE rule IS NOT NULL;
+                CREATE INDEX flags_open ON flags (interaction_id) WHERE resolved_at IS NULL;
+
+                -- The abandonment sweeper looks at each interaction once.
+                ALTER TABLE interactions ADD COLUMN swept INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX interactions_unswept ON interactions (updated_at) WHERE swept = 0;
+
+                CREATE TABLE judge_runs (
+                    id TEXT PRIMARY KEY,
+                    interaction_id TEXT NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                    job_id TEXT,
+                    status TEXT NOT NULL CHECK (status IN ('ok', 'invalid', 'error')),
+                    model TEXT NOT NULL,
+                    prompt TEXT NOT NULL,
+                    outputs TEXT NOT NULL,
+                    verdict TEXT,
+                    lesson_id TEXT,
+                    error TEXT,
+                    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                    completion_tokens INTEGER NOT NULL DEFAULT 0,
+                    latency_ms INTEGER NOT NULL DEFAULT 0,
+                    created_at DATETIME NOT NULL
+                );
+                CREATE INDEX judge_runs_by_interaction ON judge_runs (interaction_id, created_at);
+
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL CHECK (kind IN ('judge')),
+                    interaction_id TEXT NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    run_after DATETIME NOT NULL,
+                    owner TEXT,
+                    last_error TEXT,
+                    created_at DATETIME NOT NULL,
+                    finished_at DATETIME,
+                    UNIQUE (kind, interaction_id)
+                );
+                CREATE INDEX jobs_due ON jobs (status, run_after);
+                """)
+        }
         return migrator
     }
 }

@@ -174,7 +174,7 @@ extension SQLiteStore: InteractionStore {
             if let agent = filter.agent { clauses.append("i.agent = ?"); arguments += [agent] }
             if let topic = filter.topic { clauses.append("i.topic = ?"); arguments += [topic] }
             if let since = filter.since { clauses.append("i.created_at >= ?"); arguments += [since] }
-            if let before = filter.before { clauses.append("i.id < ?"); arguments += [before] }
+            if let before = filter.before { clauses.append(filter.oldestFirst ? "i.id > ?" : "i.id < ?"); arguments += [before] }
             if let flagged = filter.flagged {
                 clauses.append((flagged ? "" : "NOT ") + "EXISTS (SELECT 1 FROM flags f WHERE f.interaction_id = i.id AND f.resolved_at IS NULL)")
             }
@@ -193,21 +193,9 @@ extension SQLiteStore: InteractionStore {
             }
             let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             let rows = try Row.fetchAll(
-                db, sql: "SELECT i.* FROM interactions i \(whereSQL) ORDER BY i.id DESC LIMIT ?",
+                db, sql: "SELECT i.* FROM interactions i \(whereSQL) ORDER BY i.id \(filter.oldestFirst ? "ASC" : "DESC") LIMIT ?",
                 arguments: arguments + [filter.limit])
             return try rows.map { try Self.interaction($0, db: db, withDetail: false) }
-        }
-    }
-
-    public func addFeedback(_ feedback: Feedback, flag: Flag?) async throws {
-        try await database.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM interactions WHERE id = ?)", arguments: [feedback.interactionId]) == true
-            else { throw RasiError.notFound("interaction \(feedback.interactionId)") }
-            try db.execute(
-                sql: "INSERT INTO feedback (id, interaction_id, rating, comment, source, signal, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [feedback.id, feedback.interactionId, feedback.rating?.rawValue, feedback.comment,
-                            feedback.source.rawValue, feedback.signal?.rawValue, feedback.createdAt])
-            if let flag { try Self.insertFlag(flag, of: feedback.interactionId, db: db) }
         }
     }
 
@@ -234,8 +222,8 @@ extension SQLiteStore: InteractionStore {
     }
 
     static func insertFlag(_ flag: Flag, of interactionId: String, db: Database) throws {
-        try db.execute(sql: "INSERT INTO flags (interaction_id, reason, created_at) VALUES (?, ?, ?)",
-                       arguments: [interactionId, flag.reason, flag.createdAt])
+        try db.execute(sql: "INSERT OR IGNORE INTO flags (interaction_id, rule, reason, created_at) VALUES (?, ?, ?, ?)",
+                       arguments: [interactionId, flag.rule?.rawValue, flag.reason, flag.createdAt])
     }
 
     /// Builds an interaction from its row; `withDetail` adds messages and steps, which lists leave out.
@@ -249,8 +237,8 @@ extension SQLiteStore: InteractionStore {
             lessonsInjected: (try? decoder.decode([String].self, from: Data((row["lessons_injected"] as String).utf8))) ?? [],
             topic: row["topic"], error: row["error"], createdAt: row["created_at"], updatedAt: row["updated_at"])
         interaction.flags = try Row.fetchAll(
-            db, sql: "SELECT reason, created_at FROM flags WHERE interaction_id = ? AND resolved_at IS NULL ORDER BY id", arguments: [id]
-        ).map { Flag(reason: $0["reason"], createdAt: $0["created_at"]) }
+            db, sql: "SELECT rule, reason, created_at FROM flags WHERE interaction_id = ? AND resolved_at IS NULL ORDER BY id", arguments: [id]
+        ).map { Flag(rule: ($0["rule"] as String?).flatMap(FlagRule.init), reason: $0["reason"], createdAt: $0["created_at"]) }
         interaction.feedback = try Row.fetchAll(db, sql: "SELECT * FROM feedback WHERE interaction_id = ? ORDER BY id", arguments: [id]).map {
             Feedback(id: $0["id"], interactionId: id, rating: ($0["rating"] as String?).flatMap(Rating.init), comment: $0["comment"],
                      source: FeedbackSource(rawValue: $0["source"]) ?? .user, signal: ($0["signal"] as String?).flatMap(Signal.init),
@@ -281,11 +269,7 @@ extension SQLiteStore: LessonStore {
 
     public func importLessons(_ lessons: [(Lesson, LessonEmbedding?)]) async throws {
         try await database.write { db in
-            for (lesson, embedding) in lessons {
-                try Self.upsertLesson(lesson, insert: true, db: db)
-                try Self.insertVersion(lesson, changedBy: lesson.author, db: db)
-                try Self.saveEmbedding(embedding, of: lesson.id, db: db)
-            }
+            for lesson in lessons { try Self.insertLesson(lesson, db: db) }
         }
         for (lesson, embedding) in lessons { updateIndex(lesson, embedding: embedding) }
     }
@@ -307,7 +291,7 @@ extension SQLiteStore: LessonStore {
     }
 
     /// Keeps the index equal to the committed state: only active lessons, with their latest vector.
-    private func updateIndex(_ lesson: Lesson, embedding: LessonEmbedding?) {
+    func updateIndex(_ lesson: Lesson, embedding: LessonEmbedding?) {
         guard let index else { return }
         if lesson.status == .active, let embedding, embedding.model == embeddingModel, embedding.vector.count == index.dimensions {
             index.upsert(id: lesson.id, agent: lesson.agent, vector: embedding.vector)

@@ -27,10 +27,11 @@ public func buildApplication(
     let store = try openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
     let retriever: any LessonRetriever = embedder.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
         ?? LexicalRetriever(store: store)
+    let upstream = Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
+                            timeoutSeconds: configuration.upstreamTimeoutSeconds)
     let services = RasiServices(
-        configuration: configuration, store: store, retriever: retriever, redactor: BasicRedactor(),
-        upstream: Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
-                           timeoutSeconds: configuration.upstreamTimeoutSeconds),
+        configuration: configuration, store: store, retriever: retriever, redactor: BasicRedactor(), upstream: upstream,
+        judgeModel: OpenAIChatModel(upstream: judgeUpstream(configuration, httpClient: httpClient)),
         embedder: embedder?.model, embeddingModel: embedder?.name, metrics: metrics)
     try await services.bootstrapAdminKey(logger: logger)
     try await services.backfillEmbeddings(logger: logger)
@@ -38,7 +39,18 @@ public func buildApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "rasi"),
+        // Stopped after the HTTP server, so no request is left waiting on them.
+        services: [JudgeQueue(services: services, logger: logger), AbandonSweeper(services: services, logger: logger)],
         logger: logger)
+}
+
+/// The judge's endpoint: its own when configured, else the upstream's (with the upstream's key).
+func judgeUpstream(_ configuration: RasiConfiguration, httpClient: HTTPClient) -> Upstream {
+    let judge = configuration.judge
+    return Upstream(
+        client: httpClient, baseURL: judge.baseURL ?? configuration.upstreamBaseURL,
+        apiKey: judge.baseURL == nil ? (judge.apiKey ?? configuration.upstreamAPIKey) : judge.apiKey,
+        timeoutSeconds: configuration.upstreamTimeoutSeconds)
 }
 
 /// Every route of rasi, each with who may call it. Returns the route table too, for tests.
@@ -56,6 +68,7 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     }
     GatewayController(services: services).register(routes)
     InteractionsController(services: services).register(routes)
+    JudgeController(services: services).register(routes)
     LessonsController(services: services).register(routes)
     KeysController(services: services).register(routes)
     return (router, routes.entries)

@@ -33,6 +33,12 @@ public struct RasiConfiguration: Sendable {
     /// The similarity floor when set; otherwise the default of the retrieval in use
     /// (`LessonSelectionPolicy.defaultDenseFloor` for embeddings, 0.2 for lexical term cosine).
     public var minScore: Double?
+    /// How rephrases, escalations and abandonments are detected.
+    public var signals = SignalPolicy()
+    /// Seconds between two runs of the abandonment sweeper.
+    public var sweepIntervalSeconds = 60
+    public var flagRules = FlagRules()
+    public var judge = JudgeConfiguration()
 
     /// The selection policy with the floor resolved for the retrieval in use.
     public var resolvedSelection: LessonSelectionPolicy {
@@ -76,5 +82,70 @@ public struct RasiConfiguration: Sendable {
         minScore = try string("RASI_LESSONS_MIN_SCORE").map { _ in try number("RASI_LESSONS_MIN_SCORE", 0.0) }
         selection.maxLessons = try number("RASI_LESSONS_MAX", selection.maxLessons)
         selection.tokenBudget = try number("RASI_LESSONS_TOKEN_BUDGET", selection.tokenBudget)
+
+        signals.rephraseWindow = try number("RASI_REPHRASE_WINDOW", signals.rephraseWindow)
+        signals.rephraseThreshold = try number("RASI_REPHRASE_THRESHOLD", signals.rephraseThreshold)
+        signals.lexicalRephraseThreshold = try number("RASI_REPHRASE_LEXICAL_THRESHOLD", signals.lexicalRephraseThreshold)
+        signals.abandonAfter = try number("RASI_ABANDON_AFTER", signals.abandonAfter)
+        if let tools = string("RASI_HANDOFF_TOOLS") { signals.handoffTools = Set(Self.list(tools)) }
+        if let phrases = string("RASI_ESCALATION_PHRASES") { signals.escalationPhrases = Self.list(phrases) }
+        sweepIntervalSeconds = try number("RASI_SWEEP_INTERVAL", sweepIntervalSeconds)
+        if let rules = string("RASI_FLAG_RULES") { flagRules = try FlagRules.parse(rules) }
+
+        judge.baseURL = string("RASI_JUDGE_BASE_URL")
+        judge.apiKey = string("RASI_JUDGE_API_KEY")
+        judge.model = string("RASI_JUDGE_MODEL")
+        if let auto = string("RASI_JUDGE_AUTO") {
+            guard let value = ["true": true, "1": true, "false": false, "0": false][auto.lowercased()] else {
+                throw RasiError.invalidField("RASI_JUDGE_AUTO", "must be true or false, got \"\(auto)\"")
+            }
+            judge.automatic = value
+        }
+        judge.concurrency = try number("RASI_JUDGE_CONCURRENCY", judge.concurrency)
+        judge.attempts = try number("RASI_JUDGE_ATTEMPTS", judge.attempts)
+        judge.maxTries = try number("RASI_JUDGE_MAX_TRIES", judge.maxTries)
+        judge.backoffSeconds = try number("RASI_JUDGE_BACKOFF", judge.backoffSeconds)
+        judge.autoApproveAt = try string("RASI_JUDGE_AUTO_APPROVE").map { _ in try number("RASI_JUDGE_AUTO_APPROVE", 1.0) }
+        if let path = string("RASI_JUDGE_RUBRIC") {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw RasiError.invalidField("RASI_JUDGE_RUBRIC", "cannot read the file \(path)")
+            }
+            judge.extraRubric = try JudgeRubric.parseItems(text)
+        }
+        if let value = judge.autoApproveAt, !(0...1).contains(value) {
+            throw RasiError.invalidField("RASI_JUDGE_AUTO_APPROVE", "must be a confidence from 0 to 1")
+        }
+        for (name, value) in [("RASI_JUDGE_CONCURRENCY", judge.concurrency), ("RASI_JUDGE_ATTEMPTS", judge.attempts), ("RASI_JUDGE_MAX_TRIES", judge.maxTries)] where value < 1 {
+            throw RasiError.invalidField(name, "must be at least 1")
+        }
     }
+
+    /// A comma-separated list, trimmed, empty items dropped.
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}
+
+/// The judge's model and how the judge runs.
+public struct JudgeConfiguration: Sendable {
+    /// The judge's OpenAI-compatible endpoint; the upstream's when nil.
+    public var baseURL: String?
+    public var apiKey: String?
+    /// The judge's model; when nil, the model of the interaction judged.
+    public var model: String?
+    /// Judge newly flagged interactions in the background.
+    public var automatic = true
+    /// Judge runs at once, at most.
+    public var concurrency = 2
+    /// Tries per run: the first, then retries that show the model what was wrong with its output.
+    public var attempts = 2
+    /// Tries per queued job when the judge's model cannot be reached, with exponential backoff.
+    public var maxTries = 5
+    public var backoffSeconds = 30.0
+    /// Judge-proposed lessons with at least this confidence go live without review; nil: never.
+    public var autoApproveAt: Double?
+    /// Rubric items added to rasi's own.
+    public var extraRubric: [RubricItem] = []
+
+    public init() {}
 }

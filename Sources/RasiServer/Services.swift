@@ -16,13 +16,16 @@ public struct RasiServices: Sendable {
     /// What `GET /metrics` exposes: Hummingbird's request metrics (when `rasi serve` bootstraps
     /// the metrics system with it) and the gateway's own counters.
     public var metrics: PrometheusCollectorRegistry
+    /// The judge agent, over the judge's model.
+    public var judge: Judge
 
     public init(
         configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor,
-        upstream: Upstream, embedder: (any Embedder)? = nil, embeddingModel: String? = nil,
+        upstream: Upstream, judgeModel: any ChatModel, embedder: (any Embedder)? = nil, embeddingModel: String? = nil,
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) {
         self.metrics = metrics
+        self.judge = Judge(model: judgeModel, rubric: JudgeRubric(extra: configuration.judge.extraRubric), attempts: configuration.judge.attempts)
         self.configuration = configuration
         self.store = store
         self.retriever = retriever
@@ -34,11 +37,17 @@ public struct RasiServices: Sendable {
 
     /// Validates, redacts, embeds and stores a new lesson. Every way of creating a lesson goes through here.
     func createLesson(_ fields: LessonFields, author: String) async throws -> Lesson {
+        let (lesson, embedding) = try await prepareLesson(fields, author: author)
+        try await store.createLesson(lesson, embedding: embedding)
+        return lesson
+    }
+
+    /// A new lesson validated, redacted and embedded, ready to store (alone, or with a judge run).
+    func prepareLesson(_ fields: LessonFields, author: String) async throws -> (Lesson, LessonEmbedding?) {
         try fields.requireForCreation()
         try fields.validate()
         let lesson = Lesson.create(fields: fields.mapTexts(redactor.redact), author: author)
-        try await store.createLesson(lesson, embedding: try await embedding(of: lesson))
-        return lesson
+        return (lesson, try await embedding(of: lesson))
     }
 
     /// Saves an edit as the lesson's next version, re-embedded; live on the next request.

@@ -17,8 +17,10 @@ import RasiSQLite
             interaction.response = "Shipped."
             interaction.tokens = TokenUsage(prompt: 5, completion: 2)
             try await store.updateInteraction(interaction, appendingSteps: [Step(kind: .toolCall, name: "lookup", arguments: "{}", callId: "c1")])
-            try await store.addFeedback(Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil, createdAt: Date()),
-                                        flag: Flag(reason: "thumbs down", createdAt: Date()))
+            try await store.applySignals(
+                interactionId: interaction.id,
+                adding: [Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil, createdAt: Date())],
+                rules: FlagRules(), enqueueJudge: false, now: Date())
 
             let loaded = try #require(try await store.interaction(id: interaction.id))
             #expect(loaded.response == "Shipped.")
@@ -26,7 +28,7 @@ import RasiSQLite
             #expect(loaded.steps.map(\.kind) == [.message, .toolCall])
             #expect(loaded.messages == interaction.messages)
             #expect(loaded.feedback.map(\.rating) == [.down])
-            #expect(loaded.flags.map(\.reason) == ["thumbs down"])
+            #expect(loaded.flags.map(\.reason) == ["thumbs down: wrong"])
             #expect(try await store.interaction(turnKey: "turn-1", since: Date().addingTimeInterval(-60))?.id == interaction.id)
             #expect(try await store.interaction(turnKey: "turn-1", since: Date().addingTimeInterval(60)) == nil)
         }
@@ -35,7 +37,9 @@ import RasiSQLite
     @Test func feedbackOnAnUnknownInteractionIsNotFound() async throws {
         try await withTemporaryStore { store in
             await #expect(throws: RasiError.notFound("interaction int_x")) {
-                try await store.addFeedback(Feedback(id: "f", interactionId: "int_x", rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date()), flag: nil)
+                try await store.applySignals(
+                    interactionId: "int_x", adding: [Feedback(id: "f", interactionId: "int_x", rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date())],
+                    rules: FlagRules(), enqueueJudge: false, now: Date())
             }
         }
     }

@@ -30,9 +30,10 @@ struct TestRasi: Sendable {
             configuration.maxBodyBytes = 64 * 1024
             configuration.upstreamConnectTimeoutSeconds = 1
             let client = Upstream.makeClient(configuration)
+            let upstream = Upstream(client: client, baseURL: configuration.upstreamBaseURL, apiKey: nil, timeoutSeconds: 5)
             let services = RasiServices(
                 configuration: configuration, store: store, retriever: LexicalRetriever(store: store), redactor: BasicRedactor(),
-                upstream: Upstream(client: client, baseURL: configuration.upstreamBaseURL, apiKey: nil, timeoutSeconds: 5))
+                upstream: upstream, judgeModel: OpenAIChatModel(upstream: upstream))
             let (router, routes) = buildRouter(services)
             var keys: [Role: String] = [:]
             for role in Role.allCases {

@@ -91,16 +91,19 @@ public struct Feedback: Codable, Sendable, Equatable {
 
 /// A mark that puts an interaction in the review queue, with the reason.
 public struct Flag: Codable, Sendable, Equatable {
+    /// The rule that raised it; nil for a flag set by hand.
+    public var rule: FlagRule?
     public var reason: String
     public var createdAt: Date
 
-    public init(reason: String, createdAt: Date) {
+    public init(rule: FlagRule? = nil, reason: String, createdAt: Date) {
+        self.rule = rule
         self.reason = reason
         self.createdAt = createdAt
     }
 
     enum CodingKeys: String, CodingKey {
-        case reason
+        case rule, reason
         case createdAt = "created_at"
     }
 }
@@ -232,10 +235,13 @@ public struct InteractionFilter: Sendable, Equatable {
     public var text: String?
     public var since: Date?
     public var limit: Int
-    /// Return interactions strictly older than this id (ids sort by time).
+    /// The page after this id: strictly older, or strictly newer when `oldestFirst` (ids sort by time).
     public var before: String?
+    /// Oldest first, as the review queue is worked; newest first otherwise.
+    public var oldestFirst: Bool
 
-    public init(agent: String? = nil, flagged: Bool? = nil, feedback: FeedbackFilter? = nil, topic: String? = nil, text: String? = nil, since: Date? = nil, limit: Int = 50, before: String? = nil) {
+    public init(agent: String? = nil, flagged: Bool? = nil, feedback: FeedbackFilter? = nil, topic: String? = nil, text: String? = nil, since: Date? = nil, limit: Int = 50, before: String? = nil, oldestFirst: Bool = false) {
+        self.oldestFirst = oldestFirst
         self.agent = agent
         self.flagged = flagged
         self.feedback = feedback

@@ -21,7 +21,6 @@ public protocol InteractionStore: Sendable {
     /// The most recent interaction of a turn, if it was logged within `since`.
     func interaction(turnKey: String, since: Date) async throws -> Interaction?
     func listInteractions(_ filter: InteractionFilter) async throws -> [Interaction]
-    func addFeedback(_ feedback: Feedback, flag: Flag?) async throws
     func recordInjections(_ injections: [Injection]) async throws
 }
 
@@ -62,4 +61,52 @@ public protocol LessonStore: Sendable {
     func saveEmbeddings(_ embeddings: [(Lesson, LessonEmbedding)]) async throws
 }
 
-public typealias RasiStore = KeyStore & InteractionStore & LessonStore
+/// What recording signals changed on an interaction.
+public struct SignalOutcome: Sendable, Equatable {
+    /// The feedback stored; an implicit signal an interaction already has is not stored again.
+    public var added: [Feedback] = []
+    /// Flags raised now, and rules whose flag no longer holds and was cleared.
+    public var raised: [Flag] = []
+    public var cleared: [FlagRule] = []
+    /// The judge job queued for a newly raised flag.
+    public var judgeJob: Job?
+
+    public init() {}
+}
+
+/// Feedback and implicit signals, the flags rules raise over them, and the review queue.
+public protocol SignalStore: Sendable {
+    /// In one transaction: stores the feedback (an implicit signal at most once per interaction),
+    /// re-evaluates `rules` over the interaction, raises the flags that now hold (a rule flags
+    /// an interaction once: a dismissed flag stays dismissed), clears rule flags that no longer
+    /// hold, and, when `enqueueJudge` and a judged rule raised a flag, queues a judge job
+    /// (once per interaction). Throws `notFound` for an unknown interaction.
+    @discardableResult
+    func applySignals(interactionId: String, adding feedback: [Feedback], rules: FlagRules, enqueueJudge: Bool, now: Date) async throws -> SignalOutcome
+    /// The latest turn of a conversation before this interaction.
+    func previousTurn(conversationId: String, before interactionId: String) async throws -> Interaction?
+    /// Interactions the abandonment sweeper has not looked at, last updated before `cutoff`,
+    /// oldest first, each with whether a later turn of its conversation exists.
+    func unsweptInteractions(updatedBefore cutoff: Date, limit: Int) async throws -> [(interaction: Interaction, followed: Bool)]
+    func markSwept(_ ids: [String]) async throws
+    /// Dismisses an interaction's open flags (it leaves the review queue); returns how many.
+    func dismissFlags(interactionId: String, by: String, at: Date) async throws -> Int
+}
+
+/// Judge runs and the persistent job queue that runs the judge in the background.
+public protocol JudgeStore: Sendable {
+    /// Logs a run, with the lesson it proposed (stored in the same transaction).
+    func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?) async throws
+    func judgeRuns(interactionId: String) async throws -> [JudgeRun]
+    /// Takes the oldest due queued job for `owner`, marking it running; nil when none is due.
+    func claimJob(owner: String, now: Date) async throws -> Job?
+    /// Ends a job this owner holds, logging its run and lesson in the same transaction. Returns
+    /// false, changing nothing, when the owner no longer holds the job.
+    func finishJob(_ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date) async throws -> Bool
+    /// Puts running jobs back in the queue without counting the try: those of `owner` at a
+    /// graceful stop, or every one (`nil`) at start, when no other process can hold them.
+    func releaseJobs(owner: String?) async throws -> Int
+    func listJobs(status: Job.Status?, limit: Int) async throws -> [Job]
+}
+
+public typealias RasiStore = KeyStore & InteractionStore & LessonStore & SignalStore & JudgeStore

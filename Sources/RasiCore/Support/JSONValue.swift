@@ -44,6 +44,14 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    public var numberValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+
     public var isNull: Bool {
         if case .null = self { return true }
         return false

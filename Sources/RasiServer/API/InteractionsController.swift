@@ -13,6 +13,7 @@ struct InteractionsController {
         routes.on(.get, "/api/v1/interactions/{id}", .role(.reviewer), get)
         routes.on(.post, "/api/v1/interactions/{id}/feedback", .role(.agent), feedback)
         routes.on(.post, "/api/v1/interactions/{id}/lessons", .role(.reviewer), correction)
+        routes.on(.delete, "/api/v1/interactions/{id}/flags", .role(.reviewer), dismissFlags)
     }
 
     struct IngestBody: Decodable {
@@ -50,15 +51,19 @@ struct InteractionsController {
             latencyMs: body.latencyMs ?? 0, tokens: body.tokens ?? TokenUsage(), lessonsInjected: body.lessonsInjected ?? [],
             topic: body.topic, error: body.error)
         try await services.store.createInteraction(interaction, turnKey: nil)
-        return try JSONBody.response(interaction, status: .created, headers: [.rasiInteraction: interaction.id])
+        await services.detectSignals(logged: interaction, logger: context.logger)
+        let logged = try await services.store.interaction(id: interaction.id) ?? interaction
+        return try JSONBody.response(logged, status: .created, headers: [.rasiInteraction: interaction.id])
     }
 
+    /// Newest first; with `flagged=true` it is the review queue, worked oldest first.
     @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let query = Query(request)
-        let filter = InteractionFilter(
+        var filter = InteractionFilter(
             agent: query.string("agent"), flagged: try query.bool("flagged"),
             feedback: try query.oneOf("feedback", InteractionFilter.FeedbackFilter.self), topic: query.string("topic"),
             text: query.string("q"), since: try query.date("since"), limit: try query.limit(), before: query.string("cursor"))
+        filter.oldestFirst = filter.flagged == true
         let interactions = try await services.store.listInteractions(filter)
         return try JSONBody.response(Page(interactions, key: "interactions", limit: filter.limit, id: \.id))
     }
@@ -85,15 +90,15 @@ struct InteractionsController {
         let feedback = Feedback(
             id: Identifier.make("fb"), interactionId: try context.id(), rating: body.rating, comment: comment,
             source: body.source ?? .user, signal: body.signal, createdAt: Date())
-        try await services.store.addFeedback(feedback, flag: Self.flag(for: feedback))
-        return try JSONBody.response(feedback, status: .created)
+        let outcome = try await services.applySignals(feedback.interactionId, adding: [feedback])
+        // An implicit signal the interaction already has is acknowledged, not counted twice.
+        return try JSONBody.response(feedback, status: outcome.added.isEmpty ? .ok : .created)
     }
 
-    /// The default flag rules: a thumbs-down or an escalation puts the interaction in review.
-    static func flag(for feedback: Feedback) -> Flag? {
-        if feedback.rating == .down { return Flag(reason: "thumbs down" + (feedback.comment.map { ": \($0)" } ?? ""), createdAt: feedback.createdAt) }
-        if feedback.signal == .escalate { return Flag(reason: "escalated to a human", createdAt: feedback.createdAt) }
-        return nil
+    /// Takes an interaction out of the review queue; a rule does not raise a dismissed flag again.
+    @Sendable func dismissFlags(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let dismissed = try await services.store.dismissFlags(interactionId: try context.id(), by: context.actor, at: Date())
+        return try JSONBody.response(["dismissed": dismissed])
     }
 
     /// The correction box: a reviewer says what should have happened; the lesson's situation

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import RasiCore
 
@@ -39,9 +40,9 @@ struct GatewayController {
             context.logger.warning("lesson retrieval failed; forwarding without lessons", metadata: ["error": "\(error)"])
             selection = .empty
         }
-        let log = TurnLog(store: services.store)
+        let log = TurnLog(services: services, logger: context.logger)
         // The interaction is durable before the upstream is called, so a failure is logged too.
-        var interaction = try await log.begin(
+        var (interaction, isNewTurn) = try await log.begin(
             chat, agent: agent, userId: userId, conversationHeader: request.headers[.rasiConversation],
             selection: selection, turnWindow: TimeInterval(services.configuration.turnWindowSeconds))
 
@@ -51,11 +52,17 @@ struct GatewayController {
         let metrics = GatewayMetrics(registry: services.metrics)
         metrics.injected(selection.lessons.count, agent: agent)
 
+        // A new turn may tell something about the previous one (a rephrase, a request for a
+        // human); found while the upstream works, not before.
+        let begun = interaction
+        async let signals: Void = log.detectSignals(startingTurn: begun, isNew: isNewTurn)
         do {
             let response = try await forward(chat, selection: selection, interaction: &interaction, headers: headers, log: log)
+            await signals
             metrics.call(status: response.status.code)
             return response
         } catch {
+            await signals
             // Failures after logging still tell the client which interaction to give feedback on.
             var response = ErrorMiddleware<RasiRequestContext>.response(for: error)
             for field in headers { response.headers.append(field) }
@@ -173,18 +180,21 @@ struct GatewayController {
 
 /// Groups the calls of one agent turn into one interaction and logs each call's outcome.
 struct TurnLog: Sendable {
-    let store: any InteractionStore
+    let services: RasiServices
+    let logger: Logger
+    var store: any InteractionStore { services.store }
 
     /// Finds the turn this call continues, or starts a new interaction; records what the
     /// client sent (the user's request, tool results) and which lessons were injected.
     func begin(
         _ chat: ChatRequest, agent: String, userId: String?, conversationHeader: String?,
         selection: LessonSelection, turnWindow: TimeInterval
-    ) async throws -> Interaction {
+    ) async throws -> (Interaction, isNew: Bool) {
         let now = Date()
         let turnKey = chat.turnKey(agent: agent, userId: userId)
         let injectedIds = selection.lessons.map(\.lesson.id)
         var interaction: Interaction
+        var isNew = false
         if chat.continuesTurn, let existing = try await store.interaction(turnKey: turnKey, since: now.addingTimeInterval(-turnWindow)) {
             interaction = existing
             let logged = Set(existing.steps.filter { $0.kind == .toolResult }.compactMap(\.callId))
@@ -201,11 +211,22 @@ struct TurnLog: Sendable {
                 steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
                 model: chat.model, lessonsInjected: injectedIds, createdAt: now)
             try await store.createInteraction(interaction, turnKey: turnKey)
+            isNew = true
         }
         try await store.recordInjections(selection.lessons.enumerated().map { rank, scored in
             Injection(interactionId: interaction.id, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
         })
-        return interaction
+        return (interaction, isNew)
+    }
+
+    /// Signals must never fail the agent's call: a failure is logged and the call goes on.
+    func detectSignals(startingTurn interaction: Interaction, isNew: Bool) async {
+        guard isNew else { return }
+        do {
+            try await services.detectSignals(startingTurn: interaction)
+        } catch {
+            logger.warning("signal detection failed", metadata: ["interaction": "\(interaction.id)", "error": "\(error)"])
+        }
     }
 
     /// Records one model call's reply (or failure), its latency and tokens.
@@ -223,5 +244,10 @@ struct TurnLog: Sendable {
         interaction.updatedAt = now
         try await store.updateInteraction(interaction, appendingSteps: steps)
         interaction.steps += steps
+        do {
+            try await services.detectSignals(afterCall: interaction)
+        } catch {
+            logger.warning("signal detection failed", metadata: ["interaction": "\(interaction.id)", "error": "\(error)"])
+        }
     }
 }

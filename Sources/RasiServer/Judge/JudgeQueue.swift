@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import RasiCore
+import ServiceLifecycle
+
+extension RasiServices {
+    /// Runs the judge over an interaction and prepares the lesson it proposes (validated,
+    /// redacted, embedded), for the caller to store with the run. Never throws: every outcome is a run.
+    func runJudge(on interaction: Interaction, jobId: String? = nil) async -> (JudgeRun, (Lesson, LessonEmbedding?)?) {
+        guard let modelName = configuration.judge.model ?? interaction.model else {
+            return (JudgeRun(interactionId: interaction.id, jobId: jobId, status: .error, model: "none", prompt: [], outputs: [],
+                             error: "no judge model: set RASI_JUDGE_MODEL (the interaction names no model either)"), nil)
+        }
+        var run = await judge.run(interaction, modelName: modelName, jobId: jobId)
+        guard run.status == .ok, let proposal = run.verdict?.lesson else { return (run, nil) }
+        do {
+            let prepared = try await prepareLesson(
+                proposal.fields(for: interaction, autoApproveAt: configuration.judge.autoApproveAt), author: "judge (\(run.model))")
+            run.lessonId = prepared.0.id
+            return (run, prepared)
+        } catch let error as RasiError {
+            if case .invalidField = error {
+                run.status = .invalid
+                run.error = "the proposed lesson was refused: \(error)"
+            } else {
+                run.status = .error
+                run.error = "the proposed lesson could not be stored: \(error)"
+            }
+            return (run, nil)
+        } catch {
+            run.status = .error
+            run.error = "the proposed lesson could not be embedded: \(error)"
+            return (run, nil)
+        }
+    }
+}
+
+/// The background judge: takes queued judge jobs from the store, a few at a time, and runs
+/// them. A job is held by this process while it runs; a judge model that cannot be reached
+/// is retried with exponential backoff; a graceful stop cancels the runs in flight and puts
+/// their jobs back, and a crash leaves them to be put back at the next start.
+public struct JudgeQueue: Service {
+    let services: RasiServices
+    let owner: String
+    let logger: Logger
+    let pollInterval: Duration
+
+    public init(services: RasiServices, logger: Logger, owner: String = Identifier.make("proc"), pollInterval: Duration = .milliseconds(500)) {
+        self.services = services
+        self.logger = logger
+        self.owner = owner
+        self.pollInterval = pollInterval
+    }
+
+    public func run() async throws {
+        // One process uses a SQLite file: whatever is still marked running was left by a stopped process.
+        let released = try await services.store.releaseJobs(owner: nil)
+        if released > 0 { logger.notice("judge jobs left running by an earlier process are queued again", metadata: ["count": "\(released)"]) }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<services.configuration.judge.concurrency {
+                group.addTask { await worker() }
+            }
+        }
+        let putBack = try await services.store.releaseJobs(owner: owner)
+        if putBack > 0 { logger.notice("judge jobs in flight at shutdown are queued again", metadata: ["count": "\(putBack)"]) }
+    }
+
+    func worker() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if let job = try await services.store.claimJob(owner: owner, now: Date()) {
+                    try await cancelWhenGracefulShutdown { try await process(job) }
+                    continue
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("judge queue failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pollInterval) }
+        }
+    }
+
+    /// Runs one claimed job to its end, unless cancelled, when the job stays held and is put back.
+    func process(_ job: Job) async throws {
+        let settings = services.configuration.judge
+        guard let interaction = try await services.store.interaction(id: job.interactionId) else {
+            try await finish(job, .failed(error: "the interaction no longer exists"), run: nil, lesson: nil)
+            return
+        }
+        let (run, lesson) = await services.runJudge(on: interaction, jobId: job.id)
+        try Task.checkCancellation()
+        let outcome: JobOutcome
+        switch run.status {
+        case .ok, .invalid:
+            outcome = .done
+        case .error where job.attempts >= settings.maxTries:
+            outcome = .failed(error: run.error ?? "judge failed")
+        case .error:
+            let delay = settings.backoffSeconds * pow(2, Double(job.attempts - 1))
+            outcome = .retry(at: Date().addingTimeInterval(delay), error: run.error ?? "judge failed")
+        }
+        try await finish(job, outcome, run: run, lesson: lesson)
+        logger.notice("judge job finished", metadata: [
+            "job": "\(job.id)", "interaction": "\(job.interactionId)", "run": "\(run.status.rawValue)",
+            "verdict": "\(run.verdict?.verdict.rawValue ?? "-")", "lesson": "\(run.lessonId ?? "-")", "outcome": "\(outcome)",
+        ])
+    }
+
+    func finish(_ job: Job, _ outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?) async throws {
+        let held = try await services.store.finishJob(job, owner: owner, outcome: outcome, run: run, lesson: lesson, now: Date())
+        if !held { logger.warning("judge job was no longer held by this process; its result is dropped", metadata: ["job": "\(job.id)"]) }
+    }
+}
+
+/// The abandonment sweeper: every interval, marks conversations that went quiet after a
+/// question or an error. Safe to stop at any point and to run again: each interaction is
+/// looked at once, and an abandon signal is stored at most once.
+public struct AbandonSweeper: Service {
+    let services: RasiServices
+    let logger: Logger
+
+    public init(services: RasiServices, logger: Logger) {
+        self.services = services
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let interval = Duration.seconds(max(1, services.configuration.sweepIntervalSeconds))
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let count = try await services.sweepAbandoned()
+                if count > 0 { logger.notice("abandoned conversations found", metadata: ["count": "\(count)"]) }
+            } catch {
+                logger.error("abandonment sweep failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
