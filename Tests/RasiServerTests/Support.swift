@@ -9,6 +9,7 @@ import RasiServer
 import RasiSQLite
 
 /// A fresh SQLite file in a temporary folder, removed afterwards.
+@discardableResult
 func withTemporaryStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: folder) }

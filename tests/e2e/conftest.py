@@ -87,6 +87,9 @@ class Rasi:
             "RASI_UPSTREAM_TIMEOUT": "10",
             "RASI_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
             "RASI_MODEL_DIR": os.environ.get("RASI_MODEL_DIR", str(ROOT / "models" / "all-MiniLM-L6-v2")),
+            # The background judge is switched on by the tests about it, so that no other test's
+            # scripted model receives judge calls it did not expect.
+            "RASI_JUDGE_AUTO": "false",
             **(extra_env or {}),
         }
         self.process = None
@@ -155,6 +158,17 @@ def agent_key(rasi):
 @pytest.fixture
 def reviewer_key(rasi):
     return rasi.create_key("reviewer")
+
+
+def wait_for(condition, timeout: float = 20, interval: float = 0.1, what: str = "condition"):
+    """Polls until `condition()` returns something truthy, and returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def injected_lessons(upstream_request) -> str:
