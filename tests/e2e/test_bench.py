@@ -3,7 +3,7 @@ import json
 import subprocess
 
 from conftest import RASI_BIN
-from test_embeddings import MODEL_DIR
+from test_embeddings import MODEL_DIR, SHARED
 
 CORPUS = {
     "train": [
@@ -62,3 +62,18 @@ def test_an_unknown_split_is_a_clear_error(tmp_path):
     done = subprocess.run([RASI_BIN, "bench", "retrieval", "--data", str(data), "--queries", "test", "--model-dir", MODEL_DIR],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "no split test" in done.stderr
+
+
+def test_the_shipped_rephrase_thresholds_are_the_ones_the_data_recommends(tmp_path):
+    out = tmp_path / "signals.json"
+    done = subprocess.run([RASI_BIN, "bench", "signals", "--data", str(SHARED / "data" / "clinc150" / "clinc150_dev.json"),
+                           "--domains", str(SHARED / "data" / "clinc150" / "domains.json"), "--out", str(out), "--model-dir", MODEL_DIR],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    for measure in report["measures"]:
+        assert measure["recommended"]["threshold"] == measure["shipped_default"], measure["similarity"]
+        # At the recommended threshold at most 3% of related follow-ups pass for a rephrase.
+        assert measure["recommended"]["follow_ups_mistaken"] <= 0.03
+    # No ordinary request reads as asking for a human, but for the one that does.
+    assert report["escalations_in_split"] == ["i need to talk to someone about a fraudulent activity on my card"]
