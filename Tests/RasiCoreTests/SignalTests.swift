@@ -28,8 +28,10 @@ import RasiCore
 
     @Test func askingForAHumanIsAnEscalationButMentioningHumansIsNot() {
         #expect(policy.escalationPhrase(in: "This is useless. Can I talk to a human please?") == "talk to a human")
-        #expect(policy.escalationPhrase(in: "I want a REAL PERSON") == "a real person")
+        #expect(policy.escalationPhrase(in: "Let me SPEAK TO A REAL PERSON") == "speak to a real person")
         #expect(policy.escalationPhrase(in: "is this food safe for humans") == nil)
+        #expect(policy.escalationPhrase(in: "are you an actual live person") == nil)
+        #expect(policy.escalationPhrase(in: "who is your supervisor") == nil)
         #expect(policy.escalationPhrase(in: "who manages my account") == nil)
     }
 
