@@ -42,6 +42,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Embedder: minilm (built-in), openai:MODEL, or none for lexical retrieval (RASI_EMBEDDER).") var embedder: String?
     @OptionGroup var model: ModelOptions
     @Option(help: "Largest request body in bytes (RASI_MAX_BODY_BYTES).") var maxBodyBytes: Int?
+    @Option(help: "The judge's base URL, with /v1; the upstream's by default (RASI_JUDGE_BASE_URL).") var judgeBaseURL: String?
+    @Option(help: "The judge's API key (RASI_JUDGE_API_KEY).") var judgeAPIKey: String?
+    @Option(help: "The judge's model; the judged interaction's by default (RASI_JUDGE_MODEL).") var judgeModel: String?
+    @Option(help: "Flag rules, comma-separated, or none (RASI_FLAG_RULES).") var flagRules: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
     func run() async throws {
@@ -55,6 +59,10 @@ struct Serve: AsyncParsableCommand {
         if let embedder { configuration.embedder = embedder }
         if let modelDir = model.modelDir { configuration.modelDirectory = modelDir }
         if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
+        if let judgeBaseURL { configuration.judge.baseURL = judgeBaseURL }
+        if let judgeAPIKey { configuration.judge.apiKey = judgeAPIKey }
+        if let judgeModel { configuration.judge.model = judgeModel }
+        if let flagRules { configuration.flagRules = try FlagRules.parse(flagRules) }
 
         var logger = Logger(label: "rasi")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
