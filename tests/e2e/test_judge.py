@@ -198,3 +198,25 @@ def _closed_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_a_graceful_stop_puts_the_job_in_flight_back_and_the_next_start_finishes_it(workdir, model):
+    model.script([{"when": {"prompt_contains": "rasi's judge"}, "reply": {"content": verdict(), "delay_ms": 5000}}] + AGENT_RULES)
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_JUDGE_AUTO": "true"})
+    try:
+        key = rasi.create_key("agent")
+        interaction, _, _ = ask(rasi.openai(key), "My gut hurts and I am tired all day")
+        rasi.api("POST", f"/api/v1/interactions/{interaction}/feedback", key=key, json={"rating": "down"}).raise_for_status()
+        wait_for(lambda: rasi.api("GET", "/api/v1/jobs?status=running").json()["jobs"], what="the job to be running")
+        rasi.process.terminate()
+        rasi.process.wait(4)  # the 5 s judge call is cancelled, not waited for
+        assert "in flight at shutdown are queued again" in rasi.log.read_text()
+        model.script([{"when": {"prompt_contains": "rasi's judge"}, "reply": {"content": verdict()}}] + AGENT_RULES)
+        rasi.start()
+        wait_for(lambda: rasi.api("GET", "/api/v1/jobs?status=done").json()["jobs"], what="the job done after the restart")
+        assert [r["status"] for r in judge_runs(rasi, interaction)] == ["ok"]
+        assert len(lessons_from(rasi, interaction)) == 1
+        # Stopped gracefully, the try does not count.
+        assert rasi.api("GET", "/api/v1/jobs").json()["jobs"][0]["attempts"] == 1
+    finally:
+        rasi.stop()
