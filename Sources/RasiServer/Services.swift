@@ -100,8 +100,8 @@ public struct RasiServices: Sendable {
     }
 }
 
-/// The gateway's own Prometheus counters.
-struct GatewayMetrics {
+/// rasi's own Prometheus counters: gateway calls, injections, signals, flags, judge runs.
+struct RasiMetrics {
     let registry: PrometheusCollectorRegistry
 
     static var calls: MetricNameDescriptor { MetricNameDescriptor(
@@ -116,5 +116,25 @@ struct GatewayMetrics {
 
     func injected(_ count: Int, agent: String) {
         registry.makeCounter(descriptor: Self.injected, labels: [("agent", agent)]).increment(by: Int64(count))
+    }
+
+    static var signals: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "rasi", metricName: "signals", unitName: "total", helpText: "Implicit signals recorded, by signal") }
+    static var flags: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "rasi", metricName: "flags_raised", unitName: "total", helpText: "Flags raised by the rules, by rule") }
+    static var judgeRuns: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "rasi", metricName: "judge_runs", unitName: "total", helpText: "Judge runs, by status (ok, invalid, error)") }
+
+    func recorded(_ outcome: SignalOutcome) {
+        for feedback in outcome.added where feedback.source == .implicit {
+            registry.makeCounter(descriptor: Self.signals, labels: [("signal", feedback.signal?.rawValue ?? "none")]).increment()
+        }
+        for flag in outcome.raised {
+            registry.makeCounter(descriptor: Self.flags, labels: [("rule", flag.rule?.rawValue ?? "manual")]).increment()
+        }
+    }
+
+    func judged(_ run: JudgeRun) {
+        registry.makeCounter(descriptor: Self.judgeRuns, labels: [("status", run.status.rawValue)]).increment()
     }
 }

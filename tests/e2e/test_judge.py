@@ -79,6 +79,9 @@ def test_thumbs_down_flows_to_flag_judge_proposed_lesson_approval_and_injection(
         assert runs[0]["verdict"]["verdict"] == "problem"
         jobs = rasi.api("GET", "/api/v1/jobs").json()["jobs"]
         assert [(j["interaction_id"], j["status"]) for j in jobs] == [(first, "done")]
+        metrics = rasi.api("GET", "/metrics").text
+        assert 'rasi_judge_runs_total{status="ok"} 1' in metrics
+        assert 'rasi_flags_raised_total{rule="thumbs_down"} 1' in metrics
         # The judge's endpoint got the call, not the agent's.
         assert any("rasi's judge" in json.dumps(r) for r in judge.requests())
         assert not any("rasi's judge" in json.dumps(r) for r in model.requests())

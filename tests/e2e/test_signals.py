@@ -46,6 +46,7 @@ def test_asking_the_same_thing_again_in_other_words_is_a_rephrase(rasi, model, a
     # The same words in another conversation are not a rephrase of this one.
     other = chat(client, "How do I reset my password?", "c-other")
     assert signals(logged(rasi, other)) == []
+    assert 'rasi_signals_total{signal="rephrase"} 1' in rasi.api("GET", "/metrics").text
 
 
 def test_a_rephrase_followed_by_a_thumbs_up_leaves_the_review_queue(rasi, model, agent_key):

@@ -49,7 +49,7 @@ struct GatewayController {
         var headers: HTTPFields = [:]
         headers[.rasiInteraction] = interaction.id
         headers[.rasiLessons] = selection.lessons.map(\.lesson.id).joined(separator: ",")
-        let metrics = GatewayMetrics(registry: services.metrics)
+        let metrics = RasiMetrics(registry: services.metrics)
         metrics.injected(selection.lessons.count, agent: agent)
 
         // A new turn may tell something about the previous one (a rephrase, a request for a

@@ -12,6 +12,7 @@ extension RasiServices {
                              error: "no judge model: set RASI_JUDGE_MODEL (the interaction names no model either)"), nil)
         }
         var run = await judge.run(interaction, modelName: modelName, jobId: jobId)
+        defer { RasiMetrics(registry: metrics).judged(run) }
         guard run.status == .ok, let proposal = run.verdict?.lesson else { return (run, nil) }
         do {
             let prepared = try await prepareLesson(

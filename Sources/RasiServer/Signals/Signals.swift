@@ -7,9 +7,11 @@ import RasiCore
 extension RasiServices {
     @discardableResult
     func applySignals(_ interactionId: String, adding feedback: [Feedback] = []) async throws -> SignalOutcome {
-        try await store.applySignals(
+        let outcome = try await store.applySignals(
             interactionId: interactionId, adding: feedback, rules: configuration.flagRules,
             enqueueJudge: configuration.judge.automatic, now: Date())
+        RasiMetrics(registry: metrics).recorded(outcome)
+        return outcome
     }
 
     /// A new turn began: did the user ask for a human, or ask the previous turn's question again?
