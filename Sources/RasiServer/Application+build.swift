@@ -23,7 +23,8 @@ public func buildApplication(
     _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
-    let embedder = try await loadEmbedder(configuration, httpClient: httpClient)
+    // Cached, so the request retrieval embeds is not embedded again to detect the next turn's rephrase.
+    let embedder = try await loadEmbedder(configuration, httpClient: httpClient).map { (name: $0.name, model: CachingEmbedder($0.model) as any Embedder) }
     let store = try openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
     let retriever: any LessonRetriever = embedder.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
         ?? LexicalRetriever(store: store)

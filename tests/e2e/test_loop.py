@@ -130,10 +130,13 @@ def test_an_openai_compatible_embedder_serves_retrieval_and_its_outage_only_skip
         chat = {"model": "m", "messages": [{"role": "user", "content": "can I get a refund, my parcel is damaged"}]}
         assert rasi.api("POST", "/v1/chat/completions", json=chat).headers["X-RASI-Lessons"] == lesson["id"]
 
-        # The embeddings endpoint goes away: retrieval says 502; the gateway still answers, without lessons.
+        # The embeddings endpoint goes away: retrieval of a new text says 502; the gateway still
+        # answers, without lessons. (A request embedded moments ago is remembered, so it keeps its lessons.)
         embeddings.stop()
         assert rasi.api("POST", "/api/v1/retrieve", json={"query": "refund damaged parcel"}).status_code == 502
-        answered = rasi.api("POST", "/v1/chat/completions", json=chat)
+        assert rasi.api("POST", "/v1/chat/completions", json=chat).headers["X-RASI-Lessons"] == lesson["id"]
+        unseen = {"model": "m", "messages": [{"role": "user", "content": "my parcel arrived damaged, can I have a refund"}]}
+        answered = rasi.api("POST", "/v1/chat/completions", json=unseen)
         assert answered.status_code == 200 and answered.headers["X-RASI-Lessons"] == ""
         assert answered.json()["choices"][0]["message"]["content"] == "ok"
     finally:

@@ -22,6 +22,19 @@ public protocol Embedder: Sendable {
     func embed(_ texts: [String]) async throws -> [[Float]]
 }
 
+public enum Embeddings {
+    /// The cosine of two vectors; 0 when either is zero.
+    public static func cosine(_ a: [Float], _ b: [Float]) -> Double {
+        var dot: Float = 0, na: Float = 0, nb: Float = 0
+        for i in 0..<min(a.count, b.count) {
+            dot += a[i] * b[i]
+            na += a[i] * a[i]
+            nb += b[i] * b[i]
+        }
+        return na > 0 && nb > 0 ? Double(dot / (na.squareRoot() * nb.squareRoot())) : 0
+    }
+}
+
 /// Lexical retrieval: the store's full-text index (BM25) proposes candidates, and each is
 /// scored by the cosine of its situation's content terms with the request's. The score does
 /// not depend on corpus size, so one similarity floor works for one lesson or a million.
@@ -47,5 +60,48 @@ public struct LexicalRetriever: LessonRetriever {
         return Array(scored.enumerated().sorted { a, b in
             a.element.score != b.element.score ? a.element.score > b.element.score : a.offset < b.offset
         }.map(\.element).prefix(limit))
+    }
+}
+
+/// An embedder that remembers its latest vectors, so a text embedded for retrieval is not
+/// embedded again moments later to detect a rephrase (the request, then the next turn's).
+public actor CachingEmbedder: Embedder {
+    public nonisolated let dimensions: Int
+    let base: any Embedder
+    let capacity: Int
+    private var vectors: [String: [Float]] = [:]
+    /// Insertion order, for evicting the oldest.
+    private var order: [String] = []
+
+    public init(_ base: any Embedder, capacity: Int = 2048) {
+        self.base = base
+        self.dimensions = base.dimensions
+        self.capacity = capacity
+    }
+
+    public func embed(_ texts: [String]) async throws -> [[Float]] {
+        // Hits are taken before the await: another call may evict them meanwhile.
+        var found: [String: [Float]] = [:]
+        for text in texts { found[text] = vectors[text] }
+        let missing = Array(Set(texts.filter { found[$0] == nil }))
+        if !missing.isEmpty {
+            let computed = try await base.embed(missing)
+            guard computed.count == missing.count else { throw RasiError.unavailable("the embedder returned \(computed.count) vectors for \(missing.count) texts") }
+            for (text, vector) in zip(missing, computed) {
+                found[text] = vector
+                remember(text, vector)
+            }
+        }
+        return texts.map { found[$0]! }
+    }
+
+    private func remember(_ text: String, _ vector: [Float]) {
+        guard vectors.updateValue(vector, forKey: text) == nil else { return }
+        order.append(text)
+        if order.count > capacity + capacity / 4 {
+            // Evicted in bulk, so the removal from the front of `order` is amortised.
+            for old in order.prefix(order.count - capacity) { vectors[old] = nil }
+            order.removeFirst(order.count - capacity)
+        }
     }
 }

@@ -65,17 +65,7 @@ extension RasiServices {
         guard let embedder else { return TextTerms.similarity(TextTerms.terms(a), TextTerms.terms(b)) }
         let vectors = try await embedder.embed([a, b])
         guard vectors.count == 2 else { return 0 }
-        return Self.cosine(vectors[0], vectors[1])
-    }
-
-    static func cosine(_ a: [Float], _ b: [Float]) -> Double {
-        var dot: Float = 0, na: Float = 0, nb: Float = 0
-        for i in 0..<min(a.count, b.count) {
-            dot += a[i] * b[i]
-            na += a[i] * a[i]
-            nb += b[i] * b[i]
-        }
-        return na > 0 && nb > 0 ? Double(dot / (na.squareRoot() * nb.squareRoot())) : 0
+        return Embeddings.cosine(vectors[0], vectors[1])
     }
 
     func implicit(_ signal: Signal, on interactionId: String, at date: Date, comment: String?) -> Feedback {

@@ -84,11 +84,8 @@ struct SignalsBench: AsyncParsableCommand {
         print("embedding \(items.count) requests of \(split) ...")
         let vectors = try self.model.load().embedBatch(items.map(\.text))
         let terms = items.map { TextTerms.terms($0.text) }
-        func dense(_ pair: (Int, Int)) -> Double {
-            var dot: Float = 0
-            for i in 0..<vectors[pair.0].count { dot += vectors[pair.0][i] * vectors[pair.1][i] }
-            return Double(dot)
-        }
+        // The same measure the server uses to detect a rephrase.
+        func dense(_ pair: (Int, Int)) -> Double { Embeddings.cosine(vectors[pair.0], vectors[pair.1]) }
         func lexical(_ pair: (Int, Int)) -> Double { TextTerms.similarity(terms[pair.0], terms[pair.1]) }
 
         var measures: [Measure] = []
