@@ -90,7 +90,7 @@ public struct RasiConfiguration: Sendable {
         if let tools = string("RASI_HANDOFF_TOOLS") { signals.handoffTools = Set(Self.list(tools)) }
         if let phrases = string("RASI_ESCALATION_PHRASES") { signals.escalationPhrases = Self.list(phrases) }
         sweepIntervalSeconds = try number("RASI_SWEEP_INTERVAL", sweepIntervalSeconds)
-        if let rules = string("RASI_FLAG_RULES") { flagRules = try FlagRules.parse(rules) }
+        if let rules = string("RASI_FLAG_RULES") { flagRules = try FlagRules.parse(Self.list(rules)) }
 
         judge.baseURL = string("RASI_JUDGE_BASE_URL")
         judge.apiKey = string("RASI_JUDGE_API_KEY")
@@ -121,7 +121,7 @@ public struct RasiConfiguration: Sendable {
     }
 
     /// A comma-separated list, trimmed, empty items dropped.
-    static func list(_ text: String) -> [String] {
+    public static func list(_ text: String) -> [String] {
         text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }

@@ -62,7 +62,7 @@ struct Serve: AsyncParsableCommand {
         if let judgeBaseURL { configuration.judge.baseURL = judgeBaseURL }
         if let judgeAPIKey { configuration.judge.apiKey = judgeAPIKey }
         if let judgeModel { configuration.judge.model = judgeModel }
-        if let flagRules { configuration.flagRules = try FlagRules.parse(flagRules) }
+        if let flagRules { configuration.flagRules = try FlagRules.parse(RasiConfiguration.list(flagRules)) }
 
         var logger = Logger(label: "rasi")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info

@@ -96,9 +96,9 @@ import RasiCore
         var interaction = Interaction(agent: "a", request: "q", response: "Which one?")
         interaction.feedback = [feedback(signal: .abandon)]
         #expect(FlagRules().evaluate(interaction).isEmpty)
-        #expect(try FlagRules.parse("abandon,thumbs_down").evaluate(interaction).map(\.rule) == [.abandon])
-        #expect(throws: RasiError.self) { try FlagRules.parse("thumbs_down,sometimes") }
-        #expect(try FlagRules.parse("none").enabled.isEmpty)
+        #expect(try FlagRules.parse(["abandon", "thumbs_down"]).evaluate(interaction).map(\.rule) == [.abandon])
+        #expect(throws: RasiError.self) { try FlagRules.parse(["thumbs_down", "sometimes"]) }
+        #expect(try FlagRules.parse(["none"]).enabled.isEmpty)
     }
 
     @Test(arguments: [

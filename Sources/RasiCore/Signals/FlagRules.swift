@@ -43,9 +43,8 @@ public struct FlagRules: Sendable, Equatable {
         self.enabled = enabled
     }
 
-    /// Parses `thumbs_down,escalate,...`; `none` for no rules.
-    public static func parse(_ text: String) throws -> FlagRules {
-        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    /// Parses rule names (`thumbs_down`, `escalate`, ...); `["none"]` for no rules.
+    public static func parse(_ names: [String]) throws -> FlagRules {
         if names == ["none"] { return FlagRules(enabled: []) }
         var rules: Set<FlagRule> = []
         for name in names {
