@@ -195,6 +195,20 @@ extension SQLiteStore {
                 CREATE INDEX jobs_due ON jobs (status, run_after);
                 """)
         }
+        migrator.registerMigration("v4: admin panel sessions") { db in
+            try db.execute(sql: """
+                -- A signed-in reviewer or admin: the cookie's secret is stored hashed, like a key.
+                CREATE TABLE sessions (
+                    secret_hash TEXT PRIMARY KEY,
+                    key_id TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+                    csrf_token TEXT NOT NULL,
+                    created_at DATETIME NOT NULL,
+                    expires_at DATETIME NOT NULL
+                );
+                CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+                CREATE INDEX steps_tool_calls ON steps (interaction_id) WHERE kind = 'tool_call';
+                """)
+        }
         return migrator
     }
 }

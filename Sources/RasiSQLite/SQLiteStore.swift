@@ -109,6 +109,36 @@ extension SQLiteStore: KeyStore {
     }
 }
 
+// MARK: - Panel sessions
+
+extension SQLiteStore: SessionStore {
+    public func createSession(secretHash: String, keyId: String, csrfToken: String, now: Date, expiresAt: Date) async throws {
+        try await database.write { db in
+            // Expired sessions go as new ones come, so the table stays the size of the signed-in team.
+            try db.execute(sql: "DELETE FROM sessions WHERE expires_at < ?", arguments: [now])
+            try db.execute(sql: "INSERT INTO sessions (secret_hash, key_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [secretHash, keyId, csrfToken, now, expiresAt])
+        }
+    }
+
+    public func session(secretHash: String, now: Date) async throws -> PanelSession? {
+        try await database.read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT k.*, s.csrf_token, s.expires_at FROM sessions s JOIN api_keys k ON k.id = s.key_id
+                WHERE s.secret_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL
+                """, arguments: [secretHash, now])
+            else { return nil }
+            return PanelSession(key: Self.key(row), csrfToken: row["csrf_token"], expiresAt: row["expires_at"])
+        }
+    }
+
+    public func deleteSession(secretHash: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE secret_hash = ?", arguments: [secretHash])
+        }
+    }
+}
+
 // MARK: - Interactions
 
 extension SQLiteStore: InteractionStore {
@@ -207,6 +237,28 @@ extension SQLiteStore: InteractionStore {
                     sql: "INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at) VALUES (?, ?, ?, ?, ?, ?)",
                     arguments: [injection.interactionId, injection.lessonId, injection.version, injection.rank, injection.score, Date()])
             }
+        }
+    }
+
+    public func injections(lessonId: String, limit: Int) async throws -> [Injection] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM injections WHERE lesson_id = ? ORDER BY at DESC, rowid DESC LIMIT ?", arguments: [lessonId, limit]).map {
+                Injection(interactionId: $0["interaction_id"], lessonId: lessonId, version: $0["version"], rank: $0["rank"], score: $0["score"], at: $0["at"])
+            }
+        }
+    }
+
+    public func toolNames(interactionIds: [String]) async throws -> [String: [String]] {
+        guard !interactionIds.isEmpty else { return [:] }
+        return try await database.read { db in
+            let placeholders = Array(repeating: "?", count: interactionIds.count).joined(separator: ",")
+            var names: [String: [String]] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT interaction_id, name FROM steps WHERE kind = 'tool_call' AND interaction_id IN (\(placeholders)) ORDER BY interaction_id, seq
+                """, arguments: StatementArguments(interactionIds)) {
+                names[row["interaction_id"], default: []].append(row["name"] ?? "?")
+            }
+            return names
         }
     }
 

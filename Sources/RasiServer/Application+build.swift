@@ -59,7 +59,7 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     let router = Router(context: RasiRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
-    let routes = GuardedRouter(router: router, keys: services.store)
+    let routes = GuardedRouter(router: router, keys: services.store, maxFormBytes: services.configuration.maxBodyBytes)
     routes.on(.get, "/healthz", .open) { _, _ in
         try JSONBody.response(["status": "ok"])
     }
@@ -72,6 +72,7 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     JudgeController(services: services).register(routes)
     LessonsController(services: services).register(routes)
     KeysController(services: services).register(routes)
+    PanelController(services: services).register(routes)
     return (router, routes.entries)
 }
 

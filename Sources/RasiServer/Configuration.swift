@@ -39,6 +39,8 @@ public struct RasiConfiguration: Sendable {
     public var sweepIntervalSeconds = 60
     public var flagRules = FlagRules()
     public var judge = JudgeConfiguration()
+    /// How long an admin panel session lasts, in seconds.
+    public var sessionSeconds = 8 * 3600
 
     /// The selection policy with the floor resolved for the retrieval in use.
     public var resolvedSelection: LessonSelectionPolicy {
@@ -90,6 +92,7 @@ public struct RasiConfiguration: Sendable {
         if let tools = string("RASI_HANDOFF_TOOLS") { signals.handoffTools = Set(Self.list(tools)) }
         if let phrases = string("RASI_ESCALATION_PHRASES") { signals.escalationPhrases = Self.list(phrases) }
         sweepIntervalSeconds = try number("RASI_SWEEP_INTERVAL", sweepIntervalSeconds)
+        sessionSeconds = try number("RASI_SESSION_TTL", sessionSeconds)
         if let rules = string("RASI_FLAG_RULES") { flagRules = try FlagRules.parse(Self.list(rules)) }
 
         judge.baseURL = string("RASI_JUDGE_BASE_URL")

@@ -278,8 +278,11 @@ public struct Injection: Codable, Sendable, Equatable {
     public var version: Int
     public var rank: Int
     public var score: Double
+    /// When it was recorded; set by the store.
+    public var at: Date?
 
-    public init(interactionId: String, lessonId: String, version: Int, rank: Int, score: Double) {
+    public init(interactionId: String, lessonId: String, version: Int, rank: Int, score: Double, at: Date? = nil) {
+        self.at = at
         self.interactionId = interactionId
         self.lessonId = lessonId
         self.version = version
@@ -288,7 +291,7 @@ public struct Injection: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rank, score, version
+        case rank, score, version, at
         case interactionId = "interaction_id"
         case lessonId = "lesson_id"
     }

@@ -11,6 +11,27 @@ public protocol KeyStore: Sendable {
     func hasActiveAdminKey() async throws -> Bool
 }
 
+/// A signed-in panel user: the key they signed in with, and the session's CSRF token.
+public struct PanelSession: Sendable, Equatable {
+    public var key: APIKey
+    public var csrfToken: String
+    public var expiresAt: Date
+
+    public init(key: APIKey, csrfToken: String, expiresAt: Date) {
+        self.key = key
+        self.csrfToken = csrfToken
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Admin panel sessions, stored hashed; a session ends when its key is revoked.
+public protocol SessionStore: Sendable {
+    func createSession(secretHash: String, keyId: String, csrfToken: String, now: Date, expiresAt: Date) async throws
+    /// The unexpired session with this secret hash, whose key is still active.
+    func session(secretHash: String, now: Date) async throws -> PanelSession?
+    func deleteSession(secretHash: String) async throws
+}
+
 /// Interactions, their steps, feedback and flags.
 public protocol InteractionStore: Sendable {
     /// Writes a new interaction with its steps; durable when it returns.
@@ -22,6 +43,10 @@ public protocol InteractionStore: Sendable {
     func interaction(turnKey: String, since: Date) async throws -> Interaction?
     func listInteractions(_ filter: InteractionFilter) async throws -> [Interaction]
     func recordInjections(_ injections: [Injection]) async throws
+    /// Where a lesson was injected, newest first.
+    func injections(lessonId: String, limit: Int) async throws -> [Injection]
+    /// The names of the tools each interaction called, in order (for lists, which leave steps out).
+    func toolNames(interactionIds: [String]) async throws -> [String: [String]]
 }
 
 /// A lesson's vector, and the model that made it.
@@ -109,4 +134,4 @@ public protocol JudgeStore: Sendable {
     func listJobs(status: Job.Status?, limit: Int) async throws -> [Job]
 }
 
-public typealias RasiStore = KeyStore & InteractionStore & LessonStore & SignalStore & JudgeStore
+public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore

@@ -7,6 +7,10 @@ import RasiCore
 public struct RasiRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var key: APIKey?
+    /// The admin panel session, when the caller signed in through the panel.
+    public var session: PanelSession?
+    /// A panel form's fields, parsed once its CSRF token was checked.
+    public var form: [String: String] = [:]
 
     public init(source: Source) {
         coreContext = .init(source: source)

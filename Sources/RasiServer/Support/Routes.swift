@@ -2,10 +2,12 @@ import HTTPTypes
 import Hummingbird
 import RasiCore
 
-/// Who may call a route: anyone, or a key of at least this role.
+/// Who may call a route: anyone, or a key of at least this role; `panel` routes are the admin
+/// panel's pages, reached with a session cookie (or a key), whose forms carry a CSRF token.
 public enum Access: Sendable, Equatable {
     case open
     case role(Role)
+    case panel(Role)
 }
 
 /// One registered route and who may call it. The table is public so tests can check
@@ -20,12 +22,15 @@ public struct RouteEntry: Sendable, Equatable {
 final class GuardedRouter: @unchecked Sendable {
     // Mutated only while the router is built, before the server starts.
     let router: Router<RasiRequestContext>
-    let keys: any KeyStore
+    let keys: any KeyStore & SessionStore
+    /// Largest form body a panel page accepts.
+    let maxFormBytes: Int
     private(set) var entries: [RouteEntry] = []
 
-    init(router: Router<RasiRequestContext>, keys: any KeyStore) {
+    init(router: Router<RasiRequestContext>, keys: any KeyStore & SessionStore, maxFormBytes: Int) {
         self.router = router
         self.keys = keys
+        self.maxFormBytes = maxFormBytes
     }
 
     func on(
@@ -34,17 +39,35 @@ final class GuardedRouter: @unchecked Sendable {
     ) {
         entries.append(RouteEntry(method: method, path: path, access: access))
         let keys = self.keys
+        let maxFormBytes = self.maxFormBytes
         router.on(RouterPath(path), method: method) { request, context in
             var context = context
-            if case .role(let required) = access {
-                let key = try await Self.authenticate(request, keys: keys)
-                guard key.role.allows(required) else {
-                    throw RasiError.forbidden("this key's role (\(key.role.rawValue)) may not do this; it needs \(required.rawValue)")
+            switch access {
+            case .open:
+                return try await handler(request, context)
+            case .role(let required):
+                context.key = try Self.permit(try await Self.authenticate(request, keys: keys), required)
+                return try await handler(request, context)
+            case .panel(let required):
+                do {
+                    var request = request
+                    guard try await PanelAuth.signIn(&request, context: &context, store: keys, maxFormBytes: maxFormBytes) else {
+                        return PanelAuth.redirectToSignIn(from: request)
+                    }
+                    context.key = try Self.permit(context.key!, required)
+                    return try await handler(request, context)
+                } catch {
+                    return PanelPages.error(error, context: context)
                 }
-                context.key = key
             }
-            return try await handler(request, context)
         }
+    }
+
+    static func permit(_ key: APIKey, _ required: Role) throws -> APIKey {
+        guard key.role.allows(required) else {
+            throw RasiError.forbidden("this key's role (\(key.role.rawValue)) may not do this; it needs \(required.rawValue)")
+        }
+        return key
     }
 
     /// The active key named by `Authorization: Bearer KEY`, or 401.
