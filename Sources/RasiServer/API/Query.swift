@@ -4,14 +4,15 @@ import RasiCore
 
 /// Typed access to query parameters, with 400s that name the parameter.
 struct Query {
-    let parameters: Parameters
+    let parameters: [String: String]
 
     init(_ request: Request) {
-        parameters = request.uri.queryParameters
+        // Decoded as a browser's GET form encodes them (`+` is a space), like a form body.
+        parameters = FormEncoding.parse(request.uri.query ?? "")
     }
 
     func string(_ name: String) -> String? {
-        parameters.get(name).flatMap { $0.isEmpty ? nil : String($0) }
+        parameters[name].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func bool(_ name: String) throws -> Bool? {
@@ -67,6 +68,20 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         var c = encoder.container(keyedBy: Keys.self)
         try c.encode(items, forKey: Keys(stringValue: key))
         try c.encode(nextCursor, forKey: Keys(stringValue: "next_cursor"))
+    }
+}
+
+/// `application/x-www-form-urlencoded`: query strings and the panel's form bodies.
+enum FormEncoding {
+    static func parse(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
+            guard let name = parts.first.map(decode), !name.isEmpty else { continue }
+            fields[name] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return fields
     }
 }
 

@@ -35,18 +35,7 @@ enum PanelAuth {
 
     /// An `application/x-www-form-urlencoded` body.
     static func form(_ request: inout Request, limit: Int) async throws -> [String: String] {
-        parseForm(String(buffer: try await request.bytes(limit: limit)))
-    }
-
-    static func parseForm(_ text: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-            guard let name = parts.first.map(decode), !name.isEmpty else { continue }
-            fields[name] = parts.count > 1 ? decode(parts[1]) : ""
-        }
-        return fields
+        FormEncoding.parse(String(buffer: try await request.bytes(limit: limit)))
     }
 
     /// Where to go after signing in: a panel page only, so the link cannot send anyone elsewhere.

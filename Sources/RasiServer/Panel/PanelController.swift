@@ -132,7 +132,7 @@ struct PanelController {
     }
 
     static func badge(_ feedback: Feedback) -> [String: Any] {
-        let label = feedback.rating.map { $0 == .up ? "👍 up" : "👎 down" } ?? feedback.signal?.rawValue ?? "comment"
+        let label = feedback.rating.map { $0 == .up ? "▲ up" : "▼ down" } ?? feedback.signal?.rawValue ?? "comment"
         let kind = feedback.rating?.rawValue ?? (feedback.source == .implicit ? "implicit" : "")
         return ["label": label, "kind": kind, "title": feedback.comment ?? "", "comment": feedback.comment ?? "",
                 "source": feedback.source.rawValue, "at": PanelPages.time(feedback.createdAt)]

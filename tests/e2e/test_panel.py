@@ -1,0 +1,195 @@
+"""The admin panel, driven in a real headless Chromium through Selenium."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import ROOT
+
+# Screenshots are test artefacts, kept out of git (see .gitignore).
+SHOTS = Path(os.environ.get("RASI_SCREENSHOTS", str(ROOT / "test-artifacts" / "screenshots")))
+
+RULES = [
+    {"when": {"last_user_contains_any": ["gut", "digest"], "prompt_contains": "minerals"},
+     "reply": {"content": "Besides fibre, check magnesium, zinc and iron."}},
+    {"when": {"last_user_contains": "order"}, "reply": {"tool_calls": [{"name": "lookup_order", "arguments": {"id": "42"}}]}},
+    {"when": {"last_role": "tool"}, "reply": {"content": "Your order 42 has shipped."}},
+    {"when": {"last_user_contains_any": ["gut", "digest"]}, "reply": {"content": "Eat more fibre and fermented foods."}},
+]
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1440,1000"]:
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    driver.implicitly_wait(2)
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def click_and_load(driver, element):
+    """Clicks a link or submit button and waits for the next page to replace this one."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 10).until(lambda d: _stale(old))
+
+
+def _stale(element):
+    try:
+        element.tag_name
+        return False
+    except Exception:
+        return True
+
+
+def sign_in(driver, rasi, key):
+    driver.get(rasi.url + "/admin/interactions")
+    assert "/admin/login" in driver.current_url  # no session: sent to sign in
+    driver.find_element(By.ID, "key").send_keys(key)
+    click_and_load(driver, driver.find_element(By.ID, "sign-in"))
+    assert driver.current_url.endswith("/admin/interactions")
+
+
+def test_a_reviewer_works_the_whole_loop_in_the_panel(rasi, model, agent_key, reviewer_key, browser):
+    model.script(RULES)
+    client = rasi.openai(agent_key, **{"X-RASI-Agent": "nutrition"})
+    gut = client.chat.completions.with_raw_response.create(
+        model="scripted", messages=[{"role": "user", "content": "How can I fix my gut health? I'm also low on energy, email me at jo@example.com"}])
+    gut_id = gut.headers["X-RASI-Interaction"]
+    rasi.api("POST", f"/api/v1/interactions/{gut_id}/feedback", key=agent_key, json={"rating": "down", "comment": "nothing about energy"})
+    order = rasi.openai(agent_key)
+    first = order.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "Where is my order?"}])
+    call = first.choices[0].message.tool_calls[0]
+    order.chat.completions.create(model="scripted", messages=[
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"status": "shipped"}'}])
+
+    # Sign in; the interactions table shows both, with tools, feedback and flags.
+    sign_in(browser, rasi, reviewer_key)
+    shot(browser, "01-interactions")
+    table = browser.find_element(By.TAG_NAME, "table").text
+    assert "lookup_order" in table and "down" in table and "thumbs_down" in table
+
+    # Find the interaction by text search, and open it.
+    search = browser.find_element(By.NAME, "q")
+    search.send_keys("gut energy")
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.filters button"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 1
+    click_and_load(browser, rows[0].find_element(By.TAG_NAME, "a"))
+    assert browser.current_url.endswith(f"/admin/interactions/{gut_id}")
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "Eat more fibre and fermented foods." in page and "nothing about energy" in page
+    shot(browser, "02-interaction")
+
+    # The correction box: `did` is pre-filled from the trace; the preview shows the lesson redacted.
+    assert "Eat more fibre" in browser.find_element(By.NAME, "did").get_attribute("value")
+    browser.find_element(By.ID, "should_have_done").send_keys("Consider minerals as well as fibre")
+    browser.find_element(By.ID, "why").send_keys("Mineral shortfalls cause both; the user (jo@example.com) said so")
+    browser.find_element(By.ID, "correct_behavior").send_keys("Mention magnesium, zinc and iron")
+    click_and_load(browser, browser.find_element(By.ID, "preview"))
+    preview = browser.find_element(By.ID, "lesson-preview").text
+    assert "[EMAIL_1]" in preview and "jo@example.com" not in preview
+    shot(browser, "03-correction-preview")
+    click_and_load(browser, browser.find_element(By.ID, "create-lesson"))
+    assert "/admin/lessons/les_" in browser.current_url
+    lesson_id = browser.current_url.split("/admin/lessons/")[1].split("?")[0]
+    assert browser.find_element(By.ID, "lesson-status").text == "active"
+    shot(browser, "04-lesson")
+
+    # The lesson is in the lesson list.
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Lessons"))
+    assert lesson_id in browser.page_source
+    shot(browser, "05-lessons")
+
+    # Try retrieval: a similar request would get it, with its score and the rendered context.
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Try retrieval"))
+    browser.find_element(By.NAME, "agent").clear()
+    browser.find_element(By.NAME, "agent").send_keys("nutrition")
+    browser.find_element(By.ID, "retrieve-query").send_keys("What should I eat for better digestion and gut health when my energy is low?")
+    click_and_load(browser, browser.find_element(By.ID, "try"))
+    assert lesson_id in browser.find_element(By.ID, "retrieved").get_attribute("innerHTML")
+    assert browser.find_element(By.ID, "retrieve-query").get_attribute("value").startswith("What should I eat for better")
+    assert "magnesium, zinc and iron" in browser.find_element(By.ID, "rendered-context").text
+    assert "tokens" in browser.find_element(By.TAG_NAME, "main").text
+    shot(browser, "06-retrieval")
+
+    # Retire it: no longer retrieved.
+    browser.get(rasi.url + f"/admin/lessons/{lesson_id}")
+    click_and_load(browser, browser.find_element(By.ID, "retire"))
+    assert browser.find_element(By.ID, "lesson-status").text == "retired"
+    hits = rasi.api("POST", "/api/v1/retrieve", key=agent_key, json={
+        "agent": "nutrition", "query": "What should I eat for better digestion and gut health when my energy is low?"}).json()
+    assert hits["lessons"] == []
+
+    # The review queue shows the thumbs-down with its reason; dismissing empties it.
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Review queue"))
+    assert "nothing about energy" in browser.find_element(By.TAG_NAME, "main").text
+    shot(browser, "07-review")
+    click_and_load(browser, browser.find_element(By.XPATH, "//button[text()='Dismiss']"))
+    assert "The queue is empty." in browser.find_element(By.TAG_NAME, "main").text
+
+    # A reviewer cannot open the keys page, and has no link to it.
+    assert not browser.find_elements(By.LINK_TEXT, "Keys")
+    browser.get(rasi.url + "/admin/keys")
+    assert "Not allowed" in browser.find_element(By.TAG_NAME, "h1").text
+    shot(browser, "08-keys-forbidden")
+
+    # Sign out: the session is gone.
+    browser.get(rasi.url + "/admin/interactions")
+    click_and_load(browser, browser.find_element(By.ID, "sign-out"))
+    assert "/admin/login" in browser.current_url
+    browser.get(rasi.url + "/admin/interactions")
+    assert "/admin/login" in browser.current_url
+
+
+def test_an_admin_manages_keys_and_a_revoked_key_ends_its_session(rasi, browser):
+    from conftest import ADMIN_KEY
+    sign_in(browser, rasi, ADMIN_KEY)
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Keys"))
+    browser.find_element(By.NAME, "name").send_keys("panel reviewer")
+    browser.find_element(By.NAME, "role").send_keys("reviewer")
+    click_and_load(browser, browser.find_element(By.ID, "create-key"))
+    secret = browser.find_element(By.ID, "new-secret").text
+    assert secret.startswith("rasi_")
+    shot(browser, "09-keys")
+    # Listed without its secret.
+    browser.get(rasi.url + "/admin/keys")
+    assert secret not in browser.page_source and secret[:9] in browser.page_source
+
+    # The new reviewer signs in elsewhere; revoking the key ends that session at once.
+    other = rasi.api("GET", "/admin/interactions", key=secret)
+    assert other.status_code == 200
+    row = browser.find_element(By.XPATH, "//tr[td[text()='panel reviewer']]")
+    browser.execute_script("window.confirm = () => true")
+    click_and_load(browser, row.find_element(By.TAG_NAME, "button"))
+    assert "revoked" in browser.find_element(By.XPATH, "//tr[td[text()='panel reviewer']]").text
+    assert rasi.api("GET", "/admin/interactions", key=secret).status_code == 401
+
+
+def test_forms_without_the_session_token_are_refused(rasi, reviewer_key, browser):
+    sign_in(browser, rasi, reviewer_key)
+    lesson = rasi.api("POST", "/api/v1/lessons", json={"situation": "s", "should_have_done": "x", "correct_behavior": "y"}).json()
+    # A cross-site form post carries the cookie (were it not SameSite) but not the token.
+    browser.execute_script("""
+        const form = document.createElement('form');
+        form.method = 'post'; form.action = '/admin/lessons/' + arguments[0] + '/delete';
+        document.body.appendChild(form); form.submit();""", lesson["id"])
+    assert "security token" in browser.find_element(By.TAG_NAME, "main").text
+    assert rasi.api("GET", f"/api/v1/lessons/{lesson['id']}").status_code == 200
+    cookie = browser.get_cookie("rasi_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/admin"
