@@ -207,6 +207,8 @@ extension SQLiteStore {
                 );
                 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
                 CREATE INDEX steps_tool_calls ON steps (interaction_id) WHERE kind = 'tool_call';
+                -- The panel's topic filter pages by id within a topic, however rare the topic.
+                CREATE INDEX interactions_by_topic ON interactions (topic, id);
                 """)
         }
         return migrator

@@ -16,10 +16,9 @@ extension SQLiteStore: SignalStore {
             }
             var outcome = SignalOutcome()
             for item in feedback {
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO feedback (id, interaction_id, rating, comment, source, signal, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [item.id, interactionId, item.rating?.rawValue, item.comment, item.source.rawValue, item.signal?.rawValue, item.createdAt])
-                if db.changesCount > 0 { outcome.added.append(item) }
+                var item = item
+                item.interactionId = interactionId
+                if try Self.insertFeedback(item, db: db) { outcome.added.append(item) }
             }
             let interaction = try Self.interaction(row, db: db, withDetail: true)
             let holding = rules.evaluate(interaction)

@@ -143,23 +143,41 @@ extension SQLiteStore: SessionStore {
 
 extension SQLiteStore: InteractionStore {
     public func createInteraction(_ interaction: Interaction, turnKey: String?) async throws {
+        try await database.write { db in try Self.insertInteraction(interaction, turnKey: turnKey, db: db) }
+    }
+
+    public func importInteractions(_ interactions: [Interaction]) async throws {
         try await database.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model,
-                        latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    interaction.id, interaction.agent, interaction.conversationId, interaction.userId, turnKey,
-                    interaction.request, RasiJSON.string(interaction.messages), interaction.response, interaction.model,
-                    interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
-                    RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error,
-                    interaction.createdAt, interaction.updatedAt,
-                ])
-            try Self.insertSteps(interaction.steps, of: interaction.id, db: db)
-            for flag in interaction.flags { try Self.insertFlag(flag, of: interaction.id, db: db) }
+            for interaction in interactions { try Self.insertInteraction(interaction, turnKey: nil, db: db) }
         }
+    }
+
+    static func insertInteraction(_ interaction: Interaction, turnKey: String?, db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model,
+                    latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                interaction.id, interaction.agent, interaction.conversationId, interaction.userId, turnKey,
+                interaction.request, RasiJSON.string(interaction.messages), interaction.response, interaction.model,
+                interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
+                RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error,
+                interaction.createdAt, interaction.updatedAt,
+            ])
+        try Self.insertSteps(interaction.steps, of: interaction.id, db: db)
+        for feedback in interaction.feedback { _ = try Self.insertFeedback(feedback, db: db) }
+        for flag in interaction.flags { try Self.insertFlag(flag, of: interaction.id, db: db) }
+    }
+
+    /// Stores feedback; false when it is an implicit signal the interaction already has.
+    static func insertFeedback(_ feedback: Feedback, db: Database) throws -> Bool {
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO feedback (id, interaction_id, rating, comment, source, signal, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [feedback.id, feedback.interactionId, feedback.rating?.rawValue, feedback.comment, feedback.source.rawValue,
+                        feedback.signal?.rawValue, feedback.createdAt])
+        return db.changesCount > 0
     }
 
     public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step]) async throws {

@@ -77,3 +77,16 @@ def test_the_shipped_rephrase_thresholds_are_the_ones_the_data_recommends(tmp_pa
         assert measure["recommended"]["follow_ups_mistaken"] <= 0.03
     # No ordinary request reads as asking for a human, but for the one that does.
     assert report["escalations_in_split"] == ["i need to talk to someone about a fraudulent activity on my card"]
+
+
+def test_bench_panel_times_every_page_over_http(tmp_path):
+    out = tmp_path / "panel.json"
+    done = subprocess.run([RASI_BIN, "bench", "panel", "--interactions", "3000", "--lessons", "50", "--runs", "3",
+                           "--data", str(SHARED / "data" / "clinc150" / "clinc150_dev.json"), "--out", str(out), "--model-dir", MODEL_DIR],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    pages = {p["page"]: p for p in report["pages"]}
+    assert {"/admin/interactions", "/admin/interactions/{id}", "/admin/review", "/admin/lessons/{lesson}", "/admin/keys"} <= set(pages)
+    assert all(p["status"] == 200 for p in pages.values()), pages
+    assert report["slowest_p99_ms"] == max(p["p99_ms"] for p in pages.values())

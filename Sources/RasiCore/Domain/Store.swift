@@ -36,6 +36,9 @@ public protocol SessionStore: Sendable {
 public protocol InteractionStore: Sendable {
     /// Writes a new interaction with its steps; durable when it returns.
     func createInteraction(_ interaction: Interaction, turnKey: String?) async throws
+    /// Writes many interactions, with their steps, feedback and flags, in one transaction
+    /// (moving stores, benchmarks). Flag rules are not run.
+    func importInteractions(_ interactions: [Interaction]) async throws
     /// Replaces an interaction's mutable fields and appends new steps.
     func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step]) async throws
     func interaction(id: String) async throws -> Interaction?
