@@ -1,4 +1,5 @@
 """The admin panel, driven in a real headless Chromium through Selenium."""
+import json
 import os
 import shutil
 from pathlib import Path
@@ -14,11 +15,21 @@ from conftest import ROOT
 # Screenshots are test artefacts, kept out of git (see .gitignore).
 SHOTS = Path(os.environ.get("RASI_SCREENSHOTS", str(ROOT / "test-artifacts" / "screenshots")))
 
+VERDICT = json.dumps({
+    "verdict": "problem", "summary": "The order answer never said when it would arrive.",
+    "rubric": [{"item": "tools", "score": 5, "comment": "lookup_order was right."},
+               {"item": "reasoning", "score": 3, "comment": "It stopped at the status."},
+               {"item": "need", "score": 2, "comment": "The user wanted a delivery date."}],
+    "lesson": {"situation": "User asks where their order is", "did": "Gave the status only",
+               "should_have_done": "Give the expected delivery date too", "why": "Users ask where an order is to know when it arrives",
+               "correct_behavior": "State the status and the expected delivery date", "topic": "orders", "confidence": 0.7}})
+
 RULES = [
+    {"when": {"prompt_contains": "rasi's judge"}, "reply": {"content": VERDICT}},
     {"when": {"last_user_contains_any": ["gut", "digest"], "prompt_contains": "minerals"},
      "reply": {"content": "Besides fibre, check magnesium, zinc and iron."}},
-    {"when": {"last_user_contains": "order"}, "reply": {"tool_calls": [{"name": "lookup_order", "arguments": {"id": "42"}}]}},
     {"when": {"last_role": "tool"}, "reply": {"content": "Your order 42 has shipped."}},
+    {"when": {"last_user_contains": "order"}, "reply": {"tool_calls": [{"name": "lookup_order", "arguments": {"id": "42"}}]}},
     {"when": {"last_user_contains_any": ["gut", "digest"]}, "reply": {"content": "Eat more fibre and fermented foods."}},
 ]
 
@@ -143,11 +154,29 @@ def test_a_reviewer_works_the_whole_loop_in_the_panel(rasi, model, agent_key, re
     click_and_load(browser, browser.find_element(By.XPATH, "//button[text()='Dismiss']"))
     assert "The queue is empty." in browser.find_element(By.TAG_NAME, "main").text
 
+    # The judge, run from the order interaction's page, proposes a lesson; the queue approves it.
+    browser.get(rasi.url + "/admin/interactions?q=order")
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Where is my order?"))
+    trace = browser.find_element(By.CSS_SELECTOR, "ol.trace").text
+    assert "TOOL CALL: LOOKUP_ORDER" in trace.upper(), trace
+    assert '"status": "shipped"' in trace, trace
+    assert "Your order 42 has shipped." in trace, trace
+    click_and_load(browser, browser.find_element(By.ID, "run-judge"))
+    run = browser.find_element(By.CLASS_NAME, "judge-run").text
+    assert "verdict: problem" in run and "need 2/5" in run and "Proposed lesson" in run
+    shot(browser, "08-judge")
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Review queue"))
+    assert "User asks where their order is" in browser.find_element(By.TAG_NAME, "main").text
+    click_and_load(browser, browser.find_element(By.XPATH, "//button[text()='Approve']"))
+    assert "Nothing proposed." in browser.find_element(By.TAG_NAME, "main").text
+    approved = rasi.api("GET", "/api/v1/lessons?status=active").json()["lessons"]
+    assert [l["situation"] for l in approved] == ["User asks where their order is"]
+
     # A reviewer cannot open the keys page, and has no link to it.
     assert not browser.find_elements(By.LINK_TEXT, "Keys")
     browser.get(rasi.url + "/admin/keys")
     assert "Not allowed" in browser.find_element(By.TAG_NAME, "h1").text
-    shot(browser, "08-keys-forbidden")
+    shot(browser, "09-keys-forbidden")
 
     # Sign out: the session is gone.
     browser.get(rasi.url + "/admin/interactions")
@@ -166,7 +195,7 @@ def test_an_admin_manages_keys_and_a_revoked_key_ends_its_session(rasi, browser)
     click_and_load(browser, browser.find_element(By.ID, "create-key"))
     secret = browser.find_element(By.ID, "new-secret").text
     assert secret.startswith("rasi_")
-    shot(browser, "09-keys")
+    shot(browser, "10-keys")
     # Listed without its secret.
     browser.get(rasi.url + "/admin/keys")
     assert secret not in browser.page_source and secret[:9] in browser.page_source
