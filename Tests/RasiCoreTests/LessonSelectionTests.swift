@@ -133,3 +133,93 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
         #expect(!Role.agent.allows(.reviewer) && !Role.reviewer.allows(.admin))
     }
 }
+
+@Suite struct SelectionPolicyTests {
+    let now = Date()
+    let roomy = LessonSelectionPolicy(minScore: 0.3, maxLessons: 5, tokenBudget: 100_000)
+
+    func scored(_ id: String, _ score: Double, topic: String? = nil, confidence: Double = 0.8, ageDays: Double = 0,
+                helpful: Int = 0, harmful: Int = 0, polarity: Polarity = .negative) -> ScoredLesson {
+        var l = lesson(id, situation: "situation \(id)", polarity: polarity)
+        l.topic = topic
+        l.confidence = confidence
+        l.updatedAt = now.addingTimeInterval(-ageDays * 86_400)
+        l.helpful = helpful
+        l.harmful = harmful
+        return ScoredLesson(lesson: l, score: score)
+    }
+
+    @Test func theBudgetIsNeverExceededWhateverTheCandidates() {
+        var rng = SystemRandomNumberGenerator()
+        for budget in [60, 120, 250, 500] {
+            let policy = LessonSelectionPolicy(minScore: 0, maxLessons: 10, tokenBudget: budget)
+            let candidates = (0..<12).map { i in
+                ScoredLesson(lesson: lesson("l\(i)", situation: String(repeating: "word ", count: Int.random(in: 1...40, using: &rng)),
+                                            behavior: String(repeating: "step ", count: Int.random(in: 1...60, using: &rng))),
+                             score: Double.random(in: 0...1, using: &rng))
+            }
+            let selection = policy.select(candidates)
+            #expect(selection.tokens <= budget)
+            #expect(TokenEstimator.count(selection.context) == selection.tokens)
+        }
+    }
+
+    @Test func nearDuplicatesCollapseToTheBestRanked() {
+        let candidates = [scored("a", 0.9), scored("a2", 0.88), scored("b", 0.7)]
+        let similar: (Lesson, Lesson) -> Double? = { x, y in Set([x.id, y.id]) == ["a", "a2"] ? 0.97 : 0.1 }
+        let selection = roomy.select(candidates, similarity: similar)
+        #expect(selection.lessons.map(\.lesson.id) == ["a", "b"])
+        #expect(selection.setAside == [.init(lessonId: "a2", reason: .duplicate, to: "a")])
+    }
+
+    @Test func diversityPrefersALessonThatAddsSomethingNew() {
+        // a2 is close to a (0.85, under the duplicate threshold): MMR takes c first, though a2 ranks higher.
+        let candidates = [scored("a", 0.9), scored("a2", 0.8), scored("c", 0.72)]
+        let similar: (Lesson, Lesson) -> Double? = { x, y in Set([x.id, y.id]) == ["a", "a2"] ? 0.85 : 0.0 }
+        var policy = roomy
+        policy.maxLessons = 2
+        #expect(policy.select(candidates, similarity: similar).lessons.map(\.lesson.id) == ["a", "c"])
+        policy.diversity = 0
+        #expect(policy.select(candidates, similarity: similar).lessons.map(\.lesson.id) == ["a", "a2"])
+    }
+
+    @Test func perTopicCapsAreRespected() {
+        var policy = roomy
+        policy.maxPerTopic = 1
+        let candidates = [scored("a", 0.9, topic: "billing"), scored("b", 0.85, topic: "billing"), scored("c", 0.6, topic: "shipping"), scored("d", 0.5)]
+        let selection = policy.select(candidates)
+        #expect(selection.lessons.map(\.lesson.id) == ["a", "c", "d"])
+        #expect(selection.setAside.map(\.reason) == [.topicCap])
+    }
+
+    @Test func confidenceRecencyAndHelpfulnessOrderEqualMatches() {
+        let candidates = [scored("unsure", 0.8, confidence: 0.2), scored("sure", 0.8, confidence: 1.0)]
+        #expect(roomy.select(candidates).lessons.map(\.lesson.id) == ["sure", "unsure"])
+        let aged = [scored("old", 0.8, ageDays: 365), scored("new", 0.8, ageDays: 1)]
+        #expect(roomy.select(aged).lessons.map(\.lesson.id) == ["new", "old"])
+        let measured = [scored("harmful", 0.8, helpful: 1, harmful: 12), scored("helpful", 0.8, helpful: 12, harmful: 1)]
+        #expect(roomy.select(measured).lessons.map(\.lesson.id) == ["helpful", "harmful"])
+        // Adjustments order the relevant; they never lift a lesson over the floor.
+        #expect(roomy.select([scored("weak", 0.29, confidence: 1, helpful: 50)]).lessons.isEmpty)
+    }
+
+    @Test func ofAConflictingPairTheMoreConfidentThenTheNewerWins() {
+        let pair = LessonPair("yes", "no")
+        let candidates = [scored("yes", 0.9, confidence: 0.6, polarity: .positive), scored("no", 0.85, confidence: 0.9)]
+        let selection = roomy.select(candidates, conflicts: [pair])
+        #expect(selection.lessons.map(\.lesson.id) == ["no"])
+        #expect(selection.setAside == [.init(lessonId: "yes", reason: .conflict, to: "no")])
+        let tie = [scored("yes", 0.9, confidence: 0.8, ageDays: 10), scored("no", 0.85, confidence: 0.8, ageDays: 1)]
+        #expect(roomy.select(tie, conflicts: [pair]).lessons.map(\.lesson.id) == ["no"])
+        // With a synthesis step, both stay and the pair is reported.
+        let kept = roomy.select(candidates, conflicts: [pair], keepConflicts: true)
+        #expect(Set(kept.lessons.map(\.lesson.id)) == ["yes", "no"] && kept.conflicts == [pair])
+    }
+
+    @Test func aPerAgentPolicyOverridesOnlyWhatItNames() throws {
+        let base = LessonSelectionPolicy(minScore: 0.51, maxLessons: 3, tokenBudget: 800)
+        let support = try LessonSelectionPolicy.decode(["max_lessons": 5, "max_per_topic": 1], over: base)
+        #expect(support.maxLessons == 5 && support.maxPerTopic == 1 && support.minScore == 0.51 && support.tokenBudget == 800)
+        #expect(throws: RasiError.self) { try LessonSelectionPolicy.decode(["max_lesons": 5], over: base) }
+    }
+}

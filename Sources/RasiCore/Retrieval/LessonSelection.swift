@@ -1,14 +1,34 @@
 import Foundation
 
-/// Which retrieved lessons go into the context: above a similarity floor, at most `k`,
-/// and within a token budget.
-public struct LessonSelectionPolicy: Sendable, Equatable {
-    /// Lessons scoring below this are never injected.
+/// Which retrieved lessons go into the context, and in what order.
+///
+/// The similarity floor decides *whether* a lesson is relevant; everything else decides which
+/// of the relevant ones are worth the context: a rank that weighs similarity by confidence,
+/// recency and measured helpfulness; near-duplicates collapsed to the best; redundancy
+/// penalised (MMR); at most `maxPerTopic` per topic; of two conflicting lessons the more
+/// confident (then the newer) wins; at most `maxLessons`, within `tokenBudget`.
+public struct LessonSelectionPolicy: Sendable, Equatable, Codable {
+    /// Lessons whose similarity is below this are never injected, however they rank.
     public var minScore: Double
     /// At most this many lessons per request.
     public var maxLessons: Int
     /// The rendered context never exceeds this many tokens (by `TokenEstimator`).
     public var tokenBudget: Int
+    /// How much confidence moves the rank: a factor of 1 ± weight/2 between confidence 0 and 1.
+    public var confidenceWeight = 0.2
+    /// The share of the rank an old lesson loses at most, and how fast (half-life in days).
+    public var recencyWeight = 0.1
+    public var recencyHalfLifeDays = 90.0
+    /// How much measured helpfulness moves the rank (factor 1 ± weight/2), reached after
+    /// `helpfulnessEvidence` rated uses; below that it counts in proportion.
+    public var helpfulnessWeight = 0.3
+    public var helpfulnessEvidence = 10
+    /// Lessons this similar to one already chosen say the same thing: only the best is kept.
+    public var duplicateSimilarity = 0.92
+    /// MMR: a candidate's rank minus this times its highest similarity to the lessons chosen.
+    public var diversity = 0.2
+    /// At most this many lessons of one topic (lessons without a topic are not capped).
+    public var maxPerTopic = 2
 
     /// Floor on the cosine of all-MiniLM-L6-v2 embeddings, picked on CLINC150 by `rasi bench retrieval`.
     public static let defaultDenseFloor = 0.51
@@ -20,35 +40,158 @@ public struct LessonSelectionPolicy: Sendable, Equatable {
         self.maxLessons = maxLessons
         self.tokenBudget = tokenBudget
     }
+
+    enum CodingKeys: String, CodingKey {
+        case minScore = "min_score", maxLessons = "max_lessons", tokenBudget = "token_budget"
+        case confidenceWeight = "confidence_weight", recencyWeight = "recency_weight", recencyHalfLifeDays = "recency_half_life_days"
+        case helpfulnessWeight = "helpfulness_weight", helpfulnessEvidence = "helpfulness_evidence"
+        case duplicateSimilarity = "duplicate_similarity", diversity, maxPerTopic = "max_per_topic"
+    }
+
+    /// Decodes over a base policy: fields left out keep the base's value (per-agent overrides).
+    public static func decode(_ json: JSONValue, over base: LessonSelectionPolicy) throws -> LessonSelectionPolicy {
+        guard case .object(let fields) = json else { throw RasiError.invalidField("policy", "must be an object") }
+        var merged = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base)).objectValue ?? [:]
+        for (key, value) in fields {
+            guard merged[key] != nil else { throw RasiError.invalidField("policy.\(key)", "is not a policy setting; the settings are " + merged.keys.sorted().joined(separator: ", ")) }
+            merged[key] = value
+        }
+        do {
+            return try JSONDecoder().decode(LessonSelectionPolicy.self, from: JSONEncoder().encode(JSONValue.object(merged)))
+        } catch {
+            throw RasiError.invalidField("policy", "has a value of the wrong type: \(error)")
+        }
+    }
+}
+
+/// Two lessons that contradict each other, by id (order does not matter).
+public struct LessonPair: Hashable, Sendable, Codable {
+    public let first: String
+    public let second: String
+
+    public init(_ a: String, _ b: String) {
+        (first, second) = a < b ? (a, b) : (b, a)
+    }
+
+    public func contains(_ id: String) -> Bool { first == id || second == id }
 }
 
 /// The outcome of selection: the lessons and the exact text injected.
 public struct LessonSelection: Sendable, Equatable {
+    /// A relevant lesson that was not injected, and why.
+    public struct SetAside: Sendable, Equatable, Codable {
+        public enum Reason: String, Sendable, Codable {
+            case duplicate, topicCap = "topic_cap", conflict, budget, limit
+        }
+        public var lessonId: String
+        public var reason: Reason
+        /// The chosen lesson it duplicates or loses a conflict to.
+        public var to: String?
+
+        enum CodingKeys: String, CodingKey {
+            case reason, to
+            case lessonId = "lesson_id"
+        }
+    }
+
     public var lessons: [ScoredLesson]
     /// The system message content; empty when no lesson was selected.
     public var context: String
     public var tokens: Int
+    public var setAside: [SetAside] = []
+    /// Conflicting pairs among the chosen lessons, kept because a synthesis step will merge them.
+    public var conflicts: [LessonPair] = []
 
     public static let empty = LessonSelection(lessons: [], context: "", tokens: 0)
 }
 
 extension LessonSelectionPolicy {
-    /// Picks lessons in score order, skipping any that would push the context over budget.
-    public func select(_ candidates: [ScoredLesson], maxLessons k: Int? = nil) -> LessonSelection {
+    /// The rank of a relevant lesson: its similarity weighed by confidence, recency and helpfulness.
+    public func rank(_ candidate: ScoredLesson, now: Date) -> Double {
+        let lesson = candidate.lesson
+        let confidence = 1 + confidenceWeight * (lesson.confidence - 0.5)
+        let ageDays = max(0, now.timeIntervalSince(lesson.updatedAt) / 86_400)
+        let recency = 1 - recencyWeight * (1 - pow(0.5, ageDays / max(recencyHalfLifeDays, 0.001)))
+        let rated = lesson.helpful + lesson.harmful
+        // Laplace-smoothed share of helpful uses, trusted in proportion to the evidence.
+        let helpfulShare = (Double(lesson.helpful) + 1) / (Double(rated) + 2)
+        let evidence = min(1, Double(rated) / Double(max(helpfulnessEvidence, 1)))
+        let helpfulness = 1 + helpfulnessWeight * (helpfulShare - 0.5) * evidence
+        return candidate.score * confidence * recency * helpfulness
+    }
+
+    /// Of two conflicting lessons, the one that wins: the more confident, then the newer.
+    public static func winner(_ a: Lesson, _ b: Lesson) -> Lesson {
+        if a.confidence != b.confidence { return a.confidence > b.confidence ? a : b }
+        return a.updatedAt >= b.updatedAt ? a : b
+    }
+
+    /// Chooses the lessons to inject from retrieved candidates.
+    /// - Parameters:
+    ///   - similarity: how alike two lessons are (their vectors' cosine), nil when unknown.
+    ///   - conflicts: known contradicting pairs; the loser of each is set aside, unless
+    ///     `keepConflicts` (a synthesis step will merge them).
+    public func select(
+        _ candidates: [ScoredLesson], maxLessons k: Int? = nil, now: Date = Date(),
+        similarity: (Lesson, Lesson) -> Double? = { _, _ in nil }, conflicts: Set<LessonPair> = [], keepConflicts: Bool = false
+    ) -> LessonSelection {
         let limit = min(k ?? maxLessons, maxLessons)
-        var chosen: [ScoredLesson] = []
-        var tokens = 0
-        for candidate in candidates where candidate.score >= minScore && candidate.lesson.status == .active {
-            guard chosen.count < limit else { break }
-            let trial = LessonRenderer.render(chosen.map(\.lesson) + [candidate.lesson])
-            let trialTokens = TokenEstimator.count(trial)
-            if trialTokens <= tokenBudget {
-                chosen.append(candidate)
-                tokens = trialTokens
+        var setAside: [LessonSelection.SetAside] = []
+        var pool = candidates.filter { $0.score >= minScore && $0.lesson.status == .active }
+            .map { (candidate: $0, rank: rank($0, now: now)) }
+            .sorted { $0.rank > $1.rank }
+        if !keepConflicts {
+            let byId = Dictionary(pool.map { ($0.candidate.lesson.id, $0.candidate.lesson) }, uniquingKeysWith: { a, _ in a })
+            var losers: [String: String] = [:]
+            for pair in conflicts {
+                guard let a = byId[pair.first], let b = byId[pair.second] else { continue }
+                let win = Self.winner(a, b)
+                losers[win.id == a.id ? b.id : a.id] = win.id
+            }
+            pool.removeAll { entry in
+                guard let winner = losers[entry.candidate.lesson.id] else { return false }
+                setAside.append(.init(lessonId: entry.candidate.lesson.id, reason: .conflict, to: winner))
+                return true
             }
         }
-        guard !chosen.isEmpty else { return .empty }
-        return LessonSelection(lessons: chosen, context: LessonRenderer.render(chosen.map(\.lesson)), tokens: tokens)
+
+        var chosen: [ScoredLesson] = []
+        var tokens = 0
+        var perTopic: [String: Int] = [:]
+        while !pool.isEmpty {
+            // MMR: the best rank, less its redundancy with what is already chosen.
+            let scored = pool.enumerated().map { index, entry -> (Int, Double, (Double, String)?) in
+                let closest = chosen.compactMap { other in similarity(entry.candidate.lesson, other.lesson).map { ($0, other.lesson.id) } }.max { $0.0 < $1.0 }
+                return (index, entry.rank - diversity * max(0, closest?.0 ?? 0), closest)
+            }
+            let (index, _, closest) = scored.max { $0.1 < $1.1 }!
+            let candidate = pool.remove(at: index).candidate
+            let id = candidate.lesson.id
+            if let closest, closest.0 >= duplicateSimilarity {
+                setAside.append(.init(lessonId: id, reason: .duplicate, to: closest.1))
+                continue
+            }
+            if let topic = candidate.lesson.topic, perTopic[topic, default: 0] >= maxPerTopic {
+                setAside.append(.init(lessonId: id, reason: .topicCap))
+                continue
+            }
+            if chosen.count >= limit {
+                setAside.append(.init(lessonId: id, reason: .limit))
+                continue
+            }
+            let trialTokens = TokenEstimator.count(LessonRenderer.render(chosen.map(\.lesson) + [candidate.lesson]))
+            guard trialTokens <= tokenBudget else {
+                setAside.append(.init(lessonId: id, reason: .budget))
+                continue
+            }
+            chosen.append(candidate)
+            tokens = trialTokens
+            if let topic = candidate.lesson.topic { perTopic[topic, default: 0] += 1 }
+        }
+        guard !chosen.isEmpty else { return LessonSelection(lessons: [], context: "", tokens: 0, setAside: setAside) }
+        let kept = keepConflicts ? conflicts.filter { pair in chosen.contains { pair.first == $0.lesson.id } && chosen.contains { pair.second == $0.lesson.id } } : []
+        return LessonSelection(lessons: chosen, context: LessonRenderer.render(chosen.map(\.lesson)), tokens: tokens,
+                               setAside: setAside, conflicts: kept.sorted { ($0.first, $0.second) < ($1.first, $1.second) })
     }
 }
 
