@@ -211,6 +211,37 @@ extension SQLiteStore {
                 CREATE INDEX interactions_by_topic ON interactions (topic, id);
                 """)
         }
+        migrator.registerMigration("v5: curation: conflicts, lesson outcomes, review reasons") { db in
+            try db.execute(sql: """
+                ALTER TABLE lessons ADD COLUMN review_reason TEXT;
+
+                -- Two lessons of one agent with similar situations that say different things.
+                CREATE TABLE lesson_conflicts (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    lesson_a TEXT NOT NULL,
+                    lesson_b TEXT NOT NULL,
+                    agent TEXT NOT NULL,
+                    similarity REAL NOT NULL,
+                    reason TEXT NOT NULL,
+                    detected_at DATETIME NOT NULL,
+                    resolved_at DATETIME,
+                    resolved_by TEXT,
+                    resolution TEXT,
+                    CHECK (lesson_a < lesson_b),
+                    UNIQUE (lesson_a, lesson_b)
+                );
+                CREATE INDEX lesson_conflicts_open ON lesson_conflicts (agent, id) WHERE resolved_at IS NULL;
+
+                -- What the feedback on one interaction says about one lesson injected into it (latest wins).
+                CREATE TABLE lesson_outcomes (
+                    interaction_id TEXT NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                    lesson_id TEXT NOT NULL,
+                    helpful INTEGER NOT NULL CHECK (helpful IN (0, 1)),
+                    at DATETIME NOT NULL,
+                    PRIMARY KEY (interaction_id, lesson_id)
+                );
+                """)
+        }
         return migrator
     }
 }

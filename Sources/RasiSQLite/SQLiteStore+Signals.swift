@@ -9,8 +9,8 @@ extension SQLiteStore: SignalStore {
     static let rulesActor = "rules"
 
     @discardableResult
-    public func applySignals(interactionId: String, adding feedback: [Feedback], rules: FlagRules, enqueueJudge: Bool, now: Date) async throws -> SignalOutcome {
-        try await database.write { db in
+    public func applySignals(interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, enqueueJudge: Bool, now: Date) async throws -> SignalOutcome {
+        let outcome = try await database.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM interactions WHERE id = ?", arguments: [interactionId]) else {
                 throw RasiError.notFound("interaction \(interactionId)")
             }
@@ -53,8 +53,46 @@ extension SQLiteStore: SignalStore {
                     arguments: [job.id, job.kind.rawValue, interactionId, job.runAfter, job.createdAt])
                 if db.changesCount > 0 { outcome.judgeJob = job }
             }
+            if let helpful = outcome.added.compactMap(EfficacyPolicy.outcome).last {
+                outcome.retired = try Self.countOutcome(helpful: helpful, of: interactionId, efficacy: efficacy, now: now, db: db)
+            }
             return outcome
         }
+        for id in outcome.retired { index?.remove(id: id) }
+        return outcome
+    }
+
+    /// Counts the interaction's latest outcome for each lesson injected into it, moving a
+    /// count when the verdict changed; retires the lessons that became harmful. Returns those.
+    static func countOutcome(helpful: Bool, of interactionId: String, efficacy: EfficacyPolicy, now: Date, db: Database) throws -> [String] {
+        var retired: [String] = []
+        let injected = try String.fetchAll(db, sql: "SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = ?", arguments: [interactionId])
+        for lessonId in injected {
+            let previous = try Bool.fetchOne(db, sql: "SELECT helpful FROM lesson_outcomes WHERE interaction_id = ? AND lesson_id = ?",
+                                             arguments: [interactionId, lessonId])
+            guard previous != helpful else { continue }
+            try db.execute(sql: "INSERT OR REPLACE INTO lesson_outcomes (interaction_id, lesson_id, helpful, at) VALUES (?, ?, ?, ?)",
+                           arguments: [interactionId, lessonId, helpful, now])
+            let (helpfulDelta, harmfulDelta) = switch (previous, helpful) {
+            case (nil, true): (1, 0)
+            case (nil, false): (0, 1)
+            case (_, true): (1, -1)
+            case (_, false): (-1, 1)
+            }
+            try db.execute(sql: "UPDATE lessons SET helpful = helpful + ?, harmful = harmful + ? WHERE id = ?",
+                           arguments: [helpfulDelta, harmfulDelta, lessonId])
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM lessons WHERE id = ?", arguments: [lessonId]) else { continue }
+            var lesson = Self.lesson(row)
+            guard lesson.status == .active, efficacy.shouldRetire(helpful: lesson.helpful, harmful: lesson.harmful) else { continue }
+            lesson.status = .retired
+            lesson.version += 1
+            lesson.updatedAt = now
+            lesson.reviewReason = "retired automatically: harmful in \(lesson.harmful) of \(lesson.helpful + lesson.harmful) rated uses"
+            try upsertLesson(lesson, insert: false, db: db)
+            try insertVersion(lesson, changedBy: "rasi (efficacy)", db: db)
+            retired.append(lessonId)
+        }
+        return retired
     }
 
     public func previousTurn(conversationId: String, before interactionId: String) async throws -> Interaction? {

@@ -406,6 +406,10 @@ extension SQLiteStore: LessonStore {
         for (lesson, embedding) in embeddings { updateIndex(lesson, embedding: embedding) }
     }
 
+    public func lessonVectors(ids: [String]) async throws -> [String: [Float]] {
+        index?.vectors(ids: ids) ?? [:]
+    }
+
     func lessons(ids: [String]) async throws -> [String: Lesson] {
         try await database.read { db in
             let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
@@ -472,21 +476,21 @@ extension SQLiteStore: LessonStore {
         let values: StatementArguments = [
             l.agent, l.topic, l.situation, l.did, l.shouldHaveDone, l.why, l.correctBehavior, l.polarity.rawValue,
             l.status.rawValue, l.confidence, l.sourceInteractionId, l.author, l.createdAt, l.updatedAt, l.version,
-            l.helpful, l.harmful,
+            l.helpful, l.harmful, l.reviewReason,
         ]
         if insert {
             try db.execute(
                 sql: """
                     INSERT INTO lessons (agent, topic, situation, did, should_have_done, why, correct_behavior, polarity, status,
-                        confidence, source_interaction_id, author, created_at, updated_at, version, helpful, harmful, id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        confidence, source_interaction_id, author, created_at, updated_at, version, helpful, harmful, review_reason, id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: values + [l.id])
         } else {
             try db.execute(
                 sql: """
                     UPDATE lessons SET agent = ?, topic = ?, situation = ?, did = ?, should_have_done = ?, why = ?,
                         correct_behavior = ?, polarity = ?, status = ?, confidence = ?, source_interaction_id = ?, author = ?,
-                        created_at = ?, updated_at = ?, version = ?, helpful = ?, harmful = ?
+                        created_at = ?, updated_at = ?, version = ?, helpful = ?, harmful = ?, review_reason = ?
                     WHERE id = ?
                     """, arguments: values + [l.id])
         }
@@ -505,6 +509,6 @@ extension SQLiteStore: LessonStore {
             polarity: Polarity(rawValue: row["polarity"]) ?? .negative, status: LessonStatus(rawValue: row["status"]) ?? .proposed,
             confidence: row["confidence"], sourceInteractionId: row["source_interaction_id"], author: row["author"],
             createdAt: row["created_at"], updatedAt: row["updated_at"], version: row["version"], helpful: row["helpful"],
-            harmful: row["harmful"])
+            harmful: row["harmful"], reviewReason: row["review_reason"])
     }
 }

@@ -140,6 +140,17 @@ public final class FlatVectorIndex: Sendable {
     }
 
     /// Inner products of `query` with the given ids' vectors (ids not in the index are left out).
+    public func vectors(ids: [String]) -> [String: [Float]] {
+        state.withLock { state in
+            var result: [String: [Float]] = [:]
+            for id in ids {
+                guard let agent = state.agentOf[id], let partition = state.partitions[agent], let row = partition.positions[id] else { continue }
+                result[id] = Array(partition.vectors[row * dimensions..<(row + 1) * dimensions])
+            }
+            return result
+        }
+    }
+
     public func scores(ids: [String], query: [Float]) -> [String: Float] {
         state.withLock { state in
             var result: [String: Float] = [:]

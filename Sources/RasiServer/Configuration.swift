@@ -33,6 +33,10 @@ public struct RasiConfiguration: Sendable {
     /// The similarity floor when set; otherwise the default of the retrieval in use
     /// (`LessonSelectionPolicy.defaultDenseFloor` for embeddings, 0.2 for lexical term cosine).
     public var minScore: Double?
+    /// Per-agent selection policies (from `RASI_POLICY_FILE`), over `resolvedSelection`.
+    public var agentPolicies: [String: LessonSelectionPolicy] = [:]
+    public var conflicts = ConflictPolicy()
+    public var efficacy = EfficacyPolicy()
     /// How rephrases, escalations and abandonments are detected.
     public var signals = SignalPolicy()
     /// Seconds between two runs of the abandonment sweeper.
@@ -47,6 +51,11 @@ public struct RasiConfiguration: Sendable {
         var policy = selection
         policy.minScore = minScore ?? (embedder == "none" ? LessonSelectionPolicy.defaultLexicalFloor : LessonSelectionPolicy.defaultDenseFloor)
         return policy
+    }
+
+    /// The policy lessons are selected under for an agent.
+    public func policy(for agent: String) -> LessonSelectionPolicy {
+        agentPolicies[agent] ?? resolvedSelection
     }
 
     public init() {}
@@ -85,6 +94,12 @@ public struct RasiConfiguration: Sendable {
         selection.maxLessons = try number("RASI_LESSONS_MAX", selection.maxLessons)
         selection.tokenBudget = try number("RASI_LESSONS_TOKEN_BUDGET", selection.tokenBudget)
 
+        if let path = string("RASI_POLICY_FILE") { try loadPolicies(path) }
+        conflicts.situationSimilarity = try number("RASI_CONFLICT_SIMILARITY", conflicts.situationSimilarity)
+        conflicts.behaviorDivergence = try number("RASI_CONFLICT_DIVERGENCE", conflicts.behaviorDivergence)
+        efficacy.minRated = try number("RASI_EFFICACY_MIN_RATED", efficacy.minRated)
+        efficacy.harmfulRate = try number("RASI_EFFICACY_HARMFUL_RATE", efficacy.harmfulRate)
+
         signals.rephraseWindow = try number("RASI_REPHRASE_WINDOW", signals.rephraseWindow)
         signals.rephraseThreshold = try number("RASI_REPHRASE_THRESHOLD", signals.rephraseThreshold)
         signals.lexicalRephraseThreshold = try number("RASI_REPHRASE_LEXICAL_THRESHOLD", signals.lexicalRephraseThreshold)
@@ -120,6 +135,25 @@ public struct RasiConfiguration: Sendable {
         }
         for (name, value) in [("RASI_JUDGE_CONCURRENCY", judge.concurrency), ("RASI_JUDGE_ATTEMPTS", judge.attempts), ("RASI_JUDGE_MAX_TRIES", judge.maxTries)] where value < 1 {
             throw RasiError.invalidField(name, "must be at least 1")
+        }
+    }
+
+    /// `{"default": {policy}, "agents": {"NAME": {policy}}}`: every field optional, over the
+    /// environment's settings (and, for an agent, over the file's default).
+    mutating func loadPolicies(_ path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path),
+              let json = try? JSONDecoder().decode(JSONValue.self, from: data), json.objectValue != nil
+        else { throw RasiError.invalidField("RASI_POLICY_FILE", "cannot read a JSON object from \(path)") }
+        for key in json.objectValue!.keys where !["default", "agents"].contains(key) {
+            throw RasiError.invalidField("RASI_POLICY_FILE", "unknown key \"\(key)\"; expected default and agents")
+        }
+        if let base = json["default"] {
+            let policy = try LessonSelectionPolicy.decode(base, over: resolvedSelection)
+            selection = policy
+            minScore = policy.minScore
+        }
+        for (agent, overrides) in json["agents"]?.objectValue ?? [:] {
+            agentPolicies[agent] = try LessonSelectionPolicy.decode(overrides, over: resolvedSelection)
         }
     }
 

@@ -39,6 +39,7 @@ public struct RasiServices: Sendable {
     func createLesson(_ fields: LessonFields, author: String) async throws -> Lesson {
         let (lesson, embedding) = try await prepareLesson(fields, author: author)
         try await store.createLesson(lesson, embedding: embedding)
+        await lessonStored(lesson, embedding: embedding)
         return lesson
     }
 
@@ -58,7 +59,9 @@ public struct RasiServices: Sendable {
         where value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw RasiError.invalidField(name, "must not be empty")
         }
-        try await store.updateLesson(next, changedBy: actor, embedding: try await embedding(of: next))
+        let vector = try await embedding(of: next)
+        try await store.updateLesson(next, changedBy: actor, embedding: vector)
+        await lessonStored(next, embedding: vector)
         return next
     }
 
@@ -83,11 +86,56 @@ public struct RasiServices: Sendable {
         }
     }
 
-    /// Retrieves and selects the lessons for a request under the configured policy.
+    /// Retrieves and selects the lessons for a request under the agent's policy: lessons
+    /// compared by their vectors (their situations' terms without an embedder) for duplicates
+    /// and diversity, known conflicts resolved.
     func selectLessons(agent: String, query: String, k: Int? = nil) async throws -> LessonSelection {
-        let policy = configuration.resolvedSelection
+        let policy = configuration.policy(for: agent)
         let candidates = try await retriever.candidates(agent: agent, query: query, limit: max(policy.maxLessons, k ?? 0) * 4)
-        return policy.select(candidates, maxLessons: k)
+        return try await select(candidates, policy: policy, k: k)
+    }
+
+    func select(_ candidates: [ScoredLesson], policy: LessonSelectionPolicy, k: Int? = nil) async throws -> LessonSelection {
+        let relevant = candidates.filter { $0.score >= policy.minScore }.map(\.lesson.id)
+        guard !relevant.isEmpty else { return .empty }
+        let vectors = embedder == nil ? [:] : try await store.lessonVectors(ids: relevant)
+        let conflicts = try await store.conflictingPairs(among: relevant)
+        return policy.select(candidates, maxLessons: k, similarity: { a, b in
+            if let x = vectors[a.id], let y = vectors[b.id] { return Embeddings.cosine(x, y) }
+            return TextTerms.similarity(TextTerms.terms(a.situation), TextTerms.terms(b.situation))
+        }, conflicts: conflicts)
+    }
+
+    /// After a lesson is stored: finds the lessons it contradicts. Detection never fails the
+    /// write that was already acknowledged.
+    func lessonStored(_ lesson: Lesson, embedding: LessonEmbedding?) async {
+        _ = try? await detectConflicts(lesson, embedding: embedding)
+    }
+
+    /// Lessons of the same agent whose situations are about the same case, and that say
+    /// something else: opposite polarity, or correct behaviours that diverge.
+    @discardableResult
+    func detectConflicts(_ lesson: Lesson, embedding: LessonEmbedding?) async throws -> [LessonConflict] {
+        guard lesson.status != .retired else { return [] }
+        let policy = configuration.conflicts
+        let similar: [ScoredLesson]
+        if let embedding {
+            similar = try await store.denseCandidates(agent: lesson.agent, vector: embedding.vector, limit: 10)
+        } else {
+            let terms = TextTerms.terms(lesson.situation)
+            similar = try await store.lexicalCandidates(agent: lesson.agent, words: TextTerms.words(lesson.situation), limit: 20)
+                .map { ScoredLesson(lesson: $0.lesson, score: TextTerms.similarity(terms, TextTerms.terms($0.lesson.situation))) }
+        }
+        var found: [LessonConflict] = []
+        for other in similar where other.lesson.id != lesson.id && other.score >= policy.situationSimilarity {
+            let behavior = try await textSimilarity(lesson.correctBehavior, other.lesson.correctBehavior)
+            guard let reason = policy.contradiction(lesson, other.lesson, behaviorSimilarity: behavior) else { continue }
+            let conflict = LessonConflict(pair: LessonPair(lesson.id, other.lesson.id), agent: lesson.agent, similarity: other.score,
+                                          reason: reason, detectedAt: Date())
+            try await store.recordConflict(conflict)
+            found.append(conflict)
+        }
+        return found
     }
 
     /// Creates the bootstrap admin key when it is configured and no admin key exists yet.

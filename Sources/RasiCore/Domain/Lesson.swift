@@ -34,13 +34,16 @@ public struct Lesson: Codable, Sendable, Equatable {
     public var version: Int
     public var helpful: Int
     public var harmful: Int
+    /// Why rasi asks a reviewer to look at this lesson (it retired it for being harmful); cleared by a reviewer's change.
+    public var reviewReason: String?
 
     public init(
         id: String, agent: String, topic: String?, situation: String, did: String, shouldHaveDone: String,
         why: String, correctBehavior: String, polarity: Polarity, status: LessonStatus, confidence: Double,
         sourceInteractionId: String?, author: String, createdAt: Date, updatedAt: Date, version: Int,
-        helpful: Int = 0, harmful: Int = 0
+        helpful: Int = 0, harmful: Int = 0, reviewReason: String? = nil
     ) {
+        self.reviewReason = reviewReason
         self.id = id
         self.agent = agent
         self.topic = topic
@@ -68,6 +71,7 @@ public struct Lesson: Codable, Sendable, Equatable {
         case sourceInteractionId = "source_interaction_id"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case reviewReason = "review_reason"
     }
 
     /// The text retrieval matches a request against: the situation, which says when the lesson applies.
@@ -191,6 +195,7 @@ extension Lesson {
         if let v = fields.status { next.status = v }
         if let v = fields.confidence { next.confidence = v }
         if let v = fields.sourceInteractionId { next.sourceInteractionId = v }
+        next.reviewReason = nil
         next.version += 1
         next.updatedAt = now
         return next

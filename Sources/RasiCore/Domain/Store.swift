@@ -87,6 +87,20 @@ public protocol LessonStore: Sendable {
     func lessonsWithoutEmbedding(model: String) async throws -> [Lesson]
     /// Stores vectors of existing lessons (not a new version); active ones become searchable.
     func saveEmbeddings(_ embeddings: [(Lesson, LessonEmbedding)]) async throws
+    /// Every version of every lesson that exists, by lesson id, then version.
+    func exportLessonVersions() async throws -> [LessonVersion]
+    /// Adds the versions the store lacks (by id and version) in one transaction; a lesson whose
+    /// newest version is imported takes it as its current state, and loses its stale vector.
+    func importLessonVersions(_ versions: [LessonVersion]) async throws -> LessonImport
+    /// The vectors of these active lessons, where the store has them.
+    func lessonVectors(ids: [String]) async throws -> [String: [Float]]
+
+    /// Records a detected conflict; one already known for the pair is left as it is.
+    func recordConflict(_ conflict: LessonConflict) async throws
+    func listConflicts(open: Bool?, limit: Int) async throws -> [LessonConflict]
+    /// The open conflicts among these lessons.
+    func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair>
+    func resolveConflict(id: Int, by: String, resolution: String, at: Date) async throws -> LessonConflict?
 }
 
 /// What recording signals changed on an interaction.
@@ -98,6 +112,8 @@ public struct SignalOutcome: Sendable, Equatable {
     public var cleared: [FlagRule] = []
     /// The judge job queued for a newly raised flag.
     public var judgeJob: Job?
+    /// Lessons retired now because feedback showed them harmful.
+    public var retired: [String] = []
 
     public init() {}
 }
@@ -110,7 +126,10 @@ public protocol SignalStore: Sendable {
     /// hold, and, when `enqueueJudge` and a judged rule raised a flag, queues a judge job
     /// (once per interaction). Throws `notFound` for an unknown interaction.
     @discardableResult
-    func applySignals(interactionId: String, adding feedback: [Feedback], rules: FlagRules, enqueueJudge: Bool, now: Date) async throws -> SignalOutcome
+    /// The feedback also counts, once per interaction (latest wins), as helpful or harmful for
+    /// each lesson injected into it; an active lesson that `efficacy` finds harmful is retired
+    /// and marked for review, in the same transaction.
+    func applySignals(interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, enqueueJudge: Bool, now: Date) async throws -> SignalOutcome
     /// The latest turn of a conversation before this interaction.
     func previousTurn(conversationId: String, before interactionId: String) async throws -> Interaction?
     /// Interactions the abandonment sweeper has not looked at, last updated before `cutoff`,

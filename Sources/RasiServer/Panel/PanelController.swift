@@ -236,6 +236,7 @@ struct PanelController {
         guard let interaction = try await store.interaction(id: id) else { throw RasiError.notFound("interaction \(id)") }
         let (run, lesson) = await services.runJudge(on: interaction)
         try await store.recordJudgeRun(run, lesson: lesson)
+        if let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding) }
         if run.status != .ok {
             return try await interactionPage(id, context: context, problem: "The judge failed: \(run.error ?? run.status.rawValue)", status: .badGateway)
         }

@@ -8,7 +8,7 @@ extension RasiServices {
     @discardableResult
     func applySignals(_ interactionId: String, adding feedback: [Feedback] = []) async throws -> SignalOutcome {
         let outcome = try await store.applySignals(
-            interactionId: interactionId, adding: feedback, rules: configuration.flagRules,
+            interactionId: interactionId, adding: feedback, rules: configuration.flagRules, efficacy: configuration.efficacy,
             enqueueJudge: configuration.judge.automatic, now: Date())
         RasiMetrics(registry: metrics).recorded(outcome)
         return outcome
@@ -31,7 +31,7 @@ extension RasiServices {
         }
         guard let previous, now.timeIntervalSince(previous.updatedAt) <= policy.rephraseWindow, !policy.isAcknowledgement(interaction.request)
         else { return }
-        let similarity = try await requestSimilarity(previous.request, interaction.request)
+        let similarity = try await textSimilarity(previous.request, interaction.request)
         guard policy.isRephrase(of: previous, by: interaction.request, similarity: similarity, lexical: embedder == nil, at: now) else { return }
         try await applySignals(previous.id, adding: [implicit(.rephrase, on: previous.id, at: now,
             comment: String(format: "asked again in %@ (similarity %.2f)", interaction.id, similarity))])
@@ -60,8 +60,8 @@ extension RasiServices {
         }
     }
 
-    /// How alike two requests are: the cosine of their embeddings, or of their terms without an embedder.
-    func requestSimilarity(_ a: String, _ b: String) async throws -> Double {
+    /// How alike two texts are: the cosine of their embeddings, or of their terms without an embedder.
+    func textSimilarity(_ a: String, _ b: String) async throws -> Double {
         guard let embedder else { return TextTerms.similarity(TextTerms.terms(a), TextTerms.terms(b)) }
         let vectors = try await embedder.embed([a, b])
         guard vectors.count == 2 else { return 0 }

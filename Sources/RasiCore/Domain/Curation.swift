@@ -1,0 +1,111 @@
+import Foundation
+
+/// Two lessons of one agent that apply to similar situations but say different things,
+/// shown to reviewers as a pair to resolve.
+public struct LessonConflict: Codable, Sendable, Equatable {
+    public var id: Int
+    public var pair: LessonPair
+    public var agent: String
+    /// How alike the two situations are.
+    public var similarity: Double
+    public var reason: String
+    public var detectedAt: Date
+    public var resolvedAt: Date?
+    public var resolvedBy: String?
+    /// What the reviewer decided: `kept LESSON_ID` or `kept both`.
+    public var resolution: String?
+
+    public init(id: Int = 0, pair: LessonPair, agent: String, similarity: Double, reason: String, detectedAt: Date,
+                resolvedAt: Date? = nil, resolvedBy: String? = nil, resolution: String? = nil) {
+        self.id = id
+        self.pair = pair
+        self.agent = agent
+        self.similarity = similarity
+        self.reason = reason
+        self.detectedAt = detectedAt
+        self.resolvedAt = resolvedAt
+        self.resolvedBy = resolvedBy
+        self.resolution = resolution
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, pair = "lessons", agent, similarity, reason, resolution
+        case detectedAt = "detected_at", resolvedAt = "resolved_at", resolvedBy = "resolved_by"
+    }
+}
+
+/// When two similar lessons contradict each other.
+public struct ConflictPolicy: Sendable, Equatable {
+    /// Situations at least this similar (embedding cosine) are about the same case.
+    public var situationSimilarity = 0.8
+    /// Same polarity, but correct behaviours less similar than this, diverge.
+    public var behaviorDivergence = 0.5
+    /// With a judge model: merge conflicting lessons chosen for one request into one guidance
+    /// block instead of keeping only the winner.
+    public var synthesize = false
+
+    public init() {}
+
+    /// Why two lessons about similar situations contradict, or nil when they agree.
+    public func contradiction(_ a: Lesson, _ b: Lesson, behaviorSimilarity: Double) -> String? {
+        if a.polarity != b.polarity { return "one says to avoid what the other says to repeat (opposite polarity)" }
+        if behaviorSimilarity < behaviorDivergence {
+            return String(format: "their correct behaviours diverge (similarity %.2f)", behaviorSimilarity)
+        }
+        return nil
+    }
+}
+
+/// How feedback on interactions measures the lessons injected into them.
+public struct EfficacyPolicy: Sendable, Equatable {
+    /// Rated uses before a lesson can be retired automatically.
+    public var minRated = 5
+    /// Share of harmful rated uses at which an active lesson is retired and sent to review.
+    public var harmfulRate = 0.5
+
+    public init() {}
+
+    /// What a piece of feedback says about the lessons injected in its interaction.
+    public static func outcome(of feedback: Feedback) -> Bool? {
+        if let rating = feedback.rating { return rating == .up }
+        switch feedback.signal {
+        case .rephrase?, .escalate?: return false
+        default: return nil // a comment alone, or leaving, says nothing sure about the lessons
+        }
+    }
+
+    public func shouldRetire(helpful: Int, harmful: Int) -> Bool {
+        let rated = helpful + harmful
+        return rated >= minRated && Double(harmful) / Double(rated) >= harmfulRate
+    }
+}
+
+/// One version of a lesson with who saved it and when: a line of `rasi lessons export`.
+public struct LessonVersion: Codable, Sendable, Equatable {
+    public var lesson: Lesson
+    public var changedBy: String
+    public var changedAt: Date
+
+    public init(lesson: Lesson, changedBy: String, changedAt: Date) {
+        self.lesson = lesson
+        self.changedBy = changedBy
+        self.changedAt = changedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case lesson
+        case changedBy = "changed_by"
+        case changedAt = "changed_at"
+    }
+}
+
+/// What an import did.
+public struct LessonImport: Sendable, Equatable {
+    /// Versions stored, and versions the store already had (by lesson id and version).
+    public var added = 0
+    public var skipped = 0
+    /// Lessons whose current version changed; their vectors are made again.
+    public var updated: [String] = []
+
+    public init() {}
+}

@@ -1,0 +1,95 @@
+import Foundation
+import GRDB
+import RasiCore
+
+// MARK: - Conflicts between lessons
+
+extension SQLiteStore {
+    public func recordConflict(_ conflict: LessonConflict) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO lesson_conflicts (lesson_a, lesson_b, agent, similarity, reason, detected_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [conflict.pair.first, conflict.pair.second, conflict.agent, conflict.similarity, conflict.reason, conflict.detectedAt])
+        }
+    }
+
+    public func listConflicts(open: Bool?, limit: Int) async throws -> [LessonConflict] {
+        try await database.read { db in
+            let filter = open.map { $0 ? "WHERE resolved_at IS NULL" : "WHERE resolved_at IS NOT NULL" } ?? ""
+            return try Row.fetchAll(db, sql: "SELECT * FROM lesson_conflicts \(filter) ORDER BY id LIMIT ?", arguments: [limit]).map(Self.conflict)
+        }
+    }
+
+    public func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair> {
+        guard ids.count > 1 else { return [] }
+        return try await database.read { db in
+            let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT lesson_a, lesson_b FROM lesson_conflicts
+                WHERE resolved_at IS NULL AND lesson_a IN (\(placeholders)) AND lesson_b IN (\(placeholders))
+                """, arguments: StatementArguments(ids + ids))
+            return Set(rows.map { LessonPair($0["lesson_a"], $0["lesson_b"]) })
+        }
+    }
+
+    public func resolveConflict(id: Int, by actor: String, resolution: String, at date: Date) async throws -> LessonConflict? {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE lesson_conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL",
+                           arguments: [date, actor, resolution, id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM lesson_conflicts WHERE id = ?", arguments: [id]).map(Self.conflict)
+        }
+    }
+
+    static func conflict(_ row: Row) -> LessonConflict {
+        LessonConflict(
+            id: row["id"], pair: LessonPair(row["lesson_a"], row["lesson_b"]), agent: row["agent"], similarity: row["similarity"],
+            reason: row["reason"], detectedAt: row["detected_at"], resolvedAt: row["resolved_at"], resolvedBy: row["resolved_by"],
+            resolution: row["resolution"])
+    }
+}
+
+// MARK: - Export and import
+
+extension SQLiteStore {
+    public func exportLessonVersions() async throws -> [LessonVersion] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT v.snapshot, v.changed_by, v.changed_at FROM lesson_versions v JOIN lessons l ON l.id = v.lesson_id
+                ORDER BY v.lesson_id, v.version
+                """).compactMap { row in
+                (try? RasiJSON.decoder().decode(Lesson.self, from: Data((row["snapshot"] as String).utf8)))
+                    .map { LessonVersion(lesson: $0, changedBy: row["changed_by"], changedAt: row["changed_at"]) }
+            }
+        }
+    }
+
+    public func importLessonVersions(_ versions: [LessonVersion]) async throws -> LessonImport {
+        let result = try await database.write { db in
+            var result = LessonImport()
+            var newest: [String: Lesson] = [:]
+            for version in versions {
+                let lesson = version.lesson
+                let known = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM lesson_versions WHERE lesson_id = ? AND version = ?)",
+                                              arguments: [lesson.id, lesson.version]) ?? false
+                if known { result.skipped += 1; continue }
+                try db.execute(sql: "INSERT INTO lesson_versions (lesson_id, version, snapshot, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [lesson.id, lesson.version, RasiJSON.string(lesson), version.changedBy, version.changedAt])
+                result.added += 1
+                if (newest[lesson.id]?.version ?? 0) < lesson.version { newest[lesson.id] = lesson }
+            }
+            for (id, lesson) in newest.sorted(by: { $0.key < $1.key }) {
+                let current = try Int.fetchOne(db, sql: "SELECT version FROM lessons WHERE id = ?", arguments: [id])
+                guard (current ?? 0) < lesson.version else { continue }
+                try Self.upsertLesson(lesson, insert: current == nil, db: db)
+                try db.execute(sql: "DELETE FROM lesson_embeddings WHERE lesson_id = ?", arguments: [id])
+                result.updated.append(id)
+            }
+            return result
+        }
+        for id in result.updated { index?.remove(id: id) }
+        return result
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import RasiCore
+import RasiServer
+
+/// `rasi lessons export|import`: lessons as JSONL, one version a line, in a stable order, so a
+/// team can keep its lessons in git and review changes as diffs.
+struct LessonsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lessons", abstract: "Export and import lessons as JSONL (every version, stable order).",
+        subcommands: [Export.self, Import.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write every version of every lesson, by lesson id then version.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "File to write; standard output when left out.") var out: String?
+
+        func run() async throws {
+            let versions = try await openStore(try store.configuration()).exportLessonVersions()
+            let encoder = RasiJSON.encoder()
+            var text = ""
+            for version in versions { text += String(decoding: try encoder.encode(version), as: UTF8.self) + "\n" }
+            if let out {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+                FileHandle.standardError.write(Data("exported \(versions.count) versions of \(Set(versions.map(\.lesson.id)).count) lessons to \(out)\n".utf8))
+            } else {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add the versions the store lacks (idempotent by lesson id and version), and embed what changed.",
+            discussion: "A running server sees imported lessons after a restart.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var model: ModelOptions
+        @Argument(help: "A JSONL file written by `rasi lessons export`.") var file: String
+
+        func run() async throws {
+            var configuration = try store.configuration()
+            if let directory = model.modelDir { configuration.modelDirectory = directory }
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+            var versions: [LessonVersion] = []
+            for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                do {
+                    versions.append(try RasiJSON.decoder().decode(LessonVersion.self, from: Data(line.utf8)))
+                } catch {
+                    throw ValidationError("\(file) line \(number + 1) is not a lesson version: \(error)")
+                }
+            }
+            let client = Upstream.makeClient(configuration)
+            do {
+                let embedder = try await loadEmbedder(configuration, httpClient: client)
+                let store = try openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
+                let result = try await store.importLessonVersions(versions)
+                if let embedder {
+                    let missing = try await store.lessonsWithoutEmbedding(model: embedder.name)
+                    for start in stride(from: 0, to: missing.count, by: 64) {
+                        let batch = Array(missing[start..<min(start + 64, missing.count)])
+                        let vectors = try await embedder.model.embed(batch.map(\.retrievalText))
+                        try await store.saveEmbeddings(zip(batch, vectors).map { ($0, LessonEmbedding(model: embedder.name, vector: $1)) })
+                    }
+                }
+                print("imported \(result.added) versions (\(result.skipped) already present); \(result.updated.count) lessons updated")
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
+}
