@@ -20,7 +20,7 @@ import RasiSQLite
             try await store.applySignals(
                 interactionId: interaction.id,
                 adding: [Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil, createdAt: Date())],
-                rules: FlagRules(), enqueueJudge: false, now: Date())
+                rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
 
             let loaded = try #require(try await store.interaction(id: interaction.id))
             #expect(loaded.response == "Shipped.")
@@ -39,7 +39,7 @@ import RasiSQLite
             await #expect(throws: RasiError.notFound("interaction int_x")) {
                 try await store.applySignals(
                     interactionId: "int_x", adding: [Feedback(id: "f", interactionId: "int_x", rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date())],
-                    rules: FlagRules(), enqueueJudge: false, now: Date())
+                    rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
             }
         }
     }

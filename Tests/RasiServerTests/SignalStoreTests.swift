@@ -18,9 +18,9 @@ import RasiSQLite
         try await withTemporaryStore { store in
             let interaction = try await logged(store)
             let first = try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)],
-                                                     rules: FlagRules(), enqueueJudge: true, now: Date())
+                                                     rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
             let again = try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)],
-                                                     rules: FlagRules(), enqueueJudge: true, now: Date())
+                                                     rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
             #expect(first.added.count == 1 && first.raised.map(\.rule) == [.escalate] && first.judgeJob != nil)
             #expect(again.added.isEmpty && again.raised.isEmpty && again.judgeJob == nil)
             let loaded = try #require(try await store.interaction(id: interaction.id))
@@ -34,18 +34,18 @@ import RasiSQLite
         try await withTemporaryStore { store in
             let interaction = try await logged(store)
             let down = Feedback(id: "fb_down", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: Date())
-            try await store.applySignals(interactionId: interaction.id, adding: [down], rules: FlagRules(), enqueueJudge: false, now: Date())
+            try await store.applySignals(interactionId: interaction.id, adding: [down], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
             #expect(try await store.dismissFlags(interactionId: interaction.id, by: "reviewer", at: Date()) == 1)
             let second = Feedback(id: "fb_down2", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: Date())
-            let outcome = try await store.applySignals(interactionId: interaction.id, adding: [second], rules: FlagRules(), enqueueJudge: false, now: Date())
+            let outcome = try await store.applySignals(interactionId: interaction.id, adding: [second], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
             #expect(outcome.raised.isEmpty)
             #expect(try await store.listInteractions(InteractionFilter(flagged: true)).isEmpty)
 
             // A rephrase flag the rules cleared (thumbs-up after it) comes back with a later rephrase.
             let other = try await logged(store, conversation: "c2")
-            try await store.applySignals(interactionId: other.id, adding: [signal(.rephrase, on: other.id)], rules: FlagRules(), enqueueJudge: false, now: Date())
+            try await store.applySignals(interactionId: other.id, adding: [signal(.rephrase, on: other.id)], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
             let up = Feedback(id: "fb_up", interactionId: other.id, rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date().addingTimeInterval(1))
-            let cleared = try await store.applySignals(interactionId: other.id, adding: [up], rules: FlagRules(), enqueueJudge: false, now: Date())
+            let cleared = try await store.applySignals(interactionId: other.id, adding: [up], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
             #expect(cleared.cleared == [.rephrase])
             #expect(try await store.listInteractions(InteractionFilter(flagged: true)).isEmpty)
         }
@@ -58,7 +58,7 @@ import RasiSQLite
                 let interaction = try await logged(store)
                 ids.append(interaction.id)
                 let down = Feedback(id: Identifier.make("fb"), interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil, createdAt: Date())
-                try await store.applySignals(interactionId: interaction.id, adding: [down], rules: FlagRules(), enqueueJudge: false, now: Date())
+                try await store.applySignals(interactionId: interaction.id, adding: [down], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
             }
             let page = try await store.listInteractions(InteractionFilter(flagged: true, limit: 2, oldestFirst: true))
             #expect(page.map(\.id) == Array(ids.prefix(2)))
@@ -71,7 +71,7 @@ import RasiSQLite
     @Test func aJobIsClaimedOnceAndOnlyItsHolderFinishesIt() async throws {
         try await withTemporaryStore { store in
             let interaction = try await logged(store)
-            try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)], rules: FlagRules(), enqueueJudge: true, now: Date())
+            try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
             let job = try #require(try await store.claimJob(owner: "p1", now: Date()))
             #expect(job.attempts == 1 && job.status == .running)
             #expect(try await store.claimJob(owner: "p2", now: Date()) == nil)
@@ -87,7 +87,7 @@ import RasiSQLite
     @Test func aRetriedJobWaitsForItsBackoff() async throws {
         try await withTemporaryStore { store in
             let interaction = try await logged(store)
-            try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)], rules: FlagRules(), enqueueJudge: true, now: Date())
+            try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
             let now = Date()
             let job = try #require(try await store.claimJob(owner: "p1", now: now))
             #expect(try await store.finishJob(job, owner: "p1", outcome: .retry(at: now.addingTimeInterval(60), error: "unreachable"), run: nil, lesson: nil, now: now))
@@ -105,7 +105,7 @@ import RasiSQLite
         do {
             let store = try SQLiteStore(path: path)
             interactionId = try await logged(store).id
-            try await store.applySignals(interactionId: interactionId, adding: [signal(.escalate, on: interactionId)], rules: FlagRules(), enqueueJudge: true, now: Date())
+            try await store.applySignals(interactionId: interactionId, adding: [signal(.escalate, on: interactionId)], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
             _ = try #require(try await store.claimJob(owner: "crashed", now: Date()))
         }
         let reopened = try SQLiteStore(path: path)
