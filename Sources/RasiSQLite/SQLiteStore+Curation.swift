@@ -76,7 +76,7 @@ extension SQLiteStore {
                                               arguments: [lesson.id, lesson.version]) ?? false
                 if known { result.skipped += 1; continue }
                 try db.execute(sql: "INSERT INTO lesson_versions (lesson_id, version, snapshot, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [lesson.id, lesson.version, RasiJSON.string(lesson), version.changedBy, version.changedAt])
+                               arguments: [lesson.id, lesson.version, RasiJSON.string(lesson), version.changedBy, Timestamp.wholeMillisecond(version.changedAt)])
                 result.added += 1
                 if (newest[lesson.id]?.version ?? 0) < lesson.version { newest[lesson.id] = lesson }
             }

@@ -159,7 +159,15 @@ public enum Timestamp {
     private static let plain = Date.ISO8601FormatStyle()
 
     public static func format(_ date: Date) -> String {
-        withFraction.format(date)
+        withFraction.format(wholeMillisecond(date))
+    }
+
+    /// The date at its nearest millisecond, nudged a fifth of one up, so a formatter that
+    /// truncates to milliseconds (SQLite's through GRDB, ISO-8601 here) writes that millisecond
+    /// and not the one below: a `Double` such as 1764024000.123 is stored as 1764024000.12299…
+    /// Without this, dates drift a millisecond per round trip through text.
+    public static func wholeMillisecond(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000 + 0.0002)
     }
 
     public static func parse(_ text: String) -> Date? {
