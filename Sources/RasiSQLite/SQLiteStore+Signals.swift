@@ -53,7 +53,7 @@ extension SQLiteStore: SignalStore {
                     arguments: [job.id, job.kind.rawValue, interactionId, job.runAfter, job.createdAt])
                 if db.changesCount > 0 { outcome.judgeJob = job }
             }
-            if let helpful = outcome.added.compactMap(EfficacyPolicy.outcome).last {
+            if !outcome.added.isEmpty, let helpful = EfficacyPolicy.verdict(interaction.feedback) {
                 outcome.retired = try Self.countOutcome(helpful: helpful, of: interactionId, efficacy: efficacy, now: now, db: db)
             }
             return outcome

@@ -109,3 +109,24 @@ import RasiCore
         #expect(FlagRules.reportsError(content) == failed)
     }
 }
+
+@Suite struct EfficacyTests {
+    func feedback(_ rating: Rating? = nil, signal: Signal? = nil, at offset: TimeInterval) -> Feedback {
+        Feedback(id: Identifier.make("fb"), interactionId: "i", rating: rating, comment: nil, source: signal == nil ? .user : .implicit,
+                 signal: signal, createdAt: Date().addingTimeInterval(offset))
+    }
+
+    @Test func theLatestRatingDecidesAndOutweighsImplicitSignals() {
+        #expect(EfficacyPolicy.verdict([feedback(.up, at: 0), feedback(signal: .rephrase, at: 5)]) == true)
+        #expect(EfficacyPolicy.verdict([feedback(.up, at: 0), feedback(.down, at: 5)]) == false)
+        #expect(EfficacyPolicy.verdict([feedback(signal: .escalate, at: 0)]) == false)
+        #expect(EfficacyPolicy.verdict([feedback(signal: .abandon, at: 0)]) == nil)
+    }
+
+    @Test func retirementWaitsForEnoughRatedUses() {
+        let policy = EfficacyPolicy()
+        #expect(!policy.shouldRetire(helpful: 0, harmful: 4))
+        #expect(policy.shouldRetire(helpful: 2, harmful: 3))
+        #expect(!policy.shouldRetire(helpful: 4, harmful: 3))
+    }
+}

@@ -65,13 +65,13 @@ public struct EfficacyPolicy: Sendable, Equatable {
 
     public init() {}
 
-    /// What a piece of feedback says about the lessons injected in its interaction.
-    public static func outcome(of feedback: Feedback) -> Bool? {
-        if let rating = feedback.rating { return rating == .up }
-        switch feedback.signal {
-        case .rephrase?, .escalate?: return false
-        default: return nil // a comment alone, or leaving, says nothing sure about the lessons
-        }
+    /// What an interaction's feedback says about the lessons injected into it: helpful (true),
+    /// harmful (false) or nothing. The latest rating decides; without one, the user asking again
+    /// or asking for a human counts as harmful. A comment alone, or leaving, says nothing sure.
+    public static func verdict(_ feedback: [Feedback]) -> Bool? {
+        let ordered = feedback.sorted { $0.createdAt < $1.createdAt }
+        if let rating = ordered.last(where: { $0.rating != nil })?.rating { return rating == .up }
+        return ordered.contains { $0.signal == .rephrase || $0.signal == .escalate } ? false : nil
     }
 
     public func shouldRetire(helpful: Int, harmful: Int) -> Bool {
