@@ -240,6 +240,13 @@ extension SQLiteStore {
                     at DATETIME NOT NULL,
                     PRIMARY KEY (interaction_id, lesson_id)
                 );
+
+                CREATE TABLE topics (
+                    name TEXT PRIMARY KEY,
+                    description TEXT NOT NULL,
+                    examples TEXT NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
                 """)
         }
         return migrator

@@ -72,6 +72,7 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     JudgeController(services: services).register(routes)
     LessonsController(services: services).register(routes)
     CurationController(services: services).register(routes)
+    TopicsController(services: services).register(routes)
     KeysController(services: services).register(routes)
     PanelController(services: services).register(routes)
     return (router, routes.entries)

@@ -36,6 +36,10 @@ public struct RasiConfiguration: Sendable {
     /// Per-agent selection policies (from `RASI_POLICY_FILE`), over `resolvedSelection`.
     public var agentPolicies: [String: LessonSelectionPolicy] = [:]
     public var conflicts = ConflictPolicy()
+    /// Least similarity to a topic's description or examples to be filed under it (MiniLM
+    /// cosine). Picked by `rasi bench topics`: the lowest floor that leaves 80% of CLINC150's
+    /// out-of-scope requests unclassified; 80% of in-scope requests are then filed right.
+    public var topicFloor = 0.33
     public var efficacy = EfficacyPolicy()
     /// How rephrases, escalations and abandonments are detected.
     public var signals = SignalPolicy()
@@ -98,6 +102,7 @@ public struct RasiConfiguration: Sendable {
         conflicts.situationSimilarity = try number("RASI_CONFLICT_SIMILARITY", conflicts.situationSimilarity)
         conflicts.behaviorDivergence = try number("RASI_CONFLICT_DIVERGENCE", conflicts.behaviorDivergence)
         efficacy.minRated = try number("RASI_EFFICACY_MIN_RATED", efficacy.minRated)
+        topicFloor = try number("RASI_TOPIC_FLOOR", topicFloor)
         efficacy.harmfulRate = try number("RASI_EFFICACY_HARMFUL_RATE", efficacy.harmfulRate)
 
         signals.rephraseWindow = try number("RASI_REPHRASE_WINDOW", signals.rephraseWindow)

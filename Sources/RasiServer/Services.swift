@@ -18,6 +18,8 @@ public struct RasiServices: Sendable {
     public var metrics: PrometheusCollectorRegistry
     /// The judge agent, over the judge's model.
     public var judge: Judge
+    /// The admin-defined topics interactions and lessons are filed under.
+    let topics: TopicCatalog
 
     public init(
         configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor,
@@ -25,6 +27,7 @@ public struct RasiServices: Sendable {
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) {
         self.metrics = metrics
+        self.topics = TopicCatalog(store: store, embedder: embedder, floor: configuration.topicFloor)
         self.judge = Judge(model: judgeModel, rubric: JudgeRubric(extra: configuration.judge.extraRubric), attempts: configuration.judge.attempts)
         self.configuration = configuration
         self.store = store
@@ -47,6 +50,8 @@ public struct RasiServices: Sendable {
     func prepareLesson(_ fields: LessonFields, author: String) async throws -> (Lesson, LessonEmbedding?) {
         try fields.requireForCreation()
         try fields.validate()
+        var fields = fields
+        if fields.topic == nil, let situation = fields.situation { fields.topic = try await topics.classify(situation) }
         let lesson = Lesson.create(fields: fields.mapTexts(redactor.redact), author: author)
         return (lesson, try await embedding(of: lesson))
     }

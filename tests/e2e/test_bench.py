@@ -90,3 +90,14 @@ def test_bench_panel_times_every_page_over_http(tmp_path):
     assert {"/admin/interactions", "/admin/interactions/{id}", "/admin/review", "/admin/lessons/{lesson}", "/admin/keys"} <= set(pages)
     assert all(p["status"] == 200 for p in pages.values()), pages
     assert report["slowest_p99_ms"] == max(p["p99_ms"] for p in pages.values())
+
+
+def test_the_shipped_topic_floor_is_the_one_the_data_recommends(tmp_path):
+    out = tmp_path / "topics.json"
+    done = subprocess.run([RASI_BIN, "bench", "topics", "--data", str(SHARED / "data" / "clinc150" / "clinc150_dev.json"),
+                           "--domains", str(SHARED / "data" / "clinc150" / "domains.json"), "--out", str(out), "--model-dir", MODEL_DIR],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["recommended"]["floor"] == report["shipped_default"]
+    assert report["recommended"]["in_scope_filed_correctly"] >= 0.75

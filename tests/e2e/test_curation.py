@@ -133,3 +133,36 @@ def test_export_then_import_round_trips_and_is_idempotent(workdir, model):
         assert hits[0]["lesson"]["correct_behavior"] == "Offer a replacement first"
     finally:
         rasi.stop()
+
+
+def test_interactions_and_lessons_are_filed_under_admin_topics_and_the_rest_is_suggested(rasi, model, agent_key, reviewer_key):
+    model.script([], default={"content": "ok"})
+    reviewer_put = rasi.api("PUT", "/api/v1/topics/billing", key=reviewer_key, json={"description": "invoices"})
+    assert reviewer_put.status_code == 403  # topics are an admin's
+    saved = rasi.api("PUT", "/api/v1/topics/billing", json={
+        "description": "Billing, invoices, charges and refunds",
+        "examples": ["I was charged twice this month", "Where can I download my invoice?", "I want a refund for my last payment"]})
+    assert saved.status_code == 200, saved.text
+    rasi.api("PUT", "/api/v1/topics/account", json={
+        "description": "Logging in, passwords and account settings",
+        "examples": ["I forgot my password", "How do I change the e-mail on my account?"]}).raise_for_status()
+    assert [t["name"] for t in rasi.api("GET", "/api/v1/topics", key=reviewer_key).json()["topics"]] == ["account", "billing"]
+
+    client = rasi.openai(agent_key)
+
+    def topic_of(text, conversation):
+        raw = client.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": text}], extra_headers={"X-RASI-Conversation": conversation})
+        return rasi.api("GET", f"/api/v1/interactions/{raw.headers['X-RASI-Interaction']}", key=reviewer_key).json()["topic"]
+
+    assert topic_of("Why did you charge my card two times?", "t1") == "billing"
+    assert topic_of("I can't log in, I think I lost my password", "t2") == "account"
+    for n, text in enumerate(["Which wine goes with salmon?", "What wine should I serve with fish?",
+                              "Recommend a wine for a seafood dinner", "What is the capital of Peru?"]):
+        assert topic_of(text, f"u{n}") == "unclassified"
+    created = rasi.api("POST", "/api/v1/lessons", json={
+        "situation": "Customer disputes a duplicate charge on their invoice", "should_have_done": "x", "correct_behavior": "y"}).json()
+    assert created["topic"] == "billing"
+
+    suggestions = rasi.api("GET", "/api/v1/topics/suggestions", key=reviewer_key).json()["suggestions"]
+    assert len(suggestions) == 1 and suggestions[0]["size"] == 3 and "wine" in suggestions[0]["name"]

@@ -109,3 +109,60 @@ public struct LessonImport: Sendable, Equatable {
 
     public init() {}
 }
+
+/// A topic an admin defines, to file interactions and lessons under.
+public struct Topic: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String
+    /// Requests that belong to it.
+    public var examples: [String]
+
+    public init(name: String, description: String, examples: [String]) {
+        self.name = name
+        self.description = description
+        self.examples = examples
+    }
+
+    /// The texts a request is compared with: the description and every example.
+    public var texts: [String] { [description] + examples }
+
+    public static let unclassified = "unclassified"
+}
+
+/// Files a text under the topic whose description or examples it is most similar to, or
+/// `unclassified` below the floor.
+public struct TopicClassifier: Sendable {
+    /// Each topic's texts' vectors.
+    public let topics: [(name: String, vectors: [[Float]])]
+    public let floor: Double
+
+    public init(topics: [(name: String, vectors: [[Float]])], floor: Double) {
+        self.topics = topics
+        self.floor = floor
+    }
+
+    public func classify(_ vector: [Float]) -> (topic: String, score: Double) {
+        var best = (topic: Topic.unclassified, score: 0.0)
+        for topic in topics {
+            for candidate in topic.vectors {
+                let score = Embeddings.cosine(vector, candidate)
+                if score > best.score { best = (topic.name, score) }
+            }
+        }
+        return best.score >= floor ? best : (Topic.unclassified, best.score)
+    }
+
+    /// Groups texts by similarity (each joins the first group whose first member it is at
+    /// least `similarity` to), largest groups first, with at least `minSize` members.
+    public static func clusters(_ vectors: [[Float]], similarity: Double, minSize: Int) -> [[Int]] {
+        var groups: [(leader: [Float], members: [Int])] = []
+        for (index, vector) in vectors.enumerated() {
+            if let match = groups.indices.first(where: { Embeddings.cosine(groups[$0].leader, vector) >= similarity }) {
+                groups[match].members.append(index)
+            } else {
+                groups.append((vector, [index]))
+            }
+        }
+        return groups.map(\.members).filter { $0.count >= minSize }.sorted { $0.count > $1.count }
+    }
+}

@@ -156,4 +156,12 @@ public protocol JudgeStore: Sendable {
     func listJobs(status: Job.Status?, limit: Int) async throws -> [Job]
 }
 
-public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore
+/// The topics admins define.
+public protocol TopicStore: Sendable {
+    func listTopics() async throws -> [Topic]
+    func saveTopic(_ topic: Topic, at: Date) async throws
+    /// Returns false when no such topic exists.
+    func deleteTopic(name: String) async throws -> Bool
+}
+
+public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore

@@ -45,11 +45,13 @@ struct InteractionsController {
         let body = try await request.decodeJSON(IngestBody.self, limit: services.configuration.maxBodyBytes)
         let agent = try GatewayController.agentName(body.agent)
         if let latency = body.latencyMs, latency < 0 { throw RasiError.invalidField("latency_ms", "must not be negative") }
+        var topic = body.topic
+        if topic == nil { topic = try? await services.topics.classify(body.request) ?? nil }
         let interaction = Interaction(
             agent: agent, conversationId: body.conversationId, userId: body.userId, request: body.request,
             messages: body.messages ?? .array([]), steps: body.steps ?? [], response: body.response, model: body.model,
             latencyMs: body.latencyMs ?? 0, tokens: body.tokens ?? TokenUsage(), lessonsInjected: body.lessonsInjected ?? [],
-            topic: body.topic, error: body.error)
+            topic: topic, error: body.error)
         try await services.store.createInteraction(interaction, turnKey: nil)
         await services.detectSignals(logged: interaction, logger: context.logger)
         let logged = try await services.store.interaction(id: interaction.id) ?? interaction

@@ -205,11 +205,13 @@ struct TurnLog: Sendable {
             try await store.updateInteraction(interaction, appendingSteps: steps)
             interaction.steps += steps
         } else {
+            // Filed under a topic as it is logged; the request's vector is the one retrieval just made.
+            let topic = try? await services.topics.classify(chat.latestUserText)
             interaction = Interaction(
                 agent: agent, conversationId: chat.conversationId(agent: agent, userId: userId, header: conversationHeader),
                 userId: userId, request: chat.latestUserText, messages: .array(chat.messages.map { .object($0) }),
                 steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
-                model: chat.model, lessonsInjected: injectedIds, createdAt: now)
+                model: chat.model, lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
             try await store.createInteraction(interaction, turnKey: turnKey)
             isNew = true
         }
