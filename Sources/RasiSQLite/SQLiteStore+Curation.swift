@@ -59,10 +59,7 @@ extension SQLiteStore {
             try Row.fetchAll(db, sql: """
                 SELECT v.snapshot, v.changed_by, v.changed_at FROM lesson_versions v JOIN lessons l ON l.id = v.lesson_id
                 ORDER BY v.lesson_id, v.version
-                """).compactMap { row in
-                (try? RasiJSON.decoder().decode(Lesson.self, from: Data((row["snapshot"] as String).utf8)))
-                    .map { LessonVersion(lesson: $0, changedBy: row["changed_by"], changedAt: row["changed_at"]) }
-            }
+                """).compactMap(Self.lessonVersion)
         }
     }
 

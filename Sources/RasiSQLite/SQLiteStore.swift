@@ -448,11 +448,16 @@ extension SQLiteStore: LessonStore {
         }
     }
 
-    public func lessonHistory(id: String) async throws -> [Lesson] {
+    public func lessonHistory(id: String) async throws -> [LessonVersion] {
         try await database.read { db in
-            try String.fetchAll(db, sql: "SELECT snapshot FROM lesson_versions WHERE lesson_id = ? ORDER BY version", arguments: [id])
-                .compactMap { try? RasiJSON.decoder().decode(Lesson.self, from: Data($0.utf8)) }
+            try Row.fetchAll(db, sql: "SELECT snapshot, changed_by, changed_at FROM lesson_versions WHERE lesson_id = ? ORDER BY version", arguments: [id])
+                .compactMap(Self.lessonVersion)
         }
+    }
+
+    static func lessonVersion(_ row: Row) -> LessonVersion? {
+        (try? RasiJSON.decoder().decode(Lesson.self, from: Data((row["snapshot"] as String).utf8)))
+            .map { LessonVersion(lesson: $0, changedBy: row["changed_by"], changedAt: row["changed_at"]) }
     }
 
     public func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson] {

@@ -51,7 +51,7 @@ import RasiSQLite
             let retired = try #require(try await store.lesson(id: stored.id))
             #expect(retired.status == .retired && retired.version == 2)
             #expect(retired.reviewReason == "retired automatically: harmful in 2 of 3 rated uses")
-            #expect(try await store.lessonHistory(id: stored.id).map(\.status) == [.active, .retired])
+            #expect(try await store.lessonHistory(id: stored.id).map(\.lesson.status) == [.active, .retired])
         }
     }
 

@@ -66,7 +66,7 @@ import RasiSQLite
 
             #expect(try await store.lexicalCandidates(agent: "default", words: ["cancel"], limit: 5).isEmpty)
             #expect(try await store.lexicalCandidates(agent: "default", words: ["pause"], limit: 5).map(\.lesson.id) == [lesson.id])
-            #expect(try await store.lessonHistory(id: lesson.id).map(\.situation) == ["cancel a subscription", "pause a membership"])
+            #expect(try await store.lessonHistory(id: lesson.id).map(\.lesson.situation) == ["cancel a subscription", "pause a membership"])
 
             #expect(try await store.deleteLesson(id: lesson.id, by: "reviewer"))
             #expect(try await store.lexicalCandidates(agent: "default", words: ["pause"], limit: 5).isEmpty)

@@ -93,6 +93,7 @@ def test_retired_lesson_leaves_retrieval_and_reactivated_returns(rasi, model, re
     assert len(rasi.api("POST", "/api/v1/retrieve", key=agent_key, json=query).json()["lessons"]) == 1
     versions = rasi.api("GET", f"/api/v1/lessons/{created['id']}/versions", key=reviewer_key).json()["versions"]
     assert [v["status"] for v in versions] == ["active", "retired", "active"]
+    assert all(v["changed_by"].startswith("e2e reviewer") and v["changed_at"] for v in versions)
 
 
 def test_lessons_made_without_the_model_are_embedded_when_it_is_turned_on(workdir, model):

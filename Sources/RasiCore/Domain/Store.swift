@@ -73,7 +73,8 @@ public protocol LessonStore: Sendable {
     /// Removes a lesson from use at once; its history is kept. Returns false when unknown.
     func deleteLesson(id: String, by: String) async throws -> Bool
     func listLessons(_ filter: LessonFilter) async throws -> [Lesson]
-    func lessonHistory(id: String) async throws -> [Lesson]
+    /// Every version of a lesson, oldest first, with who saved it and when (kept after deletion).
+    func lessonHistory(id: String) async throws -> [LessonVersion]
     /// Active lessons of an agent whose situation shares any of these words (stemmed by the
     /// index), best BM25 first, each scored with its BM25 (positive, higher is better).
     func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson]

@@ -55,7 +55,14 @@ struct LessonsController {
         let id = try context.id()
         let history = try await services.store.lessonHistory(id: id)
         guard !history.isEmpty else { throw RasiError.notFound("lesson \(id)") }
-        return try JSONBody.response(["versions": history])
+        // Each version is the lesson as it was, with who saved it and when: the audit trail.
+        let versions: [JSONValue] = try history.map { version in
+            var fields = try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(version.lesson)).objectValue ?? [:]
+            fields["changed_by"] = .string(version.changedBy)
+            fields["changed_at"] = .string(Timestamp.format(version.changedAt))
+            return .object(fields)
+        }
+        return try JSONBody.response(["versions": JSONValue.array(versions)])
     }
 
     struct RetrieveBody: Decodable {

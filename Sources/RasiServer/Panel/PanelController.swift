@@ -301,7 +301,8 @@ struct PanelController {
             "canActivate": lesson.status != .active, "canRetire": lesson.status != .retired,
             "activateLabel": lesson.status == .proposed ? "Approve" : "Reactivate",
             "history": try await store.lessonHistory(id: id).reversed().map {
-                ["version": $0.version, "status": $0.status.rawValue, "updated": PanelPages.time($0.updatedAt), "situation": PanelPages.clip($0.situation, 80)] as [String: Any]
+                ["version": $0.lesson.version, "status": $0.lesson.status.rawValue, "updated": PanelPages.time($0.changedAt),
+                 "by": $0.changedBy, "situation": PanelPages.clip($0.lesson.situation, 80)] as [String: Any]
             },
             "injections": try await store.injections(lessonId: id, limit: 50).map {
                 ["interaction": $0.interactionId, "at": PanelPages.time($0.at), "rank": $0.rank, "score": String(format: "%.3f", $0.score), "version": $0.version] as [String: Any]

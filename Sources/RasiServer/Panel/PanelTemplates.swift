@@ -236,8 +236,8 @@ enum PanelTemplates {
         </section>
         <aside>
         <h2>History</h2>
-        <table><thead><tr><th scope="col">Version</th><th scope="col">Status</th><th scope="col">Saved (UTC)</th><th scope="col">Situation</th></tr></thead><tbody>
-        {{#history}}<tr><td>{{version}}</td><td>{{status}}</td><td>{{updated}}</td><td>{{situation}}</td></tr>{{/history}}
+        <table><thead><tr><th scope="col">Version</th><th scope="col">Status</th><th scope="col">Saved (UTC)</th><th scope="col">By</th><th scope="col">Situation</th></tr></thead><tbody>
+        {{#history}}<tr><td>{{version}}</td><td>{{status}}</td><td>{{updated}}</td><td>{{by}}</td><td>{{situation}}</td></tr>{{/history}}
         </tbody></table>
         <h2>Injected into</h2>
         <table><thead><tr><th scope="col">Interaction</th><th scope="col">Time (UTC)</th><th scope="col">Rank</th><th scope="col">Score</th><th scope="col">Version</th></tr></thead><tbody>
