@@ -241,6 +241,18 @@ extension SQLiteStore {
                     PRIMARY KEY (interaction_id, lesson_id)
                 );
 
+                -- Guidance merged from conflicting lessons, by the exact versions merged; also the merge's log.
+                CREATE TABLE syntheses (
+                    key TEXT PRIMARY KEY,
+                    agent TEXT NOT NULL,
+                    prompt TEXT NOT NULL,
+                    output TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    prompt_tokens INTEGER NOT NULL,
+                    completion_tokens INTEGER NOT NULL,
+                    created_at DATETIME NOT NULL
+                );
+
                 CREATE TABLE topics (
                     name TEXT PRIMARY KEY,
                     description TEXT NOT NULL,

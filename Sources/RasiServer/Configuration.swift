@@ -101,6 +101,16 @@ public struct RasiConfiguration: Sendable {
         if let path = string("RASI_POLICY_FILE") { try loadPolicies(path) }
         conflicts.situationSimilarity = try number("RASI_CONFLICT_SIMILARITY", conflicts.situationSimilarity)
         conflicts.behaviorDivergence = try number("RASI_CONFLICT_DIVERGENCE", conflicts.behaviorDivergence)
+        if let synthesis = string("RASI_CONFLICT_SYNTHESIS") {
+            guard let value = ["true": true, "1": true, "false": false, "0": false][synthesis.lowercased()] else {
+                throw RasiError.invalidField("RASI_CONFLICT_SYNTHESIS", "must be true or false")
+            }
+            conflicts.synthesize = value
+        }
+        if let check = string("RASI_CONFLICT_CHECK") {
+            guard ["rules", "judge"].contains(check) else { throw RasiError.invalidField("RASI_CONFLICT_CHECK", "must be rules or judge") }
+            conflicts.judgeCheck = check == "judge"
+        }
         efficacy.minRated = try number("RASI_EFFICACY_MIN_RATED", efficacy.minRated)
         topicFloor = try number("RASI_TOPIC_FLOOR", topicFloor)
         efficacy.harmfulRate = try number("RASI_EFFICACY_HARMFUL_RATE", efficacy.harmfulRate)

@@ -18,6 +18,8 @@ public struct RasiServices: Sendable {
     public var metrics: PrometheusCollectorRegistry
     /// The judge agent, over the judge's model.
     public var judge: Judge
+    /// The judge's model, also used to check and merge conflicting lessons.
+    let judgeModel: any ChatModel
     /// The admin-defined topics interactions and lessons are filed under.
     let topics: TopicCatalog
 
@@ -27,6 +29,7 @@ public struct RasiServices: Sendable {
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) {
         self.metrics = metrics
+        self.judgeModel = judgeModel
         self.topics = TopicCatalog(store: store, embedder: embedder, floor: configuration.topicFloor)
         self.judge = Judge(model: judgeModel, rubric: JudgeRubric(extra: configuration.judge.extraRubric), attempts: configuration.judge.attempts)
         self.configuration = configuration
@@ -94,13 +97,43 @@ public struct RasiServices: Sendable {
     /// Retrieves and selects the lessons for a request under the agent's policy: lessons
     /// compared by their vectors (their situations' terms without an embedder) for duplicates
     /// and diversity, known conflicts resolved.
-    func selectLessons(agent: String, query: String, k: Int? = nil) async throws -> LessonSelection {
+    /// With synthesis configured, conflicting lessons chosen together are merged by the judge's
+    /// model (`model`, the request's, when no judge model is set) into one block, cached by
+    /// their versions; if that fails or does not fit the budget, the winner rule applies.
+    func selectLessons(agent: String, query: String, k: Int? = nil, model: String? = nil) async throws -> LessonSelection {
         let policy = configuration.policy(for: agent)
         let candidates = try await retriever.candidates(agent: agent, query: query, limit: max(policy.maxLessons, k ?? 0) * 4)
+        let synthesize = configuration.conflicts.synthesize
+        let selection = try await select(candidates, policy: policy, k: k, keepConflicts: synthesize)
+        guard synthesize, !selection.conflicts.isEmpty else { return selection }
+        if let merged = try? await synthesized(selection, agent: agent, model: model, policy: policy) { return merged }
         return try await select(candidates, policy: policy, k: k)
     }
 
-    func select(_ candidates: [ScoredLesson], policy: LessonSelectionPolicy, k: Int? = nil) async throws -> LessonSelection {
+    func synthesized(_ selection: LessonSelection, agent: String, model: String?, policy: LessonSelectionPolicy) async throws -> LessonSelection {
+        let lessons = selection.lessons.map(\.lesson)
+        let key = Synthesis.key(lessons)
+        var synthesis = try await store.synthesis(key: key)
+        if synthesis == nil {
+            guard let modelName = configuration.judge.model ?? model else { throw RasiError.unavailable("no model to merge lessons with") }
+            let prompt = LessonEditorPrompt.synthesis(lessons)
+            let reply = try await judgeModel.complete(model: modelName, messages: prompt)
+            let output = reply.content.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !output.isEmpty else { throw RasiError.upstream(status: 502, message: "the merge came back empty") }
+            let made = Synthesis(key: key, agent: agent, prompt: prompt, output: output, model: reply.model ?? modelName, tokens: reply.usage, createdAt: Date())
+            try await store.saveSynthesis(made)
+            synthesis = made
+        }
+        let context = LessonRenderer.renderSynthesis(synthesis!.output, of: lessons)
+        let tokens = TokenEstimator.count(context)
+        guard tokens <= policy.tokenBudget else { throw RasiError.unavailable("the merged guidance is over the token budget") }
+        var merged = selection
+        merged.context = context
+        merged.tokens = tokens
+        return merged
+    }
+
+    func select(_ candidates: [ScoredLesson], policy: LessonSelectionPolicy, k: Int? = nil, keepConflicts: Bool = false) async throws -> LessonSelection {
         let relevant = candidates.filter { $0.score >= policy.minScore }.map(\.lesson.id)
         guard !relevant.isEmpty else { return .empty }
         let vectors = embedder == nil ? [:] : try await store.lessonVectors(ids: relevant)
@@ -108,13 +141,25 @@ public struct RasiServices: Sendable {
         return policy.select(candidates, maxLessons: k, similarity: { a, b in
             if let x = vectors[a.id], let y = vectors[b.id] { return Embeddings.cosine(x, y) }
             return TextTerms.similarity(TextTerms.terms(a.situation), TextTerms.terms(b.situation))
-        }, conflicts: conflicts)
+        }, conflicts: conflicts, keepConflicts: keepConflicts)
     }
 
     /// After a lesson is stored: finds the lessons it contradicts. Detection never fails the
     /// write that was already acknowledged.
     func lessonStored(_ lesson: Lesson, embedding: LessonEmbedding?) async {
         _ = try? await detectConflicts(lesson, embedding: embedding)
+    }
+
+    /// Whether two lessons about the same case contradict: the judge's model decides when
+    /// configured (and readable), the rules otherwise.
+    func contradiction(_ a: Lesson, _ b: Lesson) async throws -> String? {
+        let policy = configuration.conflicts
+        if policy.judgeCheck, let modelName = configuration.judge.model,
+           let reply = try? await judgeModel.complete(model: modelName, messages: LessonEditorPrompt.conflictCheck(a, b)),
+           let verdict = LessonEditorPrompt.parseConflictCheck(reply.content) {
+            return verdict.contradict ? "the judge: " + (verdict.reason.isEmpty ? "they contradict" : verdict.reason) : nil
+        }
+        return policy.contradiction(a, b, behaviorSimilarity: try await textSimilarity(a.correctBehavior, b.correctBehavior))
     }
 
     /// Lessons of the same agent whose situations are about the same case, and that say
@@ -133,8 +178,7 @@ public struct RasiServices: Sendable {
         }
         var found: [LessonConflict] = []
         for other in similar where other.lesson.id != lesson.id && other.score >= policy.situationSimilarity {
-            let behavior = try await textSimilarity(lesson.correctBehavior, other.lesson.correctBehavior)
-            guard let reason = policy.contradiction(lesson, other.lesson, behaviorSimilarity: behavior) else { continue }
+            guard let reason = try await contradiction(lesson, other.lesson) else { continue }
             let conflict = LessonConflict(pair: LessonPair(lesson.id, other.lesson.id), agent: lesson.agent, similarity: other.score,
                                           reason: reason, detectedAt: Date())
             try await store.recordConflict(conflict)

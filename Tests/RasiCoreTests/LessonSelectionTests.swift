@@ -172,6 +172,13 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
         #expect(selection.setAside == [.init(lessonId: "a2", reason: .duplicate, to: "a")])
     }
 
+    @Test func aLessonForTheSameSituationThatSaysSomethingElseIsNotADuplicate() {
+        var other = scored("a2", 0.88)
+        other.lesson.correctBehavior = "Escalate to the billing team with the order number"
+        let similar: (Lesson, Lesson) -> Double? = { x, y in Set([x.id, y.id]) == ["a", "a2"] ? 0.97 : 0.1 }
+        #expect(roomy.select([scored("a", 0.9), other], similarity: similar).lessons.map(\.lesson.id) == ["a", "a2"])
+    }
+
     @Test func diversityPrefersALessonThatAddsSomethingNew() {
         // a2 is close to a (0.85, under the duplicate threshold): MMR takes c first, though a2 ranks higher.
         let candidates = [scored("a", 0.9), scored("a2", 0.8), scored("c", 0.72)]

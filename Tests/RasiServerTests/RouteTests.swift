@@ -25,6 +25,7 @@ import ScriptedModel
         "GET /api/v1/conflicts": .role(.reviewer),
         "POST /api/v1/conflicts/{id}/resolve": .role(.reviewer),
         "GET /api/v1/lessons/{id}/impact": .role(.reviewer),
+        "GET /api/v1/syntheses": .role(.reviewer),
         "GET /api/v1/topics": .role(.reviewer),
         "GET /api/v1/topics/suggestions": .role(.reviewer),
         "PUT /api/v1/topics/{id}": .role(.admin),

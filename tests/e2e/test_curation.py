@@ -166,3 +166,49 @@ def test_interactions_and_lessons_are_filed_under_admin_topics_and_the_rest_is_s
 
     suggestions = rasi.api("GET", "/api/v1/topics/suggestions", key=reviewer_key).json()["suggestions"]
     assert len(suggestions) == 1 and suggestions[0]["size"] == 3 and "wine" in suggestions[0]["name"]
+
+
+def test_a_configured_synthesis_merges_conflicting_lessons_once_per_set_of_versions(workdir, model):
+    merged = "Refund damaged parcels at once; ask for photos only when the order is over 500 euros."
+    model.script([{"when": {"prompt_contains": "rasi's lesson editor"}, "reply": {"content": merged}}], default={"content": "ok"})
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_CONFLICT_SYNTHESIS": "true", "RASI_JUDGE_MODEL": "editor"})
+    try:
+        agent = rasi.create_key("agent")
+        a = lesson(rasi, situation=REFUND, correct_behavior="Refund at once without asking for photos", confidence=0.9)
+        b = lesson(rasi, situation="A customer wants a refund because the parcel came damaged", polarity="positive",
+                   correct_behavior="Ask for photos of the damage before any refund", confidence=0.6)
+        client = rasi.openai(agent)
+        for _ in range(2):
+            raw = client.chat.completions.with_raw_response.create(
+                model="m", messages=[{"role": "user", "content": "My parcel arrived damaged, I want a refund"}])
+            assert set(raw.headers["X-RASI-Lessons"].split(",")) == {a["id"], b["id"]}
+            upstream = model.requests()[-1]
+            block = next(m["content"] for m in upstream["messages"] if "<rasi-lessons>" in (m.get("content") or ""))
+            assert merged in block
+        # Merged once, then served from the cache for the same versions; the merge is logged.
+        assert sum(1 for r in model.requests() if "rasi's lesson editor" in json.dumps(r)) == 1
+        logged = rasi.api("GET", "/api/v1/syntheses").json()["syntheses"]
+        assert len(logged) == 1 and logged[0]["output"] == merged and logged[0]["model"] == "editor"
+        assert logged[0]["key"] == ",".join(sorted([f"{a['id']}@1", f"{b['id']}@1"]))
+    finally:
+        rasi.stop()
+
+
+def test_the_judge_model_decides_whether_similar_lessons_contradict_when_configured(workdir, model):
+    model.script([{"when": {"prompt_contains": ["rasi's lesson editor", "mention the tracking link"]},
+                   "reply": {"content": '{"contradict": false, "reason": "both can be done"}'}},
+                  {"when": {"prompt_contains": "rasi's lesson editor"},
+                   "reply": {"content": '{"contradict": true, "reason": "one refunds at once, the other waits for photos"}'}}])
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_CONFLICT_CHECK": "judge", "RASI_JUDGE_MODEL": "editor"})
+    try:
+        lesson(rasi, situation=REFUND, correct_behavior="Refund at once without asking for photos")
+        lesson(rasi, situation="A customer wants a refund because the parcel came damaged",
+               correct_behavior="Ask for photos of the damage before any refund")
+        conflicts = rasi.api("GET", "/api/v1/conflicts").json()["conflicts"]
+        assert [c["reason"] for c in conflicts] == ["the judge: one refunds at once, the other waits for photos"]
+        # Opposite polarity, but the judge says they can both be followed: no conflict.
+        lesson(rasi, situation="Customer asks for a refund for a parcel that arrived damaged and late", polarity="positive",
+               correct_behavior="Apologise and mention the tracking link")
+        assert len(rasi.api("GET", "/api/v1/conflicts").json()["conflicts"]) == 1
+    finally:
+        rasi.stop()

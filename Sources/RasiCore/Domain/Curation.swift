@@ -43,6 +43,8 @@ public struct ConflictPolicy: Sendable, Equatable {
     /// With a judge model: merge conflicting lessons chosen for one request into one guidance
     /// block instead of keeping only the winner.
     public var synthesize = false
+    /// With a judge model: it decides whether similar lessons contradict, instead of the rules.
+    public var judgeCheck = false
 
     public init() {}
 

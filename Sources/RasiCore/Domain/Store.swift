@@ -157,6 +157,13 @@ public protocol JudgeStore: Sendable {
     func listJobs(status: Job.Status?, limit: Int) async throws -> [Job]
 }
 
+/// Merged guidance for conflicting lessons, cached by lesson versions.
+public protocol SynthesisStore: Sendable {
+    func synthesis(key: String) async throws -> Synthesis?
+    func saveSynthesis(_ synthesis: Synthesis) async throws
+    func listSyntheses(limit: Int) async throws -> [Synthesis]
+}
+
 /// The topics admins define.
 public protocol TopicStore: Sendable {
     func listTopics() async throws -> [Topic]
@@ -165,4 +172,4 @@ public protocol TopicStore: Sendable {
     func deleteTopic(name: String) async throws -> Bool
 }
 
-public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore
+public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore

@@ -180,7 +180,7 @@ extension JudgeVerdict {
 
     /// The JSON object in a reply: the whole reply, or the text inside a code fence, or from
     /// the first `{` to the last `}`.
-    static func extractObject(_ reply: String) -> JSONValue? {
+    public static func extractObject(_ reply: String) -> JSONValue? {
         var candidates = [reply.trimmingCharacters(in: .whitespacesAndNewlines)]
         if let first = reply.firstIndex(of: "{"), let last = reply.lastIndex(of: "}"), first < last {
             candidates.append(String(reply[first...last]))

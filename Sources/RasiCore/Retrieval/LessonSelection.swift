@@ -23,7 +23,8 @@ public struct LessonSelectionPolicy: Sendable, Equatable, Codable {
     /// `helpfulnessEvidence` rated uses; below that it counts in proportion.
     public var helpfulnessWeight = 0.3
     public var helpfulnessEvidence = 10
-    /// Lessons this similar to one already chosen say the same thing: only the best is kept.
+    /// Lessons this similar to one already chosen, with the same polarity and much the same
+    /// correct behaviour, say the same thing: only the best is kept.
     public var duplicateSimilarity = 0.92
     /// MMR: a candidate's rank minus this times its highest similarity to the lessons chosen.
     public var diversity = 0.2
@@ -120,6 +121,12 @@ extension LessonSelectionPolicy {
         return candidate.score * confidence * recency * helpfulness
     }
 
+    /// Two lessons for the same situation say the same thing when they point the same way and
+    /// their correct behaviours share most of their terms; otherwise they complement or contradict.
+    static func saySameThing(_ a: Lesson, _ b: Lesson) -> Bool {
+        a.polarity == b.polarity && TextTerms.similarity(TextTerms.terms(a.correctBehavior), TextTerms.terms(b.correctBehavior)) >= 0.5
+    }
+
     /// Of two conflicting lessons, the one that wins: the more confident, then the newer.
     public static func winner(_ a: Lesson, _ b: Lesson) -> Lesson {
         if a.confidence != b.confidence { return a.confidence > b.confidence ? a : b }
@@ -167,7 +174,9 @@ extension LessonSelectionPolicy {
             let (index, _, closest) = scored.max { $0.1 < $1.1 }!
             let candidate = pool.remove(at: index).candidate
             let id = candidate.lesson.id
-            if let closest, closest.0 >= duplicateSimilarity {
+            if let closest, closest.0 >= duplicateSimilarity,
+               let twin = chosen.first(where: { $0.lesson.id == closest.1 })?.lesson, Self.saySameThing(candidate.lesson, twin),
+               !conflicts.contains(LessonPair(id, twin.id)) {
                 setAside.append(.init(lessonId: id, reason: .duplicate, to: closest.1))
                 continue
             }
@@ -222,6 +231,17 @@ public enum LessonRenderer {
         }
         lines.append(closingTag)
         return lines.joined(separator: "\n")
+    }
+
+    /// Guidance the judge's model merged from lessons that disagree, in the same block.
+    public static func renderSynthesis(_ guidance: String, of lessons: [Lesson]) -> String {
+        [
+            openingTag,
+            "Guidance merged from reviewed past cases (\(lessons.map(\.id).joined(separator: ", "))) that disagree in part. Where the current request matches, follow it.",
+            "",
+            guidance.replacingOccurrences(of: closingTag, with: ""),
+            closingTag,
+        ].joined(separator: "\n")
     }
 
     /// Collapses line breaks so a lesson field cannot break the block's structure.

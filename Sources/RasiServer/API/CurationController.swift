@@ -10,6 +10,12 @@ struct CurationController {
         routes.on(.get, "/api/v1/conflicts", .role(.reviewer), conflicts)
         routes.on(.post, "/api/v1/conflicts/{id}/resolve", .role(.reviewer), resolve)
         routes.on(.get, "/api/v1/lessons/{id}/impact", .role(.reviewer), impact)
+        routes.on(.get, "/api/v1/syntheses", .role(.reviewer), syntheses)
+    }
+
+    /// The merges of conflicting lessons, newest first: what was merged, the prompt, the output.
+    @Sendable func syntheses(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        try JSONBody.response(["syntheses": try await services.store.listSyntheses(limit: try Query(request).limit())])
     }
 
     /// Open conflicts by default (`open=false` for resolved ones), each with both lessons.

@@ -33,7 +33,7 @@ struct GatewayController {
 
         let selection: LessonSelection
         do {
-            selection = try await services.selectLessons(agent: agent, query: chat.latestUserText)
+            selection = try await services.selectLessons(agent: agent, query: chat.latestUserText, model: chat.model)
         } catch {
             // Lessons help; they must not take the agent down. An unreachable embeddings endpoint
             // means this call goes out without lessons, and the log says why.
