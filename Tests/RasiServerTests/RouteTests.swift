@@ -45,6 +45,8 @@ import ScriptedModel
         "POST /admin/lessons/{id}": .panel(.reviewer),
         "POST /admin/lessons/{id}/status": .panel(.reviewer),
         "POST /admin/lessons/{id}/delete": .panel(.reviewer),
+        "GET /admin/lessons/{id}/impact": .panel(.reviewer),
+        "POST /admin/conflicts/{id}/resolve": .panel(.reviewer),
         "GET /admin/retrieve": .panel(.reviewer),
         "GET /admin/keys": .panel(.admin),
         "POST /admin/keys": .panel(.admin),

@@ -30,6 +30,8 @@ def test_contradicting_lessons_are_paired_for_review_and_only_the_winner_is_inje
     raw = client.chat.completions.with_raw_response.create(
         model="m", messages=[{"role": "user", "content": "My parcel arrived damaged, I want a refund"}])
     assert raw.headers["X-RASI-Lessons"] == keep["id"]
+    retrieved = rasi.api("POST", "/api/v1/retrieve", key=agent_key, json={"query": "My parcel arrived damaged, I want a refund"}).json()
+    assert retrieved["set_aside"] == [{"lesson_id": contra["id"], "reason": "conflict", "to": keep["id"]}]
 
     # A reviewer resolves the pair by keeping one: the other is retired.
     resolved = rasi.api("POST", f"/api/v1/conflicts/{conflicts[0]['id']}/resolve", key=reviewer_key, json={"keep": keep["id"]})

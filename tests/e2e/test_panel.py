@@ -222,3 +222,31 @@ def test_forms_without_the_session_token_are_refused(rasi, reviewer_key, browser
     assert rasi.api("GET", f"/api/v1/lessons/{lesson['id']}").status_code == 200
     cookie = browser.get_cookie("rasi_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/admin"
+
+
+def test_a_reviewer_resolves_a_conflict_and_previews_a_lessons_impact(rasi, agent_key, reviewer_key, browser):
+    keep = rasi.api("POST", "/api/v1/lessons", json={
+        "situation": "Customer asks for a refund for a parcel that arrived damaged", "should_have_done": "x",
+        "correct_behavior": "Refund at once without asking for photos", "confidence": 0.9}).json()
+    drop = rasi.api("POST", "/api/v1/lessons", json={
+        "situation": "A customer wants a refund because the parcel came damaged", "should_have_done": "x", "polarity": "positive",
+        "correct_behavior": "Ask for photos of the damage before any refund", "confidence": 0.6}).json()
+    for text in ["My parcel arrived damaged, can I get a refund?", "What are your opening hours?"]:
+        rasi.api("POST", "/api/v1/interactions", key=agent_key, json={"request": text}).raise_for_status()
+
+    sign_in(browser, rasi, reviewer_key)
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Review queue"))
+    conflict = browser.find_element(By.CLASS_NAME, "conflict")
+    assert "Refund at once" in conflict.text and "Ask for photos" in conflict.text
+    shot(browser, "11-conflict")
+    click_and_load(browser, conflict.find_element(By.XPATH, ".//button[text()='Keep the first']"))
+    assert "No open conflicts." in browser.find_element(By.TAG_NAME, "main").text
+    kept_first = rasi.api("GET", f"/api/v1/lessons/{drop['id']}").json()["status"] == "retired"
+    kept_second = rasi.api("GET", f"/api/v1/lessons/{keep['id']}").json()["status"] == "retired"
+    assert kept_first != kept_second  # exactly one of the pair was retired
+
+    browser.get(rasi.url + f"/admin/lessons/{keep['id']}")
+    click_and_load(browser, browser.find_element(By.ID, "impact"))
+    summary = browser.find_element(By.ID, "impact-summary").text
+    assert "Recent requests checked\n2" in summary and "Would retrieve it\n1" in summary
+    shot(browser, "12-impact")

@@ -79,6 +79,13 @@ struct LessonsController {
         var lessons: [Item]
         var context: String
         var tokens: Int
+        /// Relevant lessons the policy left out, and why (duplicate, topic_cap, conflict, budget, limit).
+        var setAside: [LessonSelection.SetAside]
+
+        enum CodingKeys: String, CodingKey {
+            case lessons, context, tokens
+            case setAside = "set_aside"
+        }
     }
 
     /// What the gateway would inject for this request, with scores and the rendered context.
@@ -89,7 +96,7 @@ struct LessonsController {
         let selection = try await services.selectLessons(agent: try GatewayController.agentName(body.agent), query: body.query, k: body.k)
         return try JSONBody.response(RetrieveResult(
             lessons: selection.lessons.map { .init(lesson: $0.lesson, score: $0.score) },
-            context: selection.context, tokens: selection.tokens))
+            context: selection.context, tokens: selection.tokens, setAside: selection.setAside))
     }
 
     func lesson(_ id: String) async throws -> Lesson {

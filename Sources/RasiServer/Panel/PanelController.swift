@@ -25,6 +25,8 @@ struct PanelController {
         routes.on(.post, "/admin/lessons/{id}", .panel(.reviewer), editLesson)
         routes.on(.post, "/admin/lessons/{id}/status", .panel(.reviewer), setStatus)
         routes.on(.post, "/admin/lessons/{id}/delete", .panel(.reviewer), deleteLesson)
+        routes.on(.get, "/admin/lessons/{id}/impact", .panel(.reviewer), impact)
+        routes.on(.post, "/admin/conflicts/{id}/resolve", .panel(.reviewer), resolveConflict)
         routes.on(.get, "/admin/retrieve", .panel(.reviewer), retrieve)
         routes.on(.get, "/admin/keys", .panel(.admin), keys)
         routes.on(.post, "/admin/keys", .panel(.admin), createKey)
@@ -36,7 +38,7 @@ struct PanelController {
         "created": "Lesson created: it is live on the next request.", "saved": "Saved as a new version.",
         "active": "The lesson is active: live on the next request.", "retired": "The lesson is retired: no longer injected.",
         "deleted": "Lesson deleted. Its history is kept.", "dismissed": "Flags dismissed.", "judged": "The judge has run.",
-        "revoked": "Key revoked: it stops working at once.",
+        "revoked": "Key revoked: it stops working at once.", "resolved": "Conflict resolved.",
     ]
 
     func notice(_ request: Request) -> String? {
@@ -263,6 +265,19 @@ struct PanelController {
                                         "confidence": String(format: "%.2f", $0.confidence)] as [String: Any] },
         ]
         if flagged.count == filter.limit, let last = flagged.last { data["next"] = "/admin/review?cursor=\(last.id)" }
+        var conflicts: [[String: Any]] = []
+        for conflict in try await store.listConflicts(open: true, limit: 50) {
+            guard let a = try await store.lesson(id: conflict.pair.first), let b = try await store.lesson(id: conflict.pair.second) else { continue }
+            let side = { (l: Lesson) -> [String: Any] in
+                ["id": l.id, "situation": PanelPages.clip(l.situation, 160), "behavior": PanelPages.clip(l.correctBehavior, 200),
+                 "polarity": l.polarity.rawValue, "confidence": String(format: "%.2f", l.confidence)]
+            }
+            conflicts.append(["id": conflict.id, "reason": conflict.reason, "a": side(a), "b": side(b)])
+        }
+        data["conflicts"] = conflicts
+        data["autoRetired"] = try await store.listLessons(LessonFilter(status: .retired, limit: 200)).filter { $0.reviewReason != nil }.map {
+            ["id": $0.id, "situation": PanelPages.clip($0.situation, 160), "reason": $0.reviewReason ?? ""] as [String: Any]
+        }
         return PanelPages.page("review", title: "Review queue", data: data, context: context, notice: notice(request))
     }
 
@@ -309,6 +324,7 @@ struct PanelController {
             },
         ]
         if let source = lesson.sourceInteractionId { data["source"] = source }
+        if let reason = lesson.reviewReason { data["reviewReason"] = reason }
         return PanelPages.page("lesson", title: PanelPages.clip(lesson.situation, 90), data: data, context: context,
                                status: status, notice: notice, problem: problem)
     }
@@ -348,6 +364,27 @@ struct PanelController {
         let id = try context.id()
         guard try await store.deleteLesson(id: id, by: context.actor) else { throw RasiError.notFound("lesson \(id)") }
         return PanelAuth.redirect("/admin/lessons?done=deleted")
+    }
+
+    @Sendable func impact(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let id = try context.id()
+        guard let lesson = try await store.lesson(id: id) else { throw RasiError.notFound("lesson \(id)") }
+        let impact = try await services.impact(of: lesson, limit: 500)
+        let data: [String: Any] = [
+            "id": id, "situation": lesson.situation, "checked": impact.checked, "matched": impact.matched, "injected": impact.injected,
+            "share": String(format: "%.1f%%", impact.share * 100),
+            "displaces": impact.displaces.sorted { $0.value > $1.value }.map { ["id": $0.key, "count": $0.value] as [String: Any] },
+            "requests": impact.requests.map {
+                ["interaction": $0.interactionId, "request": PanelPages.clip($0.request), "score": String(format: "%.3f", $0.score),
+                 "injected": $0.injected ? "yes" : "no", "displaces": $0.displaces.joined(separator: ", ")] as [String: Any]
+            },
+        ]
+        return PanelPages.page("impact", title: "Impact of a lesson", data: data, context: context)
+    }
+
+    @Sendable func resolveConflict(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        _ = try await services.resolveConflict(try context.id(), keep: context.form["keep"] ?? "", by: context.actor)
+        return PanelAuth.redirect("/admin/review?done=resolved")
     }
 
     // MARK: Try retrieval

@@ -4,7 +4,7 @@
 enum PanelTemplates {
     static let all: [String: String] = [
         "layout": layout, "signin": signin, "interactions": interactions, "interaction": interaction, "review": review,
-        "lessons": lessons, "lesson": lesson, "retrieve": retrieve, "keys": keys, "error": error,
+        "lessons": lessons, "lesson": lesson, "retrieve": retrieve, "keys": keys, "error": error, "impact": impact,
     ]
 
     static let layout = """
@@ -186,6 +186,17 @@ enum PanelTemplates {
         <a href="/admin/lessons/{{id}}#edit">Edit</a></td></tr>{{/proposed}}
         {{^proposed}}<tr><td colspan="4" class="muted">Nothing proposed.</td></tr>{{/proposed}}
         </tbody></table>
+        <h2>Conflicting lessons</h2>
+        {{#conflicts}}<div class="card conflict"><p class="muted">{{reason}}</p><div class="grid">
+        {{#a}}<div><a href="/admin/lessons/{{id}}">{{situation}}</a><br><strong>{{behavior}}</strong><br><span class="muted">{{polarity}} · confidence {{confidence}}</span></div>{{/a}}
+        {{#b}}<div><a href="/admin/lessons/{{id}}">{{situation}}</a><br><strong>{{behavior}}</strong><br><span class="muted">{{polarity}} · confidence {{confidence}}</span></div>{{/b}}
+        </div><form method="post" action="/admin/conflicts/{{id}}/resolve"><input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit" name="keep" value="{{a.id}}">Keep the first</button> <button type="submit" name="keep" value="{{b.id}}">Keep the second</button>
+        <button class="secondary" type="submit" name="keep" value="both">Keep both</button></form></div>{{/conflicts}}
+        {{^conflicts}}<p class="muted">No open conflicts.</p>{{/conflicts}}
+        <h2>Retired automatically</h2>
+        {{#autoRetired}}<div class="card"><a href="/admin/lessons/{{id}}">{{situation}}</a> <span class="badge retired">{{reason}}</span></div>{{/autoRetired}}
+        {{^autoRetired}}<p class="muted">None.</p>{{/autoRetired}}
         """
 
     static let lessons = """
@@ -203,6 +214,7 @@ enum PanelTemplates {
         """
 
     static let lesson = """
+        {{#reviewReason}}<p class="notice bad" role="status">{{reviewReason}}</p>{{/reviewReason}}
         <div class="grid">
         <section>
         <div class="card"><dl>
@@ -217,6 +229,7 @@ enum PanelTemplates {
         <p>
         {{#canActivate}}<form method="post" action="/admin/lessons/{{id}}/status" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="status" value="active"><button type="submit" id="activate">{{activateLabel}}</button></form>{{/canActivate}}
         {{#canRetire}}<form method="post" action="/admin/lessons/{{id}}/status" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="status" value="retired"><button class="secondary" type="submit" id="retire">Retire</button></form>{{/canRetire}}
+        <a class="button secondary" href="/admin/lessons/{{id}}/impact" id="impact" style="background:#fff;color:var(--accent)">Preview impact</a>
         <form method="post" action="/admin/lessons/{{id}}/delete" class="inline" onsubmit="return confirm('Delete this lesson? Its history is kept.')"><input type="hidden" name="csrf" value="{{csrf}}"><button class="danger" type="submit" id="delete">Delete</button></form>
         </p>
         <h2 id="edit">Edit (saved as version {{nextVersion}})</h2>
@@ -278,6 +291,19 @@ enum PanelTemplates {
         <label>Name<input name="name" required></label>
         <button type="submit" id="create-key">Create</button>
         </form>
+        """
+
+    static let impact = """
+        <p><a href="/admin/lessons/{{id}}">{{situation}}</a></p>
+        <div class="card" id="impact-summary"><dl>
+        <dt>Recent requests checked</dt><dd>{{checked}}</dd><dt>Would retrieve it</dt><dd>{{matched}}</dd>
+        <dt>Would get it injected</dt><dd>{{injected}} ({{share}})</dd>
+        <dt>Lessons it would push out</dt><dd>{{#displaces}}<a href="/admin/lessons/{{id}}">{{id}}</a> ({{count}}) {{/displaces}}{{^displaces}}none{{/displaces}}</dd>
+        </dl></div>
+        <table><thead><tr><th scope="col">Score</th><th scope="col">Request</th><th scope="col">Injected</th><th scope="col">Pushes out</th></tr></thead><tbody>
+        {{#requests}}<tr><td>{{score}}</td><td><a href="/admin/interactions/{{interaction}}">{{request}}</a></td><td>{{injected}}</td><td>{{displaces}}</td></tr>{{/requests}}
+        {{^requests}}<tr><td colspan="4" class="muted">No recent request would retrieve this lesson.</td></tr>{{/requests}}
+        </tbody></table>
         """
 
     static let error = """
