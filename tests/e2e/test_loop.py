@@ -87,7 +87,7 @@ def test_retired_lesson_leaves_retrieval_and_reactivated_returns(rasi, model, re
 
     retired = rasi.api("PATCH", f"/api/v1/lessons/{created['id']}", key=reviewer_key, json={"status": "retired"})
     assert retired.json()["version"] == 2
-    assert rasi.api("POST", "/api/v1/retrieve", key=agent_key, json=query).json() == {"lessons": [], "context": "", "tokens": 0}
+    assert rasi.api("POST", "/api/v1/retrieve", key=agent_key, json=query).json() == {"lessons": [], "context": "", "tokens": 0, "set_aside": []}
 
     rasi.api("PATCH", f"/api/v1/lessons/{created['id']}", key=reviewer_key, json={"status": "active"})
     assert len(rasi.api("POST", "/api/v1/retrieve", key=agent_key, json=query).json()["lessons"]) == 1
