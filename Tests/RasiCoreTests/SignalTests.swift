@@ -130,3 +130,15 @@ import RasiCore
         #expect(!policy.shouldRetire(helpful: 4, harmful: 3))
     }
 }
+
+@Suite struct ConflictPolicyTests {
+    @Test func oppositePolarityOrDivergentBehaviourContradictsAndAgreementDoesNot() {
+        let policy = ConflictPolicy()
+        let refund = lesson("a", situation: "damaged parcel refund", behavior: "Refund at once")
+        let photos = lesson("b", situation: "damaged parcel refund", behavior: "Ask for photos first")
+        let praise = lesson("c", situation: "damaged parcel refund", polarity: .positive, behavior: "Refund at once")
+        #expect(policy.contradiction(refund, praise, behaviorSimilarity: 1.0)?.contains("opposite polarity") == true)
+        #expect(policy.contradiction(refund, photos, behaviorSimilarity: 0.3)?.contains("diverge") == true)
+        #expect(policy.contradiction(refund, photos, behaviorSimilarity: 0.8) == nil)
+    }
+}
