@@ -64,13 +64,18 @@ def test_an_unknown_split_is_a_clear_error(tmp_path):
     assert done.returncode != 0 and "no split test" in done.stderr
 
 
-def test_the_shipped_rephrase_thresholds_are_the_ones_the_data_recommends(tmp_path):
-    out = tmp_path / "signals.json"
-    done = subprocess.run([RASI_BIN, "bench", "signals", "--data", str(SHARED / "data" / "clinc150" / "clinc150_dev.json"),
-                           "--domains", str(SHARED / "data" / "clinc150" / "domains.json"), "--out", str(out), "--model-dir", MODEL_DIR],
-                          capture_output=True, text=True, timeout=300)
+def clinc_bench(name, tmp_path, *extra):
+    """Runs `rasi bench NAME` on the shared CLINC150 files; returns its JSON report."""
+    out = tmp_path / f"{name}.json"
+    clinc = SHARED / "data" / "clinc150"
+    done = subprocess.run([RASI_BIN, "bench", name, "--data", str(clinc / "clinc150_dev.json"), *extra, "--out", str(out),
+                           "--model-dir", MODEL_DIR], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_the_shipped_rephrase_thresholds_are_the_ones_the_data_recommends(tmp_path):
+    report = clinc_bench("signals", tmp_path, "--domains", str(SHARED / "data" / "clinc150" / "domains.json"))
     for measure in report["measures"]:
         assert measure["recommended"]["threshold"] == measure["shipped_default"], measure["similarity"]
         # At the recommended threshold at most 3% of related follow-ups pass for a rephrase.
@@ -80,12 +85,7 @@ def test_the_shipped_rephrase_thresholds_are_the_ones_the_data_recommends(tmp_pa
 
 
 def test_bench_panel_times_every_page_over_http(tmp_path):
-    out = tmp_path / "panel.json"
-    done = subprocess.run([RASI_BIN, "bench", "panel", "--interactions", "3000", "--lessons", "50", "--runs", "3",
-                           "--data", str(SHARED / "data" / "clinc150" / "clinc150_dev.json"), "--out", str(out), "--model-dir", MODEL_DIR],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(out.read_text())
+    report = clinc_bench("panel", tmp_path, "--interactions", "3000", "--lessons", "50", "--runs", "3")
     pages = {p["page"]: p for p in report["pages"]}
     assert {"/admin/interactions", "/admin/interactions/{id}", "/admin/review", "/admin/lessons/{lesson}", "/admin/keys"} <= set(pages)
     assert all(p["status"] == 200 for p in pages.values()), pages
@@ -93,11 +93,6 @@ def test_bench_panel_times_every_page_over_http(tmp_path):
 
 
 def test_the_shipped_topic_floor_is_the_one_the_data_recommends(tmp_path):
-    out = tmp_path / "topics.json"
-    done = subprocess.run([RASI_BIN, "bench", "topics", "--data", str(SHARED / "data" / "clinc150" / "clinc150_dev.json"),
-                           "--domains", str(SHARED / "data" / "clinc150" / "domains.json"), "--out", str(out), "--model-dir", MODEL_DIR],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(out.read_text())
+    report = clinc_bench("topics", tmp_path, "--domains", str(SHARED / "data" / "clinc150" / "domains.json"))
     assert report["recommended"]["floor"] == report["shipped_default"]
     assert report["recommended"]["in_scope_filed_correctly"] >= 0.75
