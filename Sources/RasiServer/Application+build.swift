@@ -31,7 +31,7 @@ public func buildApplication(
     let upstream = Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
                             timeoutSeconds: configuration.upstreamTimeoutSeconds)
     let services = RasiServices(
-        configuration: configuration, store: store, retriever: retriever, redactor: BasicRedactor(), upstream: upstream,
+        configuration: configuration, store: store, retriever: retriever, redactor: try PIIRedactor(custom: configuration.redactPatterns), upstream: upstream,
         judgeModel: OpenAIChatModel(upstream: judgeUpstream(configuration, httpClient: httpClient)),
         embedder: embedder?.model, embeddingModel: embedder?.name, metrics: metrics)
     try await services.bootstrapAdminKey(logger: logger)

@@ -36,6 +36,10 @@ public struct RasiConfiguration: Sendable {
     /// Per-agent selection policies (from `RASI_POLICY_FILE`), over `resolvedSelection`.
     public var agentPolicies: [String: LessonSelectionPolicy] = [:]
     public var conflicts = ConflictPolicy()
+    /// Extra redaction patterns, `(TYPE, regular expression)`.
+    public var redactPatterns: [(String, String)] = []
+    /// Redact interaction logs as they are written, not only lessons.
+    public var redactInteractions = false
     /// Least similarity to a topic's description or examples to be filed under it (MiniLM
     /// cosine). Picked by `rasi bench topics`: the lowest floor that leaves 80% of CLINC150's
     /// out-of-scope requests unclassified; 80% of in-scope requests are then filed right.
@@ -69,6 +73,13 @@ public struct RasiConfiguration: Sendable {
         func string(_ name: String) -> String? {
             environment[name].flatMap { $0.isEmpty ? nil : $0 }
         }
+        func flag(_ name: String, _ current: Bool) throws -> Bool {
+            guard let text = string(name) else { return current }
+            guard let value = ["true": true, "1": true, "yes": true, "false": false, "0": false, "no": false][text.lowercased()] else {
+                throw RasiError.invalidField(name, "must be true or false, got \"\(text)\"")
+            }
+            return value
+        }
         func number<T: LosslessStringConvertible>(_ name: String, _ current: T) throws -> T {
             guard let text = string(name) else { return current }
             guard let value = T(text) else { throw RasiError.invalidField(name, "must be a number, got \"\(text)\"") }
@@ -101,18 +112,15 @@ public struct RasiConfiguration: Sendable {
         if let path = string("RASI_POLICY_FILE") { try loadPolicies(path) }
         conflicts.situationSimilarity = try number("RASI_CONFLICT_SIMILARITY", conflicts.situationSimilarity)
         conflicts.behaviorDivergence = try number("RASI_CONFLICT_DIVERGENCE", conflicts.behaviorDivergence)
-        if let synthesis = string("RASI_CONFLICT_SYNTHESIS") {
-            guard let value = ["true": true, "1": true, "false": false, "0": false][synthesis.lowercased()] else {
-                throw RasiError.invalidField("RASI_CONFLICT_SYNTHESIS", "must be true or false")
-            }
-            conflicts.synthesize = value
-        }
+        conflicts.synthesize = try flag("RASI_CONFLICT_SYNTHESIS", conflicts.synthesize)
         if let check = string("RASI_CONFLICT_CHECK") {
             guard ["rules", "judge"].contains(check) else { throw RasiError.invalidField("RASI_CONFLICT_CHECK", "must be rules or judge") }
             conflicts.judgeCheck = check == "judge"
         }
         efficacy.minRated = try number("RASI_EFFICACY_MIN_RATED", efficacy.minRated)
         topicFloor = try number("RASI_TOPIC_FLOOR", topicFloor)
+        if let patterns = string("RASI_REDACT_PATTERNS") { redactPatterns = try PIIRedactor.parseCustom(patterns) }
+        redactInteractions = try flag("RASI_REDACT_INTERACTIONS", redactInteractions)
         efficacy.harmfulRate = try number("RASI_EFFICACY_HARMFUL_RATE", efficacy.harmfulRate)
 
         signals.rephraseWindow = try number("RASI_REPHRASE_WINDOW", signals.rephraseWindow)
@@ -128,12 +136,7 @@ public struct RasiConfiguration: Sendable {
         judge.baseURL = string("RASI_JUDGE_BASE_URL")
         judge.apiKey = string("RASI_JUDGE_API_KEY")
         judge.model = string("RASI_JUDGE_MODEL")
-        if let auto = string("RASI_JUDGE_AUTO") {
-            guard let value = ["true": true, "1": true, "false": false, "0": false][auto.lowercased()] else {
-                throw RasiError.invalidField("RASI_JUDGE_AUTO", "must be true or false, got \"\(auto)\"")
-            }
-            judge.automatic = value
-        }
+        judge.automatic = try flag("RASI_JUDGE_AUTO", judge.automatic)
         judge.concurrency = try number("RASI_JUDGE_CONCURRENCY", judge.concurrency)
         judge.attempts = try number("RASI_JUDGE_ATTEMPTS", judge.attempts)
         judge.maxTries = try number("RASI_JUDGE_MAX_TRIES", judge.maxTries)

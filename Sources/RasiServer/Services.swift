@@ -55,14 +55,14 @@ public struct RasiServices: Sendable {
         try fields.validate()
         var fields = fields
         if fields.topic == nil, let situation = fields.situation { fields.topic = try await topics.classify(situation) }
-        let lesson = Lesson.create(fields: fields.mapTexts(redactor.redact), author: author)
+        let lesson = Lesson.create(fields: fields.redacted(by: redactor), author: author)
         return (lesson, try await embedding(of: lesson))
     }
 
     /// Saves an edit as the lesson's next version, re-embedded; live on the next request.
     func updateLesson(_ current: Lesson, with fields: LessonFields, by actor: String) async throws -> Lesson {
         try fields.validate()
-        let next = current.applying(fields.mapTexts(redactor.redact))
+        let next = current.applying(fields.redacted(by: redactor))
         for (name, value) in [("situation", next.situation), ("should_have_done", next.shouldHaveDone), ("correct_behavior", next.correctBehavior)]
         where value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw RasiError.invalidField(name, "must not be empty")

@@ -108,15 +108,15 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
 }
 
 @Suite struct RedactionTests {
-    @Test func personalDataIsReplacedByStableTypedPlaceholders() {
+    @Test func personalDataIsReplacedByStableTypedPlaceholders() throws {
         let text = "Mail ann@example.com or bob@example.org, again ann@example.com; call +1 415 555 0100; key sk-abcdefghijklmnop1234; host 10.0.0.12"
-        let redacted = BasicRedactor().redact(text)
+        let redacted = try PIIRedactor().redact(text)
         #expect(redacted == "Mail [EMAIL_1] or [EMAIL_2], again [EMAIL_1]; call [PHONE_1]; key [SECRET_1]; host [IP_1]")
     }
 
-    @Test func ordinaryNumbersStay() {
+    @Test func ordinaryNumbersStay() throws {
         let text = "Order 12345 costs $19.99, delivered 2024-05-01 in 3 days."
-        #expect(BasicRedactor().redact(text) == text)
+        #expect(try PIIRedactor().redact(text) == text)
     }
 }
 

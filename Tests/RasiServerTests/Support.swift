@@ -33,7 +33,7 @@ struct TestRasi: Sendable {
             let client = Upstream.makeClient(configuration)
             let upstream = Upstream(client: client, baseURL: configuration.upstreamBaseURL, apiKey: nil, timeoutSeconds: 5)
             let services = RasiServices(
-                configuration: configuration, store: store, retriever: LexicalRetriever(store: store), redactor: BasicRedactor(),
+                configuration: configuration, store: store, retriever: LexicalRetriever(store: store), redactor: try PIIRedactor(),
                 upstream: upstream, judgeModel: OpenAIChatModel(upstream: upstream))
             let (router, routes) = buildRouter(services)
             var keys: [Role: String] = [:]

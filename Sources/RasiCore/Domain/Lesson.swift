@@ -155,14 +155,17 @@ public struct LessonFields: Codable, Sendable, Equatable {
         }
     }
 
-    /// Applies every field through a transform (redaction), leaving names and enums alone.
-    public func mapTexts(_ transform: (String) -> String) -> LessonFields {
+    /// The fields with personal data redacted, as one record: a value gets the same placeholder
+    /// in every field. Names and enums are left alone.
+    public func redacted(by redactor: any Redactor) -> LessonFields {
+        let texts = [situation, did, shouldHaveDone, why, correctBehavior]
+        let redacted = redactor.redact(texts.map { $0 ?? "" })
         var copy = self
-        copy.situation = situation.map(transform)
-        copy.did = did.map(transform)
-        copy.shouldHaveDone = shouldHaveDone.map(transform)
-        copy.why = why.map(transform)
-        copy.correctBehavior = correctBehavior.map(transform)
+        copy.situation = situation.map { _ in redacted[0] }
+        copy.did = did.map { _ in redacted[1] }
+        copy.shouldHaveDone = shouldHaveDone.map { _ in redacted[2] }
+        copy.why = why.map { _ in redacted[3] }
+        copy.correctBehavior = correctBehavior.map { _ in redacted[4] }
         return copy
     }
 }

@@ -222,7 +222,7 @@ struct PanelController {
                 try complete.requireForCreation()
                 try complete.validate()
                 // Exactly what createLesson stores: the same redaction over the same fields.
-                let lesson = Lesson.create(fields: complete.mapTexts(services.redactor.redact), author: context.actor)
+                let lesson = Lesson.create(fields: complete.redacted(by: services.redactor), author: context.actor)
                 return try await interactionPage(id, context: context, correction: typed, preview: lesson)
             }
             let lesson = try await services.createLesson(complete, author: context.actor)

@@ -86,7 +86,7 @@ struct PanelBench: AsyncParsableCommand {
         let upstream = Upstream(client: httpClient, baseURL: "http://127.0.0.1:9/v1", apiKey: nil, timeoutSeconds: 5)
         let services = RasiServices(
             configuration: configuration, store: store, retriever: HybridRetriever(store: store, embedder: embedder),
-            redactor: BasicRedactor(), upstream: upstream, judgeModel: OpenAIChatModel(upstream: upstream),
+            redactor: try PIIRedactor(), upstream: upstream, judgeModel: OpenAIChatModel(upstream: upstream),
             embedder: embedder, embeddingModel: MiniLM.modelName)
         let (_, secret) = try await KeyIssuer.create(role: .admin, name: "bench", in: store)
         let lessonId = try await store.listLessons(LessonFilter(limit: 1)).first?.id ?? ""
