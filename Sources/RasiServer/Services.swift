@@ -94,6 +94,12 @@ public struct RasiServices: Sendable {
         }
     }
 
+    /// An interaction as it is logged: redacted as one record when `RASI_REDACT_INTERACTIONS`
+    /// is on (the upstream still gets the user's words; only the log is redacted).
+    func forLog(_ interaction: Interaction, appending steps: [Step]) -> (Interaction, [Step]) {
+        configuration.redactInteractions ? redactor.redact(interaction, appending: steps) : (interaction, steps)
+    }
+
     /// Retrieves and selects the lessons for a request under the agent's policy: lessons
     /// compared by their vectors (their situations' terms without an embedder) for duplicates
     /// and diversity, known conflicts resolved.

@@ -85,6 +85,15 @@ public struct PIIRedactor: Redactor {
     public func redact(_ texts: [String]) -> [String] {
         var results = texts
         var numbers: [String: [String: Int]] = [:]  // type → value → n
+        // Placeholders already in the record (redacted before, more steps added since) keep their numbers.
+        var offsets: [String: Int] = [:]
+        for text in texts {
+            for match in Self.placeholder.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                guard let type = Range(match.range(at: 1), in: text).map({ String(text[$0]) }),
+                      let n = Range(match.range(at: 2), in: text).flatMap({ Int(text[$0]) }) else { continue }
+                offsets[type] = max(offsets[type] ?? 0, n)
+            }
+        }
         for detector in detectors {
             for index in results.indices {
                 let text = results[index]
@@ -95,7 +104,7 @@ public struct PIIRedactor: Redactor {
                     let value = String(text[range])
                     guard !value.hasPrefix("["), detector.isValid(value) else { continue }
                     var seen = numbers[detector.type, default: [:]]
-                    let n = seen[value] ?? seen.count + 1
+                    let n = seen[value] ?? seen.count + 1 + offsets[detector.type, default: 0]
                     seen[value] = n
                     numbers[detector.type] = seen
                     replacements.append((range, "[\(detector.type)_\(n)]"))
@@ -107,6 +116,8 @@ public struct PIIRedactor: Redactor {
         }
         return results
     }
+
+    static let placeholder = try! NSRegularExpression(pattern: #"\[([A-Z_]+)_(\d+)\]"#)
 
     static func digits(_ text: String) -> [Int] {
         text.compactMap { $0.wholeNumberValue }
@@ -141,5 +152,30 @@ public struct PIIRedactor: Redactor {
         guard text.filter({ $0 == ":" }).count >= 2, text.contains(where: { $0.isHexDigit && $0 != "0" }) || text == "::1" else { return false }
         var address = in6_addr()
         return inet_pton(AF_INET6, text, &address) == 1
+    }
+}
+
+extension Redactor {
+    /// An interaction and the steps about to be appended to it, redacted as one record: the
+    /// request, answer, error, every message string, and every step's content and arguments.
+    public func redact(_ interaction: Interaction, appending steps: [Step]) -> (Interaction, [Step]) {
+        let all = interaction.steps + steps
+        var texts = [interaction.request, interaction.response ?? "", interaction.error ?? ""] + interaction.messages.strings
+        for step in all { texts += [step.content ?? "", step.arguments ?? ""] }
+        var redacted = redact(texts).makeIterator()
+        var result = interaction
+        result.request = redacted.next()!
+        let response = redacted.next()!, error = redacted.next()!
+        if interaction.response != nil { result.response = response }
+        if interaction.error != nil { result.error = error }
+        result.messages = interaction.messages.replacingStrings(&redacted)
+        var redactedSteps = all
+        for index in redactedSteps.indices {
+            let content = redacted.next()!, arguments = redacted.next()!
+            if redactedSteps[index].content != nil { redactedSteps[index].content = content }
+            if redactedSteps[index].arguments != nil { redactedSteps[index].arguments = arguments }
+        }
+        result.steps = Array(redactedSteps.prefix(interaction.steps.count))
+        return (result, Array(redactedSteps.dropFirst(interaction.steps.count)))
     }
 }

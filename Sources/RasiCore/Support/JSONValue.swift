@@ -44,6 +44,27 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// Every string in this value, depth first (object keys left out, in key order).
+    public var strings: [String] {
+        switch self {
+        case .string(let s): [s]
+        case .array(let items): items.flatMap(\.strings)
+        case .object(let fields): fields.keys.sorted().flatMap { fields[$0]!.strings }
+        default: []
+        }
+    }
+
+    /// This value with its strings replaced, in the order of `strings`.
+    public func replacingStrings(_ replacements: inout IndexingIterator<[String]>) -> JSONValue {
+        switch self {
+        case .string(let s): .string(replacements.next() ?? s)
+        case .array(let items): .array(items.map { $0.replacingStrings(&replacements) })
+        case .object(let fields):
+            .object(Dictionary(uniqueKeysWithValues: fields.keys.sorted().map { ($0, fields[$0]!.replacingStrings(&replacements)) }))
+        default: self
+        }
+    }
+
     public var numberValue: Double? {
         switch self {
         case .int(let i): return Double(i)

@@ -52,10 +52,11 @@ struct InteractionsController {
             messages: body.messages ?? .array([]), steps: body.steps ?? [], response: body.response, model: body.model,
             latencyMs: body.latencyMs ?? 0, tokens: body.tokens ?? TokenUsage(), lessonsInjected: body.lessonsInjected ?? [],
             topic: topic, error: body.error)
-        try await services.store.createInteraction(interaction, turnKey: nil)
-        await services.detectSignals(logged: interaction, logger: context.logger)
-        let logged = try await services.store.interaction(id: interaction.id) ?? interaction
-        return try JSONBody.response(logged, status: .created, headers: [.rasiInteraction: interaction.id])
+        let logged = services.forLog(interaction, appending: []).0
+        try await services.store.createInteraction(logged, turnKey: nil)
+        await services.detectSignals(logged: logged, logger: context.logger)
+        let stored = try await services.store.interaction(id: interaction.id) ?? logged
+        return try JSONBody.response(stored, status: .created, headers: [.rasiInteraction: interaction.id])
     }
 
     /// Newest first; with `flagged=true` it is the review queue, worked oldest first.
@@ -90,7 +91,8 @@ struct InteractionsController {
         }
         if let comment, comment.count > 4000 { throw RasiError.invalidField("comment", "must be at most 4000 characters") }
         let feedback = Feedback(
-            id: Identifier.make("fb"), interactionId: try context.id(), rating: body.rating, comment: comment,
+            id: Identifier.make("fb"), interactionId: try context.id(), rating: body.rating,
+            comment: services.configuration.redactInteractions ? comment.map(services.redactor.redact) : comment,
             source: body.source ?? .user, signal: body.signal, createdAt: Date())
         let outcome = try await services.applySignals(feedback.interactionId, adding: [feedback])
         // An implicit signal the interaction already has is acknowledged, not counted twice.

@@ -197,13 +197,15 @@ struct TurnLog: Sendable {
         var isNew = false
         if chat.continuesTurn, let existing = try await store.interaction(turnKey: turnKey, since: now.addingTimeInterval(-turnWindow)) {
             interaction = existing
-            let logged = Set(existing.steps.filter { $0.kind == .toolResult }.compactMap(\.callId))
-            let steps = chat.toolResultSteps(excluding: logged, at: now)
+            let known = Set(existing.steps.filter { $0.kind == .toolResult }.compactMap(\.callId))
+            let steps = chat.toolResultSteps(excluding: known, at: now)
             interaction.messages = .array(chat.messages.map { .object($0) })
             interaction.lessonsInjected += injectedIds.filter { !interaction.lessonsInjected.contains($0) }
             interaction.updatedAt = now
-            try await store.updateInteraction(interaction, appendingSteps: steps)
-            interaction.steps += steps
+            let (logged, loggedSteps) = services.forLog(interaction, appending: steps)
+            try await store.updateInteraction(logged, appendingSteps: loggedSteps)
+            interaction = logged
+            interaction.steps += loggedSteps
         } else {
             // Filed under a topic as it is logged; the request's vector is the one retrieval just made.
             let topic = try? await services.topics.classify(chat.latestUserText)
@@ -212,6 +214,7 @@ struct TurnLog: Sendable {
                 userId: userId, request: chat.latestUserText, messages: .array(chat.messages.map { .object($0) }),
                 steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
                 model: chat.model, lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
+            interaction = services.forLog(interaction, appending: []).0
             try await store.createInteraction(interaction, turnKey: turnKey)
             isNew = true
         }
@@ -244,8 +247,10 @@ struct TurnLog: Sendable {
         interaction.error = error
         interaction.latencyMs += Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         interaction.updatedAt = now
-        try await store.updateInteraction(interaction, appendingSteps: steps)
-        interaction.steps += steps
+        let (logged, loggedSteps) = services.forLog(interaction, appending: steps)
+        try await store.updateInteraction(logged, appendingSteps: loggedSteps)
+        interaction = logged
+        interaction.steps += loggedSteps
         do {
             try await services.detectSignals(afterCall: interaction)
         } catch {
