@@ -261,6 +261,19 @@ extension SQLiteStore {
                 );
                 """)
         }
+        migrator.registerMigration("v6: audit log, retention") { db in
+            try db.execute(sql: """
+                CREATE TABLE audit_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at DATETIME NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    detail TEXT
+                );
+                CREATE INDEX interactions_by_created ON interactions (created_at);
+                """)
+        }
         return migrator
     }
 }

@@ -90,6 +90,8 @@ extension SQLiteStore: SignalStore {
             lesson.reviewReason = "retired automatically: harmful in \(lesson.harmful) of \(lesson.helpful + lesson.harmful) rated uses"
             try upsertLesson(lesson, insert: false, db: db)
             try insertVersion(lesson, changedBy: "rasi (efficacy)", db: db)
+            try db.execute(sql: "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [now, "rasi (efficacy)", "lesson.update", lessonId, "version \(lesson.version), retired: \(lesson.reviewReason ?? "")"])
             retired.append(lessonId)
         }
         return retired

@@ -41,7 +41,8 @@ public func buildApplication(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "rasi"),
         // Stopped after the HTTP server, so no request is left waiting on them.
-        services: [JudgeQueue(services: services, logger: logger), AbandonSweeper(services: services, logger: logger)],
+        services: [JudgeQueue(services: services, logger: logger), AbandonSweeper(services: services, logger: logger),
+                   RetentionService(services: services, logger: logger)],
         logger: logger)
 }
 
@@ -59,7 +60,8 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     let router = Router(context: RasiRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
-    let routes = GuardedRouter(router: router, keys: services.store, maxFormBytes: services.configuration.maxBodyBytes)
+    let routes = GuardedRouter(router: router, keys: services.store, maxFormBytes: services.configuration.maxBodyBytes,
+                               limiter: RateLimiter(rate: services.configuration.rateLimit, burst: services.configuration.rateBurst))
     routes.on(.get, "/healthz", .open) { _, _ in
         try JSONBody.response(["status": "ok"])
     }
@@ -73,6 +75,7 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     LessonsController(services: services).register(routes)
     CurationController(services: services).register(routes)
     TopicsController(services: services).register(routes)
+    PrivacyController(services: services).register(routes)
     KeysController(services: services).register(routes)
     PanelController(services: services).register(routes)
     return (router, routes.entries)

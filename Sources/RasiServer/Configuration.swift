@@ -38,6 +38,13 @@ public struct RasiConfiguration: Sendable {
     public var conflicts = ConflictPolicy()
     /// Extra redaction patterns, `(TYPE, regular expression)`.
     public var redactPatterns: [(String, String)] = []
+    /// Interactions older than this many days are deleted; nil keeps them.
+    public var retentionDays: Double?
+    /// Seconds between two runs of the retention purge.
+    public var purgeIntervalSeconds = 3600
+    /// Requests a key may make per second, sustained, and in a burst; 0 for no limit.
+    public var rateLimit = 50.0
+    public var rateBurst = 100.0
     /// Redact interaction logs as they are written, not only lessons.
     public var redactInteractions = false
     /// Least similarity to a topic's description or examples to be filed under it (MiniLM
@@ -121,6 +128,11 @@ public struct RasiConfiguration: Sendable {
         topicFloor = try number("RASI_TOPIC_FLOOR", topicFloor)
         if let patterns = string("RASI_REDACT_PATTERNS") { redactPatterns = try PIIRedactor.parseCustom(patterns) }
         redactInteractions = try flag("RASI_REDACT_INTERACTIONS", redactInteractions)
+        retentionDays = try string("RASI_RETENTION_DAYS").map { _ in try number("RASI_RETENTION_DAYS", 0.0) }
+        if let days = retentionDays, days <= 0 { throw RasiError.invalidField("RASI_RETENTION_DAYS", "must be a positive number of days") }
+        purgeIntervalSeconds = try number("RASI_PURGE_INTERVAL", purgeIntervalSeconds)
+        rateLimit = try number("RASI_RATE_LIMIT", rateLimit)
+        rateBurst = try number("RASI_RATE_BURST", max(rateBurst, rateLimit))
         efficacy.harmfulRate = try number("RASI_EFFICACY_HARMFUL_RATE", efficacy.harmfulRate)
 
         signals.rephraseWindow = try number("RASI_REPHRASE_WINDOW", signals.rephraseWindow)

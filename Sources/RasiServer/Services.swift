@@ -45,7 +45,7 @@ public struct RasiServices: Sendable {
     func createLesson(_ fields: LessonFields, author: String) async throws -> Lesson {
         let (lesson, embedding) = try await prepareLesson(fields, author: author)
         try await store.createLesson(lesson, embedding: embedding)
-        await lessonStored(lesson, embedding: embedding)
+        await lessonStored(lesson, embedding: embedding, actor: author)
         return lesson
     }
 
@@ -69,7 +69,7 @@ public struct RasiServices: Sendable {
         }
         let vector = try await embedding(of: next)
         try await store.updateLesson(next, changedBy: actor, embedding: vector)
-        await lessonStored(next, embedding: vector)
+        await lessonStored(next, embedding: vector, actor: actor)
         return next
     }
 
@@ -96,8 +96,8 @@ public struct RasiServices: Sendable {
 
     /// An interaction as it is logged: redacted as one record when `RASI_REDACT_INTERACTIONS`
     /// is on (the upstream still gets the user's words; only the log is redacted).
-    func forLog(_ interaction: Interaction, appending steps: [Step]) -> (Interaction, [Step]) {
-        configuration.redactInteractions ? redactor.redact(interaction, appending: steps) : (interaction, steps)
+    func forLog(_ interaction: Interaction, appending steps: [Step], context: [String] = []) -> (Interaction, [Step]) {
+        configuration.redactInteractions ? redactor.redact(interaction, appending: steps, context: context) : (interaction, steps)
     }
 
     /// Retrieves and selects the lessons for a request under the agent's policy: lessons
@@ -150,10 +150,19 @@ public struct RasiServices: Sendable {
         }, conflicts: conflicts, keepConflicts: keepConflicts)
     }
 
-    /// After a lesson is stored: finds the lessons it contradicts. Detection never fails the
-    /// write that was already acknowledged.
-    func lessonStored(_ lesson: Lesson, embedding: LessonEmbedding?) async {
+    /// After a lesson is stored: audits the change and finds the lessons it contradicts. Neither
+    /// fails the write that was already acknowledged.
+    func lessonStored(_ lesson: Lesson, embedding: LessonEmbedding?, actor: String) async {
+        try? await store.recordAudit(AuditEntry(
+            actor: actor, action: lesson.version == 1 ? "lesson.create" : "lesson.update", target: lesson.id,
+            detail: "version \(lesson.version), \(lesson.status.rawValue)"))
         _ = try? await detectConflicts(lesson, embedding: embedding)
+    }
+
+    /// Removes a lesson from use at once, keeping its history. Audited.
+    func deleteLesson(_ id: String, by actor: String) async throws {
+        guard try await store.deleteLesson(id: id, by: actor) else { throw RasiError.notFound("lesson \(id)") }
+        try await store.recordAudit(AuditEntry(actor: actor, action: "lesson.delete", target: id))
     }
 
     /// Whether two lessons about the same case contradict: the judge's model decides when
@@ -199,6 +208,7 @@ public struct RasiServices: Sendable {
         let key = APIKey(id: Identifier.make("key"), name: "bootstrap admin", role: .admin,
                          prefix: KeySecret.displayPrefix(secret), createdAt: Date())
         try await store.createKey(key, secretHash: KeySecret.hash(secret))
+        try await store.recordAudit(AuditEntry(actor: "rasi (RASI_BOOTSTRAP_ADMIN_KEY)", action: "key.create", target: key.id, detail: "admin key \"bootstrap admin\""))
         logger.notice("created the bootstrap admin key from RASI_BOOTSTRAP_ADMIN_KEY", metadata: ["key": "\(key.id)"])
     }
 }

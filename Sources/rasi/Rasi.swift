@@ -13,7 +13,7 @@ import ScriptedModel
 struct Rasi: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Retrieval-augmented self-improvement for LLM agents.",
-        subcommands: [Serve.self, Keys.self, LessonsCommand.self, Embed.self, Bench.self, ScriptedModelCommand.self]
+        subcommands: [Serve.self, Keys.self, LessonsCommand.self, Purge.self, Embed.self, Bench.self, ScriptedModelCommand.self]
     )
 }
 
@@ -100,7 +100,7 @@ struct Keys: AsyncParsableCommand {
                 throw ValidationError("--role must be agent, reviewer or admin")
             }
             let store = try openStore(try self.store.configuration())
-            let (key, secret) = try await KeyIssuer.create(role: role, name: name ?? "\(role.rawValue) key", in: store)
+            let (key, secret) = try await KeyIssuer.create(role: role, name: name ?? "\(role.rawValue) key", by: "rasi keys (command line)", in: store)
             FileHandle.standardError.write(Data("created \(key.role.rawValue) key \(key.id); the secret is shown only now:\n".utf8))
             print(secret)
         }
@@ -125,7 +125,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             let store = try openStore(try self.store.configuration())
-            guard try await store.revokeKey(id: id, at: Date()) else { throw ValidationError("no key \(id)") }
+            guard try await KeyIssuer.revoke(id: id, by: "rasi keys (command line)", in: store) else { throw ValidationError("no key \(id)") }
             print("revoked \(id)")
         }
     }
@@ -175,5 +175,21 @@ struct Embed: AsyncParsableCommand {
             if batch.count == batchSize { flush() }
         }
         flush()
+    }
+}
+
+struct Purge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete interactions older than the retention period, with their feedback, flags and judge runs (lessons stay).")
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Delete interactions older than this many days (default: RASI_RETENTION_DAYS).") var olderThanDays: Double?
+
+    func run() async throws {
+        let configuration = try store.configuration()
+        guard let days = olderThanDays ?? configuration.retentionDays, days > 0 else {
+            throw ValidationError("give --older-than-days or set RASI_RETENTION_DAYS")
+        }
+        let count = try await openStore(configuration).purgeExpired(olderThanDays: days, by: "rasi purge (command line)")
+        print("deleted \(count.interactions) interactions older than \(days) days, with \(count.feedback) feedback and \(count.judgeRuns) judge runs")
     }
 }

@@ -26,6 +26,8 @@ import ScriptedModel
         "POST /api/v1/conflicts/{id}/resolve": .role(.reviewer),
         "GET /api/v1/lessons/{id}/impact": .role(.reviewer),
         "GET /api/v1/syntheses": .role(.reviewer),
+        "DELETE /api/v1/users/{id}/data": .role(.admin),
+        "GET /api/v1/audit": .role(.admin),
         "GET /api/v1/topics": .role(.reviewer),
         "GET /api/v1/topics/suggestions": .role(.reviewer),
         "PUT /api/v1/topics/{id}": .role(.admin),

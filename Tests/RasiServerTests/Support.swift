@@ -38,7 +38,7 @@ struct TestRasi: Sendable {
             let (router, routes) = buildRouter(services)
             var keys: [Role: String] = [:]
             for role in Role.allCases {
-                keys[role] = try await KeyIssuer.create(role: role, name: "test \(role)", in: store).1
+                keys[role] = try await KeyIssuer.create(role: role, name: "test \(role)", by: "test", in: store).1
             }
             let rasi = TestRasi(store: store, services: services, routes: routes, keys: keys)
             let app = Application(router: router)

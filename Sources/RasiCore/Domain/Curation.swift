@@ -168,3 +168,37 @@ public struct TopicClassifier: Sendable {
         return groups.map(\.members).filter { $0.count >= minSize }.sorted { $0.count > $1.count }
     }
 }
+
+/// One entry of the audit log: who did what to which key, lesson or data, and when.
+public struct AuditEntry: Codable, Sendable, Equatable {
+    public var id: Int
+    public var at: Date
+    public var actor: String
+    /// `key.create`, `key.revoke`, `lesson.create`, `lesson.update`, `lesson.delete`, `purge`, `user.delete`.
+    public var action: String
+    public var target: String
+    public var detail: String?
+
+    public init(id: Int = 0, at: Date = Date(), actor: String, action: String, target: String, detail: String? = nil) {
+        self.id = id
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.detail = detail
+    }
+}
+
+/// What a purge removed.
+public struct PurgeCount: Codable, Sendable, Equatable {
+    public var interactions = 0
+    public var feedback = 0
+    public var judgeRuns = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case interactions, feedback
+        case judgeRuns = "judge_runs"
+    }
+}

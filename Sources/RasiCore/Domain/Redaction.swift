@@ -85,15 +85,6 @@ public struct PIIRedactor: Redactor {
     public func redact(_ texts: [String]) -> [String] {
         var results = texts
         var numbers: [String: [String: Int]] = [:]  // type → value → n
-        // Placeholders already in the record (redacted before, more steps added since) keep their numbers.
-        var offsets: [String: Int] = [:]
-        for text in texts {
-            for match in Self.placeholder.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
-                guard let type = Range(match.range(at: 1), in: text).map({ String(text[$0]) }),
-                      let n = Range(match.range(at: 2), in: text).flatMap({ Int(text[$0]) }) else { continue }
-                offsets[type] = max(offsets[type] ?? 0, n)
-            }
-        }
         for detector in detectors {
             for index in results.indices {
                 let text = results[index]
@@ -104,7 +95,7 @@ public struct PIIRedactor: Redactor {
                     let value = String(text[range])
                     guard !value.hasPrefix("["), detector.isValid(value) else { continue }
                     var seen = numbers[detector.type, default: [:]]
-                    let n = seen[value] ?? seen.count + 1 + offsets[detector.type, default: 0]
+                    let n = seen[value] ?? seen.count + 1
                     seen[value] = n
                     numbers[detector.type] = seen
                     replacements.append((range, "[\(detector.type)_\(n)]"))
@@ -116,8 +107,6 @@ public struct PIIRedactor: Redactor {
         }
         return results
     }
-
-    static let placeholder = try! NSRegularExpression(pattern: #"\[([A-Z_]+)_(\d+)\]"#)
 
     static func digits(_ text: String) -> [Int] {
         text.compactMap { $0.wholeNumberValue }
@@ -158,11 +147,15 @@ public struct PIIRedactor: Redactor {
 extension Redactor {
     /// An interaction and the steps about to be appended to it, redacted as one record: the
     /// request, answer, error, every message string, and every step's content and arguments.
-    public func redact(_ interaction: Interaction, appending steps: [Step]) -> (Interaction, [Step]) {
+    ///
+    /// A turn is written in several calls. `context` is the conversation as the client sent it
+    /// (raw): it is read first, so a value keeps the number it got in the first write, and the
+    /// texts already redacted (placeholders match no detector) stay as they are.
+    public func redact(_ interaction: Interaction, appending steps: [Step], context: [String] = []) -> (Interaction, [Step]) {
         let all = interaction.steps + steps
-        var texts = [interaction.request, interaction.response ?? "", interaction.error ?? ""] + interaction.messages.strings
+        var texts = context + [interaction.request, interaction.response ?? "", interaction.error ?? ""] + interaction.messages.strings
         for step in all { texts += [step.content ?? "", step.arguments ?? ""] }
-        var redacted = redact(texts).makeIterator()
+        var redacted = redact(texts).dropFirst(context.count).map { $0 }.makeIterator()
         var result = interaction
         result.request = redacted.next()!
         let response = redacted.next()!, error = redacted.next()!

@@ -164,6 +164,29 @@ public protocol SynthesisStore: Sendable {
     func listSyntheses(limit: Int) async throws -> [Synthesis]
 }
 
+/// Retention, deletion of one user's data, and the audit log.
+public protocol PrivacyStore: Sendable {
+    /// Deletes interactions created before `date`, with their steps, feedback, flags, injections,
+    /// judge runs and jobs, and their search index entries. Lessons are kept (they are redacted).
+    func purgeInteractions(olderThan date: Date) async throws -> PurgeCount
+    /// The same for every interaction of one end user.
+    func purgeUser(_ userId: String) async throws -> PurgeCount
+    func recordAudit(_ entry: AuditEntry) async throws
+    func listAudit(limit: Int, before: Int?) async throws -> [AuditEntry]
+}
+
+extension PrivacyStore {
+    /// Deletes interactions older than `days`, and audits the purge when it removed anything.
+    public func purgeExpired(olderThanDays days: Double, by actor: String, now: Date = Date()) async throws -> PurgeCount {
+        let count = try await purgeInteractions(olderThan: now.addingTimeInterval(-days * 86_400))
+        if count.interactions > 0 {
+            try await recordAudit(AuditEntry(actor: actor, action: "purge", target: "interactions older than \(days) days",
+                                             detail: "\(count.interactions) interactions, \(count.feedback) feedback, \(count.judgeRuns) judge runs"))
+        }
+        return count
+    }
+}
+
 /// The topics admins define.
 public protocol TopicStore: Sendable {
     func listTopics() async throws -> [Topic]
@@ -172,4 +195,4 @@ public protocol TopicStore: Sendable {
     func deleteTopic(name: String) async throws -> Bool
 }
 
-public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore
+public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore & PrivacyStore

@@ -123,4 +123,8 @@ public struct ChatRequest: Sendable {
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
+
+    /// Every string of the conversation as the client sent it, in order: what a log redacted as
+    /// one record numbers its placeholders by.
+    public var conversationTexts: [String] { messages.flatMap { JSONValue.object($0).strings } }
 }

@@ -13,6 +13,8 @@ public enum RasiError: Error, Sendable, Equatable {
     case upstream(status: Int, message: String)
     /// The store or configuration is unusable.
     case unavailable(String)
+    /// The key made too many requests; it may try again after this many seconds.
+    case rateLimited(retryAfter: Int)
 }
 
 extension RasiError: CustomStringConvertible {
@@ -27,6 +29,7 @@ extension RasiError: CustomStringConvertible {
         case .conflict(let message): message
         case .upstream(let status, let message): "upstream error \(status): \(message)"
         case .unavailable(let message): message
+        case .rateLimited(let seconds): "too many requests for this key: try again in \(seconds) s"
         }
     }
 }

@@ -47,7 +47,7 @@ struct LessonsController {
 
     @Sendable func delete(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let id = try context.id()
-        guard try await services.store.deleteLesson(id: id, by: context.actor) else { throw RasiError.notFound("lesson \(id)") }
+        try await services.deleteLesson(id, by: context.actor)
         return Response(status: .noContent)
     }
 

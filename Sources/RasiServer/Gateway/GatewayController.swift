@@ -84,13 +84,13 @@ struct GatewayController {
             upstreamResponse = try await services.upstream.send(.POST, "chat/completions", json: forwarded)
         } catch {
             let message = "upstream unreachable: \(Self.describe(error))"
-            try await log.finish(&interaction, reply: nil, error: message, since: started)
+            try await log.finish(&interaction, chat: chat, reply: nil, error: message, since: started)
             throw RasiError.upstream(status: 502, message: message)
         }
 
         let status = Int(upstreamResponse.status.code)
         if chat.isStreaming && (200..<300).contains(status) {
-            return streamingResponse(upstreamResponse, interaction: interaction, headers: headers, started: started, log: log)
+            return streamingResponse(upstreamResponse, chat: chat, interaction: interaction, headers: headers, started: started, log: log)
         }
 
         let responseBody: ByteBuffer
@@ -98,12 +98,12 @@ struct GatewayController {
             responseBody = try await upstreamResponse.body.collect(upTo: services.configuration.maxUpstreamBodyBytes)
         } catch {
             let message = "upstream response unreadable: \(Self.describe(error))"
-            try await log.finish(&interaction, reply: nil, error: message, since: started)
+            try await log.finish(&interaction, chat: chat, reply: nil, error: message, since: started)
             throw RasiError.upstream(status: 502, message: message)
         }
         guard (200..<300).contains(status) else {
             let message = "upstream returned \(status): \(Upstream.errorMessage(responseBody))"
-            try await log.finish(&interaction, reply: nil, error: message, since: started)
+            try await log.finish(&interaction, chat: chat, reply: nil, error: message, since: started)
             // The client's own mistakes (4xx) come back as the upstream said them; rasi's credentials
             // being refused, rate limits behind rasi, and server errors are the gateway's failure: 502.
             if (400..<500).contains(status), ![401, 403].contains(status) {
@@ -114,14 +114,14 @@ struct GatewayController {
             throw RasiError.upstream(status: 502, message: message)
         }
         let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: responseBody))) ?? .null
-        try await log.finish(&interaction, reply: ModelReply(completion: json), error: nil, since: started)
+        try await log.finish(&interaction, chat: chat, reply: ModelReply(completion: json), error: nil, since: started)
         headers[.contentType] = upstreamResponse.headers.first(name: "content-type") ?? "application/json"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: responseBody))
     }
 
     /// Passes server-sent events through chunk by chunk as they arrive, reading them on the way
     /// to log the assembled reply when the stream ends (or breaks).
-    func streamingResponse(_ upstream: HTTPClientResponse, interaction: Interaction, headers: HTTPFields, started: ContinuousClock.Instant, log: TurnLog) -> Response {
+    func streamingResponse(_ upstream: HTTPClientResponse, chat: ChatRequest, interaction: Interaction, headers: HTTPFields, started: ContinuousClock.Instant, log: TurnLog) -> Response {
         var headers = headers
         headers[.contentType] = upstream.headers.first(name: "content-type") ?? "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -140,7 +140,7 @@ struct GatewayController {
             var interaction = interaction
             // Logged even when the client went away mid-stream, so not tied to this task's cancellation.
             try await Task.detached {
-                try await log.finish(&interaction, reply: reply, error: failure, since: started)
+                try await log.finish(&interaction, chat: chat, reply: reply, error: failure, since: started)
             }.value
             try await writer.finish(nil)
         }
@@ -202,7 +202,7 @@ struct TurnLog: Sendable {
             interaction.messages = .array(chat.messages.map { .object($0) })
             interaction.lessonsInjected += injectedIds.filter { !interaction.lessonsInjected.contains($0) }
             interaction.updatedAt = now
-            let (logged, loggedSteps) = services.forLog(interaction, appending: steps)
+            let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
             try await store.updateInteraction(logged, appendingSteps: loggedSteps)
             interaction = logged
             interaction.steps += loggedSteps
@@ -214,7 +214,7 @@ struct TurnLog: Sendable {
                 userId: userId, request: chat.latestUserText, messages: .array(chat.messages.map { .object($0) }),
                 steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
                 model: chat.model, lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
-            interaction = services.forLog(interaction, appending: []).0
+            interaction = services.forLog(interaction, appending: [], context: chat.conversationTexts).0
             try await store.createInteraction(interaction, turnKey: turnKey)
             isNew = true
         }
@@ -235,7 +235,7 @@ struct TurnLog: Sendable {
     }
 
     /// Records one model call's reply (or failure), its latency and tokens.
-    func finish(_ interaction: inout Interaction, reply: ModelReply?, error: String?, since started: ContinuousClock.Instant) async throws {
+    func finish(_ interaction: inout Interaction, chat: ChatRequest, reply: ModelReply?, error: String?, since started: ContinuousClock.Instant) async throws {
         let elapsed = ContinuousClock.now - started
         let now = Date()
         let steps = reply?.steps(at: now) ?? []
@@ -247,7 +247,7 @@ struct TurnLog: Sendable {
         interaction.error = error
         interaction.latencyMs += Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         interaction.updatedAt = now
-        let (logged, loggedSteps) = services.forLog(interaction, appending: steps)
+        let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
         try await store.updateInteraction(logged, appendingSteps: loggedSteps)
         interaction = logged
         interaction.steps += loggedSteps

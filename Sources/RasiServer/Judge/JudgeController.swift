@@ -26,7 +26,7 @@ struct JudgeController {
         guard let interaction = try await services.store.interaction(id: id) else { throw RasiError.notFound("interaction \(id)") }
         let (run, lesson) = await services.runJudge(on: interaction)
         try await services.store.recordJudgeRun(run, lesson: lesson)
-        if let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding) }
+        if let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding, actor: stored.author) }
         guard run.status == .ok else {
             throw RasiError.upstream(status: 502, message: "the judge failed (run \(run.id)): \(run.error ?? run.status.rawValue)")
         }

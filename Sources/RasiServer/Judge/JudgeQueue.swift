@@ -110,7 +110,7 @@ public struct JudgeQueue: Service {
 
     func finish(_ job: Job, _ outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?) async throws {
         let held = try await services.store.finishJob(job, owner: owner, outcome: outcome, run: run, lesson: lesson, now: Date())
-        if held, let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding) }
+        if held, let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding, actor: stored.author) }
         if !held { logger.warning("judge job was no longer held by this process; its result is dropped", metadata: ["job": "\(job.id)"]) }
     }
 }

@@ -238,7 +238,7 @@ struct PanelController {
         guard let interaction = try await store.interaction(id: id) else { throw RasiError.notFound("interaction \(id)") }
         let (run, lesson) = await services.runJudge(on: interaction)
         try await store.recordJudgeRun(run, lesson: lesson)
-        if let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding) }
+        if let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding, actor: stored.author) }
         if run.status != .ok {
             return try await interactionPage(id, context: context, problem: "The judge failed: \(run.error ?? run.status.rawValue)", status: .badGateway)
         }
@@ -362,7 +362,7 @@ struct PanelController {
 
     @Sendable func deleteLesson(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let id = try context.id()
-        guard try await store.deleteLesson(id: id, by: context.actor) else { throw RasiError.notFound("lesson \(id)") }
+        try await services.deleteLesson(id, by: context.actor)
         return PanelAuth.redirect("/admin/lessons?done=deleted")
     }
 
@@ -425,13 +425,13 @@ struct PanelController {
         guard let name = Self.nonEmpty(context.form["name"]), name.count <= LessonFields.maxNameLength else {
             throw RasiError.invalidField("name", "must be 1 to \(LessonFields.maxNameLength) characters")
         }
-        let (key, secret) = try await KeyIssuer.create(role: role, name: name, in: store)
+        let (key, secret) = try await KeyIssuer.create(role: role, name: name, by: context.actor, in: store)
         return try await keysPage(context: context, notice: "Created \(key.role.rawValue) key \(key.id). Copy the secret now: it is not shown again.", secret: secret)
     }
 
     @Sendable func revokeKey(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let id = try context.id()
-        guard try await store.revokeKey(id: id, at: Date()) else { throw RasiError.notFound("key \(id)") }
+        guard try await KeyIssuer.revoke(id: id, by: context.actor, in: store) else { throw RasiError.notFound("key \(id)") }
         return PanelAuth.redirect("/admin/keys?done=revoked")
     }
 

@@ -20,7 +20,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func response(for error: any Error) -> Response {
         let (status, type, code, message) = describe(error)
-        return response(status: status, type: type, code: code, message: message)
+        var response = response(status: status, type: type, code: code, message: message)
+        if case .rateLimited(let seconds)? = error as? RasiError { response.headers[.retryAfter] = String(seconds) }
+        return response
     }
 
     static func describe(_ error: any Error) -> (HTTPResponse.Status, String, String, String) {
@@ -37,6 +39,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .upstream(let status, _):
                 return (.init(code: status), "upstream_error", "upstream_error", error.description)
             case .unavailable: return (.serviceUnavailable, "server_error", "unavailable", error.description)
+            case .rateLimited: return (.tooManyRequests, "rate_limit_error", "rate_limited", error.description)
             }
         case let error as EmbeddingError:
             return (.badGateway, "upstream_error", "embeddings_error", error.description)

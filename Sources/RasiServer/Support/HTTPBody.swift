@@ -25,13 +25,38 @@ extension Request {
 }
 
 enum JSONBody {
+    /// Deepest nesting of arrays and objects accepted: far beyond any real request, and a bound
+    /// on the recursion a hostile body can make the decoder do.
+    static let maxDepth = 64
+
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         guard !data.isEmpty else { throw RasiError.malformedJSON("the request body is empty") }
+        guard depth(of: data) <= maxDepth else { throw RasiError.malformedJSON("nested deeper than \(maxDepth) levels") }
         do {
             return try RasiJSON.decoder().decode(type, from: data)
         } catch let error as DecodingError {
             throw describe(error)
         }
+    }
+
+    /// The deepest nesting of `[` and `{` outside strings, found in one pass without parsing.
+    static func depth(of data: Data) -> Int {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for byte in data {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                deepest = max(deepest, depth)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return deepest
     }
 
     static func describe(_ error: DecodingError) -> RasiError {

@@ -25,12 +25,14 @@ final class GuardedRouter: @unchecked Sendable {
     let keys: any KeyStore & SessionStore
     /// Largest form body a panel page accepts.
     let maxFormBytes: Int
+    let limiter: RateLimiter
     private(set) var entries: [RouteEntry] = []
 
-    init(router: Router<RasiRequestContext>, keys: any KeyStore & SessionStore, maxFormBytes: Int) {
+    init(router: Router<RasiRequestContext>, keys: any KeyStore & SessionStore, maxFormBytes: Int, limiter: RateLimiter) {
         self.router = router
         self.keys = keys
         self.maxFormBytes = maxFormBytes
+        self.limiter = limiter
     }
 
     func on(
@@ -40,13 +42,16 @@ final class GuardedRouter: @unchecked Sendable {
         entries.append(RouteEntry(method: method, path: path, access: access))
         let keys = self.keys
         let maxFormBytes = self.maxFormBytes
+        let limiter = self.limiter
         router.on(RouterPath(path), method: method) { request, context in
             var context = context
             switch access {
             case .open:
                 return try await handler(request, context)
             case .role(let required):
-                context.key = try Self.permit(try await Self.authenticate(request, keys: keys), required)
+                let key = try await Self.authenticate(request, keys: keys)
+                try await limiter.take(key.id)
+                context.key = try Self.permit(key, required)
                 return try await handler(request, context)
             case .panel(let required):
                 do {
@@ -54,6 +59,7 @@ final class GuardedRouter: @unchecked Sendable {
                     guard try await PanelAuth.signIn(&request, context: &context, store: keys, maxFormBytes: maxFormBytes) else {
                         return PanelAuth.redirectToSignIn(from: request)
                     }
+                    try await limiter.take(context.key!.id)
                     context.key = try Self.permit(context.key!, required)
                     return try await handler(request, context)
                 } catch {

@@ -82,13 +82,14 @@ struct PanelBench: AsyncParsableCommand {
         }
 
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
-        let configuration = RasiConfiguration()
+        var configuration = RasiConfiguration()
+        configuration.rateLimit = 0  // the bench is one key asking as fast as it can
         let upstream = Upstream(client: httpClient, baseURL: "http://127.0.0.1:9/v1", apiKey: nil, timeoutSeconds: 5)
         let services = RasiServices(
             configuration: configuration, store: store, retriever: HybridRetriever(store: store, embedder: embedder),
             redactor: try PIIRedactor(), upstream: upstream, judgeModel: OpenAIChatModel(upstream: upstream),
             embedder: embedder, embeddingModel: MiniLM.modelName)
-        let (_, secret) = try await KeyIssuer.create(role: .admin, name: "bench", in: store)
+        let (_, secret) = try await KeyIssuer.create(role: .admin, name: "bench", by: "bench", in: store)
         let lessonId = try await store.listLessons(LessonFilter(limit: 1)).first?.id ?? ""
         let cursor = try await store.listInteractions(InteractionFilter(limit: 1, before: sampleId)).first?.id ?? ""
         let pages = [

@@ -1,0 +1,65 @@
+import Foundation
+import Hummingbird
+import Logging
+import RasiCore
+import ServiceLifecycle
+
+/// Deleting one end user's data, and the audit log.
+struct PrivacyController {
+    let services: RasiServices
+
+    func register(_ routes: GuardedRouter) {
+        routes.on(.delete, "/api/v1/users/{id}/data", .role(.admin), deleteUser)
+        routes.on(.get, "/api/v1/audit", .role(.admin), audit)
+    }
+
+    /// Everything stored about one end user (`X-RASI-User` / `user_id`): their interactions with
+    /// steps, feedback, flags, injections and judge runs, and the search index entries. Lessons
+    /// hold only redacted text and stay.
+    @Sendable func deleteUser(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let user = try context.id()
+        let count = try await services.store.purgeUser(user)
+        try await services.store.recordAudit(AuditEntry(actor: context.actor, action: "user.delete", target: user,
+                                                        detail: "\(count.interactions) interactions, \(count.feedback) feedback, \(count.judgeRuns) judge runs"))
+        return try JSONBody.response(["user_id": JSONValue.string(user), "deleted": try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(count))])
+    }
+
+    @Sendable func audit(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let query = Query(request)
+        let cursor = try query.string("cursor").map { text -> Int in
+            guard let id = Int(text) else { throw RasiError.invalidField("cursor", "must be an entry id") }
+            return id
+        }
+        let limit = try query.limit()
+        let entries = try await services.store.listAudit(limit: limit, before: cursor)
+        return try JSONBody.response(Page(entries, key: "entries", limit: limit, id: { String($0.id) }))
+    }
+}
+
+/// The retention purge: every interval, deletes the interactions past the retention period.
+public struct RetentionService: Service {
+    let services: RasiServices
+    let logger: Logger
+
+    public init(services: RasiServices, logger: Logger) {
+        self.services = services
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // Without a retention period there is nothing to do; a service that returned early would stop the server.
+        guard services.configuration.retentionDays != nil else { return try await gracefulShutdown() }
+        let interval = Duration.seconds(max(1, services.configuration.purgeIntervalSeconds))
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if let days = services.configuration.retentionDays,
+                   case let count = try await services.store.purgeExpired(olderThanDays: days, by: "rasi (retention)"), count.interactions > 0 {
+                    logger.notice("retention purge", metadata: ["interactions": "\(count.interactions)"])
+                }
+            } catch {
+                logger.error("retention purge failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
