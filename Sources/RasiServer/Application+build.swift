@@ -78,6 +78,12 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     PrivacyController(services: services).register(routes)
     KeysController(services: services).register(routes)
     PanelController(services: services).register(routes)
+    // Described last, so the document covers every route registered above (and itself).
+    let entries = routes.entries + [RouteEntry(method: .get, path: "/openapi.json", access: .open)]
+    let document = RasiJSON.canonical(OpenAPI.document(routes: entries))
+    routes.on(.get, "/openapi.json", .open) { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: document)))
+    }
     return (router, routes.entries)
 }
 

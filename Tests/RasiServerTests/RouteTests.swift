@@ -10,6 +10,7 @@ import ScriptedModel
     /// Who may call each route. A route added without a line here fails this test.
     static let expected: [String: Access] = [
         "GET /healthz": .open,
+        "GET /openapi.json": .open,
         "GET /metrics": .role(.agent),
         "POST /v1/chat/completions": .role(.agent),
         "GET /v1/models": .role(.agent),
@@ -95,6 +96,26 @@ import ScriptedModel
                     }
                 }
             }
+        }
+    }
+}
+
+@Suite struct OpenAPITests {
+    @Test func theDescriptionNamesExactlyTheAPIRoutesEachDocumented() async throws {
+        try await TestRasi.run { rasi, client in
+            let (status, document, _) = try await client.call(.get, "/openapi.json", key: nil)
+            #expect(status == .ok)
+            #expect(document["openapi"]?.stringValue == "3.1.0")
+            var described: [String: String] = [:]
+            for (path, methods) in document["paths"]?.objectValue ?? [:] {
+                for (method, operation) in methods.objectValue ?? [:] {
+                    described["\(method.uppercased()) \(path)"] = operation["summary"]?.stringValue
+                }
+            }
+            let routes = Set(rasi.routes.filter { !$0.path.hasPrefix("/admin") }.map { "\($0.method) \($0.path)" })
+            #expect(Set(described.keys) == routes)
+            // A route without its own entry gets its key as summary: every route must be described.
+            #expect(described.filter { $0.key == $0.value }.isEmpty, "undocumented: \(described.filter { $0.key == $0.value }.keys.sorted())")
         }
     }
 }

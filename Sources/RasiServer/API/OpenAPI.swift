@@ -1,0 +1,151 @@
+import Foundation
+import Hummingbird
+import RasiCore
+
+/// The OpenAPI 3.1 description of the gateway and the REST API, served at `/openapi.json`.
+/// A test checks that it names exactly the routes the router has, with the same methods.
+enum OpenAPI {
+    typealias Schema = JSONValue
+
+    static func ref(_ name: String) -> Schema { ["$ref": .string("#/components/schemas/\(name)")] }
+    static func string(_ description: String? = nil, maxLength: Int? = nil, enumeration: [String]? = nil) -> Schema {
+        var schema: [String: JSONValue] = ["type": "string"]
+        if let description { schema["description"] = .string(description) }
+        if let maxLength { schema["maxLength"] = .int(Int64(maxLength)) }
+        if let enumeration { schema["enum"] = .array(enumeration.map { .string($0) }) }
+        return .object(schema)
+    }
+    static func object(_ properties: [String: Schema], required: [String] = []) -> Schema {
+        var schema: [String: JSONValue] = ["type": "object", "properties": .object(properties)]
+        if !required.isEmpty { schema["required"] = .array(required.map { .string($0) }) }
+        return .object(schema)
+    }
+    static let number: Schema = ["type": "number"]
+    static let integer: Schema = ["type": "integer"]
+    static let boolean: Schema = ["type": "boolean"]
+    static let anyObject: Schema = ["type": "object"]
+
+    /// A lesson's writable fields; the texts that must say something are non-blank.
+    static let lessonProperties: [String: Schema] = [
+        "agent": ["type": "string", "minLength": 1, "maxLength": .int(Int64(LessonFields.maxNameLength)), "pattern": "\\S"],
+        "topic": string(maxLength: LessonFields.maxNameLength),
+        "situation": ["type": "string", "maxLength": .int(Int64(LessonFields.maxFieldLength)), "pattern": "\\S"],
+        "did": string(maxLength: LessonFields.maxFieldLength),
+        "should_have_done": ["type": "string", "maxLength": .int(Int64(LessonFields.maxFieldLength)), "pattern": "\\S"],
+        "why": string(maxLength: LessonFields.maxFieldLength),
+        "correct_behavior": ["type": "string", "maxLength": .int(Int64(LessonFields.maxFieldLength)), "pattern": "\\S"],
+        "polarity": string(enumeration: Polarity.allCases.map(\.rawValue)),
+        "status": string(enumeration: LessonStatus.allCases.map(\.rawValue)),
+        "confidence": ["type": "number", "minimum": 0, "maximum": 1],
+    ]
+
+    static let schemas: [String: Schema] = [
+        "Error": object(["error": object(["message": string(), "type": string(), "code": string()])]),
+        "ChatRequest": object([
+            "model": string(), "stream": boolean,
+            "messages": ["type": "array", "minItems": 1, "items": object(["role": string(enumeration: ["system", "developer", "user", "assistant", "tool"]),
+                                                                         "content": string(), "tool_call_id": string()], required: ["role"])],
+            "tools": ["type": "array", "items": anyObject],
+        ], required: ["model", "messages"]),
+        "Step": object(["kind": string(enumeration: Step.Kind.allCases.map(\.rawValue)), "name": string(), "arguments": string(),
+                        "content": string(), "call_id": string(), "at": string("ISO-8601")], required: ["kind"]),
+        "InteractionIngest": object([
+            "agent": string(maxLength: LessonFields.maxNameLength), "conversation_id": string(), "user_id": string(), "request": string(),
+            "messages": ["type": "array", "items": anyObject], "steps": ["type": "array", "items": ref("Step")], "response": string(),
+            "model": string(), "latency_ms": ["type": "integer", "minimum": 0], "tokens": object(["prompt": integer, "completion": integer]),
+            "lessons_injected": ["type": "array", "items": string()], "topic": string(), "error": string(),
+        ], required: ["request"]),
+        "Feedback": object(["rating": string(enumeration: Rating.allCases.map(\.rawValue)), "comment": string(maxLength: 4000),
+                            "source": string(enumeration: FeedbackSource.allCases.map(\.rawValue)),
+                            "signal": string(enumeration: Signal.allCases.map(\.rawValue))]),
+        "LessonFields": object(lessonProperties),
+        "LessonCreate": object(lessonProperties, required: ["situation", "should_have_done", "correct_behavior"]),
+        "Correction": object(lessonProperties, required: ["should_have_done", "correct_behavior"]),
+        "Retrieve": object(["agent": string(), "query": string(), "k": ["type": "integer", "minimum": 1, "maximum": 20]], required: ["query"]),
+        "KeyCreate": object(["role": string(enumeration: Role.allCases.map(\.rawValue)), "name": string(maxLength: LessonFields.maxNameLength)],
+                            required: ["role"]),
+        "ConflictResolve": object(["keep": string("a lesson id of the pair, or both")], required: ["keep"]),
+        "Topic": object(["description": string(maxLength: LessonFields.maxFieldLength),
+                         "examples": ["type": "array", "maxItems": 50, "items": string(maxLength: LessonFields.maxFieldLength)]],
+                        required: ["description"]),
+    ]
+
+    /// What each route takes: a JSON body schema and query parameters.
+    struct Operation {
+        var summary: String
+        var body: String?
+        var query: [String] = []
+    }
+
+    static let operations: [String: Operation] = [
+        "GET /healthz": .init(summary: "Liveness; no key needed"),
+        "GET /openapi.json": .init(summary: "This description; no key needed"),
+        "GET /metrics": .init(summary: "Prometheus metrics"),
+        "POST /v1/chat/completions": .init(summary: "OpenAI-compatible chat completions through rasi (lessons injected, interaction logged)", body: "ChatRequest"),
+        "GET /v1/models": .init(summary: "The upstream's models"),
+        "POST /api/v1/interactions": .init(summary: "Log an interaction from an agent that does not use the gateway", body: "InteractionIngest"),
+        "GET /api/v1/interactions": .init(summary: "Interactions, newest first; flagged=true is the review queue, oldest first",
+                                          query: ["agent", "flagged", "feedback", "topic", "q", "since", "limit", "cursor"]),
+        "GET /api/v1/interactions/{id}": .init(summary: "One interaction with its full trace"),
+        "POST /api/v1/interactions/{id}/feedback": .init(summary: "Feedback: a rating, a comment or a signal", body: "Feedback"),
+        "POST /api/v1/interactions/{id}/lessons": .init(summary: "The correction box: a reviewer's lesson from this interaction", body: "Correction"),
+        "DELETE /api/v1/interactions/{id}/flags": .init(summary: "Dismiss the open flags"),
+        "POST /api/v1/interactions/{id}/judge": .init(summary: "Run the judge now"),
+        "GET /api/v1/interactions/{id}/judge": .init(summary: "The judge's runs over this interaction"),
+        "GET /api/v1/jobs": .init(summary: "Background jobs", query: ["status", "limit"]),
+        "GET /api/v1/lessons": .init(summary: "Lessons, newest first", query: ["agent", "status", "topic", "q", "limit", "cursor"]),
+        "POST /api/v1/lessons": .init(summary: "Create a lesson", body: "LessonCreate"),
+        "GET /api/v1/lessons/{id}": .init(summary: "One lesson"),
+        "PATCH /api/v1/lessons/{id}": .init(summary: "Edit a lesson (a new version)", body: "LessonFields"),
+        "DELETE /api/v1/lessons/{id}": .init(summary: "Delete a lesson (its history is kept)"),
+        "GET /api/v1/lessons/{id}/versions": .init(summary: "Every version, with who saved it and when"),
+        "GET /api/v1/lessons/{id}/impact": .init(summary: "Recent requests that would retrieve the lesson", query: ["limit"]),
+        "POST /api/v1/retrieve": .init(summary: "The lessons the gateway would inject", body: "Retrieve"),
+        "GET /api/v1/conflicts": .init(summary: "Contradicting lesson pairs", query: ["open", "limit"]),
+        "POST /api/v1/conflicts/{id}/resolve": .init(summary: "Resolve a conflict", body: "ConflictResolve"),
+        "GET /api/v1/syntheses": .init(summary: "Merges of conflicting lessons", query: ["limit"]),
+        "GET /api/v1/topics": .init(summary: "Topics"),
+        "GET /api/v1/topics/suggestions": .init(summary: "Clusters of unclassified requests", query: ["limit"]),
+        "PUT /api/v1/topics/{id}": .init(summary: "Define a topic", body: "Topic"),
+        "DELETE /api/v1/topics/{id}": .init(summary: "Remove a topic"),
+        "DELETE /api/v1/users/{id}/data": .init(summary: "Delete everything stored about one end user"),
+        "GET /api/v1/audit": .init(summary: "The audit log, newest first", query: ["limit", "cursor"]),
+        "POST /api/v1/keys": .init(summary: "Create a key (the secret is shown once)", body: "KeyCreate"),
+        "GET /api/v1/keys": .init(summary: "Keys, never their secrets"),
+        "DELETE /api/v1/keys/{id}": .init(summary: "Revoke a key at once"),
+    ]
+
+    /// The document for the routes given (the panel's HTML pages are left out).
+    static func document(routes: [RouteEntry]) -> JSONValue {
+        var paths: [String: [String: JSONValue]] = [:]
+        for route in routes where !route.path.hasPrefix("/admin") {
+            let key = "\(route.method) \(route.path)"
+            let operation = operations[key] ?? Operation(summary: key)
+            var spec: [String: JSONValue] = [
+                "summary": .string(operation.summary),
+                "operationId": .string(key.replacingOccurrences(of: "[^A-Za-z0-9]+", with: "_", options: .regularExpression)),
+                "responses": [
+                    "default": ["description": "an answer (errors in OpenAI's shape)", "content": ["application/json": ["schema": ["type": "object"]]]],
+                ],
+            ]
+            var parameters: [JSONValue] = operation.query.map { ["name": .string($0), "in": "query", "required": false, "schema": string()] }
+            if route.path.contains("{id}") {
+                parameters.append(["name": "id", "in": "path", "required": true, "schema": string()])
+            }
+            if !parameters.isEmpty { spec["parameters"] = .array(parameters) }
+            if let body = operation.body {
+                spec["requestBody"] = ["required": true, "content": ["application/json": ["schema": ref(body)]]]
+            }
+            if case .open = route.access { spec["security"] = [] }
+            paths[route.path, default: [:]][route.method.rawValue.lowercased()] = .object(spec)
+        }
+        return [
+            "openapi": "3.1.0",
+            "info": ["title": "rasi", "version": "1", "description": "Retrieval-augmented self-improvement for LLM agents: the gateway and the REST API."],
+            "servers": [["url": "/"]],
+            "security": [["bearer": []]],
+            "components": ["securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]], "schemas": .object(schemas)],
+            "paths": .object(paths.mapValues { .object($0) }),
+        ]
+    }
+}
