@@ -42,6 +42,8 @@ public struct RasiConfiguration: Sendable {
     public var retentionDays: Double?
     /// Seconds between two runs of the retention purge.
     public var purgeIntervalSeconds = 3600
+    /// Gateway calls in flight at once; more are answered 503. 0 for no bound.
+    public var maxInFlight = 512
     /// Requests a key may make per second, sustained, and in a burst; 0 for no limit.
     public var rateLimit = 50.0
     public var rateBurst = 100.0
@@ -132,6 +134,7 @@ public struct RasiConfiguration: Sendable {
         if let days = retentionDays, days <= 0 { throw RasiError.invalidField("RASI_RETENTION_DAYS", "must be a positive number of days") }
         purgeIntervalSeconds = try number("RASI_PURGE_INTERVAL", purgeIntervalSeconds)
         rateLimit = try number("RASI_RATE_LIMIT", rateLimit)
+        maxInFlight = try number("RASI_MAX_IN_FLIGHT", maxInFlight)
         rateBurst = try number("RASI_RATE_BURST", max(rateBurst, rateLimit))
         efficacy.harmfulRate = try number("RASI_EFFICACY_HARMFUL_RATE", efficacy.harmfulRate)
 

@@ -22,6 +22,8 @@ public struct RasiServices: Sendable {
     let judgeModel: any ChatModel
     /// The admin-defined topics interactions and lessons are filed under.
     let topics: TopicCatalog
+    /// The bound on gateway calls in flight.
+    let inFlight: InFlight
 
     public init(
         configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor,
@@ -30,6 +32,7 @@ public struct RasiServices: Sendable {
     ) {
         self.metrics = metrics
         self.judgeModel = judgeModel
+        self.inFlight = InFlight(limit: configuration.maxInFlight)
         self.topics = TopicCatalog(store: store, embedder: embedder, floor: configuration.topicFloor)
         self.judge = Judge(model: judgeModel, rubric: JudgeRubric(extra: configuration.judge.extraRubric), attempts: configuration.judge.attempts)
         self.configuration = configuration

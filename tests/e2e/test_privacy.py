@@ -153,3 +153,36 @@ def test_every_acknowledged_write_survives_a_sigkill_under_load(workdir, model):
         assert len(acknowledged) >= 150 and missing == []
     finally:
         rasi.stop()
+
+
+def test_gateway_calls_past_the_in_flight_bound_are_refused_at_once_not_queued(workdir, model):
+    model.script([{"when": {"last_user_contains": "slow"}, "reply": {"content": "done", "delay_ms": 1500}}], default={"content": "quick"})
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_MAX_IN_FLIGHT": "2"})
+    try:
+        agent = rasi.create_key("agent")
+        body = {"model": "m", "messages": [{"role": "user", "content": "slow please"}]}
+        results = []
+
+        def call():
+            results.append(rasi.api("POST", "/v1/chat/completions", key=agent, json=body).status_code)
+
+        slow = [threading.Thread(target=call) for _ in range(2)]
+        for t in slow:
+            t.start()
+        time.sleep(0.5)
+        refused = rasi.api("POST", "/v1/chat/completions", key=agent, json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert refused.json()["error"]["code"] == "overloaded"
+        assert rasi.api("GET", "/api/v1/lessons").status_code == 200  # the rest of the API is served meanwhile
+        for t in slow:
+            t.join(10)
+        assert results == [200, 200]
+        again = rasi.api("POST", "/v1/chat/completions", key=agent, json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        assert again.status_code == 200
+        # A stream holds its place until it ends, then gives it back: more streams than the bound, one after another.
+        client = rasi.openai(agent)
+        for _ in range(4):
+            chunks = list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+            assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "quick"
+    finally:
+        rasi.stop()

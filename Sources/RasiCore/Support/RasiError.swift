@@ -15,6 +15,8 @@ public enum RasiError: Error, Sendable, Equatable {
     case unavailable(String)
     /// The key made too many requests; it may try again after this many seconds.
     case rateLimited(retryAfter: Int)
+    /// Too much work in flight: try again shortly.
+    case overloaded(String)
 }
 
 extension RasiError: CustomStringConvertible {
@@ -30,6 +32,7 @@ extension RasiError: CustomStringConvertible {
         case .upstream(let status, let message): "upstream error \(status): \(message)"
         case .unavailable(let message): message
         case .rateLimited(let seconds): "too many requests for this key: try again in \(seconds) s"
+        case .overloaded(let message): message
         }
     }
 }

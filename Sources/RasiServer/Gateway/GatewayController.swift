@@ -25,6 +25,9 @@ struct GatewayController {
     }
 
     @Sendable func chatCompletions(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        guard let lease = services.inFlight.enter() else {
+            throw RasiError.overloaded("rasi has \(services.inFlight.limit) model calls in flight; try again shortly")
+        }
         var request = request
         let body = try await request.bytes(limit: services.configuration.maxBodyBytes)
         let chat = try ChatRequest(json: JSONBody.decode(JSONValue.self, from: Data(buffer: body)))
@@ -57,7 +60,7 @@ struct GatewayController {
         let begun = interaction
         async let signals: Void = log.detectSignals(startingTurn: begun, isNew: isNewTurn)
         do {
-            let response = try await forward(chat, selection: selection, interaction: &interaction, headers: headers, log: log)
+            let response = try await forward(chat, selection: selection, interaction: &interaction, headers: headers, log: log, lease: lease)
             await signals
             metrics.call(status: response.status.code)
             return response
@@ -73,7 +76,7 @@ struct GatewayController {
 
     /// Sends the call upstream and answers the client; logs the outcome on every path.
     func forward(
-        _ chat: ChatRequest, selection: LessonSelection, interaction: inout Interaction, headers: HTTPFields, log: TurnLog
+        _ chat: ChatRequest, selection: LessonSelection, interaction: inout Interaction, headers: HTTPFields, log: TurnLog, lease: InFlight.Lease
     ) async throws -> Response {
         var headers = headers
         var forwarded = chat.injecting(selection.context)
@@ -90,7 +93,7 @@ struct GatewayController {
 
         let status = Int(upstreamResponse.status.code)
         if chat.isStreaming && (200..<300).contains(status) {
-            return streamingResponse(upstreamResponse, chat: chat, interaction: interaction, headers: headers, started: started, log: log)
+            return streamingResponse(upstreamResponse, chat: chat, interaction: interaction, headers: headers, started: started, log: log, lease: lease)
         }
 
         let responseBody: ByteBuffer
@@ -121,7 +124,10 @@ struct GatewayController {
 
     /// Passes server-sent events through chunk by chunk as they arrive, reading them on the way
     /// to log the assembled reply when the stream ends (or breaks).
-    func streamingResponse(_ upstream: HTTPClientResponse, chat: ChatRequest, interaction: Interaction, headers: HTTPFields, started: ContinuousClock.Instant, log: TurnLog) -> Response {
+    func streamingResponse(
+        _ upstream: HTTPClientResponse, chat: ChatRequest, interaction: Interaction, headers: HTTPFields, started: ContinuousClock.Instant,
+        log: TurnLog, lease: InFlight.Lease
+    ) -> Response {
         var headers = headers
         headers[.contentType] = upstream.headers.first(name: "content-type") ?? "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -143,6 +149,8 @@ struct GatewayController {
                 try await log.finish(&interaction, chat: chat, reply: reply, error: failure, since: started)
             }.value
             try await writer.finish(nil)
+            // The call counts as in flight until its stream has ended.
+            withExtendedLifetime(lease) {}
         }
         return Response(status: .ok, headers: headers, body: body)
     }

@@ -21,7 +21,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func response(for error: any Error) -> Response {
         let (status, type, code, message) = describe(error)
         var response = response(status: status, type: type, code: code, message: message)
-        if case .rateLimited(let seconds)? = error as? RasiError { response.headers[.retryAfter] = String(seconds) }
+        switch error as? RasiError {
+        case .rateLimited(let seconds)?: response.headers[.retryAfter] = String(seconds)
+        case .overloaded?: response.headers[.retryAfter] = "1"
+        default: break
+        }
         return response
     }
 
@@ -40,6 +44,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 return (.init(code: status), "upstream_error", "upstream_error", error.description)
             case .unavailable: return (.serviceUnavailable, "server_error", "unavailable", error.description)
             case .rateLimited: return (.tooManyRequests, "rate_limit_error", "rate_limited", error.description)
+            case .overloaded: return (.serviceUnavailable, "server_error", "overloaded", error.description)
             }
         case let error as EmbeddingError:
             return (.badGateway, "upstream_error", "embeddings_error", error.description)
