@@ -13,7 +13,7 @@ import ScriptedModel
 struct Rasi: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Retrieval-augmented self-improvement for LLM agents.",
-        subcommands: [Serve.self, Keys.self, LessonsCommand.self, Purge.self, Embed.self, Bench.self, ScriptedModelCommand.self]
+        subcommands: [Serve.self, Demo.self, Keys.self, LessonsCommand.self, Purge.self, Embed.self, Bench.self, ScriptedModelCommand.self]
     )
 }
 
@@ -138,11 +138,13 @@ struct ScriptedModelCommand: AsyncParsableCommand {
 
     @Option var host = "127.0.0.1"
     @Option var port = 8090
-    @Option(help: "A JSON script: {\"rules\": [{\"when\": {...}, \"reply\": {...}}], \"default\": {...}}") var script: String?
+    @Option(help: "A JSON script file ({\"rules\": [{\"when\": {...}, \"reply\": {...}}], \"default\": {...}}), or nutrition for the demo's.") var script: String?
 
     func run() async throws {
         var loaded = Script()
-        if let script {
+        if script == "nutrition" {
+            loaded = .nutrition
+        } else if let script {
             loaded = try JSONDecoder().decode(Script.self, from: Data(contentsOf: URL(fileURLWithPath: script)))
         }
         let state = ScriptedModelState(script: loaded)

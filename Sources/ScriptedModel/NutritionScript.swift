@@ -1,3 +1,12 @@
+import Foundation
+
+extension Script {
+    /// The seed scenario of `rasi demo` and the README: a nutrition assistant that answers a
+    /// gut-health question with fibre only, unless a lesson about minerals is in its context;
+    /// it also plays rasi's judge. `rasi scripted-model --script nutrition` serves it.
+    public static let nutrition: Script = try! JSONDecoder().decode(Script.self, from: Data(nutritionJSON.utf8))
+
+    static let nutritionJSON = #"""
 {
   "rules": [
     {
@@ -41,4 +50,6 @@
   "default": {
     "content": "This is rasi's scripted model: it only knows about gut health."
   }
+}
+"""#
 }
