@@ -24,6 +24,9 @@ public struct Upstream: Sendable {
         clientConfiguration.timeout = .init(
             connect: .seconds(Int64(configuration.upstreamConnectTimeoutSeconds)),
             read: .seconds(Int64(configuration.upstreamTimeoutSeconds)))
+        // The client's default of 8 connections per host would queue every call past the
+        // eighth behind the others: allow as many as the gateway lets in flight.
+        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.maxInFlight > 0 ? max(8, configuration.maxInFlight) : 512
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     }
 
