@@ -1,0 +1,193 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import RasiCore
+import RasiEmbeddings
+import RasiServer
+import RasiSQLite
+import ScriptedModel
+
+/// `rasi bench gateway`: what rasi adds to a model call. A loopback upstream (the scripted model)
+/// answers after a fixed delay; the same requests go to it directly and through rasi, one at a
+/// time and 32 at once, streaming (time to first token) and not, with 0, 10k and 100k active
+/// lessons. Reported as added latency (p50/p99) and throughput ratio, measured in the same run.
+struct GatewayBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gateway", abstract: "Measure the latency and throughput rasi adds to model calls.")
+
+    @Option(help: "Active lessons per stage, comma-separated.") var lessons = "0,10000,100000"
+    @Option(help: "The upstream's delay in milliseconds.") var delayMs = 300
+    @Option(help: "Requests per scenario with one client.") var sequential = 30
+    @Option(help: "Concurrent clients in the concurrent scenario.") var concurrency = 32
+    @Option(help: "Requests per client in the concurrent scenario.") var rounds = 8
+    @Option(help: "Requests the lessons and queries are drawn from.") var data = "../shared/data/clinc150/clinc150_dev.json"
+    @Option(help: "Where to write the JSON results.") var out = "rasi-bench/gateway.json"
+    @OptionGroup var model: ModelOptions
+
+    struct Scenario: Codable {
+        var lessons: Int
+        var clients: Int
+        var stream: Bool
+        var directP50Ms: Double
+        var directP99Ms: Double
+        var rasiP50Ms: Double
+        var rasiP99Ms: Double
+        var addedP50Ms: Double
+        var addedP99Ms: Double
+        var directPerSecond: Double
+        var rasiPerSecond: Double
+        var throughputRatio: Double
+        var injectedShare: Double
+
+        enum CodingKeys: String, CodingKey {
+            case lessons, clients, stream
+            case directP50Ms = "direct_p50_ms", directP99Ms = "direct_p99_ms", rasiP50Ms = "rasi_p50_ms", rasiP99Ms = "rasi_p99_ms"
+            case addedP50Ms = "added_p50_ms", addedP99Ms = "added_p99_ms", directPerSecond = "direct_per_s", rasiPerSecond = "rasi_per_s"
+            case throughputRatio = "throughput_ratio", injectedShare = "injected_share"
+        }
+    }
+
+    func run() async throws {
+        let corpus = try RetrievalBench.load(data)
+        guard let train = corpus["train"], let queries = corpus["val"] else { throw ValidationError("\(data) needs train and val") }
+        let embedder = try model.load()
+        var logger = Logger(label: "rasi-bench")
+        logger.logLevel = .error
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        // Real sentence vectors for a few thousand requests; larger stores mix two of them (as `bench index`).
+        let seeds = Array(train.prefix(3000))
+        let seedVectors = embedder.embedBatch(seeds.map(\.text))
+        var client = HTTPClient.Configuration()
+        client.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
+        var results: [Scenario] = []
+        do {
+            let (upstreamURL, upstreamTask) = try await Self.start(Application(
+                router: ScriptedModelServer.buildRouter(state: ScriptedModelState(script: Script(fallback: {
+                    var reply = Script.Reply(content: "A fixed answer from the loopback upstream, streamed in a few chunks.")
+                    reply.delayMs = delayMs
+                    return reply
+                }()))),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "bench-upstream"), logger: logger))
+            defer { upstreamTask.cancel() }
+
+            print("stage    clients stream  direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected")
+            for count in lessons.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+                let path = folder.appendingPathComponent("store-\(count).sqlite").path
+                let store = try SQLiteStore(path: path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
+                var rng = SplitMix64(seed: 5)
+                for start in stride(from: 0, to: count, by: 5000) {
+                    try await store.importLessons((start..<min(start + 5000, count)).map { i in
+                        let a = i % seeds.count, b = Int.random(in: 0..<seeds.count, using: &rng)
+                        var vector = zip(seedVectors[a], seedVectors[b]).map { 0.8 * $0 + 0.2 * $1 }
+                        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                        vector = vector.map { $0 / norm }
+                        return (Lesson.create(fields: LessonFields(agent: "default", topic: seeds[a].intent, situation: seeds[a].text,
+                                                                   shouldHaveDone: "follow the runbook", correctBehavior: "Follow the runbook for \(seeds[a].intent)."),
+                                              author: "bench"),
+                                LessonEmbedding(model: MiniLM.modelName, vector: vector))
+                    })
+                }
+                var configuration = RasiConfiguration()
+                configuration.databaseURL = "sqlite:\(path)"
+                configuration.port = 0
+                configuration.upstreamBaseURL = upstreamURL + "/v1"
+                configuration.rateLimit = 0
+                configuration.judge.automatic = false
+                configuration.modelDirectory = model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)
+                let key = KeySecret.generate()
+                configuration.bootstrapAdminKey = key
+                let upstreamClient = Upstream.makeClient(configuration)
+                let (rasiURL, rasiTask) = try await Self.start(try await buildApplication(configuration, httpClient: upstreamClient, logger: logger))
+                defer { rasiTask.cancel() }
+
+                var offset = 0
+                for clients in [1, concurrency] {
+                    for stream in [false, true] {
+                        let total = clients == 1 ? sequential : clients * rounds
+                        let texts = (0..<total).map { queries[(offset + $0) % queries.count].text }
+                        offset += total
+                        let direct = try await Self.load(http, url: upstreamURL, key: nil, texts: texts, clients: clients, stream: stream)
+                        let through = try await Self.load(http, url: rasiURL, key: key, texts: texts.map { $0 + " " }, clients: clients, stream: stream)
+                        let scenario = Scenario(
+                            lessons: count, clients: clients, stream: stream,
+                            directP50Ms: percentile(direct.latencies, 0.5), directP99Ms: percentile(direct.latencies, 0.99),
+                            rasiP50Ms: percentile(through.latencies, 0.5), rasiP99Ms: percentile(through.latencies, 0.99),
+                            addedP50Ms: percentile(through.latencies, 0.5) - percentile(direct.latencies, 0.5),
+                            addedP99Ms: percentile(through.latencies, 0.99) - percentile(direct.latencies, 0.99),
+                            directPerSecond: direct.perSecond, rasiPerSecond: through.perSecond, throughputRatio: through.perSecond / direct.perSecond,
+                            injectedShare: Double(through.injected) / Double(total))
+                        results.append(scenario)
+                        print(String(format: "%7d %8d %6@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
+                                     count, clients, stream ? "yes" : "no", scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms,
+                                     scenario.rasiP99Ms, scenario.addedP50Ms, scenario.addedP99Ms, scenario.directPerSecond,
+                                     scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
+                    }
+                }
+                rasiTask.cancel()
+                try? await upstreamClient.shutdown()
+            }
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        try BenchOutput.write([
+            "delay_ms": AnyEncodable(delayMs), "scenarios": AnyEncodable(results),
+            "worst_added_p99_ms": AnyEncodable(results.map(\.addedP99Ms).max() ?? 0),
+            "worst_throughput_ratio_concurrent": AnyEncodable(results.filter { $0.clients > 1 }.map(\.throughputRatio).min() ?? 0),
+        ], to: out)
+    }
+
+    /// Runs an application on a port the system picks; returns its base URL and the task serving it.
+    static func start(_ app: some ApplicationProtocol) async throws -> (String, Task<Void, any Error>) {
+        let (ports, reported) = AsyncStream.makeStream(of: Int.self)
+        let wrapped = Application(responder: try await app.responder, server: app.server, configuration: app.configuration,
+                                  onServerRunning: { reported.yield($0.localAddress?.port ?? 0) }, logger: app.logger)
+        let task = Task { try await wrapped.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw ValidationError("a bench server did not start") }
+        return ("http://127.0.0.1:\(port)", task)
+    }
+
+    /// Sends the texts as chat completions from `clients` concurrent clients; the latency of a
+    /// streamed call is its time to the first chunk, of another its whole time.
+    static func load(_ http: HTTPClient, url: String, key: String?, texts: [String], clients: Int, stream: Bool) async throws
+        -> (latencies: [Double], perSecond: Double, injected: Int) {
+        let started = ContinuousClock.now
+        let results = try await withThrowingTaskGroup(of: [(Double, Bool)].self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    var measured: [(Double, Bool)] = []
+                    for index in stride(from: client, to: texts.count, by: clients) {
+                        var request = HTTPClientRequest(url: url + "/v1/chat/completions")
+                        request.method = .POST
+                        request.headers.add(name: "Content-Type", value: "application/json")
+                        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+                        let body: JSONValue = ["model": "bench", "stream": .bool(stream), "messages": [["role": "user", "content": .string(texts[index])]]]
+                        request.body = .bytes(ByteBuffer(data: RasiJSON.canonical(body)))
+                        let sent = ContinuousClock.now
+                        let response = try await http.execute(request, timeout: .seconds(60))
+                        var latency: Double?
+                        for try await _ in response.body {
+                            if latency == nil { latency = (ContinuousClock.now - sent).seconds * 1000 }
+                        }
+                        let whole = (ContinuousClock.now - sent).seconds * 1000
+                        guard response.status == .ok else { throw ValidationError("\(url) answered \(response.status.code)") }
+                        measured.append((stream ? (latency ?? whole) : whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty))
+                    }
+                    return measured
+                }
+            }
+            var all: [(Double, Bool)] = []
+            for try await part in group { all += part }
+            return all
+        }
+        let elapsed = (ContinuousClock.now - started).seconds
+        return (results.map(\.0), Double(texts.count) / elapsed, results.filter(\.1).count)
+    }
+}
