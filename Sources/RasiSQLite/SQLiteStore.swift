@@ -142,8 +142,11 @@ extension SQLiteStore: SessionStore {
 // MARK: - Interactions
 
 extension SQLiteStore: InteractionStore {
-    public func createInteraction(_ interaction: Interaction, turnKey: String?) async throws {
-        try await database.write { db in try Self.insertInteraction(interaction, turnKey: turnKey, db: db) }
+    public func createInteraction(_ interaction: Interaction, turnKey: String?, injections: [Injection]) async throws {
+        try await database.write { db in
+            try Self.insertInteraction(interaction, turnKey: turnKey, db: db)
+            try Self.insertInjections(injections, db: db)
+        }
     }
 
     public func importInteractions(_ interactions: [Interaction]) async throws {
@@ -180,7 +183,7 @@ extension SQLiteStore: InteractionStore {
         return db.changesCount > 0
     }
 
-    public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step]) async throws {
+    public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws {
         try await database.write { db in
             try db.execute(
                 sql: """
@@ -195,6 +198,7 @@ extension SQLiteStore: InteractionStore {
                 ])
             guard db.changesCount > 0 else { throw RasiError.notFound("interaction \(interaction.id)") }
             try Self.insertSteps(steps, of: interaction.id, db: db)
+            try Self.insertInjections(injections, db: db)
         }
     }
 
@@ -249,12 +253,15 @@ extension SQLiteStore: InteractionStore {
 
     public func recordInjections(_ injections: [Injection]) async throws {
         guard !injections.isEmpty else { return }
-        try await database.write { db in
-            for injection in injections {
-                try db.execute(
-                    sql: "INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [injection.interactionId, injection.lessonId, injection.version, injection.rank, injection.score, Date()])
-            }
+        try await database.write { db in try Self.insertInjections(injections, db: db) }
+    }
+
+    static func insertInjections(_ injections: [Injection], db: Database) throws {
+        let now = Date()
+        for injection in injections {
+            try db.execute(
+                sql: "INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [injection.interactionId, injection.lessonId, injection.version, injection.rank, injection.score, now])
         }
     }
 

@@ -34,13 +34,14 @@ public protocol SessionStore: Sendable {
 
 /// Interactions, their steps, feedback and flags.
 public protocol InteractionStore: Sendable {
-    /// Writes a new interaction with its steps; durable when it returns.
-    func createInteraction(_ interaction: Interaction, turnKey: String?) async throws
+    /// Writes a new interaction with its steps, and the lessons injected into its first call,
+    /// in one transaction; durable when it returns.
+    func createInteraction(_ interaction: Interaction, turnKey: String?, injections: [Injection]) async throws
     /// Writes many interactions, with their steps, feedback and flags, in one transaction
     /// (moving stores, benchmarks). Flag rules are not run.
     func importInteractions(_ interactions: [Interaction]) async throws
-    /// Replaces an interaction's mutable fields and appends new steps.
-    func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step]) async throws
+    /// Replaces an interaction's mutable fields and appends new steps (and injections), in one transaction.
+    func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws
     func interaction(id: String) async throws -> Interaction?
     /// The most recent interaction of a turn, if it was logged within `since`.
     func interaction(turnKey: String, since: Date) async throws -> Interaction?
@@ -50,6 +51,16 @@ public protocol InteractionStore: Sendable {
     func injections(lessonId: String, limit: Int) async throws -> [Injection]
     /// The names of the tools each interaction called, in order (for lists, which leave steps out).
     func toolNames(interactionIds: [String]) async throws -> [String: [String]]
+}
+
+extension InteractionStore {
+    public func createInteraction(_ interaction: Interaction, turnKey: String?) async throws {
+        try await createInteraction(interaction, turnKey: turnKey, injections: [])
+    }
+
+    public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step]) async throws {
+        try await updateInteraction(interaction, appendingSteps: steps, injections: [])
+    }
 }
 
 /// A lesson's vector, and the model that made it.

@@ -211,7 +211,8 @@ struct TurnLog: Sendable {
             interaction.lessonsInjected += injectedIds.filter { !interaction.lessonsInjected.contains($0) }
             interaction.updatedAt = now
             let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
-            try await store.updateInteraction(logged, appendingSteps: loggedSteps)
+            // The injections go in the same transaction: one fsync per call, not two.
+            try await store.updateInteraction(logged, appendingSteps: loggedSteps, injections: Self.injections(selection, into: logged.id))
             interaction = logged
             interaction.steps += loggedSteps
         } else {
@@ -223,13 +224,16 @@ struct TurnLog: Sendable {
                 steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
                 model: chat.model, lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
             interaction = services.forLog(interaction, appending: [], context: chat.conversationTexts).0
-            try await store.createInteraction(interaction, turnKey: turnKey)
+            try await store.createInteraction(interaction, turnKey: turnKey, injections: Self.injections(selection, into: interaction.id))
             isNew = true
         }
-        try await store.recordInjections(selection.lessons.enumerated().map { rank, scored in
-            Injection(interactionId: interaction.id, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
-        })
         return (interaction, isNew)
+    }
+
+    static func injections(_ selection: LessonSelection, into interactionId: String) -> [Injection] {
+        selection.lessons.enumerated().map { rank, scored in
+            Injection(interactionId: interactionId, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
+        }
     }
 
     /// Signals must never fail the agent's call: a failure is logged and the call goes on.
