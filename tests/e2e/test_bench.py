@@ -96,3 +96,16 @@ def test_the_shipped_topic_floor_is_the_one_the_data_recommends(tmp_path):
     report = clinc_bench("topics", tmp_path, "--domains", str(SHARED / "data" / "clinc150" / "domains.json"))
     assert report["recommended"]["floor"] == report["shipped_default"]
     assert report["recommended"]["in_scope_filed_correctly"] >= 0.75
+
+
+def test_bench_gateway_measures_direct_and_through_rasi_in_one_run(tmp_path):
+    report = clinc_bench("gateway", tmp_path, "--lessons", "0,300", "--sequential", "3", "--concurrency", "4", "--rounds", "1",
+                         "--delay-ms", "50")
+    scenarios = report["scenarios"]
+    assert {(s["lessons"], s["clients"], s["stream"]) for s in scenarios} == {
+        (n, c, st) for n in (0, 300) for c in (1, 4) for st in (False, True)}
+    for s in scenarios:
+        assert s["direct_p50_ms"] >= 50 and s["rasi_p50_ms"] >= 50  # the upstream's delay is in both
+        assert abs(s["added_p50_ms"] - (s["rasi_p50_ms"] - s["direct_p50_ms"])) < 1e-6
+    assert all(s["injected_share"] == 0 for s in scenarios if s["lessons"] == 0)
+    assert any(s["injected_share"] > 0 for s in scenarios if s["lessons"] == 300)
