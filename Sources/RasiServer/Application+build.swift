@@ -6,6 +6,7 @@ import Prometheus
 import RasiCore
 import RasiEmbeddings
 import RasiSQLite
+import ServiceLifecycle
 
 /// Opens the store named by the configuration; with an embedding model, its vectors are loaded too.
 public func openStore(_ configuration: RasiConfiguration, embeddingModel: String? = nil, dimensions: Int = 384) throws -> any RasiStore {
@@ -41,9 +42,16 @@ public func buildApplication(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "rasi"),
         // Stopped after the HTTP server, so no request is left waiting on them.
-        services: [JudgeQueue(services: services, logger: logger), AbandonSweeper(services: services, logger: logger),
-                   RetentionService(services: services, logger: logger)],
+        services: backgroundServices(services, logger: logger),
         logger: logger)
+}
+
+/// The long-lived work beside the HTTP server: the judge's queue, the abandonment sweeper, and
+/// the retention purge when a retention period is set.
+func backgroundServices(_ services: RasiServices, logger: Logger) -> [any Service] {
+    var background: [any Service] = [JudgeQueue(services: services, logger: logger), PeriodicService.abandonmentSweeper(services: services, logger: logger)]
+    if let days = services.configuration.retentionDays { background.append(PeriodicService.retention(days: days, services: services, logger: logger)) }
+    return background
 }
 
 /// The judge's endpoint: its own when configured, else the upstream's (with the upstream's key).

@@ -36,30 +36,12 @@ struct PrivacyController {
     }
 }
 
-/// The retention purge: every interval, deletes the interactions past the retention period.
-public struct RetentionService: Service {
-    let services: RasiServices
-    let logger: Logger
-
-    public init(services: RasiServices, logger: Logger) {
-        self.services = services
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        // Without a retention period there is nothing to do; a service that returned early would stop the server.
-        guard services.configuration.retentionDays != nil else { return try await gracefulShutdown() }
-        let interval = Duration.seconds(max(1, services.configuration.purgeIntervalSeconds))
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                if let days = services.configuration.retentionDays,
-                   case let count = try await services.store.purgeExpired(olderThanDays: days, by: "rasi (retention)"), count.interactions > 0 {
-                    logger.notice("retention purge", metadata: ["interactions": "\(count.interactions)"])
-                }
-            } catch {
-                logger.error("retention purge failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+extension PeriodicService {
+    /// The retention purge: every interval, deletes the interactions past the retention period.
+    public static func retention(days: Double, services: RasiServices, logger: Logger) -> PeriodicService {
+        PeriodicService(name: "retention purge", interval: .seconds(max(1, services.configuration.purgeIntervalSeconds)), logger: logger) {
+            let count = try await services.store.purgeExpired(olderThanDays: days, by: "rasi (retention)")
+            if count.interactions > 0 { logger.notice("retention purge", metadata: ["interactions": "\(count.interactions)"]) }
         }
     }
 }

@@ -115,28 +115,39 @@ public struct JudgeQueue: Service {
     }
 }
 
-/// The abandonment sweeper: every interval, marks conversations that went quiet after a
-/// question or an error. Safe to stop at any point and to run again: each interaction is
-/// looked at once, and an abandon signal is stored at most once.
-public struct AbandonSweeper: Service {
-    let services: RasiServices
+/// Background work repeated every interval until the server stops; a failed round is logged
+/// and the next one goes on.
+public struct PeriodicService: Service {
+    let name: String
+    let interval: Duration
     let logger: Logger
+    let work: @Sendable () async throws -> Void
 
-    public init(services: RasiServices, logger: Logger) {
-        self.services = services
+    public init(name: String, interval: Duration, logger: Logger, work: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.interval = interval
         self.logger = logger
+        self.work = work
     }
 
     public func run() async throws {
-        let interval = Duration.seconds(max(1, services.configuration.sweepIntervalSeconds))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let count = try await services.sweepAbandoned()
-                if count > 0 { logger.notice("abandoned conversations found", metadata: ["count": "\(count)"]) }
+                try await work()
             } catch {
-                logger.error("abandonment sweep failed", metadata: ["error": "\(error)"])
+                logger.error("\(name) failed", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    /// The abandonment sweeper: marks conversations that went quiet after a question or an
+    /// error. Safe to stop at any point and to run again: each interaction is looked at once,
+    /// and an abandon signal is stored at most once.
+    public static func abandonmentSweeper(services: RasiServices, logger: Logger) -> PeriodicService {
+        PeriodicService(name: "abandonment sweep", interval: .seconds(max(1, services.configuration.sweepIntervalSeconds)), logger: logger) {
+            let count = try await services.sweepAbandoned()
+            if count > 0 { logger.notice("abandoned conversations found", metadata: ["count": "\(count)"]) }
         }
     }
 }
