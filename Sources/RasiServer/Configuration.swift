@@ -45,8 +45,10 @@ public struct RasiConfiguration: Sendable {
     /// Gateway calls in flight at once; more are answered 503. 0 for no bound.
     public var maxInFlight = 512
     /// Requests a key may make per second, sustained, and in a burst; 0 for no limit.
-    public var rateLimit = 50.0
-    public var rateBurst = 100.0
+    /// The default suits a busy agent on one key; a runaway client is stopped well before the
+    /// machine is (the gateway's in-flight bound guards the rest).
+    public var rateLimit = 200.0
+    public var rateBurst = 400.0
     /// Redact interaction logs as they are written, not only lessons.
     public var redactInteractions = false
     /// Least similarity to a topic's description or examples to be filed under it (MiniLM
