@@ -413,6 +413,12 @@ extension SQLiteStore: LessonStore {
         for (lesson, embedding) in embeddings { updateIndex(lesson, embedding: embedding) }
     }
 
+    public func hasActiveLessons(agent: String) async throws -> Bool {
+        try await database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM lessons WHERE agent = ? AND status = 'active')", arguments: [agent]) ?? false
+        }
+    }
+
     public func lessonVectors(ids: [String]) async throws -> [String: [Float]] {
         index?.vectors(ids: ids) ?? [:]
     }

@@ -110,6 +110,8 @@ public struct RasiServices: Sendable {
     /// model (`model`, the request's, when no judge model is set) into one block, cached by
     /// their versions; if that fails or does not fit the budget, the winner rule applies.
     func selectLessons(agent: String, query: String, k: Int? = nil, model: String? = nil) async throws -> LessonSelection {
+        // An agent without lessons costs one indexed lookup, not an embedding.
+        guard try await store.hasActiveLessons(agent: agent) else { return .empty }
         let policy = configuration.policy(for: agent)
         let candidates = try await retriever.candidates(agent: agent, query: query, limit: max(policy.maxLessons, k ?? 0) * 4)
         let synthesize = configuration.conflicts.synthesize

@@ -104,6 +104,8 @@ public protocol LessonStore: Sendable {
     /// Adds the versions the store lacks (by id and version) in one transaction; a lesson whose
     /// newest version is imported takes it as its current state, and loses its stale vector.
     func importLessonVersions(_ versions: [LessonVersion]) async throws -> LessonImport
+    /// Whether the agent has any active lesson: when not, a request needs no retrieval at all.
+    func hasActiveLessons(agent: String) async throws -> Bool
     /// The vectors of these active lessons, where the store has them.
     func lessonVectors(ids: [String]) async throws -> [String: [Float]]
 
