@@ -26,7 +26,7 @@ extension SQLiteStore {
     public func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair> {
         guard ids.count > 1 else { return [] }
         return try await database.read { db in
-            let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
+            let placeholders = Self.placeholders(ids.count)
             let rows = try Row.fetchAll(db, sql: """
                 SELECT lesson_a, lesson_b FROM lesson_conflicts
                 WHERE resolved_at IS NULL AND lesson_a IN (\(placeholders)) AND lesson_b IN (\(placeholders))
@@ -98,7 +98,7 @@ extension SQLiteStore: TopicStore {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM topics ORDER BY name").map { row in
                 Topic(name: row["name"], description: row["description"],
-                      examples: (try? RasiJSON.decoder().decode([String].self, from: Data((row["examples"] as String).utf8))) ?? [])
+                      examples: Self.json([String].self, row, "examples") ?? [])
             }
         }
     }
@@ -148,7 +148,7 @@ extension SQLiteStore: SynthesisStore {
     static func synthesis(_ row: Row) -> Synthesis {
         Synthesis(
             key: row["key"], agent: row["agent"],
-            prompt: (try? RasiJSON.decoder().decode([JSONValue].self, from: Data((row["prompt"] as String).utf8))) ?? [],
+            prompt: Self.json([JSONValue].self, row, "prompt") ?? [],
             output: row["output"], model: row["model"], tokens: TokenUsage(prompt: row["prompt_tokens"], completion: row["completion_tokens"]),
             createdAt: row["created_at"])
     }
@@ -175,7 +175,7 @@ extension SQLiteStore: PrivacyStore {
                 var batch = PurgeCount()
                 let ids = try String.fetchAll(db, sql: "SELECT id FROM interactions WHERE \(condition) LIMIT 1000", arguments: arguments)
                 guard !ids.isEmpty else { return batch }
-                let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
+                let placeholders = Self.placeholders(ids.count)
                 let list = StatementArguments(ids)
                 batch.feedback = try Int.fetchOne(db, sql: "SELECT count(*) FROM feedback WHERE interaction_id IN (\(placeholders))", arguments: list) ?? 0
                 batch.judgeRuns = try Int.fetchOne(db, sql: "SELECT count(*) FROM judge_runs WHERE interaction_id IN (\(placeholders))", arguments: list) ?? 0

@@ -119,7 +119,7 @@ extension SQLiteStore: SignalStore {
     public func markSwept(_ ids: [String]) async throws {
         guard !ids.isEmpty else { return }
         try await database.write { db in
-            let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
+            let placeholders = Self.placeholders(ids.count)
             try db.execute(sql: "UPDATE interactions SET swept = 1 WHERE id IN (\(placeholders))", arguments: StatementArguments(ids))
         }
     }
@@ -232,15 +232,11 @@ extension SQLiteStore: JudgeStore {
     }
 
     static func judgeRun(_ row: Row) -> JudgeRun {
-        let decoder = RasiJSON.decoder()
-        func decode<T: Decodable>(_ type: T.Type, _ column: String) -> T? {
-            (row[column] as String?).flatMap { try? decoder.decode(T.self, from: Data($0.utf8)) }
-        }
-        return JudgeRun(
+        JudgeRun(
             id: row["id"], interactionId: row["interaction_id"], jobId: row["job_id"],
             status: JudgeRun.Status(rawValue: row["status"]) ?? .error, model: row["model"],
-            prompt: decode([JSONValue].self, "prompt") ?? [], outputs: decode([String].self, "outputs") ?? [],
-            verdict: decode(JudgeVerdict.self, "verdict"), lessonId: row["lesson_id"], error: row["error"],
+            prompt: json([JSONValue].self, row, "prompt") ?? [], outputs: json([String].self, row, "outputs") ?? [],
+            verdict: json(JudgeVerdict.self, row, "verdict"), lessonId: row["lesson_id"], error: row["error"],
             tokens: TokenUsage(prompt: row["prompt_tokens"], completion: row["completion_tokens"]), latencyMs: row["latency_ms"],
             createdAt: row["created_at"])
     }

@@ -38,6 +38,16 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// `?,?,?`: the placeholders of an `IN (...)` list of `count` values.
+    static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ",")
+    }
+
+    /// A JSON text column decoded; nil when it is NULL or unreadable.
+    static func json<T: Decodable>(_ type: T.Type, _ row: Row, _ column: String) -> T? {
+        (row[column] as String?).flatMap { try? RasiJSON.decoder().decode(T.self, from: Data($0.utf8)) }
+    }
+
     static func floats(_ data: Data) -> [Float] {
         var vector = [Float](repeating: 0, count: data.count / 4)
         _ = vector.withUnsafeMutableBytes { data.copyBytes(to: $0) }
@@ -276,7 +286,7 @@ extension SQLiteStore: InteractionStore {
     public func toolNames(interactionIds: [String]) async throws -> [String: [String]] {
         guard !interactionIds.isEmpty else { return [:] }
         return try await database.read { db in
-            let placeholders = Array(repeating: "?", count: interactionIds.count).joined(separator: ",")
+            let placeholders = Self.placeholders(interactionIds.count)
             var names: [String: [String]] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT interaction_id, name FROM steps WHERE kind = 'tool_call' AND interaction_id IN (\(placeholders)) ORDER BY interaction_id, seq
@@ -306,12 +316,11 @@ extension SQLiteStore: InteractionStore {
     /// Builds an interaction from its row; `withDetail` adds messages and steps, which lists leave out.
     static func interaction(_ row: Row, db: Database, withDetail: Bool) throws -> Interaction {
         let id: String = row["id"]
-        let decoder = RasiJSON.decoder()
         var interaction = Interaction(
             id: id, agent: row["agent"], conversationId: row["conversation_id"], userId: row["user_id"],
             request: row["request"], messages: .null, response: row["response"], model: row["model"],
             latencyMs: row["latency_ms"], tokens: TokenUsage(prompt: row["prompt_tokens"] ?? 0, completion: row["completion_tokens"] ?? 0),
-            lessonsInjected: (try? decoder.decode([String].self, from: Data((row["lessons_injected"] as String).utf8))) ?? [],
+            lessonsInjected: json([String].self, row, "lessons_injected") ?? [],
             topic: row["topic"], error: row["error"], createdAt: row["created_at"], updatedAt: row["updated_at"])
         interaction.flags = try Row.fetchAll(
             db, sql: "SELECT rule, reason, created_at FROM flags WHERE interaction_id = ? AND resolved_at IS NULL ORDER BY id", arguments: [id]
@@ -322,7 +331,7 @@ extension SQLiteStore: InteractionStore {
                      createdAt: $0["created_at"])
         }
         if withDetail {
-            interaction.messages = (try? decoder.decode(JSONValue.self, from: Data((row["messages"] as String).utf8))) ?? .null
+            interaction.messages = json(JSONValue.self, row, "messages") ?? .null
             interaction.steps = try Row.fetchAll(db, sql: "SELECT * FROM steps WHERE interaction_id = ? ORDER BY seq", arguments: [id]).map {
                 Step(kind: Step.Kind(rawValue: $0["kind"]) ?? .message, name: $0["name"], arguments: $0["arguments"],
                      content: $0["content"], callId: $0["call_id"], at: $0["at"])
@@ -425,7 +434,7 @@ extension SQLiteStore: LessonStore {
 
     func lessons(ids: [String]) async throws -> [String: Lesson] {
         try await database.read { db in
-            let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
+            let placeholders = Self.placeholders(ids.count)
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM lessons WHERE id IN (\(placeholders))", arguments: StatementArguments(ids))
             return Dictionary(uniqueKeysWithValues: rows.map(Self.lesson).map { ($0.id, $0) })
         }
@@ -469,7 +478,7 @@ extension SQLiteStore: LessonStore {
     }
 
     static func lessonVersion(_ row: Row) -> LessonVersion? {
-        (try? RasiJSON.decoder().decode(Lesson.self, from: Data((row["snapshot"] as String).utf8)))
+        Self.json(Lesson.self, row, "snapshot")
             .map { LessonVersion(lesson: $0, changedBy: row["changed_by"], changedAt: row["changed_at"]) }
     }
 
