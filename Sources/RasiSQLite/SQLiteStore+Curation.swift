@@ -23,6 +23,12 @@ extension SQLiteStore {
         }
     }
 
+    public func conflict(id: Int) async throws -> LessonConflict? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM lesson_conflicts WHERE id = ?", arguments: [id]).map(Self.conflict)
+        }
+    }
+
     public func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair> {
         guard ids.count > 1 else { return [] }
         return try await database.read { db in

@@ -74,7 +74,7 @@ extension RasiServices {
     /// Resolves a conflict: `keep` is the lesson to keep (the other is retired, a new version)
     /// or `both`.
     func resolveConflict(_ idText: String, keep: String, by actor: String) async throws -> LessonConflict? {
-        guard let id = Int(idText), let conflict = try await store.listConflicts(open: nil, limit: 100_000).first(where: { $0.id == id }) else {
+        guard let id = Int(idText), let conflict = try await store.conflict(id: id) else {
             throw RasiError.notFound("conflict \(idText)")
         }
         guard conflict.resolvedAt == nil else { throw RasiError.conflict("conflict \(id) was already resolved: \(conflict.resolution ?? "")") }

@@ -112,6 +112,7 @@ public protocol LessonStore: Sendable {
     /// Records a detected conflict; one already known for the pair is left as it is.
     func recordConflict(_ conflict: LessonConflict) async throws
     func listConflicts(open: Bool?, limit: Int) async throws -> [LessonConflict]
+    func conflict(id: Int) async throws -> LessonConflict?
     /// The open conflicts among these lessons.
     func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair>
     func resolveConflict(id: Int, by: String, resolution: String, at: Date) async throws -> LessonConflict?

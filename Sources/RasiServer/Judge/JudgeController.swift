@@ -22,15 +22,11 @@ struct JudgeController {
     /// it proposed; a judge that failed (unreachable, or invalid output after its retries) is a
     /// 502 naming the run, which is logged all the same.
     @Sendable func judge(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let id = try context.id()
-        guard let interaction = try await services.store.interaction(id: id) else { throw RasiError.notFound("interaction \(id)") }
-        let (run, lesson) = await services.runJudge(on: interaction)
-        try await services.store.recordJudgeRun(run, lesson: lesson)
-        if let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding, actor: stored.author) }
+        let (run, lesson) = try await services.judgeNow(try context.id())
         guard run.status == .ok else {
             throw RasiError.upstream(status: 502, message: "the judge failed (run \(run.id)): \(run.error ?? run.status.rawValue)")
         }
-        return try JSONBody.response(Result(run: run, verdict: run.verdict, lesson: lesson?.0))
+        return try JSONBody.response(Result(run: run, verdict: run.verdict, lesson: lesson))
     }
 
     @Sendable func runs(_ request: Request, context: RasiRequestContext) async throws -> Response {

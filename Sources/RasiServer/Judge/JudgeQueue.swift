@@ -36,6 +36,18 @@ extension RasiServices {
     }
 }
 
+extension RasiServices {
+    /// Runs the judge on demand and logs the run with the lesson it proposed (audited, checked
+    /// for conflicts): the API's and the panel's "run judge".
+    func judgeNow(_ interactionId: String) async throws -> (JudgeRun, Lesson?) {
+        guard let interaction = try await store.interaction(id: interactionId) else { throw RasiError.notFound("interaction \(interactionId)") }
+        let (run, lesson) = await runJudge(on: interaction)
+        try await store.recordJudgeRun(run, lesson: lesson)
+        if let (stored, embedding) = lesson { await lessonStored(stored, embedding: embedding, actor: stored.author) }
+        return (run, lesson?.0)
+    }
+}
+
 /// The background judge: takes queued judge jobs from the store, a few at a time, and runs
 /// them. A job is held by this process while it runs; a judge model that cannot be reached
 /// is retried with exponential backoff; a graceful stop cancels the runs in flight and puts

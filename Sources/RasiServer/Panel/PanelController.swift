@@ -235,10 +235,7 @@ struct PanelController {
 
     @Sendable func judge(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let id = try context.id()
-        guard let interaction = try await store.interaction(id: id) else { throw RasiError.notFound("interaction \(id)") }
-        let (run, lesson) = await services.runJudge(on: interaction)
-        try await store.recordJudgeRun(run, lesson: lesson)
-        if let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding, actor: stored.author) }
+        let (run, _) = try await services.judgeNow(id)
         if run.status != .ok {
             return try await interactionPage(id, context: context, problem: "The judge failed: \(run.error ?? run.status.rawValue)", status: .badGateway)
         }
