@@ -61,11 +61,7 @@ struct InteractionsController {
 
     /// Newest first; with `flagged=true` it is the review queue, worked oldest first.
     @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let query = Query(request)
-        var filter = InteractionFilter(
-            agent: query.string("agent"), flagged: try query.bool("flagged"),
-            feedback: try query.oneOf("feedback", InteractionFilter.FeedbackFilter.self), topic: query.string("topic"),
-            text: query.string("q"), since: try query.date("since"), limit: try query.limit(), before: query.string("cursor"))
+        var filter = try Query(request).interactionFilter()
         filter.oldestFirst = filter.flagged == true
         let interactions = try await services.store.listInteractions(filter)
         return try JSONBody.response(Page(interactions, key: "interactions", limit: filter.limit, id: \.id))

@@ -26,10 +26,7 @@ struct LessonsController {
     }
 
     @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let query = Query(request)
-        let filter = LessonFilter(
-            agent: query.string("agent"), status: try query.oneOf("status", LessonStatus.self), topic: query.string("topic"),
-            text: query.string("q"), limit: try query.limit(), before: query.string("cursor"))
+        let filter = try Query(request).lessonFilter()
         let lessons = try await services.store.listLessons(filter)
         return try JSONBody.response(Page(lessons, key: "lessons", limit: filter.limit, id: \.id))
     }

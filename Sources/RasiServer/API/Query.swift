@@ -30,10 +30,26 @@ struct Query {
         return n
     }
 
+    /// An ISO-8601 time, or a day (`2026-11-24`, as a browser's date field sends it) from its start, UTC.
     func date(_ name: String) throws -> Date? {
         guard let text = string(name) else { return nil }
-        guard let date = Timestamp.parse(text) else { throw RasiError.invalidField(name, "must be an ISO-8601 date") }
+        guard let date = Timestamp.parse(text.count == 10 ? text + "T00:00:00Z" : text) else {
+            throw RasiError.invalidField(name, "must be an ISO-8601 date, such as 2026-11-24 or 2026-11-24T09:30:00Z")
+        }
         return date
+    }
+
+    /// The interaction list's filters, as the API and the panel both take them.
+    func interactionFilter() throws -> InteractionFilter {
+        InteractionFilter(
+            agent: string("agent"), flagged: try bool("flagged"), feedback: try oneOf("feedback", InteractionFilter.FeedbackFilter.self),
+            topic: string("topic"), text: string("q"), since: try date("since"), limit: try limit(), before: string("cursor"))
+    }
+
+    /// The lesson list's filters, as the API and the panel both take them.
+    func lessonFilter() throws -> LessonFilter {
+        LessonFilter(agent: string("agent"), status: try oneOf("status", LessonStatus.self), topic: string("topic"),
+                     text: string("q"), limit: try limit(), before: string("cursor"))
     }
 
     func oneOf<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws -> T? where T.RawValue == String {

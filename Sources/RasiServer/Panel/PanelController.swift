@@ -96,17 +96,7 @@ struct PanelController {
     @Sendable func interactions(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let query = Query(request)
         let sinceText = query.string("since")
-        var since: Date?
-        if let sinceText {
-            guard let date = Timestamp.parse(sinceText.count == 10 ? sinceText + "T00:00:00Z" : sinceText) else {
-                throw RasiError.invalidField("since", "must be a date such as 2026-11-24")
-            }
-            since = date
-        }
-        let filter = InteractionFilter(
-            agent: query.string("agent"), flagged: try query.bool("flagged"),
-            feedback: try query.oneOf("feedback", InteractionFilter.FeedbackFilter.self), topic: query.string("topic"),
-            text: query.string("q"), since: since, limit: 50, before: query.string("cursor"))
+        let filter = try query.interactionFilter()
         let found = try await store.listInteractions(filter)
         let tools = try await store.toolNames(interactionIds: found.map(\.id))
         let rows: [[String: Any]] = found.map { interaction in
@@ -281,9 +271,7 @@ struct PanelController {
     // MARK: Lessons
 
     @Sendable func lessons(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let query = Query(request)
-        let filter = LessonFilter(agent: query.string("agent"), status: try query.oneOf("status", LessonStatus.self),
-                                  text: query.string("q"), limit: 50, before: query.string("cursor"))
+        let filter = try Query(request).lessonFilter()
         let found = try await store.listLessons(filter)
         let parameters: [(String, String?)] = [("q", filter.text), ("agent", filter.agent), ("status", filter.status?.rawValue)]
         var data: [String: Any] = [
