@@ -192,9 +192,7 @@ public struct RasiServices: Sendable {
         if let embedding {
             similar = try await store.denseCandidates(agent: lesson.agent, vector: embedding.vector, limit: 10)
         } else {
-            let terms = TextTerms.terms(lesson.situation)
-            similar = try await store.lexicalCandidates(agent: lesson.agent, words: TextTerms.words(lesson.situation), limit: 20)
-                .map { ScoredLesson(lesson: $0.lesson, score: TextTerms.similarity(terms, TextTerms.terms($0.lesson.situation))) }
+            similar = try await LexicalRetriever(store: store).candidates(agent: lesson.agent, query: lesson.situation, limit: 20)
         }
         var found: [LessonConflict] = []
         for other in similar where other.lesson.id != lesson.id && other.score >= policy.situationSimilarity {
