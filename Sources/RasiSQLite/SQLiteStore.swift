@@ -261,11 +261,6 @@ extension SQLiteStore: InteractionStore {
         }
     }
 
-    public func recordInjections(_ injections: [Injection]) async throws {
-        guard !injections.isEmpty else { return }
-        try await database.write { db in try Self.insertInjections(injections, db: db) }
-    }
-
     static func insertInjections(_ injections: [Injection], db: Database) throws {
         let now = Date()
         for injection in injections {

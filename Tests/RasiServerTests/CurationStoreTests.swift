@@ -11,8 +11,8 @@ import RasiSQLite
 
     func interactionInjecting(_ lesson: Lesson, store: SQLiteStore) async throws -> String {
         let interaction = Interaction(agent: "a", request: "q", lessonsInjected: [lesson.id])
-        try await store.createInteraction(interaction, turnKey: nil)
-        try await store.recordInjections([Injection(interactionId: interaction.id, lessonId: lesson.id, version: lesson.version, rank: 1, score: 0.9)])
+        try await store.createInteraction(interaction, turnKey: nil, injections: [
+            Injection(interactionId: interaction.id, lessonId: lesson.id, version: lesson.version, rank: 1, score: 0.9)])
         return interaction.id
     }
 

@@ -46,7 +46,6 @@ public protocol InteractionStore: Sendable {
     /// The most recent interaction of a turn, if it was logged within `since`.
     func interaction(turnKey: String, since: Date) async throws -> Interaction?
     func listInteractions(_ filter: InteractionFilter) async throws -> [Interaction]
-    func recordInjections(_ injections: [Injection]) async throws
     /// Where a lesson was injected, newest first.
     func injections(lessonId: String, limit: Int) async throws -> [Injection]
     /// The names of the tools each interaction called, in order (for lists, which leave steps out).
