@@ -99,8 +99,9 @@ public struct RasiServices: Sendable {
 
     /// An interaction as it is logged: redacted as one record when `RASI_REDACT_INTERACTIONS`
     /// is on (the upstream still gets the user's words; only the log is redacted).
-    func forLog(_ interaction: Interaction, appending steps: [Step], context: [String] = []) -> (Interaction, [Step]) {
-        configuration.redactInteractions ? redactor.redact(interaction, appending: steps, context: context) : (interaction, steps)
+    /// `context` is read only when redacting: the common case pays nothing for it.
+    func forLog(_ interaction: Interaction, appending steps: [Step], context: @autoclosure () -> [String] = []) -> (Interaction, [Step]) {
+        configuration.redactInteractions ? redactor.redact(interaction, appending: steps, context: context()) : (interaction, steps)
     }
 
     /// Retrieves and selects the lessons for a request under the agent's policy: lessons

@@ -236,14 +236,9 @@ struct TurnLog: Sendable {
         }
     }
 
-    /// Signals must never fail the agent's call: a failure is logged and the call goes on.
     func detectSignals(startingTurn interaction: Interaction, isNew: Bool) async {
         guard isNew else { return }
-        do {
-            try await services.detectSignals(startingTurn: interaction)
-        } catch {
-            logger.warning("signal detection failed", metadata: ["interaction": "\(interaction.id)", "error": "\(error)"])
-        }
+        await services.neverFailing(interaction, logger: logger) { try await services.detectSignals(startingTurn: interaction) }
     }
 
     /// Records one model call's reply (or failure), its latency and tokens.
@@ -263,10 +258,7 @@ struct TurnLog: Sendable {
         try await store.updateInteraction(logged, appendingSteps: loggedSteps)
         interaction = logged
         interaction.steps += loggedSteps
-        do {
-            try await services.detectSignals(afterCall: interaction)
-        } catch {
-            logger.warning("signal detection failed", metadata: ["interaction": "\(interaction.id)", "error": "\(error)"])
-        }
+        let finished = interaction
+        await services.neverFailing(finished, logger: logger) { try await services.detectSignals(afterCall: finished) }
     }
 }

@@ -52,9 +52,16 @@ extension RasiServices {
 
     /// Both, for an interaction logged whole through the API.
     func detectSignals(logged interaction: Interaction, logger: Logger) async {
-        do {
+        await neverFailing(interaction, logger: logger) {
             try await detectSignals(startingTurn: interaction)
             try await detectSignals(afterCall: interaction)
+        }
+    }
+
+    /// Signals must never fail the call that logged the interaction: a failure is logged and the call goes on.
+    func neverFailing(_ interaction: Interaction, logger: Logger, _ detect: () async throws -> Void) async {
+        do {
+            try await detect()
         } catch {
             logger.warning("signal detection failed", metadata: ["interaction": "\(interaction.id)", "error": "\(error)"])
         }
