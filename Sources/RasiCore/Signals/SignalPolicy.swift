@@ -57,12 +57,16 @@ public struct SignalPolicy: Sendable, Equatable {
         return words.count <= 6 && words.allSatisfy(Self.acknowledgementWords.contains)
     }
 
+    /// Whether a later request could repeat an earlier one: soon enough, and saying something
+    /// (not a mere acknowledgement). Checked before the similarity is worth computing.
+    public func couldRephrase(_ earlier: Interaction, by later: String, at now: Date) -> Bool {
+        // The same words again is a retry, which counts too; an empty message is nothing.
+        now.timeIntervalSince(earlier.updatedAt) <= rephraseWindow && !isAcknowledgement(later) && !Self.words(later).isEmpty
+    }
+
     /// Whether a later request repeats an earlier one in other words.
     public func isRephrase(of earlier: Interaction, by later: String, similarity: Double, lexical: Bool, at now: Date) -> Bool {
-        guard now.timeIntervalSince(earlier.updatedAt) <= rephraseWindow, !isAcknowledgement(later) else { return false }
-        // The same words again is a retry, which counts too; an empty message is nothing.
-        guard !Self.words(later).isEmpty else { return false }
-        return similarity >= (lexical ? lexicalRephraseThreshold : rephraseThreshold)
+        couldRephrase(earlier, by: later, at: now) && similarity >= (lexical ? lexicalRephraseThreshold : rephraseThreshold)
     }
 
     /// The escalation phrase in a user message, if it asks for a human.

@@ -25,12 +25,12 @@ extension RasiServices {
         let now = interaction.createdAt
         if let phrase = policy.escalationPhrase(in: interaction.request) {
             // Asked for a human at the start of a conversation: the turn itself is the case to review.
-            try await applySignals(previous?.id ?? interaction.id, adding: [implicit(.escalate, on: previous?.id ?? interaction.id, at: now,
+            let target = previous?.id ?? interaction.id
+            try await applySignals(target, adding: [implicit(.escalate, on: target, at: now,
                 comment: "the user asked for a human (\"\(phrase)\") in \(interaction.id)")])
             return
         }
-        guard let previous, now.timeIntervalSince(previous.updatedAt) <= policy.rephraseWindow, !policy.isAcknowledgement(interaction.request)
-        else { return }
+        guard let previous, policy.couldRephrase(previous, by: interaction.request, at: now) else { return }
         let similarity = try await textSimilarity(previous.request, interaction.request)
         guard policy.isRephrase(of: previous, by: interaction.request, similarity: similarity, lexical: embedder == nil, at: now) else { return }
         try await applySignals(previous.id, adding: [implicit(.rephrase, on: previous.id, at: now,
