@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Domain types, store protocols, retrieval seam, prompt rendering. No I/O frameworks.
@@ -51,6 +52,15 @@ let package = Package(
             ],
             swiftSettings: optimizedAlways
         ),
+        // The scale-out store: PostgreSQL through PostgresNIO, pgvector HNSW, full-text search.
+        .target(
+            name: "RasiPostgres",
+            dependencies: [
+                "RasiCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The deterministic, scriptable OpenAI-compatible model used by tests and the demo.
         .target(
             name: "ScriptedModel",
@@ -65,6 +75,7 @@ let package = Package(
             dependencies: [
                 "RasiCore",
                 "RasiSQLite",
+                "RasiPostgres",
                 "RasiEmbeddings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -80,6 +91,7 @@ let package = Package(
             dependencies: [
                 "RasiCore",
                 "RasiSQLite",
+                "RasiPostgres",
                 "RasiServer",
                 "RasiEmbeddings",
                 "ScriptedModel",
@@ -100,6 +112,7 @@ let package = Package(
             dependencies: [
                 "RasiCore",
                 "RasiSQLite",
+                "RasiPostgres",
                 "RasiServer",
                 "RasiEmbeddings",
                 "ScriptedModel",

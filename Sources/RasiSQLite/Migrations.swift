@@ -274,6 +274,16 @@ extension SQLiteStore {
                 CREATE INDEX interactions_by_created ON interactions (created_at);
                 """)
         }
+        migrator.registerMigration("v7: leases") { db in
+            try db.execute(sql: """
+                -- Background work one replica at a time; one process here, but the same contract as PostgreSQL's.
+                CREATE TABLE leases (
+                    name TEXT PRIMARY KEY,
+                    holder TEXT NOT NULL,
+                    until DATETIME NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

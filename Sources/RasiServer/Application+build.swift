@@ -5,18 +5,39 @@ import Foundation
 import Prometheus
 import RasiCore
 import RasiEmbeddings
+import RasiPostgres
 import RasiSQLite
 import ServiceLifecycle
 
-/// Opens the store named by the configuration; with an embedding model, its vectors are loaded too.
-public func openStore(_ configuration: RasiConfiguration, embeddingModel: String? = nil, dimensions: Int = 384) throws -> any RasiStore {
-    if let path = SQLiteStore.path(fromURL: configuration.databaseURL) {
+/// Opens the store named by a database URL, migrated to the latest schema: a SQLite file (with
+/// an embedding model, its vectors are loaded into the in-process index) or PostgreSQL.
+public func openStore(url: String, embeddingModel: String? = nil, dimensions: Int = 384) async throws -> any RasiStore {
+    if let path = SQLiteStore.path(fromURL: url) {
         return try SQLiteStore(path: path, embeddingModel: embeddingModel, dimensions: dimensions)
     }
-    if configuration.databaseURL.hasPrefix("postgres") {
-        throw RasiError.unavailable("PostgreSQL is not supported yet: use RASI_DATABASE_URL=sqlite:PATH")
+    if PostgresStore.accepts(url) {
+        return try await PostgresStore(url: url, embeddingModel: embeddingModel, dimensions: dimensions)
     }
-    throw RasiError.invalidField("RASI_DATABASE_URL", "must be sqlite:PATH, got \(configuration.databaseURL)")
+    throw RasiError.invalidField("RASI_DATABASE_URL", "must be sqlite:PATH or postgres://user:password@host:port/database, got \(url)")
+}
+
+public func openStore(_ configuration: RasiConfiguration, embeddingModel: String? = nil, dimensions: Int = 384) async throws -> any RasiStore {
+    try await openStore(url: configuration.databaseURL, embeddingModel: embeddingModel, dimensions: dimensions)
+}
+
+/// Closes a store's connections, if it has any (PostgreSQL's pool).
+public func closeStore(_ store: any RasiStore) async {
+    if let postgres = store as? PostgresStore { await postgres.shutdown() }
+}
+
+/// Keeps the store open while the server runs, and closes it last, after everything that uses it.
+struct StoreService: Service {
+    let store: any RasiStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await closeStore(store)
+    }
 }
 
 /// The server, ready to run: store opened and migrated, bootstrap key created.
@@ -26,7 +47,7 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     // Cached, so the request retrieval embeds is not embedded again to detect the next turn's rephrase.
     let embedder = try await loadEmbedder(configuration, httpClient: httpClient).map { (name: $0.name, model: CachingEmbedder($0.model) as any Embedder) }
-    let store = try openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
+    let store = try await openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
     let retriever: any LessonRetriever = embedder.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
         ?? LexicalRetriever(store: store)
     let upstream = Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
@@ -49,7 +70,8 @@ public func buildApplication(
 /// The long-lived work beside the HTTP server: the judge's queue, the abandonment sweeper, and
 /// the retention purge when a retention period is set.
 func backgroundServices(_ services: RasiServices, logger: Logger) -> [any Service] {
-    var background: [any Service] = [JudgeQueue(services: services, logger: logger), PeriodicService.abandonmentSweeper(services: services, logger: logger)]
+    // Stopped in reverse order: the store last.
+    var background: [any Service] = [StoreService(store: services.store), JudgeQueue(services: services, logger: logger), PeriodicService.abandonmentSweeper(services: services, logger: logger)]
     if let days = services.configuration.retentionDays { background.append(PeriodicService.retention(days: days, services: services, logger: logger)) }
     return background
 }

@@ -24,6 +24,8 @@ public struct RasiServices: Sendable {
     let topics: TopicCatalog
     /// The bound on gateway calls in flight.
     let inFlight: InFlight
+    /// This process among the replicas sharing a store: it holds jobs and leases under this name.
+    public let instance = Identifier.make("proc")
 
     public init(
         configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor,

@@ -52,7 +52,7 @@ struct LessonsCommand: AsyncParsableCommand {
             let client = Upstream.makeClient(configuration)
             do {
                 let embedder = try await loadEmbedder(configuration, httpClient: client)
-                let store = try openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
+                let store = try await openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
                 let result = try await store.importLessonVersions(versions)
                 if let embedder {
                     let missing = try await store.lessonsWithoutEmbedding(model: embedder.name)

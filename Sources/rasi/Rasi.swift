@@ -99,7 +99,7 @@ struct Keys: AsyncParsableCommand {
             guard let role = Role(rawValue: role) else {
                 throw ValidationError("--role must be agent, reviewer or admin")
             }
-            let store = try openStore(try self.store.configuration())
+            let store = try await openStore(try self.store.configuration())
             let (key, secret) = try await KeyIssuer.create(role: role, name: name ?? "\(role.rawValue) key", by: "rasi keys (command line)", in: store)
             FileHandle.standardError.write(Data("created \(key.role.rawValue) key \(key.id); the secret is shown only now:\n".utf8))
             print(secret)
@@ -111,7 +111,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            let store = try openStore(try self.store.configuration())
+            let store = try await openStore(try self.store.configuration())
             for key in try await store.listKeys() {
                 print([key.id, key.role.rawValue, key.prefix + "…", key.name, key.revokedAt == nil ? "active" : "revoked"].joined(separator: "\t"))
             }
@@ -124,7 +124,7 @@ struct Keys: AsyncParsableCommand {
         @Argument var id: String
 
         func run() async throws {
-            let store = try openStore(try self.store.configuration())
+            let store = try await openStore(try self.store.configuration())
             guard try await KeyIssuer.revoke(id: id, by: "rasi keys (command line)", in: store) else { throw ValidationError("no key \(id)") }
             print("revoked \(id)")
         }

@@ -9,22 +9,22 @@ import RasiSQLite
                                            correctBehavior: "c", confidence: confidence), author: "t")
     }
 
-    func interactionInjecting(_ lesson: Lesson, store: SQLiteStore) async throws -> String {
+    func interactionInjecting(_ lesson: Lesson, store: any RasiStore) async throws -> String {
         let interaction = Interaction(agent: "a", request: "q", lessonsInjected: [lesson.id])
         try await store.createInteraction(interaction, turnKey: nil, injections: [
             Injection(interactionId: interaction.id, lessonId: lesson.id, version: lesson.version, rank: 1, score: 0.9)])
         return interaction.id
     }
 
-    func rate(_ rating: Rating, _ interactionId: String, store: SQLiteStore, efficacy: EfficacyPolicy = EfficacyPolicy()) async throws -> SignalOutcome {
+    func rate(_ rating: Rating, _ interactionId: String, store: any RasiStore, efficacy: EfficacyPolicy = EfficacyPolicy()) async throws -> SignalOutcome {
         try await store.applySignals(
             interactionId: interactionId,
             adding: [Feedback(id: Identifier.make("fb"), interactionId: interactionId, rating: rating, comment: nil, source: .user, signal: nil, createdAt: Date())],
             rules: FlagRules(), efficacy: efficacy, enqueueJudge: false, now: Date())
     }
 
-    @Test func feedbackCountsOncePerInteractionForEachInjectedLessonLatestWins() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func feedbackCountsOncePerInteractionForEachInjectedLessonLatestWins(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let stored = lesson("refunds")
             try await store.createLesson(stored, embedding: nil)
             let first = try await interactionInjecting(stored, store: store)
@@ -37,8 +37,8 @@ import RasiSQLite
         }
     }
 
-    @Test func aLessonHarmfulOftenEnoughIsRetiredAndSentToReview() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func aLessonHarmfulOftenEnoughIsRetiredAndSentToReview(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let stored = lesson("refunds")
             try await store.createLesson(stored, embedding: nil)
             var efficacy = EfficacyPolicy()
@@ -55,8 +55,8 @@ import RasiSQLite
         }
     }
 
-    @Test func aConflictIsRecordedOnceAndResolved() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func aConflictIsRecordedOnceAndResolved(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let pair = LessonPair("les_b", "les_a")
             let conflict = LessonConflict(pair: pair, agent: "a", similarity: 0.9, reason: "opposite polarity", detectedAt: Date())
             try await store.recordConflict(conflict)
@@ -70,15 +70,16 @@ import RasiSQLite
         }
     }
 
-    @Test func exportThenImportIntoAnEmptyStoreRoundTripsIdentically() async throws {
-        try await withTemporaryStore { source in
+    @Test(arguments: StoreKind.allCases) func exportThenImportIntoAnEmptyStoreRoundTripsIdentically(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { source in
             let first = lesson("refunds for damaged parcels")
             try await source.createLesson(first, embedding: nil)
             try await source.updateLesson(first.applying(LessonFields(correctBehavior: "offer a replacement first")), changedBy: "r", embedding: nil)
             try await source.createLesson(lesson("password resets", confidence: 0.6), embedding: nil)
             let exported = try await source.exportLessonVersions()
             #expect(exported.count == 3)
-            try await withTemporaryStore { target in
+            // Into the other kind of store: what one exports, the other imports identically.
+            try await withTemporaryStore(kind == .sqlite ? .postgres : .sqlite) { target in
                 let imported = try await target.importLessonVersions(exported)
                 #expect(imported.added == 3 && imported.skipped == 0 && imported.updated.count == 2)
                 // The JSONL a team keeps in git comes out byte for byte the same.

@@ -8,8 +8,8 @@ import RasiSQLite
         LessonFields(agent: agent, situation: situation, did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c", status: status)
     }
 
-    @Test func anInteractionRoundTripsWithItsStepsFeedbackAndFlags() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func anInteractionRoundTripsWithItsStepsFeedbackAndFlags(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             var interaction = Interaction(agent: "a", conversationId: "c", userId: "u", request: "Where is my order?",
                                           messages: [["role": "user", "content": "Where is my order?"]],
                                           steps: [Step(kind: .message, name: "user", content: "Where is my order?")], model: "m")
@@ -34,8 +34,8 @@ import RasiSQLite
         }
     }
 
-    @Test func feedbackOnAnUnknownInteractionIsNotFound() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func feedbackOnAnUnknownInteractionIsNotFound(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             await #expect(throws: RasiError.notFound("interaction int_x")) {
                 try await store.applySignals(
                     interactionId: "int_x", adding: [Feedback(id: "f", interactionId: "int_x", rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date())],
@@ -44,8 +44,8 @@ import RasiSQLite
         }
     }
 
-    @Test func lexicalCandidatesAreActiveLessonsOfTheAgentOnly() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func lexicalCandidatesAreActiveLessonsOfTheAgentOnly(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let active = Lesson.create(fields: lessonFields("refund for a damaged parcel"), author: "t")
             let otherAgent = Lesson.create(fields: lessonFields("refund for a damaged parcel", agent: "other"), author: "t")
             let proposed = Lesson.create(fields: lessonFields("refund for a damaged parcel", status: .proposed), author: "t")
@@ -57,8 +57,8 @@ import RasiSQLite
         }
     }
 
-    @Test func anEditIsLiveAtOnceAndKeepsHistoryAndDeletionRemovesFromSearch() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func anEditIsLiveAtOnceAndKeepsHistoryAndDeletionRemovesFromSearch(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let lesson = Lesson.create(fields: lessonFields("cancel a subscription"), author: "t")
             try await store.createLesson(lesson, embedding: nil)
             let edited = lesson.applying(LessonFields(situation: "pause a membership"))
@@ -76,8 +76,8 @@ import RasiSQLite
         }
     }
 
-    @Test func revokedKeysAreNotFound() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func revokedKeysAreNotFound(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let key = APIKey(id: "key_1", name: "k", role: .admin, prefix: "rasi_1234", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
             try await store.createKey(key, secretHash: "hash")
             #expect(try await store.activeKey(secretHash: "hash") == key)

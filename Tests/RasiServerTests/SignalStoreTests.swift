@@ -4,7 +4,7 @@ import RasiCore
 import RasiSQLite
 
 @Suite struct SignalStoreTests {
-    func logged(_ store: SQLiteStore, conversation: String? = "c1", response: String? = "Done.") async throws -> Interaction {
+    func logged(_ store: any RasiStore, conversation: String? = "c1", response: String? = "Done.") async throws -> Interaction {
         let interaction = Interaction(agent: "a", conversationId: conversation, request: "where is my parcel", response: response, model: "m")
         try await store.createInteraction(interaction, turnKey: nil)
         return interaction
@@ -14,8 +14,8 @@ import RasiSQLite
         Feedback(id: Identifier.make("fb"), interactionId: id, rating: nil, comment: nil, source: .implicit, signal: signal, createdAt: Date())
     }
 
-    @Test func anImplicitSignalCountsOnceAndFlagsOnce() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func anImplicitSignalCountsOnceAndFlagsOnce(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let interaction = try await logged(store)
             let first = try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)],
                                                      rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
@@ -30,8 +30,8 @@ import RasiSQLite
         }
     }
 
-    @Test func aDismissedFlagIsNotRaisedAgainButAClearedRephraseCanBe() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func aDismissedFlagIsNotRaisedAgainButAClearedRephraseCanBe(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let interaction = try await logged(store)
             let down = Feedback(id: "fb_down", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: Date())
             try await store.applySignals(interactionId: interaction.id, adding: [down], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
@@ -51,8 +51,8 @@ import RasiSQLite
         }
     }
 
-    @Test func theReviewQueueIsOldestFirstWithItsReasons() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func theReviewQueueIsOldestFirstWithItsReasons(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             var ids: [String] = []
             for _ in 0..<3 {
                 let interaction = try await logged(store)
@@ -68,8 +68,8 @@ import RasiSQLite
         }
     }
 
-    @Test func aJobIsClaimedOnceAndOnlyItsHolderFinishesIt() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func aJobIsClaimedOnceAndOnlyItsHolderFinishesIt(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let interaction = try await logged(store)
             try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
             let job = try #require(try await store.claimJob(owner: "p1", now: Date()))
@@ -84,8 +84,8 @@ import RasiSQLite
         }
     }
 
-    @Test func aRetriedJobWaitsForItsBackoff() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func aRetriedJobWaitsForItsBackoff(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let interaction = try await logged(store)
             try await store.applySignals(interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
             let now = Date()
@@ -115,8 +115,8 @@ import RasiSQLite
         #expect(job.interactionId == interactionId && job.attempts == 2)
     }
 
-    @Test func aJudgeRunAndItsLessonAreStoredTogether() async throws {
-        try await withTemporaryStore { store in
+    @Test(arguments: StoreKind.allCases) func aJudgeRunAndItsLessonAreStoredTogether(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
             let interaction = try await logged(store)
             let lesson = Lesson.create(fields: LessonFields(agent: "a", situation: "parcel questions", did: "d", shouldHaveDone: "s", why: "w",
                                                             correctBehavior: "c", status: .proposed, sourceInteractionId: interaction.id), author: "judge (j)")

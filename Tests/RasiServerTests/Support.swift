@@ -6,7 +6,9 @@ import Logging
 import NIOCore
 import RasiCore
 import RasiServer
+import RasiPostgres
 import RasiSQLite
+import Testing
 
 /// A fresh SQLite file in a temporary folder, removed afterwards.
 @discardableResult
@@ -15,6 +17,72 @@ func withTemporaryStore<T>(_ body: (SQLiteStore) async throws -> T) async throws
     defer { try? FileManager.default.removeItem(at: folder) }
     let store = try SQLiteStore(path: folder.appendingPathComponent("rasi.sqlite").path)
     return try await body(store)
+}
+
+/// The stores the contract tests run against: each test of the store protocols runs on both,
+/// so the embedded default and PostgreSQL cannot drift apart.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+}
+
+struct MissingPostgres: Error, CustomStringConvertible {
+    var description: String { "RASI_TEST_POSTGRES_URL is not set: scripts/test starts PostgreSQL for the store contract tests" }
+}
+
+/// A fresh, empty store of this kind, removed afterwards: a SQLite file, or a new database on
+/// the PostgreSQL server that `RASI_TEST_POSTGRES_URL` names.
+@discardableResult
+func withTemporaryStore<T>(_ kind: StoreKind, embeddingModel: String? = nil, dimensions: Int = 384,
+                           _ body: (any RasiStore) async throws -> T) async throws -> T {
+    switch kind {
+    case .sqlite:
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        return try await body(try SQLiteStore(path: folder.appendingPathComponent("rasi.sqlite").path, embeddingModel: embeddingModel, dimensions: dimensions))
+    case .postgres:
+        let database = try await TestPostgres.createDatabase()
+        let store = try await PostgresStore(url: database.url, embeddingModel: embeddingModel, dimensions: dimensions)
+        do {
+            let result = try await body(store)
+            await store.shutdown()
+            try await TestPostgres.dropDatabase(database.name)
+            return result
+        } catch {
+            await store.shutdown()
+            try? await TestPostgres.dropDatabase(database.name)
+            throw error
+        }
+    }
+}
+
+/// Databases made and dropped on the test server.
+enum TestPostgres {
+    static var serverURL: String {
+        get throws {
+            guard let url = ProcessInfo.processInfo.environment["RASI_TEST_POSTGRES_URL"], !url.isEmpty else { throw MissingPostgres() }
+            return url
+        }
+    }
+
+    static func createDatabase() async throws -> (name: String, url: String) {
+        let name = "rasi_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await admin("CREATE DATABASE \(name)")
+        var components = try #require(URLComponents(string: try serverURL))
+        components.path = "/" + name
+        return (name, try #require(components.string))
+    }
+
+    static func dropDatabase(_ name: String) async throws {
+        try await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// Runs one statement on the server's own database, over a connection of its own.
+    static func admin(_ sql: String) async throws {
+        try await PostgresStore.execute(sql, at: try serverURL)
+    }
 }
 
 /// rasi's router over a fresh SQLite store, with keys of each role, tested in process.

@@ -208,4 +208,12 @@ public protocol TopicStore: Sendable {
     func deleteTopic(name: String) async throws -> Bool
 }
 
-public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore & PrivacyStore
+/// Background work that must run on one replica at a time (the periodic sweeps): the one
+/// holding a named lease runs it; another takes over once the lease runs out unrenewed.
+public protocol LeaseStore: Sendable {
+    /// Takes the lease `name` for `holder` until `until`, or renews it when `holder` has it;
+    /// false, changing nothing, while another holder's lease runs past `now`.
+    func acquireLease(_ name: String, holder: String, until: Date, now: Date) async throws -> Bool
+}
+
+public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore & PrivacyStore & LeaseStore

@@ -39,7 +39,8 @@ struct PrivacyController {
 extension PeriodicService {
     /// The retention purge: every interval, deletes the interactions past the retention period.
     public static func retention(days: Double, services: RasiServices, logger: Logger) -> PeriodicService {
-        PeriodicService(name: "retention purge", interval: .seconds(max(1, services.configuration.purgeIntervalSeconds)), logger: logger) {
+        PeriodicService(name: "retention purge", interval: .seconds(max(1, services.configuration.purgeIntervalSeconds)),
+                        lease: (services.store, services.instance), logger: logger) {
             let count = try await services.store.purgeExpired(olderThanDays: days, by: "rasi (retention)")
             if count.interactions > 0 { logger.notice("retention purge", metadata: ["interactions": "\(count.interactions)"]) }
         }

@@ -58,15 +58,16 @@ public struct JudgeQueue: Service {
     let logger: Logger
     let pollInterval: Duration
 
-    public init(services: RasiServices, logger: Logger, owner: String = Identifier.make("proc"), pollInterval: Duration = .milliseconds(500)) {
+    public init(services: RasiServices, logger: Logger, owner: String? = nil, pollInterval: Duration = .milliseconds(500)) {
         self.services = services
         self.logger = logger
-        self.owner = owner
+        self.owner = owner ?? services.instance
         self.pollInterval = pollInterval
     }
 
     public func run() async throws {
-        // One process uses a SQLite file: whatever is still marked running was left by a stopped process.
+        // Jobs left running by a stopped process: every one for a SQLite file (one process uses it),
+        // and for PostgreSQL those held past the stale limit (other replicas hold the rest).
         let released = try await services.store.releaseJobs(owner: nil)
         if released > 0 { logger.notice("judge jobs left running by an earlier process are queued again", metadata: ["count": "\(released)"]) }
         await withTaskGroup(of: Void.self) { group in
@@ -128,24 +129,37 @@ public struct JudgeQueue: Service {
 }
 
 /// Background work repeated every interval until the server stops; a failed round is logged
-/// and the next one goes on.
+/// and the next one goes on. Replicas sharing a store take turns through a lease named after
+/// the work: the holder runs every round and renews it; another replica takes over only once
+/// the holder has missed three rounds.
 public struct PeriodicService: Service {
     let name: String
     let interval: Duration
+    let lease: (store: any LeaseStore, holder: String)?
     let logger: Logger
     let work: @Sendable () async throws -> Void
 
-    public init(name: String, interval: Duration, logger: Logger, work: @escaping @Sendable () async throws -> Void) {
+    public init(name: String, interval: Duration, lease: (store: any LeaseStore, holder: String)?, logger: Logger,
+                work: @escaping @Sendable () async throws -> Void) {
         self.name = name
         self.interval = interval
+        self.lease = lease
         self.logger = logger
         self.work = work
+    }
+
+    /// Whether this process may run the next round.
+    func holdsLease() async throws -> Bool {
+        guard let lease else { return true }
+        let now = Date()
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        return try await lease.store.acquireLease(name, holder: lease.holder, until: now.addingTimeInterval(max(3 * seconds, 10)), now: now)
     }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await work()
+                if try await holdsLease() { try await work() }
             } catch {
                 logger.error("\(name) failed", metadata: ["error": "\(error)"])
             }
@@ -157,7 +171,8 @@ public struct PeriodicService: Service {
     /// error. Safe to stop at any point and to run again: each interaction is looked at once,
     /// and an abandon signal is stored at most once.
     public static func abandonmentSweeper(services: RasiServices, logger: Logger) -> PeriodicService {
-        PeriodicService(name: "abandonment sweep", interval: .seconds(max(1, services.configuration.sweepIntervalSeconds)), logger: logger) {
+        PeriodicService(name: "abandonment sweep", interval: .seconds(max(1, services.configuration.sweepIntervalSeconds)),
+                        lease: (services.store, services.instance), logger: logger) {
             let count = try await services.sweepAbandoned()
             if count > 0 { logger.notice("abandoned conversations found", metadata: ["count": "\(count)"]) }
         }

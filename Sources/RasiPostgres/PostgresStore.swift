@@ -1,0 +1,232 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import RasiCore
+
+/// The scale-out store: PostgreSQL with pgvector, through PostgresNIO.
+///
+/// Stateless apart from its connection pool, so any number of `rasi serve` replicas can share
+/// one database: vectors live in a pgvector column with an HNSW index, lexical search is
+/// PostgreSQL's full-text search, and a lesson is visible to every replica once committed.
+/// Work that must happen once (the judge's jobs, the periodic sweeps) is claimed with row
+/// locks (`FOR UPDATE SKIP LOCKED`) or leases.
+public final class PostgresStore: Sendable {
+    let client: PostgresClient
+    let embeddingModel: String?
+    let dimensions: Int
+    /// A job whose holder has not finished it after this long is taken to be lost with its
+    /// process, and is queued again (a judge call is bounded well below this).
+    let staleJobAfter: TimeInterval
+    private let running: Task<Void, Never>
+    static let logger = Logger(label: "rasi.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// Connects to `url` (`postgres://user:pass@host:port/db`, with `?sslmode=disable|prefer|require`),
+    /// runs the connection pool in the background, and migrates the schema to the latest
+    /// version under an advisory lock, so replicas starting together migrate once.
+    public init(url: String, embeddingModel: String? = nil, dimensions: Int = 384, staleJobAfter: TimeInterval = 600) async throws {
+        let configuration = try Self.configuration(fromURL: url)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: Self.logger)
+        self.client = client
+        self.embeddingModel = embeddingModel
+        self.dimensions = dimensions
+        self.staleJobAfter = staleJobAfter
+        running = Task { await client.run() }
+        do {
+            try await migrate()
+        } catch {
+            running.cancel()
+            throw error
+        }
+    }
+
+    /// Closes the connection pool; the store is unusable afterwards.
+    public func shutdown() async {
+        running.cancel()
+        _ = await running.value
+    }
+
+    /// Runs one statement (`CREATE DATABASE`, say) over a pool of its own, closed afterwards.
+    public static func execute(_ sql: String, at url: String) async throws {
+        let client = PostgresClient(configuration: try configuration(fromURL: url), backgroundLogger: logger)
+        let running = Task { await client.run() }
+        defer { running.cancel() }
+        try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+    }
+
+    /// Whether a database URL names PostgreSQL.
+    public static func accepts(_ url: String) -> Bool {
+        url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")
+    }
+
+    static func configuration(fromURL url: String) throws -> PostgresClient.Configuration {
+        guard accepts(url), let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+            throw RasiError.invalidField("RASI_DATABASE_URL", "must be postgres://user:password@host:port/database")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let tls: PostgresClient.Configuration.TLS = switch query["sslmode"] {
+        case "disable": .disable
+        case "require", "verify-ca", "verify-full": .require(.makeClientConfiguration())
+        default: .prefer(.makeClientConfiguration())
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user?.removingPercentEncoding ?? "postgres",
+            password: components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.maximumConnections = Int(query["pool"] ?? "") ?? 20
+        // Timestamps are read and written as instants; UTC keeps text output (logs, psql) unambiguous.
+        configuration.options.additionalStartupParameters = [("TimeZone", "UTC"), ("application_name", "rasi")]
+        return configuration
+    }
+
+    // MARK: Running statements
+
+    @discardableResult
+    /// Runs `body` on one pooled connection, outside a transaction (reads, single statements).
+    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in try await body(connection) }
+        } catch let error as PSQLError {
+            throw PostgresStoreError(error)
+        }
+    }
+
+    @discardableResult
+    /// Runs `body` in one transaction, committed when it returns; the body's own error is rethrown as it is.
+    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: Self.logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            let cause = error.closureError ?? error.commitError ?? error.beginError ?? error
+            throw (cause as? PSQLError).map(PostgresStoreError.init) ?? cause
+        } catch let error as PSQLError {
+            throw PostgresStoreError(error)
+        }
+    }
+
+    /// The SQL literal of a string: for the few names that must be literal (an index's predicate).
+    static func literal(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+}
+
+/// A database error with the server's own words (PostgresNIO hides them by default, since a
+/// query's values may be sensitive; the server's message and code name no values).
+public struct PostgresStoreError: Error, CustomStringConvertible {
+    public let code: String
+    public let message: String
+
+    init(_ error: PSQLError) {
+        code = error.serverInfo?[.sqlState] ?? "\(error.code)"
+        message = error.serverInfo?[.message] ?? "\(error.code)"
+    }
+
+    public var description: String { "PostgreSQL error \(code): \(message)" }
+}
+
+// MARK: - Rows, timestamps and vectors
+
+extension PostgresConnection {
+    func rows(_ query: PostgresQuery) async throws -> [PGRow] {
+        var rows: [PGRow] = []
+        for try await row in try await self.query(query, logger: PostgresStore.logger) { rows.append(PGRow(row.makeRandomAccess())) }
+        return rows
+    }
+
+    func one(_ query: PostgresQuery) async throws -> PGRow? {
+        try await rows(query).first
+    }
+
+    /// Runs a statement; returns how many rows it returned (use `RETURNING 1` to count the rows a write touched).
+    @discardableResult
+    func run(_ query: PostgresQuery) async throws -> Int {
+        var count = 0
+        for try await _ in try await self.query(query, logger: PostgresStore.logger) { count += 1 }
+        return count
+    }
+}
+
+/// A result row, read by column name.
+struct PGRow {
+    let raw: PostgresRandomAccessRow
+
+    init(_ raw: PostgresRandomAccessRow) {
+        self.raw = raw
+    }
+
+    subscript<T: PostgresDecodable>(_ column: String) -> T {
+        get throws { try raw[column].decode(T.self) }
+    }
+
+    subscript(_ column: String) -> Date {
+        get throws { PGTime.normalized(try raw[column].decode(Date.self)) }
+    }
+
+    subscript(_ column: String) -> Date? {
+        get throws { try raw[column].decode(Date?.self).map(PGTime.normalized) }
+    }
+
+    /// A JSON text column decoded; nil when it is NULL or unreadable.
+    func json<T: Decodable>(_ type: T.Type, _ column: String) -> T? {
+        ((try? raw[column].decode(String?.self)) ?? nil).flatMap { try? RasiJSON.decoder().decode(T.self, from: Data($0.utf8)) }
+    }
+}
+
+/// A timestamp written at whole milliseconds, as the embedded store keeps them, so a date
+/// reads back the same from either store (PostgresNIO's own encoding truncates a `Double`).
+struct PGTime: PostgresNonThrowingEncodable {
+    static let postgresEpoch: Int64 = 946_684_800_000
+    let milliseconds: Int64
+
+    init(_ date: Date) {
+        milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    static var psqlType: PostgresDataType { .timestamptz }
+    static var psqlFormat: PostgresFormat { .binary }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        byteBuffer.writeInteger((milliseconds - Self.postgresEpoch) * 1000)
+    }
+
+    static func normalized(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
+    }
+}
+
+extension Date {
+    var pg: PGTime { PGTime(self) }
+}
+
+extension Optional where Wrapped == Date {
+    var pg: PGTime? { map(PGTime.init) }
+}
+
+/// A pgvector value: sent as text (`[1,2,3]`, cast with `::vector`), read in pgvector's binary
+/// form (dimensions, then big-endian float32s).
+struct PGVector: PostgresDecodable {
+    let values: [Float]
+
+    static func text(_ vector: [Float]) -> String {
+        "[" + vector.map { String($0) }.joined(separator: ",") + "]"
+    }
+
+    init<JSONDecoder: PostgresJSONDecoder>(from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat, context: PostgresDecodingContext<JSONDecoder>) throws {
+        switch format {
+        case .binary:
+            guard let dimensions = buffer.readInteger(as: Int16.self), buffer.readInteger(as: Int16.self) != nil,
+                  buffer.readableBytes == Int(dimensions) * 4
+            else { throw PostgresDecodingError.Code.failure }
+            var values = [Float]()
+            values.reserveCapacity(Int(dimensions))
+            for _ in 0..<dimensions {
+                guard let bits = buffer.readInteger(endianness: .big, as: UInt32.self) else { throw PostgresDecodingError.Code.failure }
+                values.append(Float(bitPattern: bits))
+            }
+            self.values = values
+        case .text:
+            let text = buffer.readString(length: buffer.readableBytes) ?? ""
+            values = text.trimmingCharacters(in: CharacterSet(charactersIn: "[] ")).split(separator: ",").compactMap { Float($0) }
+        }
+    }
+}
