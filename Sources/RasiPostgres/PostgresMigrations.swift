@@ -309,3 +309,53 @@ extension PostgresStore {
         return plain + "_" + String(hash, radix: 16)
     }
 }
+
+// MARK: - Copying rows in (rasi migrate)
+
+extension PostgresStore {
+    /// A table's columns that take values (generated ones are left out), with their types.
+    public func columns(of table: String) async throws -> [(name: String, type: String)] {
+        try await read { db in
+            try await db.rows("""
+                SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+                FROM pg_attribute a WHERE a.attrelid = \(table)::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+                ORDER BY a.attnum
+                """).map { (try $0["name"] as String, try $0["type"] as String) }
+        }
+    }
+
+    /// Inserts rows given as text (nil for NULL), each value cast to its column's type, in one
+    /// transaction; a row whose key or unique value is already there is skipped. Returns how
+    /// many were added.
+    public func insertRows(table: String, columns: [(name: String, type: String)], rows: [[String?]]) async throws -> Int {
+        guard !rows.isEmpty else { return 0 }
+        var sql = SQLBuilder()
+        var tuples: [String] = []
+        for row in rows {
+            var values: [String] = []
+            for (column, value) in zip(columns, row) { values.append("\(sql.bind(value))::\(column.type)") }
+            tuples.append("(" + values.joined(separator: ", ") + ")")
+        }
+        let query = sql.query("""
+            INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))
+            ON CONFLICT DO NOTHING RETURNING 1
+            """)
+        return try await write { db in try await db.run(query) }
+    }
+
+    public func count(table: String) async throws -> Int {
+        try await read { db in try await db.one(PostgresQuery(unsafeSQL: "SELECT count(*) AS n FROM \(table)"))?["n"] ?? 0 }
+    }
+
+    /// Moves a table's identity past the ids copied in, so new rows do not collide with them.
+    public func advanceIdentity(table: String) async throws {
+        try await write { db in
+            let sequence: String? = try await db.one("""
+                SELECT pg_get_serial_sequence(\(table), 'id') AS name FROM pg_attribute
+                WHERE attrelid = \(table)::regclass AND attname = 'id' AND attidentity <> ''
+                """)?["name"]
+            guard let sequence else { return }
+            try await db.run(PostgresQuery(unsafeSQL: "SELECT setval($1, greatest((SELECT max(id) FROM \(table)), 1))", binds: Self.binds(sequence)))
+        }
+    }
+}

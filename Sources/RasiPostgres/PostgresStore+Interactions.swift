@@ -272,6 +272,12 @@ struct SQLBuilder {
         return "$\(count)"
     }
 
+    mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value?) -> String {
+        binds.append(value)
+        count += 1
+        return "$\(count)"
+    }
+
     func query(_ sql: String) -> PostgresQuery {
         PostgresQuery(unsafeSQL: sql, binds: binds)
     }

@@ -226,3 +226,41 @@ extension SQLiteStore: LeaseStore {
         }
     }
 }
+
+// MARK: - Moving to another store
+
+extension SQLiteStore {
+    /// The tables rasi keeps, parents before children, as `rasi migrate` copies them.
+    public static let tables = [
+        "api_keys", "sessions", "interactions", "steps", "feedback", "flags", "lessons", "lesson_versions", "lesson_embeddings",
+        "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses", "topics", "audit_log",
+    ]
+
+    /// A page of a table's rows in storage order, after the row `after` (a rowid), every value
+    /// as text: numbers as written, dates as SQLite keeps them (UTC), vectors as `[x,y,...]`;
+    /// nil for NULL. The row's `rowid` is offered as the column `rowid`.
+    public func tableRows(_ table: String, after: Int64, limit: Int) async throws -> (columns: [String], rows: [(rowid: Int64, values: [String?])]) {
+        guard Self.tables.contains(table) else { throw RasiError.invalidField("table", "unknown table \(table)") }
+        return try await database.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT *, rowid AS rasi_rowid FROM \(table) WHERE rowid > ? ORDER BY rowid LIMIT ?", arguments: [after, limit])
+            let columns = try db.columns(in: table).map(\.name) + ["rowid"]
+            return (columns, rows.map { row in
+                let values: [String?] = row.databaseValues.map { value in
+                    switch value.storage {
+                    case .null: return nil
+                    case .int64(let number): return String(number)
+                    case .double(let number): return String(number)
+                    case .string(let text): return text
+                    case .blob(let data): return "[" + Self.floats(data).map { String($0) }.joined(separator: ",") + "]"
+                    }
+                }
+                return (row["rasi_rowid"], values)
+            })
+        }
+    }
+
+    public func count(table: String) async throws -> Int {
+        guard Self.tables.contains(table) else { throw RasiError.invalidField("table", "unknown table \(table)") }
+        return try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0 }
+    }
+}

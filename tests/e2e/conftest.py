@@ -177,3 +177,25 @@ def injected_lessons(upstream_request) -> str:
         if message["role"] == "system" and "<rasi-lessons>" in (message.get("content") or ""):
             return message["content"]
     return ""
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the test PostgreSQL (scripts/test starts one), dropped afterwards."""
+    import uuid
+    import psycopg
+    server = os.environ.get("RASI_TEST_POSTGRES_URL")
+    assert server, "RASI_TEST_POSTGRES_URL is not set: scripts/test starts PostgreSQL for these tests"
+    name = "rasi_e2e_" + uuid.uuid4().hex
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    yield server.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def query(database_url: str, sql: str, *params):
+    """Rows of one query, read straight from PostgreSQL."""
+    import psycopg
+    with psycopg.connect(database_url) as connection:
+        return connection.execute(sql, params).fetchall()
