@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+import RasiCore
+import RasiPostgres
+
+/// What every store must do the same way, run against SQLite and PostgreSQL alike (as are the
+/// store suites beside this one).
+@Suite struct StoreContractTests {
+    /// Unit vectors along a few axes of an 8-dimensional space, for a test model.
+    static let model = "contract-test-model"
+    func axis(_ i: Int, lean: Int? = nil) -> [Float] {
+        var v = [Float](repeating: 0, count: 8)
+        v[i] = 1
+        if let lean { v[lean] = 0.3 }
+        let norm = sqrt(v.reduce(0) { $0 + $1 * $1 })
+        return v.map { $0 / norm }
+    }
+
+    func lesson(_ situation: String, agent: String = "default", status: LessonStatus = .active) -> Lesson {
+        Lesson.create(fields: LessonFields(agent: agent, situation: situation, did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c", status: status), author: "t")
+    }
+
+    @Test(arguments: StoreKind.allCases) func denseCandidatesAreTheNearestActiveLessonsOfTheAgent(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind, embeddingModel: Self.model, dimensions: 8) { store in
+            let near = lesson("near"), nearer = lesson("nearer"), far = lesson("far")
+            let otherAgent = lesson("other agent", agent: "other"), proposed = lesson("proposed", status: .proposed)
+            try await store.importLessons([
+                (near, LessonEmbedding(model: Self.model, vector: axis(0, lean: 1))),
+                (nearer, LessonEmbedding(model: Self.model, vector: axis(0, lean: 2).map { $0 }.enumerated().map { $0 == 0 ? $1 * 1.1 : $1 * 0.5 })),
+                (far, LessonEmbedding(model: Self.model, vector: axis(5))),
+                (otherAgent, LessonEmbedding(model: Self.model, vector: axis(0))),
+                (proposed, LessonEmbedding(model: Self.model, vector: axis(0))),
+            ])
+            let found = try await store.denseCandidates(agent: "default", vector: axis(0), limit: 2)
+            #expect(found.map(\.lesson.id) == [nearer.id, near.id])
+            #expect(abs(found[1].score - Double(0.958)) < 0.001)
+
+            let scores = try await store.denseScores(ids: [near.id, far.id, proposed.id], vector: axis(0))
+            #expect(Set(scores.keys) == [near.id, far.id])
+            #expect(abs(scores[far.id] ?? 1) < 1e-6)
+            let vectors = try await store.lessonVectors(ids: [near.id, proposed.id])
+            #expect(Set(vectors.keys) == [near.id])
+            #expect(zip(vectors[near.id] ?? [], axis(0, lean: 1)).allSatisfy { abs($0 - $1) < 1e-6 })
+
+            // Retired, it is no longer a candidate; active again, it is.
+            var retired = near
+            retired.status = .retired
+            retired.version += 1
+            try await store.updateLesson(retired, changedBy: "t", embedding: nil)
+            #expect(try await store.denseCandidates(agent: "default", vector: axis(0), limit: 5).map(\.lesson.id) == [nearer.id, far.id])
+            #expect(try await store.lessonsWithoutEmbedding(model: Self.model).isEmpty)
+            #expect(try await store.lessonsWithoutEmbedding(model: "another").count == 5)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func aLeaseHasOneHolderUntilItRunsOut(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            let now = Date()
+            func take(_ name: String, _ holder: String, until: Double, at: Double) async throws -> Bool {
+                try await store.acquireLease(name, holder: holder, until: now.addingTimeInterval(until), now: now.addingTimeInterval(at))
+            }
+            let taken = [
+                try await take("sweep", "a", until: 10, at: 0),
+                try await take("sweep", "b", until: 10, at: 5), // a holds it
+                try await take("sweep", "a", until: 20, at: 5), // a renews
+                try await take("purge", "b", until: 10, at: 0), // another lease, another holder
+                try await take("sweep", "b", until: 40, at: 21), // unrenewed, it passes to b
+                try await take("sweep", "a", until: 40, at: 22),
+            ]
+            #expect(taken == [true, false, true, true, true, false])
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func concurrentClaimsTakeEachJobOnce(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            let now = Date()
+            for _ in 0..<12 {
+                let interaction = Interaction(agent: "a", request: "where is my parcel", response: "?", model: "m")
+                try await store.createInteraction(interaction, turnKey: nil)
+                try await store.applySignals(
+                    interactionId: interaction.id,
+                    adding: [Feedback(id: Identifier.make("fb"), interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: now)],
+                    rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: now)
+            }
+            let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+                for worker in 0..<6 {
+                    group.addTask {
+                        var mine: [String] = []
+                        while let job = try await store.claimJob(owner: "w\(worker)", now: now) { mine.append(job.id) }
+                        return mine
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0 += $1 }
+            }
+            #expect(claimed.count == 12 && Set(claimed).count == 12)
+        }
+    }
+
+    @Test func aPostgresJobHeldPastTheStaleLimitIsTakenAgain() async throws {
+        let database = try await TestPostgres.createDatabase()
+        defer { Task { try? await TestPostgres.dropDatabase(database.name) } }
+        let store = try await PostgresStore(url: database.url, staleJobAfter: 60)
+        let now = Date()
+        let interaction = Interaction(agent: "a", request: "where is my parcel", response: "?", model: "m")
+        try await store.createInteraction(interaction, turnKey: nil)
+        try await store.applySignals(
+            interactionId: interaction.id, adding: [Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: now)],
+            rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: now)
+        let held = try #require(try await store.claimJob(owner: "crashed", now: now))
+        // Another replica starting now leaves a fresh claim alone: its holder may be running it.
+        #expect(try await store.releaseJobs(owner: nil) == 0)
+        #expect(try await store.claimJob(owner: "other", now: now.addingTimeInterval(30)) == nil)
+        // Past the stale limit, the job is taken again; the old holder can no longer finish it.
+        let again = try #require(try await store.claimJob(owner: "other", now: now.addingTimeInterval(61)))
+        #expect(again.id == held.id && again.attempts == 2)
+        let finishedByOldHolder = try await store.finishJob(held, owner: "crashed", outcome: .done, run: nil, lesson: nil, now: now)
+        let finishedByNewHolder = try await store.finishJob(again, owner: "other", outcome: .done, run: nil, lesson: nil, now: now)
+        #expect(!finishedByOldHolder && finishedByNewHolder)
+        await store.shutdown()
+    }
+}
