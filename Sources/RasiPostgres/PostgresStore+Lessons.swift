@@ -13,7 +13,13 @@ extension PostgresStore: LessonStore {
         try await write { db in
             for lesson in lessons { try await Self.insertLesson(lesson, db: db) }
         }
+        // After a bulk import, fresh statistics keep the planner on the HNSW and GIN indexes
+        // (with stale ones it may think an agent has one lesson and scan them all).
+        if lessons.count >= Self.bulk { try await read { db in try await db.run("ANALYZE lessons, lesson_embeddings") } }
     }
+
+    /// Rows from which an import refreshes the planner's statistics at once, not waiting for autovacuum.
+    static let bulk = 1000
 
     public func lesson(id: String) async throws -> Lesson? {
         try await read { db in try await db.one("SELECT * FROM lessons WHERE id = \(id)").map(Self.lesson) }
@@ -51,6 +57,7 @@ extension PostgresStore: LessonStore {
             """, binds: Self.binds(PGVector.text(vector), agent, limit))
         return try await write { db in
             try await db.run("SET LOCAL hnsw.iterative_scan = strict_order")
+            try await db.run(PostgresQuery(unsafeSQL: "SET LOCAL hnsw.ef_search = \(max(64, limit * 2))"))
             return try await db.rows(query).map { ScoredLesson(lesson: try Self.lesson($0), score: try $0["score"]) }
         }
     }

@@ -109,3 +109,21 @@ def test_bench_gateway_measures_direct_and_through_rasi_in_one_run(tmp_path):
         assert abs(s["added_p50_ms"] - (s["rasi_p50_ms"] - s["direct_p50_ms"])) < 1e-6
     assert all(s["injected_share"] == 0 for s in scenarios if s["lessons"] == 0)
     assert any(s["injected_share"] > 0 for s in scenarios if s["lessons"] == 300)
+
+
+def test_bench_store_measures_sqlite_and_postgres_in_one_run(tmp_path):
+    import os
+    assert os.environ.get("RASI_TEST_POSTGRES_URL"), "scripts/test starts PostgreSQL for this test"
+    data = tmp_path / "corpus.json"
+    data.write_text(json.dumps(CORPUS))
+    out = tmp_path / "store.json"
+    done = subprocess.run([RASI_BIN, "bench", "store", "--data", str(data), "--out", str(out), "--model-dir", MODEL_DIR,
+                           "--interactions", "3000", "--singles", "400", "--writers", "4", "--lessons", "20,50", "--queries", "3"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = {r["store"]: r for r in json.loads(out.read_text())}
+    assert set(report) == {"sqlite", "postgres"}
+    for result in report.values():
+        assert result["ingest_single_per_s"] > 0 and result["ingest_batch_per_s"] > 0 and result["interactions"] == 3000
+        assert [r["lessons"] for r in result["retrieval"]] == [20, 50]
+        assert all(0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"] for r in result["retrieval"])

@@ -156,5 +156,5 @@ struct RetrievalBench: AsyncParsableCommand {
 }
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks: print their figures and write JSON.", subcommands: [RetrievalBench.self, EmbedBench.self, IndexBench.self, SignalsBench.self, TopicsBench.self, PanelBench.self, GatewayBench.self, AllBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks: print their figures and write JSON.", subcommands: [RetrievalBench.self, EmbedBench.self, IndexBench.self, SignalsBench.self, TopicsBench.self, PanelBench.self, GatewayBench.self, StoreBench.self, AllBench.self])
 }
