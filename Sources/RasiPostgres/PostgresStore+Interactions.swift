@@ -85,7 +85,6 @@ extension PostgresStore: InteractionStore {
         try await write { db in
             for interaction in interactions { try await Self.insertInteraction(interaction, turnKey: nil, db: db) }
         }
-        if interactions.count >= Self.bulk { try await read { db in try await db.run("ANALYZE interactions") } }
     }
 
     static func insertInteraction(_ i: Interaction, turnKey: String?, db: PostgresConnection) async throws {
