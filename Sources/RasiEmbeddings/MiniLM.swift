@@ -266,7 +266,7 @@ public enum BLASProbe {
             let elapsed = clock.measure {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, &c, Int32(n))
             }
-            best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            best = min(best, elapsed.seconds)
         }
         return 2 * Double(m) * Double(n) * Double(k) / best / 1e9
     }

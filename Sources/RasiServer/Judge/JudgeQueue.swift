@@ -152,8 +152,7 @@ public struct PeriodicService: Service {
     func holdsLease() async throws -> Bool {
         guard let lease else { return true }
         let now = Date()
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-        return try await lease.store.acquireLease(name, holder: lease.holder, until: now.addingTimeInterval(max(3 * seconds, 10)), now: now)
+        return try await lease.store.acquireLease(name, holder: lease.holder, until: now.addingTimeInterval(max(3 * interval.seconds, 10)), now: now)
     }
 
     public func run() async throws {

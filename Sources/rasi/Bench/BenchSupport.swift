@@ -34,10 +34,6 @@ struct AnyEncodable: Encodable {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 /// The value below which a share `p` of the values lie (nearest rank).
 func percentile(_ values: [Double], _ p: Double) -> Double {
     guard !values.isEmpty else { return 0 }
