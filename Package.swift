@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "rasi", targets: ["rasi"]),
         .library(name: "RasiCore", targets: ["RasiCore"]),
+        .library(name: "RasiAgent", targets: ["RasiAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -86,9 +87,21 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
             ]
         ),
+        // The Swift agent library (tools, the tool-calling loop, tracing; lessons in process or
+        // from a rasi server) and the learning-curve evaluation built on it.
+        .target(
+            name: "RasiAgent",
+            dependencies: [
+                "RasiCore",
+                "RasiServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "rasi",
             dependencies: [
+                "RasiAgent",
                 "RasiCore",
                 "RasiSQLite",
                 "RasiPostgres",
@@ -110,6 +123,7 @@ let package = Package(
         .testTarget(
             name: "RasiServerTests",
             dependencies: [
+                "RasiAgent",
                 "RasiCore",
                 "RasiSQLite",
                 "RasiPostgres",

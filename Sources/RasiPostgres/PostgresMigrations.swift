@@ -258,6 +258,17 @@ extension PostgresStore {
                 until timestamptz NOT NULL
             );
             """),
+        (2, "evaluations", """
+            -- rasi eval's reports: the summary columns for listing, the whole report as JSON.
+            CREATE TABLE evaluations (
+                id text COLLATE "C" PRIMARY KEY,
+                suite text NOT NULL,
+                model text NOT NULL,
+                created_at timestamptz NOT NULL,
+                report text NOT NULL
+            );
+            CREATE INDEX evaluations_by_created ON evaluations (created_at);
+            """),
     ]
 
     /// The key of the advisory lock that serialises migrations across replicas.

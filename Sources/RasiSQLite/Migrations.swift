@@ -284,6 +284,19 @@ extension SQLiteStore {
                 );
                 """)
         }
+        migrator.registerMigration("v8: evaluations") { db in
+            try db.execute(sql: """
+                -- rasi eval's reports: the summary columns for listing, the whole report as JSON.
+                CREATE TABLE evaluations (
+                    id TEXT PRIMARY KEY,
+                    suite TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    created_at DATETIME NOT NULL,
+                    report TEXT NOT NULL
+                );
+                CREATE INDEX evaluations_by_created ON evaluations (created_at);
+                """)
+        }
         return migrator
     }
 }

@@ -99,7 +99,27 @@ extension SQLiteStore {
 
 // MARK: - Topics
 
-extension SQLiteStore: TopicStore {
+extension SQLiteStore: TopicStore, EvaluationStore {
+    public func saveEvaluation(_ report: EvaluationReport) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO evaluations (id, suite, model, created_at, report) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [report.id, report.suite, report.model, report.createdAt, RasiJSON.string(report)])
+        }
+    }
+
+    public func evaluation(id: String) async throws -> EvaluationReport? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT report FROM evaluations WHERE id = ?", arguments: [id]).flatMap { Self.json(EvaluationReport.self, $0, "report") }
+        }
+    }
+
+    public func listEvaluations(limit: Int) async throws -> [EvaluationReport] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT report FROM evaluations ORDER BY created_at DESC, id DESC LIMIT ?", arguments: [limit])
+                .compactMap { Self.json(EvaluationReport.self, $0, "report") }
+        }
+    }
+
     public func listTopics() async throws -> [Topic] {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM topics ORDER BY name").map { row in
@@ -233,7 +253,7 @@ extension SQLiteStore {
     /// The tables rasi keeps, parents before children, as `rasi migrate` copies them.
     public static let tables = [
         "api_keys", "sessions", "interactions", "steps", "feedback", "flags", "lessons", "lesson_versions", "lesson_embeddings",
-        "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses", "topics", "audit_log",
+        "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses", "topics", "audit_log", "evaluations",
     ]
 
     /// A page of a table's rows in storage order, after the row `after` (a rowid), every value

@@ -45,19 +45,7 @@ public func buildApplication(
     _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
-    // Cached, so the request retrieval embeds is not embedded again to detect the next turn's rephrase.
-    let embedder = try await loadEmbedder(configuration, httpClient: httpClient).map { (name: $0.name, model: CachingEmbedder($0.model) as any Embedder) }
-    let store = try await openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
-    let retriever: any LessonRetriever = embedder.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
-        ?? LexicalRetriever(store: store)
-    let upstream = Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
-                            timeoutSeconds: configuration.upstreamTimeoutSeconds)
-    let services = RasiServices(
-        configuration: configuration, store: store, retriever: retriever, redactor: try PIIRedactor(custom: configuration.redactPatterns), upstream: upstream,
-        judgeModel: OpenAIChatModel(upstream: judgeUpstream(configuration, httpClient: httpClient)),
-        embedder: embedder?.model, embeddingModel: embedder?.name, metrics: metrics)
-    try await services.bootstrapAdminKey(logger: logger)
-    try await services.backfillEmbeddings(logger: logger)
+    let services = try await RasiServices.open(configuration, httpClient: httpClient, metrics: metrics, logger: logger)
     let (router, _) = buildRouter(services)
     return Application(
         router: router,
@@ -65,6 +53,30 @@ public func buildApplication(
         // Stopped after the HTTP server, so no request is left waiting on them.
         services: backgroundServices(services, logger: logger),
         logger: logger)
+}
+
+extension RasiServices {
+    /// rasi's parts over the configured store, embedder and models, ready for the server or for
+    /// the Swift library in process: store opened and migrated, bootstrap key created, missing
+    /// embeddings made. Close the store with `closeStore(services.store)` when done.
+    public static func open(
+        _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
+    ) async throws -> RasiServices {
+        // Cached, so the request retrieval embeds is not embedded again to detect the next turn's rephrase.
+        let embedder = try await loadEmbedder(configuration, httpClient: httpClient).map { (name: $0.name, model: CachingEmbedder($0.model) as any Embedder) }
+        let store = try await openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
+        let retriever: any LessonRetriever = embedder.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
+            ?? LexicalRetriever(store: store)
+        let upstream = Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
+                                timeoutSeconds: configuration.upstreamTimeoutSeconds)
+        let services = RasiServices(
+            configuration: configuration, store: store, retriever: retriever, redactor: try PIIRedactor(custom: configuration.redactPatterns), upstream: upstream,
+            judgeModel: OpenAIChatModel(upstream: judgeUpstream(configuration, httpClient: httpClient)),
+            embedder: embedder?.model, embeddingModel: embedder?.name, metrics: metrics)
+        try await services.bootstrapAdminKey(logger: logger)
+        try await services.backfillEmbeddings(logger: logger)
+        return services
+    }
 }
 
 /// The long-lived work beside the HTTP server: the judge's queue, the abandonment sweeper, and

@@ -47,7 +47,7 @@ public struct RasiServices: Sendable {
     }
 
     /// Validates, redacts, embeds and stores a new lesson. Every way of creating a lesson goes through here.
-    func createLesson(_ fields: LessonFields, author: String) async throws -> Lesson {
+    public func createLesson(_ fields: LessonFields, author: String) async throws -> Lesson {
         let (lesson, embedding) = try await prepareLesson(fields, author: author)
         try await store.createLesson(lesson, embedding: embedding)
         await lessonStored(lesson, embedding: embedding, actor: author)
@@ -112,7 +112,7 @@ public struct RasiServices: Sendable {
     /// With synthesis configured, conflicting lessons chosen together are merged by the judge's
     /// model (`model`, the request's, when no judge model is set) into one block, cached by
     /// their versions; if that fails or does not fit the budget, the winner rule applies.
-    func selectLessons(agent: String, query: String, k: Int? = nil, model: String? = nil) async throws -> LessonSelection {
+    public func selectLessons(agent: String, query: String, k: Int? = nil, model: String? = nil) async throws -> LessonSelection {
         // An agent without lessons costs one indexed lookup, not an embedding.
         guard try await store.hasActiveLessons(agent: agent) else { return .empty }
         let policy = configuration.policy(for: agent)
@@ -206,6 +206,43 @@ public struct RasiServices: Sendable {
             found.append(conflict)
         }
         return found
+    }
+
+    /// Logs an interaction from an agent that does not use the gateway (the REST API, the Swift
+    /// library in process): topic filed, redacted when configured, the lessons it names recorded
+    /// as injections (at their current versions, unless `injections` says more), signals detected.
+    public func ingest(_ interaction: Interaction, injections: [Injection]? = nil, logger: Logger) async throws -> Interaction {
+        var interaction = interaction
+        if interaction.topic == nil { interaction.topic = try? await topics.classify(interaction.request) ?? nil }
+        var recorded = injections ?? []
+        if injections == nil {
+            for (rank, id) in interaction.lessonsInjected.enumerated() {
+                guard let lesson = try await store.lesson(id: id) else { continue }
+                recorded.append(Injection(interactionId: interaction.id, lessonId: id, version: lesson.version, rank: rank + 1, score: 0))
+            }
+        }
+        let logged = forLog(interaction, appending: []).0
+        try await store.createInteraction(logged, turnKey: nil, injections: recorded)
+        await detectSignals(logged: logged, logger: logger)
+        return try await store.interaction(id: interaction.id) ?? logged
+    }
+
+    /// Feedback on an interaction, from its user, a reviewer or a signal. False when it was an
+    /// implicit signal the interaction already had: acknowledged, not counted twice.
+    public func addFeedback(
+        to interactionId: String, rating: Rating?, comment: String?, source: FeedbackSource = .user, signal: Signal? = nil
+    ) async throws -> (feedback: Feedback, added: Bool) {
+        let comment = comment?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard rating != nil || signal != nil || !(comment ?? "").isEmpty else {
+            throw RasiError.invalidField("rating", "one of rating, comment or signal is required")
+        }
+        if let comment, comment.count > 4000 { throw RasiError.invalidField("comment", "must be at most 4000 characters") }
+        let feedback = Feedback(
+            id: Identifier.make("fb"), interactionId: interactionId, rating: rating,
+            comment: configuration.redactInteractions ? comment.map(redactor.redact) : comment,
+            source: source, signal: signal, createdAt: Date())
+        let outcome = try await applySignals(interactionId, adding: [feedback])
+        return (feedback, !outcome.added.isEmpty)
     }
 
     /// Creates the bootstrap admin key when it is configured and no admin key exists yet.

@@ -216,4 +216,12 @@ public protocol LeaseStore: Sendable {
     func acquireLease(_ name: String, holder: String, until: Date, now: Date) async throws -> Bool
 }
 
-public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore & PrivacyStore & LeaseStore
+/// The reports of `rasi eval`, kept so the panel can show each learning curve.
+public protocol EvaluationStore: Sendable {
+    func saveEvaluation(_ report: EvaluationReport) async throws
+    func evaluation(id: String) async throws -> EvaluationReport?
+    /// Newest first.
+    func listEvaluations(limit: Int) async throws -> [EvaluationReport]
+}
+
+public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore & PrivacyStore & LeaseStore & EvaluationStore

@@ -13,10 +13,22 @@ public struct ChatCompletion: Sendable, Equatable {
     }
 }
 
-/// An OpenAI-compatible chat model, as the judge uses it.
+/// An OpenAI-compatible chat model, as the judge and the agent library use it.
 public protocol ChatModel: Sendable {
     /// One non-streaming completion. Throws when the endpoint cannot be reached or answers with an error.
     func complete(model: String, messages: [JSONValue]) async throws -> ChatCompletion
+    /// One non-streaming completion that may call the given tools (OpenAI's `tools`, each
+    /// `{"type": "function", "function": {...}}`): the reply with its reasoning and tool calls.
+    func reply(model: String, messages: [JSONValue], tools: [JSONValue]) async throws -> ModelReply
+}
+
+extension ChatModel {
+    /// For models that only answer in text: without tools, the completion as a reply.
+    public func reply(model: String, messages: [JSONValue], tools: [JSONValue]) async throws -> ModelReply {
+        guard tools.isEmpty else { throw RasiError.unavailable("this chat model cannot call tools") }
+        let completion = try await complete(model: model, messages: messages)
+        return ModelReply(content: completion.content, model: completion.model, usage: completion.usage, finishReason: "stop")
+    }
 }
 
 /// One run of the judge over one interaction, logged whatever its outcome.

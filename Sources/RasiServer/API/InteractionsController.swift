@@ -45,18 +45,12 @@ struct InteractionsController {
         let body = try await request.decodeJSON(IngestBody.self, limit: services.configuration.maxBodyBytes)
         let agent = try GatewayController.agentName(body.agent)
         if let latency = body.latencyMs, latency < 0 { throw RasiError.invalidField("latency_ms", "must not be negative") }
-        var topic = body.topic
-        if topic == nil { topic = try? await services.topics.classify(body.request) ?? nil }
-        let interaction = Interaction(
+        let stored = try await services.ingest(Interaction(
             agent: agent, conversationId: body.conversationId, userId: body.userId, request: body.request,
             messages: body.messages ?? .array([]), steps: body.steps ?? [], response: body.response, model: body.model,
             latencyMs: body.latencyMs ?? 0, tokens: body.tokens ?? TokenUsage(), lessonsInjected: body.lessonsInjected ?? [],
-            topic: topic, error: body.error)
-        let logged = services.forLog(interaction, appending: []).0
-        try await services.store.createInteraction(logged, turnKey: nil)
-        await services.detectSignals(logged: logged, logger: context.logger)
-        let stored = try await services.store.interaction(id: interaction.id) ?? logged
-        return try JSONBody.response(stored, status: .created, headers: [.rasiInteraction: interaction.id])
+            topic: body.topic, error: body.error), logger: context.logger)
+        return try JSONBody.response(stored, status: .created, headers: [.rasiInteraction: stored.id])
     }
 
     /// Newest first; with `flagged=true` it is the review queue, worked oldest first.
@@ -81,18 +75,10 @@ struct InteractionsController {
     @Sendable func feedback(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
         let body = try await request.decodeJSON(FeedbackBody.self, limit: services.configuration.maxBodyBytes)
-        let comment = body.comment?.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard body.rating != nil || body.signal != nil || !(comment ?? "").isEmpty else {
-            throw RasiError.invalidField("rating", "one of rating, comment or signal is required")
-        }
-        if let comment, comment.count > 4000 { throw RasiError.invalidField("comment", "must be at most 4000 characters") }
-        let feedback = Feedback(
-            id: Identifier.make("fb"), interactionId: try context.id(), rating: body.rating,
-            comment: services.configuration.redactInteractions ? comment.map(services.redactor.redact) : comment,
-            source: body.source ?? .user, signal: body.signal, createdAt: Date())
-        let outcome = try await services.applySignals(feedback.interactionId, adding: [feedback])
+        let (feedback, added) = try await services.addFeedback(
+            to: try context.id(), rating: body.rating, comment: body.comment, source: body.source ?? .user, signal: body.signal)
         // An implicit signal the interaction already has is acknowledged, not counted twice.
-        return try JSONBody.response(feedback, status: outcome.added.isEmpty ? .ok : .created)
+        return try JSONBody.response(feedback, status: added ? .created : .ok)
     }
 
     /// Takes an interaction out of the review queue; a rule does not raise a dismissed flag again.

@@ -3,8 +3,8 @@ import Foundation
 import NIOCore
 import RasiCore
 
-/// An OpenAI-compatible `/chat/completions` endpoint, as the judge calls it: one
-/// non-streaming completion at temperature 0.
+/// An OpenAI-compatible `/chat/completions` endpoint, called without streaming at temperature 0:
+/// by the judge, and by the agent library's tool-calling loop.
 public struct OpenAIChatModel: ChatModel {
     let upstream: Upstream
     let maxBodyBytes: Int
@@ -14,20 +14,28 @@ public struct OpenAIChatModel: ChatModel {
         self.maxBodyBytes = maxBodyBytes
     }
 
+    /// The endpoint at `baseURL` (with `/v1`), e.g. `https://api.openai.com/v1` or a local vLLM.
+    public init(client: HTTPClient, baseURL: String, apiKey: String?, timeoutSeconds: Int = 120) {
+        self.init(upstream: Upstream(client: client, baseURL: baseURL, apiKey: apiKey, timeoutSeconds: timeoutSeconds))
+    }
+
     public func complete(model: String, messages: [JSONValue]) async throws -> ChatCompletion {
-        let request: JSONValue = .object(["model": .string(model), "messages": .array(messages), "temperature": .int(0)])
-        let response = try await upstream.send(.POST, "chat/completions", json: request)
+        let reply = try await reply(model: model, messages: messages, tools: [])
+        return ChatCompletion(content: reply.content ?? "", model: reply.model, usage: reply.usage ?? TokenUsage())
+    }
+
+    public func reply(model: String, messages: [JSONValue], tools: [JSONValue]) async throws -> ModelReply {
+        var request: [String: JSONValue] = ["model": .string(model), "messages": .array(messages), "temperature": .int(0)]
+        if !tools.isEmpty { request["tools"] = .array(tools) }
+        let response = try await upstream.send(.POST, "chat/completions", json: .object(request))
         let body = try await response.body.collect(upTo: maxBodyBytes)
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
             throw RasiError.upstream(status: status, message: Upstream.errorMessage(body))
         }
         guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
-              let message = json["choices"]?.arrayValue?.first?["message"]
+              json["choices"]?.arrayValue?.first?["message"]?.objectValue != nil
         else { throw RasiError.upstream(status: 502, message: "the reply has no choices[0].message") }
-        let usage = json["usage"]
-        return ChatCompletion(
-            content: message["content"]?.stringValue ?? "", model: json["model"]?.stringValue,
-            usage: TokenUsage(prompt: Int(usage?["prompt_tokens"]?.intValue ?? 0), completion: Int(usage?["completion_tokens"]?.intValue ?? 0)))
+        return ModelReply(completion: json)
     }
 }
