@@ -118,6 +118,7 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     CurationController(services: services).register(routes)
     TopicsController(services: services).register(routes)
     PrivacyController(services: services).register(routes)
+    EvaluationsController(services: services).register(routes)
     KeysController(services: services).register(routes)
     PanelController(services: services).register(routes)
     // Described last, so the document covers every route registered above (and itself).

@@ -67,6 +67,9 @@ public struct Script: Codable, Sendable {
         /// Streaming only: after the first content chunk, wait until this gate is released
         /// (`POST /_scripted/gates/NAME`), so a test can observe chunks arriving one by one.
         public var holdAfterFirstChunk: String?
+        /// Route the latest user message to one of the request's tools (see `ToolRouter`):
+        /// calls it, or answers with `content` when no tool fits.
+        public var route: Bool?
 
         public init(content: String? = nil, reasoning: String? = nil, toolCalls: [ToolCall]? = nil) {
             self.content = content
@@ -75,7 +78,7 @@ public struct Script: Codable, Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case content, reasoning, error
+            case content, reasoning, error, route
             case toolCalls = "tool_calls"
             case delayMs = "delay_ms"
             case holdAfterFirstChunk = "hold_after_first_chunk"
@@ -136,6 +139,8 @@ public struct ScriptJSON: Codable, Sendable {
 struct Prompt {
     let lastUser: String
     let whole: String
+    /// The system messages' text, where rasi injects lessons.
+    let system: String
     let lastRole: String?
     let lastToolResult: String
 
@@ -148,6 +153,7 @@ struct Prompt {
         lastUser = text(messages.last(where: { $0["role"]?.stringValue == "user" })?["content"])
         lastRole = messages.last?["role"]?.stringValue
         lastToolResult = text(messages.last(where: { $0["role"]?.stringValue == "tool" })?["content"])
+        system = messages.filter { $0["role"]?.stringValue == "system" }.map { text($0["content"]) }.joined(separator: "\n")
         var parts: [String] = []
         for message in messages {
             parts.append(text(message["content"]))

@@ -110,9 +110,18 @@ public enum ScriptedModelServer {
         if let error = reply.error { return errorResponse(status: error.status, message: error.message ?? "scripted error") }
 
         let model = json["model"]?.stringValue ?? modelName
-        let content = reply.content.map { $0.replacingOccurrences(of: "{{last_tool_result}}", with: prompt.lastToolResult) }
-        let calls = (reply.toolCalls ?? []).enumerated().map { i, call in
-            (id: "call_\(n)_\(i)", name: call.name, arguments: call.arguments?.text ?? "{}")
+        var scripted = (reply.toolCalls ?? []).map { (name: $0.name, arguments: $0.arguments?.text ?? "{}") }
+        var content = reply.content.map { $0.replacingOccurrences(of: "{{last_tool_result}}", with: prompt.lastToolResult) }
+        if reply.route == true {
+            if let tool = ToolRouter.route(request: json, prompt: prompt) {
+                scripted = [(name: tool, arguments: "{}")]
+                content = nil
+            } else {
+                content = content ?? "No tool handles this request; it is out of scope."
+            }
+        }
+        let calls = scripted.enumerated().map { i, call in
+            (id: "call_\(n)_\(i)", name: call.name, arguments: call.arguments)
         }
         let finish = calls.isEmpty ? "stop" : "tool_calls"
         let promptTokens = max(1, prompt.whole.count / 4)

@@ -13,7 +13,7 @@ import ScriptedModel
 struct Rasi: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Retrieval-augmented self-improvement for LLM agents.",
-        subcommands: [Serve.self, Demo.self, Keys.self, LessonsCommand.self, Purge.self, Migrate.self, Embed.self, Bench.self, ScriptedModelCommand.self]
+        subcommands: [Serve.self, Demo.self, Eval.self, Keys.self, LessonsCommand.self, Purge.self, Migrate.self, Embed.self, Bench.self, ScriptedModelCommand.self]
     )
 }
 

@@ -89,6 +89,14 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         /// One attempt per round, the baseline first.
         public var attempts: [EvaluationAttempt]
 
+        public init(id: String, split: EvaluationSuite.Split, request: String, expectedTools: [String]?, attempts: [EvaluationAttempt]) {
+            self.id = id
+            self.split = split
+            self.request = request
+            self.expectedTools = expectedTools
+            self.attempts = attempts
+        }
+
         enum CodingKeys: String, CodingKey {
             case id, split, request, attempts
             case expectedTools = "expected_tools"

@@ -28,6 +28,8 @@ struct PanelController {
         routes.on(.get, "/admin/lessons/{id}/impact", .panel(.reviewer), impact)
         routes.on(.post, "/admin/conflicts/{id}/resolve", .panel(.reviewer), resolveConflict)
         routes.on(.get, "/admin/retrieve", .panel(.reviewer), retrieve)
+        routes.on(.get, "/admin/evaluations", .panel(.reviewer), evaluations)
+        routes.on(.get, "/admin/evaluations/{id}", .panel(.reviewer), evaluation)
         routes.on(.get, "/admin/keys", .panel(.admin), keys)
         routes.on(.post, "/admin/keys", .panel(.admin), createKey)
         routes.on(.post, "/admin/keys/{id}/revoke", .panel(.admin), revokeKey)
@@ -391,6 +393,47 @@ struct PanelController {
     }
 
     // MARK: Keys
+
+    static func percent(_ rate: Double) -> String { String(format: "%.1f%%", rate * 100) }
+
+    static func splitRows(_ report: EvaluationReport) -> [[String: Any]] {
+        report.splits.sorted { $0.key < $1.key }.map { name, split in
+            ["split": name, "tasks": split.tasks, "before": percent(split.passRateBefore), "after": percent(split.passRateAfter),
+             "fixed": split.fixed.count, "broken": split.broken.count,
+             "tokensBefore": String(format: "%.0f", split.injectedTokensPerRequestBefore), "tokensAfter": String(format: "%.0f", split.injectedTokensPerRequestAfter),
+             "lessonsPerRequest": String(format: "%.2f", split.lessonsPerRequestAfter)] as [String: Any]
+        }
+    }
+
+    @Sendable func evaluations(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let reports = try await store.listEvaluations(limit: 100)
+        let rows = reports.map { report -> [String: Any] in
+            ["id": report.id, "suite": report.suite, "model": report.model, "created": PanelPages.time(report.createdAt),
+             "tasks": report.results.count, "lessons": report.lessonsCreated,
+             "splits": Self.splitRows(report).map { "\($0["split"]!): \($0["before"]!) → \($0["after"]!)" }.joined(separator: "; ")]
+        }
+        return PanelPages.page("evaluations", title: "Evaluations", data: ["rows": rows], context: context)
+    }
+
+    @Sendable func evaluation(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let id = try context.id()
+        guard let report = try await store.evaluation(id: id) else { throw RasiError.notFound("evaluation \(id)") }
+        func changed(_ ids: [String]) -> [[String: Any]] {
+            ids.prefix(200).compactMap { id in report.results.first { $0.id == id } }.map { result in
+                ["id": result.id, "request": PanelPages.clip(result.request), "expected": result.expectedTools.map { $0.isEmpty ? "no tool" : $0.joined(separator: ", ") } ?? "rubric",
+                 "before": result.attempts.first.map { $0.tools.isEmpty ? "no tool" : $0.tools.joined(separator: ", ") } ?? "",
+                 "after": result.attempts.last.map { $0.tools.isEmpty ? "no tool" : $0.tools.joined(separator: ", ") } ?? "",
+                 "interaction": result.attempts.last?.interactionId ?? ""] as [String: Any]
+            }
+        }
+        let data: [String: Any] = [
+            "id": report.id, "suite": report.suite, "model": report.model, "endpoint": report.endpoint, "created": PanelPages.time(report.createdAt),
+            "tasks": report.results.count, "lessons": report.lessonsCreated, "chart": EvaluationChart.svg(report),
+            "splits": Self.splitRows(report),
+            "fixed": changed(report.splits.values.flatMap(\.fixed)), "broken": changed(report.splits.values.flatMap(\.broken)),
+        ]
+        return PanelPages.page("evaluation", title: "Evaluation: \(report.suite)", data: data, context: context)
+    }
 
     @Sendable func keys(_ request: Request, context: RasiRequestContext) async throws -> Response {
         try await keysPage(context: context, notice: notice(request))

@@ -34,8 +34,8 @@ enum PanelPages {
         if let notice { layout["notice"] = notice }
         if let problem { layout["problem"] = problem }
         if let key = context.key {
-            let current = template == "interaction" ? "interactions" : template == "lesson" ? "lessons" : template
-            var items = [("interactions", "Interactions", "i"), ("review", "Review queue", "r"), ("lessons", "Lessons", "l"), ("retrieve", "Try retrieval", "t")]
+            let current = template == "interaction" ? "interactions" : template == "lesson" ? "lessons" : template == "evaluation" ? "evaluations" : template
+            var items = [("interactions", "Interactions", "i"), ("review", "Review queue", "r"), ("lessons", "Lessons", "l"), ("retrieve", "Try retrieval", "t"), ("evaluations", "Evaluations", "e")]
             if key.role == .admin { items.append(("keys", "Keys", "k")) }
             layout["signedIn"] = true
             layout["nav"] = items.map { NavItem(href: "/admin/\($0.0)", label: $0.1, key: $0.2, current: $0.0 == current) }

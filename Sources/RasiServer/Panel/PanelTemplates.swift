@@ -5,7 +5,34 @@ enum PanelTemplates {
     static let all: [String: String] = [
         "layout": layout, "signin": signin, "interactions": interactions, "interaction": interaction, "review": review,
         "lessons": lessons, "lesson": lesson, "retrieve": retrieve, "keys": keys, "error": error, "impact": impact,
+        "evaluations": evaluations, "evaluation": evaluation,
     ]
+
+    static let evaluations = """
+        <p class="muted">Learning curves of <code>rasi eval</code>: every task run before and after the lessons made from the learn split's failures.</p>
+        <table><thead><tr><th scope="col">Suite</th><th scope="col">Model</th><th scope="col">Tasks</th><th scope="col">Lessons created</th><th scope="col">Pass rate, before → after</th><th scope="col">When (UTC)</th></tr></thead><tbody>
+        {{#rows}}<tr><td><a href="/admin/evaluations/{{id}}">{{suite}}</a></td><td>{{model}}</td><td>{{tasks}}</td><td>{{lessons}}</td><td>{{splits}}</td><td>{{created}}</td></tr>{{/rows}}
+        {{^rows}}<tr><td colspan="6" class="muted">No evaluations yet. Run <code>rasi eval run</code> with <code>--rasi</code> pointing here.</td></tr>{{/rows}}
+        </tbody></table>
+        """
+
+    static let evaluation = """
+        <p class="muted">{{model}} at {{endpoint}} · {{tasks}} tasks · {{lessons}} lessons created · {{created}} UTC</p>
+        <figure class="card" id="learning-curve">{{{chart}}}<figcaption class="muted">Pass rate against the lessons live (<a href="/api/v1/evaluations/{{id}}/chart.svg">SVG</a>, <a href="/api/v1/evaluations/{{id}}">JSON</a>)</figcaption></figure>
+        <table id="splits"><thead><tr><th scope="col">Split</th><th scope="col">Tasks</th><th scope="col">Pass rate before</th><th scope="col">After</th><th scope="col">Fixed</th><th scope="col">Broken</th><th scope="col">Injected tokens/request, before → after</th><th scope="col">Lessons/request after</th></tr></thead><tbody>
+        {{#splits}}<tr><td>{{split}}</td><td>{{tasks}}</td><td>{{before}}</td><td>{{after}}</td><td>{{fixed}}</td><td>{{broken}}</td><td>{{tokensBefore}} → {{tokensAfter}}</td><td>{{lessonsPerRequest}}</td></tr>{{/splits}}
+        </tbody></table>
+        <h2>Broken (regressions)</h2>
+        <table id="broken"><thead><tr><th scope="col">Task</th><th scope="col">Request</th><th scope="col">Expected</th><th scope="col">Before</th><th scope="col">After</th></tr></thead><tbody>
+        {{#broken}}<tr><td>{{id}}</td><td class="request">{{request}}</td><td>{{expected}}</td><td>{{before}}</td><td>{{#interaction}}<a href="/admin/interactions/{{interaction}}">{{after}}</a>{{/interaction}}{{^interaction}}{{after}}{{/interaction}}</td></tr>{{/broken}}
+        {{^broken}}<tr><td colspan="5" class="muted">None.</td></tr>{{/broken}}
+        </tbody></table>
+        <h2>Fixed</h2>
+        <table id="fixed"><thead><tr><th scope="col">Task</th><th scope="col">Request</th><th scope="col">Expected</th><th scope="col">Before</th><th scope="col">After</th></tr></thead><tbody>
+        {{#fixed}}<tr><td>{{id}}</td><td class="request">{{request}}</td><td>{{expected}}</td><td>{{before}}</td><td>{{#interaction}}<a href="/admin/interactions/{{interaction}}">{{after}}</a>{{/interaction}}{{^interaction}}{{after}}{{/interaction}}</td></tr>{{/fixed}}
+        {{^fixed}}<tr><td colspan="5" class="muted">None.</td></tr>{{/fixed}}
+        </tbody></table>
+        """
 
     static let layout = """
         <!doctype html>
