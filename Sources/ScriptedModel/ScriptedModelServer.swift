@@ -6,7 +6,8 @@ import RasiCore
 /// The scripted model's state: its script, the requests it received, and the stream gates.
 public actor ScriptedModelState {
     var script: Script
-    var requests: [JSONValue] = []
+    /// The chat completion requests received, oldest first.
+    public private(set) var requests: [JSONValue] = []
     var counter = 0
     private var released: Set<String> = []
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]

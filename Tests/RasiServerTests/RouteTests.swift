@@ -157,15 +157,6 @@ import ScriptedModel
 }
 
 @Suite struct GatewayRouteTests {
-    /// The scripted model, live on a free port, for the duration of `body`.
-    func withScriptedModel(_ script: Script, _ body: @Sendable @escaping (Int, ScriptedModelState) async throws -> Void) async throws {
-        let state = ScriptedModelState(script: script)
-        let model = Application(router: ScriptedModelServer.buildRouter(state: state), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        try await model.test(.live) { client in
-            try await body(try #require(client.port), state)
-        }
-    }
-
     @Test func theGatewayInjectsMatchingLessonsAndLogsTheTurn() async throws {
         let script = try JSONDecoder().decode(Script.self, from: Data("""
             {"rules": [{"when": {"last_user_contains": "invoice", "prompt_contains": "VAT number"}, "reply": {"content": "Please send your VAT number."}},

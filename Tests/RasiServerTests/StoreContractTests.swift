@@ -118,4 +118,29 @@ import RasiPostgres
         #expect(!finishedByOldHolder && finishedByNewHolder)
         await store.shutdown()
     }
+
+    @Test(arguments: StoreKind.allCases) func evaluationsAreKeptWholeAndListedNewestFirst(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            func report(_ suite: String, at seconds: TimeInterval) -> EvaluationReport {
+                EvaluationReport(suite: suite, model: "m", endpoint: "http://model/v1", createdAt: Date(timeIntervalSince1970: seconds),
+                                 lessonIds: ["les_1"], lessonsLive: [0, 1], results: [
+                    .init(id: "t1", split: .test, request: "book a flight", expectedTools: ["book_flight"], attempts: [
+                        EvaluationAttempt(passed: false, reason: "called no tool; expected book_flight"),
+                        EvaluationAttempt(passed: true, tools: ["book_flight"], interactionId: "int_1", lessons: ["les_1"], injectedTokens: 80),
+                    ]),
+                ])
+            }
+            let older = report("first", at: 1_764_000_000.123), newer = report("second", at: 1_764_000_100.456)
+            try await store.saveEvaluation(older)
+            try await store.saveEvaluation(newer)
+
+            // Whole: the same JSON back (dates at the millisecond, as every store keeps them).
+            let read = try #require(try await store.evaluation(id: older.id))
+            #expect(RasiJSON.string(read) == RasiJSON.string(older))
+            #expect(read.results == older.results)
+            #expect(try await store.evaluation(id: "eval_missing") == nil)
+            #expect(try await store.listEvaluations(limit: 10).map(\.id) == [newer.id, older.id])
+            #expect(try await store.listEvaluations(limit: 1).map(\.id) == [newer.id])
+        }
+    }
 }

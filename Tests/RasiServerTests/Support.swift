@@ -8,6 +8,7 @@ import RasiCore
 import RasiServer
 import RasiPostgres
 import RasiSQLite
+import ScriptedModel
 import Testing
 
 /// A fresh SQLite file in a temporary folder, removed afterwards.
@@ -133,5 +134,14 @@ extension TestClientProtocol {
                 : ((try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body))) ?? .string(String(buffer: response.body)))
             return (response.status, body, response.headers)
         }
+    }
+}
+
+/// The scripted model, live on a free port, for the duration of `body`.
+func withScriptedModel(_ script: Script, _ body: @Sendable @escaping (Int, ScriptedModelState) async throws -> Void) async throws {
+    let state = ScriptedModelState(script: script)
+    let model = Application(router: ScriptedModelServer.buildRouter(state: state), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    try await model.test(.live) { client in
+        try await body(try #require(client.port), state)
     }
 }
