@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rasi", targets: ["rasi"]),
+        .executable(name: "rasi-agent-example", targets: ["AgentExample"]),
         .library(name: "RasiCore", targets: ["RasiCore"]),
         .library(name: "RasiAgent", targets: ["RasiAgent"]),
     ],
@@ -115,6 +116,12 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
+        ),
+        // The agent library's runnable example (README: "Building an agent in Swift").
+        .executableTarget(
+            name: "AgentExample",
+            dependencies: ["RasiAgent", "RasiCore", "RasiServer", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Examples/AgentExample"
         ),
         .testTarget(
             name: "RasiCoreTests",
