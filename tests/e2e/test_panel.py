@@ -250,3 +250,37 @@ def test_a_reviewer_resolves_a_conflict_and_previews_a_lessons_impact(rasi, agen
     summary = browser.find_element(By.ID, "impact-summary").text
     assert "Recent requests checked\n2" in summary and "Would retrieve it\n1" in summary
     shot(browser, "12-impact")
+
+
+def test_a_reviewer_reads_an_evaluations_learning_curve(rasi, model, reviewer_key, browser, workdir):
+    import subprocess
+    from conftest import RASI_BIN
+    from test_eval import ROUTER, clinc_suite
+    model.script(ROUTER)
+    result = subprocess.run([RASI_BIN, "eval", "run", "--suite", str(clinc_suite(workdir)), "--base-url", model.url + "/v1",
+                             "--model", "scripted-router", "--rasi", rasi.url, "--key", reviewer_key, "--out", str(workdir / "eval")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((workdir / "eval" / "evaluation.json").read_text())
+
+    sign_in(browser, rasi, reviewer_key)
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Evaluations"))
+    row = browser.find_element(By.XPATH, "//tr[td/a[text()='clinc']]")
+    test = report["splits"]["test"]
+    assert f"test: {test['pass_rate_before'] * 100:.1f}% → {test['pass_rate_after'] * 100:.1f}%" in row.text
+    click_and_load(browser, row.find_element(By.TAG_NAME, "a"))
+
+    # The chart is drawn inline: one line per split, a point per round.
+    chart = browser.find_element(By.CSS_SELECTOR, "#learning-curve svg")
+    assert chart.size["width"] > 300
+    for split in ["learn", "test"]:
+        points = chart.find_element(By.CSS_SELECTOR, f"polyline.split-{split}").get_attribute("points").split()
+        assert len(points) == 2
+    table = browser.find_element(By.ID, "splits").text
+    assert f"{test['pass_rate_after'] * 100:.1f}%" in table
+    fixed_rows = browser.find_elements(By.CSS_SELECTOR, "#fixed tbody tr")
+    assert len(fixed_rows) == len(report["splits"]["learn"]["fixed"]) + len(test["fixed"])
+    shot(browser, "12-evaluation")
+    # A fixed task links to the interaction of its last run.
+    click_and_load(browser, fixed_rows[0].find_element(By.TAG_NAME, "a"))
+    assert "/admin/interactions/int_" in browser.current_url

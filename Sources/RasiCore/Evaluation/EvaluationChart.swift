@@ -6,8 +6,8 @@ public enum EvaluationChart {
     static let colors = ["learn": "#8a5a00", "test": "#1f5fbf"]
 
     public static func svg(_ report: EvaluationReport) -> String {
-        let width = 640.0, height = 360.0
-        let left = 56.0, right = 140.0, top = 40.0, bottom = 64.0
+        let width = 680.0, height = 360.0
+        let left = 56.0, right = 180.0, top = 40.0, bottom = 64.0
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         let maxLessons = max(1, report.curve.map(\.lessons).max() ?? 1)
         func x(_ lessons: Int) -> Double { left + Double(lessons) / Double(maxLessons) * plotWidth }
@@ -40,10 +40,10 @@ public enum EvaluationChart {
             }
             let summary = report.splits[split]!
             let legendY = top + 12 + Double(index) * 52
-            parts.append(##"<rect x="\##(n(width - right + 12))" y="\##(n(legendY - 9))" width="12" height="12" fill="\##(color)"/>"##)
-            parts.append(##"<text x="\##(n(width - right + 30))" y="\##(n(legendY + 1))" font-weight="bold">\##(escape(split)) (\##(summary.tasks))</text>"##)
-            parts.append(##"<text x="\##(n(width - right + 30))" y="\##(n(legendY + 17))">fixed \##(summary.fixed.count), broken \##(summary.broken.count)</text>"##)
-            parts.append(##"<text x="\##(n(width - right + 30))" y="\##(n(legendY + 33))">\##(String(format: "%.0f", summary.injectedTokensPerRequestAfter)) tokens/request</text>"##)
+            parts.append(##"<rect x="\##(n(width - right + 52))" y="\##(n(legendY - 9))" width="12" height="12" fill="\##(color)"/>"##)
+            parts.append(##"<text x="\##(n(width - right + 70))" y="\##(n(legendY + 1))" font-weight="bold">\##(escape(split)) (\##(summary.tasks))</text>"##)
+            parts.append(##"<text x="\##(n(width - right + 70))" y="\##(n(legendY + 17))">fixed \##(summary.fixed.count), broken \##(summary.broken.count)</text>"##)
+            parts.append(##"<text x="\##(n(width - right + 70))" y="\##(n(legendY + 33))">\##(String(format: "%.0f", summary.injectedTokensPerRequestAfter)) tokens/request</text>"##)
         }
         parts.append(##"<text x="\##(n(left))" y="\##(n(height - 6))" fill="#555">\##(escape("\(report.lessonsCreated) lessons created from the learn split's failures; \(report.results.count) tasks; \(report.endpoint)"))</text>"##)
         parts.append("</svg>")
