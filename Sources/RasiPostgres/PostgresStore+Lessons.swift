@@ -147,17 +147,51 @@ extension PostgresStore: LessonStore {
         return LessonVersion(lesson: lesson, changedBy: try row["changed_by"], changedAt: try row["changed_at"])
     }
 
-    public func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson] {
-        guard let query = Self.anyWord(words) else { return [] }
+    public func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [ScoredLesson] {
+        guard let all = Self.anyWord(words) else { return [] }
         // Any word of the request in the column that says when a lesson applies, ranked by
         // cover density (how many of the words, how close together), best first.
         return try await read { db in
-            try await db.rows("""
+            var configuration = "english", query = all
+            if let budget = postingBudget, let counts = try await Self.lexemeCounts(all.components(separatedBy: " | "), db: db) {
+                let kept = LexicalBudget.rarest(counts, budget: budget)
+                guard !kept.isEmpty else { return [] }
+                // Lexemes already: matched as they are, not stemmed again.
+                configuration = "simple"
+                query = kept.joined(separator: " | ")
+            }
+            return try await db.rows("""
                 SELECT l.*, ts_rank_cd(l.situation_search, q) AS rank
-                FROM lessons l, to_tsquery('english', \(query)) q
+                FROM lessons l, to_tsquery(\(configuration)::regconfig, \(query)) q
                 WHERE l.situation_search @@ q AND l.agent = \(agent) AND l.status = 'active'
                 ORDER BY rank DESC, l.id LIMIT \(limit)
                 """).map { ScoredLesson(lesson: try Self.lesson($0), score: Double(try $0["rank"] as Float)) }
+        }
+    }
+
+    /// The lexemes of `words` with how many lessons each is estimated to be in, from the
+    /// planner's statistics of the situations (the most common lexemes and their frequencies,
+    /// kept by ANALYZE); a lexeme not among them is rarer than the rarest listed. Nil before the
+    /// table was first analysed, when nothing is known (the store is new, so small).
+    static func lexemeCounts(_ words: [String], db: PostgresConnection) async throws -> [(word: String, documents: Int)]? {
+        let rows = try await db.rows("""
+            WITH stats AS (
+                SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
+                FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'lessons' AND attname = 'situation_search'
+            )
+            SELECT lexeme, (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'lessons'::regclass)::float8 AS lessons,
+                   (SELECT freqs[array_position(elems, lexeme)] FROM stats)::float8 AS frequency,
+                   (SELECT freqs[array_length(elems, 1) + 1] FROM stats)::float8 AS rarest,
+                   EXISTS (SELECT 1 FROM stats) AS analysed
+            FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', w))) AS lexeme FROM unnest(\(words)::text[]) w) found
+            ORDER BY lexeme
+            """)
+        guard let first = rows.first, try first["analysed"] as Bool else { return rows.isEmpty ? [] : nil }
+        return try rows.map { row in
+            let lessons: Double = try row["lessons"]
+            let frequency = (try? row["frequency"] as Double?) ?? nil
+            let rarest = ((try? row["rarest"] as Double?) ?? nil) ?? 0
+            return (try row["lexeme"] as String, Int(((frequency ?? rarest) * lessons).rounded(.up)))
         }
     }
 

@@ -477,21 +477,36 @@ extension SQLiteStore: LessonStore {
             .map { LessonVersion(lesson: $0, changedBy: row["changed_by"], changedAt: row["changed_at"]) }
     }
 
-    public func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson] {
-        guard !words.isEmpty else { return [] }
-        // Any word, in the column that says when a lesson applies; quoted, so no FTS syntax gets in.
-        let pattern = "{situation} : (" + Set(words).sorted().map { "\"\($0.replacingOccurrences(of: "\"", with: ""))\"" }.joined(separator: " OR ") + ")"
+    public func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [ScoredLesson] {
+        let unique = Set(words).sorted()
+        guard !unique.isEmpty else { return [] }
         return try await database.read { db in
-            try Row.fetchAll(
+            var ranked = unique
+            if let budget = postingBudget {
+                // How many lessons each word is in, counted no further than the budget: cheap
+                // next to ranking, as nothing is scored, joined or sorted.
+                let counts = try unique.map { word in
+                    (word, try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM lessons_fts WHERE lessons_fts MATCH ? LIMIT ?)",
+                                            arguments: [Self.inSituation([word]), budget + 1]) ?? 0)
+                }
+                ranked = LexicalBudget.rarest(counts, budget: budget)
+                guard !ranked.isEmpty else { return [] }
+            }
+            return try Row.fetchAll(
                 db,
                 sql: """
                     SELECT l.*, bm25(lessons_fts) AS bm25 FROM lessons_fts JOIN lessons l ON l.rowid = lessons_fts.rowid
                     WHERE lessons_fts MATCH ? AND l.agent = ? AND l.status = 'active'
                     ORDER BY bm25 LIMIT ?
                     """,
-                arguments: [pattern, agent, limit]
+                arguments: [Self.inSituation(ranked), agent, limit]
             ).map { ScoredLesson(lesson: Self.lesson($0), score: -($0["bm25"] as Double)) }
         }
+    }
+
+    /// Any of the words in the column that says when a lesson applies; quoted, so no FTS syntax gets in.
+    static func inSituation(_ words: [String]) -> String {
+        "{situation} : (" + words.map { "\"\($0.replacingOccurrences(of: "\"", with: ""))\"" }.joined(separator: " OR ") + ")"
     }
 
     static func upsertLesson(_ l: Lesson, insert: Bool, db: Database) throws {

@@ -230,3 +230,16 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
         #expect(throws: RasiError.self) { try LessonSelectionPolicy.decode(["max_lesons": 5], over: base) }
     }
 }
+
+@Suite struct LexicalBudgetTests {
+    @Test func theRarestWordsAreRankedWhileTheirPostingsFitTheBudget() {
+        let counts = [("account", 3_000), ("routing", 40), ("number", 900), ("zelle", 3), ("never", 0)]
+        #expect(LexicalBudget.rarest(counts, budget: 1_000) == ["zelle", "routing", "number"])
+        #expect(LexicalBudget.rarest(counts, budget: 100) == ["zelle", "routing"])
+        // Words in no lesson are never ranked; nothing is when even the rarest word is over the budget.
+        #expect(LexicalBudget.rarest([("never", 0)], budget: 100).isEmpty)
+        #expect(LexicalBudget.rarest([("account", 101)], budget: 100).isEmpty)
+        // Everything fits in a small store.
+        #expect(LexicalBudget.rarest(counts, budget: 10_000).count == 4)
+    }
+}

@@ -143,4 +143,27 @@ import RasiPostgres
             #expect(try await store.listEvaluations(limit: 1).map(\.id) == [newer.id])
         }
     }
+
+    @Test(arguments: StoreKind.allCases) func aPostingBudgetRanksOnlyTheRarestWordsOfARequest(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            // 1,200 lessons say "account"; two also say "routing"; one says "zelle". (Imported in
+            // bulk, so PostgreSQL's statistics are fresh, as they are in a large store.)
+            var lessons = (0..<1200).map { lesson("question \($0) about the account balance") }
+            lessons += [lesson("routing number of the account"), lesson("routing transit details"), lesson("send money with zelle")]
+            try await store.importLessons(lessons.map { ($0, nil) })
+            let words = ["account", "routing", "zelle"]
+
+            let everything = try await store.lexicalCandidates(agent: "default", words: words, limit: 2000)
+            #expect(everything.count == 1203)
+
+            // "account" is over a budget of 100 postings; the two rare words fit and are ranked.
+            let bounded = try await store.lexicalCandidates(agent: "default", words: words, limit: 2000, postingBudget: 100)
+            #expect(Set(bounded.map(\.lesson.situation)) == ["routing number of the account", "routing transit details", "send money with zelle"])
+            // A request of common words only leaves retrieval to the dense side.
+            #expect(try await store.lexicalCandidates(agent: "default", words: ["account", "balance"], limit: 10, postingBudget: 100).isEmpty)
+            // Under the budget, nothing changes.
+            let roomy = try await store.lexicalCandidates(agent: "default", words: ["routing", "zelle"], limit: 10, postingBudget: 100)
+            #expect(roomy.map(\.lesson.id) == (try await store.lexicalCandidates(agent: "default", words: ["routing", "zelle"], limit: 10)).map(\.lesson.id))
+        }
+    }
 }

@@ -74,6 +74,13 @@ public struct LessonEmbedding: Sendable, Equatable {
 }
 
 /// Lessons, their versions, their vectors, and lexical and dense search.
+extension LessonStore {
+    /// Every word ranked, however common.
+    public func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson] {
+        try await lexicalCandidates(agent: agent, words: words, limit: limit, postingBudget: nil)
+    }
+}
+
 public protocol LessonStore: Sendable {
     /// Stores a new lesson (and its vector, when dense retrieval is on); searchable when this returns.
     func createLesson(_ lesson: Lesson, embedding: LessonEmbedding?) async throws
@@ -87,7 +94,8 @@ public protocol LessonStore: Sendable {
     func lessonHistory(id: String) async throws -> [LessonVersion]
     /// Active lessons of an agent whose situation shares any of these words (stemmed by the
     /// index), best BM25 first, each scored with its BM25 (positive, higher is better).
-    func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson]
+    /// With a posting budget, only the rarest words are ranked (see `LexicalBudget`).
+    func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [ScoredLesson]
     /// Active lessons of an agent nearest to `vector` by cosine, best first.
     func denseCandidates(agent: String, vector: [Float], limit: Int) async throws -> [ScoredLesson]
     /// The cosine of `vector` with each given active lesson's vector.

@@ -25,8 +25,12 @@ public struct HybridRetriever: LessonRetriever {
     /// Candidates taken from each side before fusion.
     let pool: Int
     let lexicalWeight: Double
+    /// Postings the lexical side may rank (`LexicalBudget`); nil ranks every word.
+    let postingBudget: Int?
 
-    public init(store: any LessonStore, embedder: any Embedder, mode: Mode = .hybrid, pool: Int = 50, lexicalWeight: Double = HybridRetriever.defaultLexicalWeight) {
+    public init(store: any LessonStore, embedder: any Embedder, mode: Mode = .hybrid, pool: Int = 50,
+                lexicalWeight: Double = HybridRetriever.defaultLexicalWeight, postingBudget: Int? = LexicalBudget.postings) {
+        self.postingBudget = postingBudget
         self.store = store
         self.embedder = embedder
         self.mode = mode
@@ -46,7 +50,7 @@ public struct HybridRetriever: LessonRetriever {
         guard mode == .hybrid else { return Array(dense.prefix(limit)) }
 
         let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
-        let lexical = try await store.lexicalCandidates(agent: agent, words: words, limit: pool)
+        let lexical = try await store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
         var fused: [String: (lesson: Lesson, cosine: Double, bm25: Double)] = [:]
         for candidate in dense { fused[candidate.lesson.id] = (candidate.lesson, candidate.score, 0) }
         let lexicalOnly = lexical.filter { fused[$0.lesson.id] == nil }.map(\.lesson.id)

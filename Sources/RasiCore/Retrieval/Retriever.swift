@@ -35,6 +35,29 @@ public enum Embeddings {
     }
 }
 
+/// A lexical query costs what the postings of its words add up to: over a large store a common
+/// word ("account", "card") matches tens of thousands of lessons that BM25 must score, join and
+/// sort, while telling almost nothing apart (its IDF is low). Hybrid retrieval therefore ranks
+/// only the rarest words of a request, as many as fit a budget of postings; the dense side
+/// covers what the common words say. In a small store every word fits.
+public enum LexicalBudget {
+    /// Postings one lexical query may rank.
+    public static let postings = 4_000
+
+    /// The words to rank, given how many lessons each appears in (counted up to `budget + 1`):
+    /// rarest first while their postings together fit; words in no lesson are left out.
+    public static func rarest(_ counts: [(word: String, documents: Int)], budget: Int = postings) -> [String] {
+        var total = 0
+        var kept: [String] = []
+        for (word, documents) in counts.filter({ $0.documents > 0 }).sorted(by: { ($0.documents, $0.word) < ($1.documents, $1.word) }) {
+            guard total + documents <= budget else { break }
+            total += documents
+            kept.append(word)
+        }
+        return kept
+    }
+}
+
 /// Lexical retrieval: the store's full-text index (BM25) proposes candidates, and each is
 /// scored by the cosine of its situation's content terms with the request's. The score does
 /// not depend on corpus size, so one similarity floor works for one lesson or a million.

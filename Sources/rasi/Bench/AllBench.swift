@@ -9,6 +9,7 @@ struct AllBench: AsyncParsableCommand {
 
     @Option(help: "Folder the benchmarks write to.") var dir = "rasi-bench"
     @Option(help: "Index sizes for `bench index` (its default goes to 1M, which takes about 25 minutes).") var indexSizes = "10000,100000"
+    @Option(help: "PostgreSQL for `bench store` (default RASI_TEST_POSTGRES_URL; without one, SQLite only).") var postgres: String?
     @OptionGroup var model: ModelOptions
 
     func run() async throws {
@@ -16,6 +17,7 @@ struct AllBench: AsyncParsableCommand {
         let benches: [(String, any AsyncParsableCommand.Type, [String])] = [
             ("retrieval", RetrievalBench.self, []), ("embed", EmbedBench.self, []), ("index", IndexBench.self, ["--sizes", indexSizes]),
             ("signals", SignalsBench.self, []), ("topics", TopicsBench.self, []), ("panel", PanelBench.self, []), ("gateway", GatewayBench.self, []),
+            ("store", StoreBench.self, postgres.map { ["--postgres", $0] } ?? []),
         ]
         var report: [String: JSONValue] = [:]
         for (name, type, arguments) in benches {
