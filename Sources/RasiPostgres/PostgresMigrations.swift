@@ -269,6 +269,15 @@ extension PostgresStore {
             );
             CREATE INDEX evaluations_by_created ON evaluations (created_at);
             """),
+        (3, "lesson text indexes without a pending list", """
+            -- GIN's fast update queues new entries in a list every search scans in full until a
+            -- vacuum merges it: after a bulk import, lexical retrieval slowed fivefold. Lessons are
+            -- read far more than written, so their entries go straight into the index.
+            ALTER INDEX lessons_situation_search SET (fastupdate = off);
+            ALTER INDEX lessons_search SET (fastupdate = off);
+            SELECT gin_clean_pending_list('lessons_situation_search'::regclass);
+            SELECT gin_clean_pending_list('lessons_search'::regclass);
+            """),
     ]
 
     /// The key of the advisory lock that serialises migrations across replicas.

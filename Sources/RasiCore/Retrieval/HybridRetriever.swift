@@ -46,11 +46,13 @@ public struct HybridRetriever: LessonRetriever {
 
     /// The same, with the request already embedded (bulk evaluation embeds queries in batches).
     public func candidates(agent: String, query: String, vector: [Float], limit: Int) async throws -> [ScoredLesson] {
-        let dense = try await store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit))
-        guard mode == .hybrid else { return Array(dense.prefix(limit)) }
+        guard mode == .hybrid else { return Array(try await store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit)).prefix(limit)) }
 
+        // The two sides at once: each is a query of its own (on its own connection in PostgreSQL).
         let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
-        let lexical = try await store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
+        async let denseSide = store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit))
+        async let lexicalSide = store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
+        let (dense, lexical) = try await (denseSide, lexicalSide)
         var fused: [String: (lesson: Lesson, cosine: Double, bm25: Double)] = [:]
         for candidate in dense { fused[candidate.lesson.id] = (candidate.lesson, candidate.score, 0) }
         let lexicalOnly = lexical.filter { fused[$0.lesson.id] == nil }.map(\.lesson.id)

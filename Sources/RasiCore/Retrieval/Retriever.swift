@@ -41,8 +41,10 @@ public enum Embeddings {
 /// only the rarest words of a request, as many as fit a budget of postings; the dense side
 /// covers what the common words say. In a small store every word fits.
 public enum LexicalBudget {
-    /// Postings one lexical query may rank.
-    public static let postings = 4_000
+    /// Postings one lexical query may rank. On CLINC150 (15,000 lessons) hybrid top-1 is 0.886
+    /// with this budget, 0.890 with 4,000 and 0.891 unbounded; 1,000 falls below dense alone.
+    /// At 100,000 lessons it keeps the lexical side under 5 ms (SQLite) and 8 ms (PostgreSQL) at p99.
+    public static let postings = 2_000
 
     /// The words to rank, given how many lessons each appears in (counted up to `budget + 1`):
     /// rarest first while their postings together fit; words in no lesson are left out.
