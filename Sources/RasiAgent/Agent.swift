@@ -44,7 +44,7 @@ public struct Agent: Sendable {
     /// interaction is logged first, with the error.
     public func run(_ request: String, history: [JSONValue] = [], conversation: String? = nil, user: String? = nil) async throws -> AgentRun {
         let started = ContinuousClock.now
-        let lessons = try await rasi?.lessons(agent: name, query: request, model: model) ?? RetrievedLessons()
+        let lessons = try await rasi?.lessons(agent: name, query: request, model: model) ?? .empty
         var messages: [JSONValue] = [["role": "system", "content": .string(instructions)]]
         // The same placement as the gateway's: after the agent's own system messages.
         if !lessons.context.isEmpty { messages.append(["role": "system", "content": .string(lessons.context)]) }
@@ -120,7 +120,7 @@ public struct AgentRun: Sendable {
     /// The turn as logged, with every step.
     public var interaction: Interaction
     /// The lessons injected before the first model call.
-    public var lessons: RetrievedLessons
+    public var lessons: LessonSelection
 
     public var interactionId: String { interaction.id }
     public var answer: String? { interaction.response }

@@ -6,26 +6,13 @@ import NIOHTTP1
 import RasiCore
 import RasiServer
 
-/// The lessons chosen for a request, rendered for the model's context.
-public struct RetrievedLessons: Sendable, Equatable {
-    public var lessons: [ScoredLesson]
-    public var context: String
-    public var tokens: Int
-
-    public init(lessons: [ScoredLesson] = [], context: String = "", tokens: Int = 0) {
-        self.lessons = lessons
-        self.context = context
-        self.tokens = tokens
-    }
-}
-
 /// Where an agent's lessons come from and its interactions go: a rasi store in this process
 /// (`LocalRasi`) or a rasi server (`RasiClient`). Both apply the same selection policy.
 public protocol RasiConnection: Sendable {
     /// The lessons to inject before the agent reasons about `query`.
-    func lessons(agent: String, query: String, model: String?) async throws -> RetrievedLessons
+    func lessons(agent: String, query: String, model: String?) async throws -> LessonSelection
     /// Logs a finished turn; returns it as stored (the server assigns the id when remote).
-    func record(_ interaction: Interaction, injected: RetrievedLessons) async throws -> Interaction
+    func record(_ interaction: Interaction, injected: LessonSelection) async throws -> Interaction
     /// Feedback on a logged interaction, by its id.
     func feedback(on interactionId: String, rating: Rating?, comment: String?) async throws
     /// A new lesson, redacted and embedded as any other (`active` unless the fields say otherwise).
@@ -58,12 +45,11 @@ public struct LocalRasi: RasiConnection {
         await closeStore(services.store)
     }
 
-    public func lessons(agent: String, query: String, model: String?) async throws -> RetrievedLessons {
-        let selection = try await services.selectLessons(agent: agent, query: query, model: model)
-        return RetrievedLessons(lessons: selection.lessons, context: selection.context, tokens: selection.tokens)
+    public func lessons(agent: String, query: String, model: String?) async throws -> LessonSelection {
+        try await services.selectLessons(agent: agent, query: query, model: model)
     }
 
-    public func record(_ interaction: Interaction, injected: RetrievedLessons) async throws -> Interaction {
+    public func record(_ interaction: Interaction, injected: LessonSelection) async throws -> Interaction {
         let injections = injected.lessons.enumerated().map { rank, scored in
             Injection(interactionId: interaction.id, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
         }
@@ -126,24 +112,12 @@ public struct RasiClient: RasiConnection {
         }
     }
 
-    struct Retrieved: Decodable {
-        struct Entry: Decodable {
-            var lesson: Lesson
-            var score: Double
-        }
-        var lessons: [Entry]
-        var context: String
-        var tokens: Int
-    }
-
-    public func lessons(agent: String, query: String, model: String?) async throws -> RetrievedLessons {
+    public func lessons(agent: String, query: String, model: String?) async throws -> LessonSelection {
         let body = RasiJSON.canonical(["agent": .string(agent), "query": .string(query)])
-        let retrieved = try decode(Retrieved.self, try await call(.POST, "/api/v1/retrieve", body: body), "retrieval")
-        return RetrievedLessons(lessons: retrieved.lessons.map { ScoredLesson(lesson: $0.lesson, score: $0.score) },
-                                context: retrieved.context, tokens: retrieved.tokens)
+        return try decode(LessonSelection.self, try await call(.POST, "/api/v1/retrieve", body: body), "retrieval")
     }
 
-    public func record(_ interaction: Interaction, injected: RetrievedLessons) async throws -> Interaction {
+    public func record(_ interaction: Interaction, injected: LessonSelection) async throws -> Interaction {
         let data = try await call(.POST, "/api/v1/interactions", body: try RasiJSON.encoder().encode(interaction))
         return try decode(Interaction.self, data, "interaction")
     }

@@ -78,7 +78,8 @@ public struct LessonPair: Hashable, Sendable, Codable {
 }
 
 /// The outcome of selection: the lessons and the exact text injected.
-public struct LessonSelection: Sendable, Equatable {
+/// Lessons chosen for one request, as `POST /api/v1/retrieve` answers with them.
+public struct LessonSelection: Codable, Sendable, Equatable {
     /// A relevant lesson that was not injected, and why.
     public struct SetAside: Sendable, Equatable, Codable {
         public enum Reason: String, Sendable, Codable {
@@ -104,6 +105,11 @@ public struct LessonSelection: Sendable, Equatable {
     public var conflicts: [LessonPair] = []
 
     public static let empty = LessonSelection(lessons: [], context: "", tokens: 0)
+
+    enum CodingKeys: String, CodingKey {
+        case lessons, context, tokens
+        case setAside = "set_aside"
+    }
 }
 
 extension LessonSelectionPolicy {

@@ -1,5 +1,5 @@
 /// A lesson with how well it fits a request, in 0...1.
-public struct ScoredLesson: Sendable, Equatable {
+public struct ScoredLesson: Codable, Sendable, Equatable {
     public var lesson: Lesson
     public var score: Double
 

@@ -68,32 +68,13 @@ struct LessonsController {
         var k: Int?
     }
 
-    struct RetrieveResult: Encodable {
-        struct Item: Encodable {
-            var lesson: Lesson
-            var score: Double
-        }
-        var lessons: [Item]
-        var context: String
-        var tokens: Int
-        /// Relevant lessons the policy left out, and why (duplicate, topic_cap, conflict, budget, limit).
-        var setAside: [LessonSelection.SetAside]
-
-        enum CodingKeys: String, CodingKey {
-            case lessons, context, tokens
-            case setAside = "set_aside"
-        }
-    }
-
     /// What the gateway would inject for this request, with scores and the rendered context.
     @Sendable func retrieve(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
         let body = try await request.decodeJSON(RetrieveBody.self, limit: services.configuration.maxBodyBytes)
         if let k = body.k, !(1...20).contains(k) { throw RasiError.invalidField("k", "must be from 1 to 20") }
         let selection = try await services.selectLessons(agent: try GatewayController.agentName(body.agent), query: body.query, k: body.k)
-        return try JSONBody.response(RetrieveResult(
-            lessons: selection.lessons.map { .init(lesson: $0.lesson, score: $0.score) },
-            context: selection.context, tokens: selection.tokens, setAside: selection.setAside))
+        return try JSONBody.response(selection)
     }
 
     func lesson(_ id: String) async throws -> Lesson {
