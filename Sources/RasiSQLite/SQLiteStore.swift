@@ -4,10 +4,13 @@ import RasiCore
 
 /// The embedded default store: one SQLite file in WAL mode, opened through GRDB.
 ///
-/// Every write is one transaction committed with `synchronous = FULL`, so whatever a caller
-/// acknowledges survives a crash of the process or of the machine.
+/// Every write is committed with `synchronous = FULL` before the caller is answered, so whatever
+/// a caller acknowledges survives a crash of the process or of the machine. Interactions are
+/// written in groups (`CommitGroup`): concurrent calls share a commit.
 public final class SQLiteStore: Sendable {
     let database: any DatabaseWriter
+    /// The gateway's writes (an interaction begun, then finished), committed in groups.
+    let commits: CommitGroup
     /// Vectors of the active lessons, for the embedding model in use; nil when retrieval is lexical only.
     let index: FlatVectorIndex?
     let embeddingModel: String?
@@ -19,6 +22,7 @@ public final class SQLiteStore: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         database = try DatabasePool(path: path, configuration: Self.configuration())
         try Self.migrator.migrate(database)
+        commits = CommitGroup(database)
         self.embeddingModel = embeddingModel
         index = embeddingModel.map { _ in FlatVectorIndex(dimensions: dimensions) }
         try loadIndex()
@@ -153,7 +157,7 @@ extension SQLiteStore: SessionStore {
 
 extension SQLiteStore: InteractionStore {
     public func createInteraction(_ interaction: Interaction, turnKey: String?, injections: [Injection]) async throws {
-        try await database.write { db in
+        try await commits.write { db in
             try Self.insertInteraction(interaction, turnKey: turnKey, db: db)
             try Self.insertInjections(injections, db: db)
         }
@@ -194,7 +198,7 @@ extension SQLiteStore: InteractionStore {
     }
 
     public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws {
-        try await database.write { db in
+        try await commits.write { db in
             try db.execute(
                 sql: """
                     UPDATE interactions SET messages = ?, response = ?, model = ?, latency_ms = ?, prompt_tokens = ?,

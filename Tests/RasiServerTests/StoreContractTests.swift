@@ -166,4 +166,35 @@ import RasiPostgres
             #expect(roomy.map(\.lesson.id) == (try await store.lexicalCandidates(agent: "default", words: ["routing", "zelle"], limit: 10)).map(\.lesson.id))
         }
     }
+
+    @Test(arguments: StoreKind.allCases) func concurrentInteractionWritesAllLandAndAFailedOneFailsAlone(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            // Many writers at once, as the gateway's calls are (SQLite commits them in groups).
+            let ids = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+                for n in 0..<120 {
+                    group.addTask {
+                        if n % 40 == 7 {
+                            // An update of an interaction that does not exist fails, in the middle of the others.
+                            let missing = Interaction(id: "int_missing_\(n)", agent: "default", request: "none")
+                            let failed = (try? await store.updateInteraction(missing, appendingSteps: [Step(kind: .message, content: "x")])) == nil
+                            return (missing.id, failed)
+                        }
+                        let interaction = Interaction(agent: "default", request: "request \(n)", steps: [Step(kind: .message, name: "user", content: "request \(n)")])
+                        try await store.createInteraction(interaction, turnKey: nil)
+                        return (interaction.id, true)
+                    }
+                }
+                var all: [(String, Bool)] = []
+                for try await result in group { all.append(result) }
+                return all
+            }
+            #expect(ids.allSatisfy { $0.1 })
+            for (id, _) in ids where !id.hasPrefix("int_missing") {
+                let stored = try #require(try await store.interaction(id: id))
+                #expect(stored.steps.count == 1)
+            }
+            #expect(try await store.interaction(id: "int_missing_7") == nil)
+            #expect(try await store.listInteractions(InteractionFilter(limit: 200)).count == 117)
+        }
+    }
 }

@@ -7,15 +7,15 @@ import RasiServer
 import RasiSQLite
 
 /// `rasi bench store`: the embedded store against PostgreSQL, in the same run: how fast
-/// interactions go in (one per transaction, as the gateway writes them, from many writers at
-/// once; and in batches, as imports do), and how fast retrieval answers over 10k and 100k
+/// interactions go in (one per call, each durable before it returns, as the gateway writes them,
+/// from many writers at once; and in batches, as imports do), and how fast retrieval answers over 10k and 100k
 /// active lessons in a store that also holds 1M interactions.
 struct StoreBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "store", abstract: "Ingest throughput and retrieval latency, SQLite and PostgreSQL.")
 
     @Option(help: "PostgreSQL to measure (a database is made and dropped); default RASI_TEST_POSTGRES_URL. Without one, SQLite only.") var postgres: String?
     @Option(help: "Interactions in the store while retrieval is timed.") var interactions = 1_000_000
-    @Option(help: "Interactions written one per transaction for the ingest figure.") var singles = 20_000
+    @Option(help: "Interactions written one per call (each durable when it returns) for the ingest figure.") var singles = 20_000
     @Option(help: "Concurrent writers for the one-per-transaction figure.") var writers = 16
     @Option(help: "Active lesson counts to time retrieval at, comma-separated.") var lessons = "10000,100000"
     @Option(help: "Retrieval queries per size.") var queries = 300
@@ -131,7 +131,7 @@ struct StoreBench: AsyncParsableCommand {
     }
 
     func measure(_ name: String, _ store: any RasiStore, sizes: [Int], fixture: Fixture) async throws -> Result {
-        print("\n[\(name)] ingest: \(singles) interactions, one per transaction, from \(writers) writers ...")
+        print("\n[\(name)] ingest: \(singles) interactions, one per call, from \(writers) writers ...")
         let start = Date()
         let clock = ContinuousClock()
         let perWriter = max(1, singles / max(1, writers))
@@ -148,7 +148,7 @@ struct StoreBench: AsyncParsableCommand {
             }
         }
         let singleRate = Double(perWriter * writers) / single.seconds
-        print("[\(name)] \(Int(singleRate)) interactions/s one per transaction")
+        print("[\(name)] \(Int(singleRate)) interactions/s one per call")
 
         let remaining = max(0, interactions - perWriter * writers)
         print("[\(name)] ingest: \(remaining) more in batches of 1,000 ...")
