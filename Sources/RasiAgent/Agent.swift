@@ -81,7 +81,7 @@ public struct Agent: Sendable {
         let elapsed = ContinuousClock.now - started
         var interaction = Interaction(
             agent: name, conversationId: conversation, userId: user, request: request, messages: .array(messages),
-            steps: trace.steps, response: trace.answer, model: trace.model ?? model, latencyMs: Int(elapsed.seconds * 1000),
+            steps: trace.steps, response: trace.answer, model: trace.model ?? model, latencyMs: elapsed.milliseconds,
             tokens: trace.tokens, lessonsInjected: lessons.lessons.map(\.lesson.id), error: failure)
         if let rasi { interaction = try await rasi.record(interaction, injected: lessons) }
         if let failure { throw AgentFailure(interactionId: interaction.id, message: failure) }

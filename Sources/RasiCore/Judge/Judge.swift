@@ -114,7 +114,7 @@ public struct Judge: Sendable {
             run.status = status
             run.error = error
             run.prompt = messages
-            run.latencyMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            run.latencyMs = elapsed.milliseconds
             return run
         }
         var lastError = ""

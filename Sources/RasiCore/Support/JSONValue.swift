@@ -177,6 +177,8 @@ public enum RasiJSON {
 extension Duration {
     /// The duration in seconds, fractions included.
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// Whole milliseconds, as latencies are logged.
+    public var milliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }
 }
 
 /// ISO-8601 with milliseconds, in UTC.

@@ -252,7 +252,7 @@ struct TurnLog: Sendable {
             if let usage = reply.usage { interaction.tokens = interaction.tokens + usage }
         }
         interaction.error = error
-        interaction.latencyMs += Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        interaction.latencyMs += elapsed.milliseconds
         interaction.updatedAt = now
         let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
         try await store.updateInteraction(logged, appendingSteps: loggedSteps)
