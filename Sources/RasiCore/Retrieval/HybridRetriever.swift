@@ -53,19 +53,31 @@ public struct HybridRetriever: LessonRetriever {
         async let denseSide = store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit))
         async let lexicalSide = store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
         let (dense, lexical) = try await (denseSide, lexicalSide)
-        var fused: [String: (lesson: Lesson, cosine: Double, bm25: Double)] = [:]
+        typealias Entry = (lesson: Lesson, cosine: Double, bm25: Double)
+        func rank(_ entry: Entry) -> Double { entry.cosine + lexicalWeight * entry.bm25 }
+        var fused: [String: Entry] = [:]
         for candidate in dense { fused[candidate.lesson.id] = (candidate.lesson, candidate.score, 0) }
-        let lexicalOnly = lexical.filter { fused[$0.lesson.id] == nil }.map(\.lesson.id)
-        let cosines = lexicalOnly.isEmpty ? [:] : try await store.denseScores(ids: lexicalOnly, vector: vector)
+        var lexicalOnly: [ScoredLesson] = []
         for candidate in lexical {
-            let id = candidate.lesson.id
-            if fused[id] != nil {
-                fused[id]?.bm25 = candidate.score
-            } else if let cosine = cosines[id] {
-                fused[id] = (candidate.lesson, cosine, candidate.score)
+            if fused[candidate.lesson.id] != nil {
+                fused[candidate.lesson.id]?.bm25 = candidate.score
+            } else {
+                lexicalOnly.append(candidate)
             }
         }
-        func rank(_ entry: (lesson: Lesson, cosine: Double, bm25: Double)) -> Double { entry.cosine + lexicalWeight * entry.bm25 }
+        // A lesson the dense side left out of a full pool is no closer than the farthest it
+        // returned, so its rank is at most that cosine plus its lexical part: only the lessons
+        // that could still reach the top `limit` need their cosine looked up (often none).
+        var contenders = lexicalOnly
+        if dense.count == max(pool, limit), let farthest = dense.last?.score {
+            let ranks = fused.values.map(rank).sorted(by: >)
+            let bar = ranks.count >= limit ? ranks[limit - 1] : -Double.infinity
+            contenders = lexicalOnly.filter { farthest + lexicalWeight * $0.score >= bar }
+        }
+        let cosines = contenders.isEmpty ? [:] : try await store.denseScores(ids: contenders.map(\.lesson.id), vector: vector)
+        for candidate in contenders {
+            if let cosine = cosines[candidate.lesson.id] { fused[candidate.lesson.id] = (candidate.lesson, cosine, candidate.score) }
+        }
         return fused.values
             .sorted { rank($0) > rank($1) }
             .prefix(limit)
