@@ -197,4 +197,39 @@ import RasiPostgres
             #expect(try await store.listInteractions(InteractionFilter(limit: 200)).count == 117)
         }
     }
+
+    /// Answers every text with the same vector.
+    struct OneVector: Embedder {
+        let vector: [Float]
+        var dimensions: Int { vector.count }
+        func embed(_ texts: [String]) async throws -> [[Float]] { texts.map { _ in vector } }
+    }
+
+    @Test(arguments: StoreKind.allCases) func hybridFusionStillFindsALexicalOnlyLessonThatCanWin(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind, embeddingModel: Self.model, dimensions: 8) { store in
+            // Three lessons close to the request by meaning fill the dense pool; a fourth is far
+            // by meaning but shares the request's rare word.
+            let close = [lesson("refund a purchase"), lesson("money back for an order"), lesson("return an item")]
+            let rare = lesson("xq7 error code on the terminal")
+            // Cosines with axis 0 of 0.995, 0.958 and 0.857: a clear order.
+            func toward(_ lean: Float) -> [Float] {
+                let norm = (1 + lean * lean).squareRoot()
+                return [1 / norm, lean / norm, 0, 0, 0, 0, 0, 0]
+            }
+            try await store.importLessons([
+                (close[0], LessonEmbedding(model: Self.model, vector: toward(0.1))),
+                (close[1], LessonEmbedding(model: Self.model, vector: toward(0.3))),
+                (close[2], LessonEmbedding(model: Self.model, vector: toward(0.6))),
+                (rare, LessonEmbedding(model: Self.model, vector: axis(6))),
+            ])
+            let query = "what does xq7 mean"
+            // With a heavy lexical weight the far lesson can win: it is looked up and ranked first.
+            let heavy = HybridRetriever(store: store, embedder: OneVector(vector: axis(0)), pool: 3, lexicalWeight: 10)
+            #expect(try await heavy.candidates(agent: "default", query: query, limit: 2).first?.lesson.id == rare.id)
+            // With a light one it cannot reach the top two, which are the dense side's.
+            let light = HybridRetriever(store: store, embedder: OneVector(vector: axis(0)), pool: 3, lexicalWeight: 0.0001)
+            let top = try await light.candidates(agent: "default", query: query, limit: 2)
+            #expect(top.map(\.lesson.id) == [close[0].id, close[1].id])
+        }
+    }
 }
