@@ -45,11 +45,10 @@ public struct Agent: Sendable {
     public func run(_ request: String, history: [JSONValue] = [], conversation: String? = nil, user: String? = nil) async throws -> AgentRun {
         let started = ContinuousClock.now
         let lessons = try await rasi?.lessons(agent: name, query: request, model: model) ?? .empty
-        var messages: [JSONValue] = [["role": "system", "content": .string(instructions)]]
-        // The same placement as the gateway's: after the agent's own system messages.
-        if !lessons.context.isEmpty { messages.append(["role": "system", "content": .string(lessons.context)]) }
-        messages += history
-        messages.append(["role": "user", "content": .string(request)])
+        let turn: [JSONValue] = [["role": "system", "content": .string(instructions)]] + history + [["role": "user", "content": .string(request)]]
+        // Placed as the gateway places them: after the agent's own system messages.
+        var messages = try ChatRequest(json: ["model": .string(model), "messages": .array(turn)])
+            .injecting(lessons.context)["messages"]?.arrayValue ?? turn
 
         var trace = AgentTrace(request: request)
         let definitions = tools.map(\.definition)

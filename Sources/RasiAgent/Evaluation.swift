@@ -81,7 +81,7 @@ public struct Evaluation: Sendable {
         let rates = EvaluationSuite.Split.allCases.compactMap { split -> String? in
             let mine = suite.tasks.indices.filter { suite.tasks[$0].split == split }.map { attempts[$0] }
             guard !mine.isEmpty else { return nil }
-            return String(format: "%@ %.1f%%", split.rawValue, Double(mine.filter(\.passed).count) / Double(mine.count) * 100)
+            return String(format: "%@ %.1f%%", split.rawValue, EvaluationReport.passRate(mine) * 100)
         }
         progress("\(round == 0 ? "baseline" : "round \(round)/\(rounds)"): \(lessons) lessons live; pass rate \(rates.joined(separator: ", "))")
     }

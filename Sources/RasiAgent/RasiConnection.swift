@@ -50,10 +50,7 @@ public struct LocalRasi: RasiConnection {
     }
 
     public func record(_ interaction: Interaction, injected: LessonSelection) async throws -> Interaction {
-        let injections = injected.lessons.enumerated().map { rank, scored in
-            Injection(interactionId: interaction.id, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
-        }
-        return try await services.ingest(interaction, injections: injections, logger: logger)
+        try await services.ingest(interaction, injections: injected.injections(into: interaction.id), logger: logger)
     }
 
     public func feedback(on interactionId: String, rating: Rating?, comment: String?) async throws {

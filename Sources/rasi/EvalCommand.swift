@@ -66,6 +66,7 @@ struct Eval: AsyncParsableCommand {
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             var temporary: URL?
             var local: LocalRasi?
+            var failure: (any Error)?
             do {
                 let connection: any RasiConnection
                 if let rasi {
@@ -98,14 +99,13 @@ struct Eval: AsyncParsableCommand {
                 report.summaryLines.forEach { print($0) }
                 print("wrote \(out)/evaluation.json and \(out)/learning-curve.svg (evaluation \(report.id))")
             } catch {
-                await local?.close()
-                try? await http.shutdown()
-                if let temporary { try? FileManager.default.removeItem(at: temporary) }
-                throw error
+                failure = error
             }
+            // Closed whatever happened, the temporary store removed.
             await local?.close()
-            try await http.shutdown()
+            try? await http.shutdown()
             if let temporary { try? FileManager.default.removeItem(at: temporary) }
+            if let failure { throw failure }
         }
     }
 

@@ -135,8 +135,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         let splits = EvaluationSuite.Split.allCases.filter { split in results.contains { $0.split == split } }
         curve = lessonsLive.enumerated().map { round, lessons in
             Point(lessons: lessons, passRate: Dictionary(uniqueKeysWithValues: splits.map { split in
-                let attempts = results.filter { $0.split == split }.map { $0.attempts[round] }
-                return (split.rawValue, Self.rate(attempts.filter(\.passed).count, of: attempts.count))
+                (split.rawValue, Self.passRate(results.filter { $0.split == split }.map { $0.attempts[round] }))
             }))
         }
         var summaries: [String: SplitSummary] = [:]
@@ -148,8 +147,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
             }
             summaries[split.rawValue] = SplitSummary(
                 tasks: tasks.count, passedBefore: before.filter(\.passed).count, passedAfter: after.filter(\.passed).count,
-                passRateBefore: Self.rate(before.filter(\.passed).count, of: tasks.count),
-                passRateAfter: Self.rate(after.filter(\.passed).count, of: tasks.count),
+                passRateBefore: Self.passRate(before), passRateAfter: Self.passRate(after),
                 fixed: tasks.filter { !$0.attempts.first!.passed && $0.attempts.last!.passed }.map(\.id),
                 broken: tasks.filter { $0.attempts.first!.passed && !$0.attempts.last!.passed }.map(\.id),
                 injectedTokensPerRequestBefore: perRequest(before, \.injectedTokens),
@@ -159,8 +157,9 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         self.splits = summaries
     }
 
-    static func rate(_ passed: Int, of total: Int) -> Double {
-        total == 0 ? 0 : (Double(passed) / Double(total) * 10_000).rounded() / 10_000
+    /// The share of attempts that passed, to four decimals; 0 for none.
+    public static func passRate(_ attempts: [EvaluationAttempt]) -> Double {
+        attempts.isEmpty ? 0 : (Double(attempts.filter(\.passed).count) / Double(attempts.count) * 10_000).rounded() / 10_000
     }
 
     /// The report's lines for a terminal.

@@ -106,6 +106,13 @@ public struct LessonSelection: Codable, Sendable, Equatable {
 
     public static let empty = LessonSelection(lessons: [], context: "", tokens: 0)
 
+    /// The injections to record for these lessons placed into one interaction, best first.
+    public func injections(into interactionId: String) -> [Injection] {
+        lessons.enumerated().map { rank, scored in
+            Injection(interactionId: interactionId, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case lessons, context, tokens
         case setAside = "set_aside"

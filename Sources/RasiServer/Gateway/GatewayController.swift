@@ -212,7 +212,7 @@ struct TurnLog: Sendable {
             interaction.updatedAt = now
             let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
             // The injections go in the same transaction: one fsync per call, not two.
-            try await store.updateInteraction(logged, appendingSteps: loggedSteps, injections: Self.injections(selection, into: logged.id))
+            try await store.updateInteraction(logged, appendingSteps: loggedSteps, injections: selection.injections(into: logged.id))
             interaction = logged
             interaction.steps += loggedSteps
         } else {
@@ -224,17 +224,12 @@ struct TurnLog: Sendable {
                 steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
                 model: chat.model, lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
             interaction = services.forLog(interaction, appending: [], context: chat.conversationTexts).0
-            try await store.createInteraction(interaction, turnKey: turnKey, injections: Self.injections(selection, into: interaction.id))
+            try await store.createInteraction(interaction, turnKey: turnKey, injections: selection.injections(into: interaction.id))
             isNew = true
         }
         return (interaction, isNew)
     }
 
-    static func injections(_ selection: LessonSelection, into interactionId: String) -> [Injection] {
-        selection.lessons.enumerated().map { rank, scored in
-            Injection(interactionId: interactionId, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
-        }
-    }
 
     func detectSignals(startingTurn interaction: Interaction, isNew: Bool) async {
         guard isNew else { return }

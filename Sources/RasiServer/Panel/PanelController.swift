@@ -418,11 +418,12 @@ struct PanelController {
     @Sendable func evaluation(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let id = try context.id()
         guard let report = try await store.evaluation(id: id) else { throw RasiError.notFound("evaluation \(id)") }
+        func tools(_ names: [String]) -> String { names.isEmpty ? "no tool" : names.joined(separator: ", ") }
         func changed(_ ids: [String]) -> [[String: Any]] {
             ids.prefix(200).compactMap { id in report.results.first { $0.id == id } }.map { result in
-                ["id": result.id, "request": PanelPages.clip(result.request), "expected": result.expectedTools.map { $0.isEmpty ? "no tool" : $0.joined(separator: ", ") } ?? "rubric",
-                 "before": result.attempts.first.map { $0.tools.isEmpty ? "no tool" : $0.tools.joined(separator: ", ") } ?? "",
-                 "after": result.attempts.last.map { $0.tools.isEmpty ? "no tool" : $0.tools.joined(separator: ", ") } ?? "",
+                ["id": result.id, "request": PanelPages.clip(result.request), "expected": result.expectedTools.map(tools) ?? "rubric",
+                 "before": result.attempts.first.map { tools($0.tools) } ?? "",
+                 "after": result.attempts.last.map { tools($0.tools) } ?? "",
                  "interaction": result.attempts.last?.interactionId ?? ""] as [String: Any]
             }
         }
