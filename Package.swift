@@ -39,10 +39,12 @@ let package = Package(
         ),
         // OpenBLAS (Debian's libopenblas-dev) for the embedding model's matrix products.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        // Small-batch matrix products for the embedding model (AVX2/FMA, chosen at run time).
+        .target(name: "CRasiKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // The built-in all-MiniLM-L6-v2 embedding model.
         .target(
             name: "RasiEmbeddings",
-            dependencies: ["RasiCore", "COpenBLAS", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["RasiCore", "COpenBLAS", "CRasiKernels", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: optimizedAlways
         ),
         // The embedded default store: SQLite through GRDB, WAL, FTS5.

@@ -1,4 +1,5 @@
 import COpenBLAS
+import CRasiKernels
 import Foundation
 import RasiCore
 
@@ -19,19 +20,61 @@ public final class MiniLM: Embedder, Sendable {
     let tokenType: [Float]
     let embeddingNorm: (gain: [Float], bias: [Float])
     let layers: [Layer]
+    let queue = ForwardQueue()
 
     struct Layer: Sendable {
         /// Query, key and value weights stacked into one (1152 × 384) matrix: one product instead of three.
-        var qkv: [Float]
-        var qkvBias: [Float]
-        var output: [Float]
-        var outputBias: [Float]
+        var qkv: Linear
+        var output: Linear
         var attentionNorm: (gain: [Float], bias: [Float])
-        var intermediate: [Float]
-        var intermediateBias: [Float]
-        var ffnOutput: [Float]
-        var ffnOutputBias: [Float]
+        var intermediate: Linear
+        var ffnOutput: Linear
         var outputNorm: (gain: [Float], bias: [Float])
+    }
+
+    /// A linear layer: y = x Wᵀ + bias, W stored (outputs × inputs) row-major as PyTorch does.
+    /// Where the CPU has AVX2, FMA and F16C, W is packed once into `CRasiKernels`' layout (half
+    /// precision, products in float32) and only that is kept; elsewhere the products go to BLAS.
+    struct Linear: Sendable {
+        enum Storage: Sendable {
+            case packed([UInt16])
+            case blas([Float])
+        }
+
+        let storage: Storage
+        let bias: [Float]
+        let outputs: Int
+        let inputs: Int
+
+        static let kernels = rasi_kernels_available() != 0
+
+        init(weight: [Float], bias: [Float], outputs: Int, inputs: Int) {
+            self.bias = bias
+            self.outputs = outputs
+            self.inputs = inputs
+            guard Self.kernels else {
+                storage = .blas(weight)
+                return
+            }
+            storage = .packed([UInt16](unsafeUninitializedCapacity: rasi_packed_size(Int32(outputs), Int32(inputs))) { buffer, count in
+                rasi_pack_weight(weight, Int32(outputs), Int32(inputs), buffer.baseAddress!)
+                count = buffer.count
+            })
+        }
+
+        func callAsFunction(_ x: [Float], rows: Int, into y: inout [Float]) {
+            switch storage {
+            case .packed(let packed):
+                rasi_linear_packed(x, Int32(rows), Int32(inputs), packed, bias, Int32(outputs), &y)
+            case .blas(let weight):
+                for r in 0..<rows {
+                    let base = r * outputs
+                    for j in 0..<outputs { y[base + j] = bias[j] }
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                            1, x, Int32(inputs), weight, Int32(inputs), 1, &y, Int32(outputs))
+            }
+        }
     }
 
     /// Loads `vocab.txt` and `model.safetensors` from `directory`; throws an error that names
@@ -46,6 +89,10 @@ public final class MiniLM: Embedder, Sendable {
                     + "or point RASI_MODEL_DIR at a folder holding model.safetensors and vocab.txt.")
         }
         tokenizer = try WordPieceTokenizer(vocabularyFile: vocab)
+        // Passes run one at a time on the model's own thread, with concurrent requests batched
+        // (`ForwardQueue`). OpenBLAS's helper threads would only spin between calls: under 32
+        // concurrent gateway clients their `sched_yield` took a third of the CPU.
+        openblas_set_num_threads(1)
         let t = try SafeTensors(file: weights)
         let d = 384
         wordEmbeddings = try t.require("embeddings.word_embeddings.weight", shape: [Self.vocabularySize, d])
@@ -55,19 +102,26 @@ public final class MiniLM: Embedder, Sendable {
         layers = try (0..<6).map { i in
             let p = "encoder.layer.\(i)."
             func w(_ name: String, _ shape: [Int]) throws -> [Float] { try t.require(p + name, shape: shape) }
+            func linear(_ name: String, outputs: Int, inputs: Int) throws -> Linear {
+                Linear(weight: try w(name + ".weight", [outputs, inputs]), bias: try w(name + ".bias", [outputs]), outputs: outputs, inputs: inputs)
+            }
+            let attention = "attention.self."
             return Layer(
-                qkv: try w("attention.self.query.weight", [d, d]) + w("attention.self.key.weight", [d, d]) + w("attention.self.value.weight", [d, d]),
-                qkvBias: try w("attention.self.query.bias", [d]) + w("attention.self.key.bias", [d]) + w("attention.self.value.bias", [d]),
-                output: try w("attention.output.dense.weight", [d, d]), outputBias: try w("attention.output.dense.bias", [d]),
+                qkv: Linear(
+                    weight: try w(attention + "query.weight", [d, d]) + w(attention + "key.weight", [d, d]) + w(attention + "value.weight", [d, d]),
+                    bias: try w(attention + "query.bias", [d]) + w(attention + "key.bias", [d]) + w(attention + "value.bias", [d]),
+                    outputs: 3 * d, inputs: d),
+                output: try linear("attention.output.dense", outputs: d, inputs: d),
                 attentionNorm: (try w("attention.output.LayerNorm.weight", [d]), try w("attention.output.LayerNorm.bias", [d])),
-                intermediate: try w("intermediate.dense.weight", [Self.intermediate, d]), intermediateBias: try w("intermediate.dense.bias", [Self.intermediate]),
-                ffnOutput: try w("output.dense.weight", [d, Self.intermediate]), ffnOutputBias: try w("output.dense.bias", [d]),
+                intermediate: try linear("intermediate.dense", outputs: Self.intermediate, inputs: d),
+                ffnOutput: try linear("output.dense", outputs: d, inputs: Self.intermediate),
                 outputNorm: (try w("output.LayerNorm.weight", [d]), try w("output.LayerNorm.bias", [d])))
         }
     }
 
+    /// Concurrent calls are batched on the model's own thread (`ForwardQueue`).
     public func embed(_ texts: [String]) async throws -> [[Float]] {
-        embedBatch(texts)
+        await queue.embed(texts) { [self] in embedBatch($0) }
     }
 
     /// Embeds many texts: sorted by length into batches so little is spent on padding,
@@ -108,7 +162,7 @@ public final class MiniLM: Embedder, Sendable {
         var hidden = [Float](repeating: 0, count: n * Self.intermediate)
         var scores = [Float](repeating: 0, count: t * t)
         for layer in layers {
-            Self.linear(x, rows: n, inputs: d, layer.qkv, layer.qkvBias, outputs: 3 * d, into: &qkv)
+            layer.qkv(x, rows: n, into: &qkv)
             qkv.withUnsafeBufferPointer { qkv in
                 context.withUnsafeMutableBufferPointer { context in
                     scores.withUnsafeMutableBufferPointer { scores in
@@ -123,17 +177,17 @@ public final class MiniLM: Embedder, Sendable {
                     }
                 }
             }
-            Self.linear(context, rows: n, inputs: d, layer.output, layer.outputBias, outputs: d, into: &attended)
+            layer.output(context, rows: n, into: &attended)
             for i in 0..<(n * d) { x[i] += attended[i] }
             Self.layerNorm(&x, rows: n, width: d, layer.attentionNorm)
 
-            Self.linear(x, rows: n, inputs: d, layer.intermediate, layer.intermediateBias, outputs: Self.intermediate, into: &hidden)
+            layer.intermediate(x, rows: n, into: &hidden)
             let inverseRoot2: Float = 1 / Float(2).squareRoot()
             for i in 0..<hidden.count {
                 let v = hidden[i]
                 hidden[i] = 0.5 * v * (1 + Self.erf(v * inverseRoot2))
             }
-            Self.linear(hidden, rows: n, inputs: Self.intermediate, layer.ffnOutput, layer.ffnOutputBias, outputs: d, into: &attended)
+            layer.ffnOutput(hidden, rows: n, into: &attended)
             for i in 0..<(n * d) { x[i] += attended[i] }
             Self.layerNorm(&x, rows: n, width: d, layer.outputNorm)
         }
@@ -147,16 +201,6 @@ public final class MiniLM: Embedder, Sendable {
             let norm = pooled.reduce(0) { $0 + $1 * $1 }.squareRoot()
             return norm > 0 ? pooled.map { $0 / norm } : pooled
         }
-    }
-
-    /// y = x Wᵀ + bias, with W stored (outputs × inputs) row-major as PyTorch does.
-    static func linear(_ x: [Float], rows: Int, inputs: Int, _ weight: [Float], _ bias: [Float], outputs: Int, into y: inout [Float]) {
-        for r in 0..<rows {
-            let base = r * outputs
-            for j in 0..<outputs { y[base + j] = bias[j] }
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
-                    1, x, Int32(inputs), weight, Int32(inputs), 1, &y, Int32(outputs))
     }
 
     static func layerNorm(_ x: inout [Float], rows: Int, width: Int, _ norm: (gain: [Float], bias: [Float])) {

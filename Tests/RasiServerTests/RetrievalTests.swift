@@ -159,3 +159,65 @@ let sharedModel: MiniLM? = {
         #expect(worst < 5e-7)
     }
 }
+
+@Suite struct EmbeddingKernelTests {
+    /// The packed kernel (or BLAS, on a CPU without AVX2/FMA/F16C) computes x·Wᵀ + b for shapes
+    /// that do not fill its panels and blocks: outputs not a multiple of 16, any row count.
+    @Test func aLinearLayerComputesTheProductForAnyShape() {
+        var rng = SystemRandomNumberGenerator()
+        for (outputs, inputs) in [(40, 37), (16, 384), (1152, 384), (5, 9)] {
+            var weight = (0..<(outputs * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
+            // The kernel keeps weights in half precision; the expected product uses the same values.
+            if MiniLM.Linear.kernels { weight = weight.map { Float(Float16($0)) } }
+            let bias = (0..<outputs).map { _ in Float.random(in: -1...1, using: &rng) }
+            let linear = MiniLM.Linear(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
+            for rows in [1, 5, 6, 7, 13] {
+                let x = (0..<(rows * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
+                var y = [Float](repeating: .nan, count: rows * outputs)
+                linear(x, rows: rows, into: &y)
+                var worst: Float = 0
+                for r in 0..<rows {
+                    for o in 0..<outputs {
+                        var expected = bias[o]
+                        for i in 0..<inputs { expected += x[r * inputs + i] * weight[o * inputs + i] }
+                        worst = max(worst, abs(y[r * outputs + o] - expected))
+                    }
+                }
+                #expect(worst < 1e-3, "\(rows)×\(inputs) · (\(outputs)×\(inputs))ᵀ is off by \(worst)")
+            }
+        }
+    }
+
+    @Test func concurrentEmbeddingsAreBatchedAndEachGetsItsOwnVectors() async {
+        let queue = ForwardQueue(maxBatch: 32)
+        let batches = Batches()
+        let forward: ForwardQueue.Forward = { texts in
+            batches.record(texts.count)
+            Thread.sleep(forTimeInterval: 0.05)
+            return texts.map { [Float($0.count)] }
+        }
+        let texts = (1...24).map { String(repeating: "x", count: $0) }
+        let answers = await withTaskGroup(of: (String, [[Float]]).self) { group in
+            for text in texts { group.addTask { (text, await queue.embed([text], forward: forward)) } }
+            var answers: [String: [[Float]]] = [:]
+            for await (text, vectors) in group { answers[text] = vectors }
+            return answers
+        }
+        for text in texts { #expect(answers[text] == [[Float(text.count)]]) }
+        // The first pass runs alone; the calls that arrive during it share the next ones.
+        #expect(batches.sizes.count < texts.count / 2)
+        #expect((batches.sizes.max() ?? 0) > 1)
+
+        // A bulk submission goes in chunks, each within the batch limit, and comes back in order.
+        let bulk = (1...70).map { String(repeating: "y", count: $0) }
+        #expect(await queue.embed(bulk, forward: forward) == bulk.map { [Float($0.count)] })
+        #expect(batches.sizes.allSatisfy { $0 <= 32 })
+    }
+
+    final class Batches: @unchecked Sendable {
+        private let lock = NSLock()
+        private var recorded: [Int] = []
+        func record(_ size: Int) { lock.withLock { recorded.append(size) } }
+        var sizes: [Int] { lock.withLock { recorded } }
+    }
+}

@@ -40,19 +40,26 @@ public struct HybridRetriever: LessonRetriever {
 
     public func candidates(agent: String, query: String, limit: Int) async throws -> [ScoredLesson] {
         guard !query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return [] }
-        guard let vector = try await embedder.embed([query]).first else { return [] }
-        return try await candidates(agent: agent, query: query, vector: vector, limit: limit)
+        return try await candidates(agent: agent, query: query, limit: limit) { try await embedder.embed([query]).first }
     }
 
     /// The same, with the request already embedded (bulk evaluation embeds queries in batches).
     public func candidates(agent: String, query: String, vector: [Float], limit: Int) async throws -> [ScoredLesson] {
-        guard mode == .hybrid else { return Array(try await store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit)).prefix(limit)) }
+        try await candidates(agent: agent, query: query, limit: limit) { vector }
+    }
 
-        // The two sides at once: each is a query of its own (on its own connection in PostgreSQL).
+    /// The lexical side needs no vector, so it runs while the request is embedded; the dense
+    /// side follows the embedding (each is a query of its own, on its own connection in PostgreSQL).
+    func candidates(agent: String, query: String, limit: Int, vector embed: () async throws -> [Float]?) async throws -> [ScoredLesson] {
+        guard mode == .hybrid else {
+            guard let vector = try await embed() else { return [] }
+            return Array(try await store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit)).prefix(limit))
+        }
         let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
-        async let denseSide = store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit))
         async let lexicalSide = store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
-        let (dense, lexical) = try await (denseSide, lexicalSide)
+        guard let vector = try await embed() else { return [] }
+        let dense = try await store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit))
+        let lexical = try await lexicalSide
         typealias Entry = (lesson: Lesson, cosine: Double, bm25: Double)
         func rank(_ entry: Entry) -> Double { entry.cosine + lexicalWeight * entry.bm25 }
         var fused: [String: Entry] = [:]

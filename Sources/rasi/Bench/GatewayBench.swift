@@ -19,9 +19,9 @@ struct GatewayBench: AsyncParsableCommand {
 
     @Option(help: "Active lessons per stage, comma-separated.") var lessons = "0,10000,100000"
     @Option(help: "The upstream's delay in milliseconds.") var delayMs = 300
-    @Option(help: "Requests per scenario with one client.") var sequential = 30
+    @Option(help: "Requests per scenario with one client.") var sequential = 50
     @Option(help: "Concurrent clients in the concurrent scenario.") var concurrency = 32
-    @Option(help: "Requests per client in the concurrent scenario.") var rounds = 8
+    @Option(help: "Requests per client in the concurrent scenario.") var rounds = 24
     @Option(help: "Requests the lessons and queries are drawn from.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/gateway.json"
     @OptionGroup var model: ModelOptions
@@ -51,7 +51,11 @@ struct GatewayBench: AsyncParsableCommand {
 
     func run() async throws {
         let corpus = try RetrievalBench.load(data)
-        guard let train = corpus["train"], let queries = corpus["val"] else { throw ValidationError("\(data) needs train and val") }
+        guard let train = corpus["train"], let validation = corpus["val"] else { throw ValidationError("\(data) needs train and val") }
+        // Both shuffled (the corpus is sorted by intent), so every scenario's requests spread
+        // over the intents the lessons cover, and each request has lessons to retrieve.
+        var shuffler = SplitMix64(seed: 11)
+        let queries = validation.shuffled(using: &shuffler)
         let embedder = try model.load()
         var logger = Logger(label: "rasi-bench")
         logger.logLevel = .error
@@ -59,7 +63,7 @@ struct GatewayBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
 
         // Real sentence vectors for a few thousand requests; larger stores mix two of them (as `bench index`).
-        let seeds = Array(train.prefix(3000))
+        let seeds = Array(train.shuffled(using: &shuffler).prefix(3000))
         let seedVectors = embedder.embedBatch(seeds.map(\.text))
         var client = HTTPClient.Configuration()
         client.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256

@@ -1,0 +1,30 @@
+#ifndef RASI_KERNELS_H
+#define RASI_KERNELS_H
+
+#include <stdint.h>
+
+/// Matrix products for the built-in embedding model, with the weights packed once at load.
+///
+/// A single request is about a dozen tokens, so each product multiplies a dozen rows by a
+/// weight matrix of 150k to 590k floats: its time is the weights' trip from memory. OpenBLAS
+/// repacks the weight matrix on every call (a third of a single query's time), and the model's
+/// 42 MB of float32 weights do not stay in a 32 MB cache. Here they are packed once, as
+/// half-precision floats (21 MB; each converted back to float32 in registers, products and
+/// sums in float32), in the order the kernel reads them.
+
+/// Whether this CPU runs the kernels (AVX2, FMA and F16C); without them callers use BLAS.
+int rasi_kernels_available(void);
+
+/// Half-precision values `rasi_pack_weight` writes for an (outputs × inputs) weight.
+long rasi_packed_size(int outputs, int inputs);
+
+/// Packs a weight stored (outputs × inputs) row-major, as PyTorch stores a linear layer's,
+/// into panels of 16 outputs: for each input, the panel's 16 weights side by side.
+void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *packed);
+
+/// y (rows × outputs) = x (rows × inputs) · weightᵀ + bias, the weight packed by `rasi_pack_weight`.
+/// Each row is computed alone, in the same order whatever the batch, so a text gets the same
+/// vector embedded alone or with others.
+void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y);
+
+#endif
