@@ -496,15 +496,29 @@ extension SQLiteStore: LessonStore {
                 ranked = LexicalBudget.rarest(counts, budget: budget)
                 guard !ranked.isEmpty else { return [] }
             }
-            return try Row.fetchAll(
+            // Ranked inside the full-text index first, and only its best joined with `lessons`:
+            // most matches are then never read from the table. Should those best hold fewer
+            // than `limit` of this agent's active lessons, every match is ranked again.
+            let match = Self.inSituation(ranked)
+            let best = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT l.*, f.bm25 FROM (
+                        SELECT rowid, bm25(lessons_fts) AS bm25 FROM lessons_fts WHERE lessons_fts MATCH ? ORDER BY bm25 LIMIT ?
+                    ) f JOIN lessons l ON l.rowid = f.rowid
+                    WHERE l.agent = ? AND l.status = 'active'
+                    ORDER BY f.bm25 LIMIT ?
+                    """,
+                arguments: [match, limit * 4, agent, limit])
+            let rows = best.count == limit ? best : try Row.fetchAll(
                 db,
                 sql: """
                     SELECT l.*, bm25(lessons_fts) AS bm25 FROM lessons_fts JOIN lessons l ON l.rowid = lessons_fts.rowid
                     WHERE lessons_fts MATCH ? AND l.agent = ? AND l.status = 'active'
                     ORDER BY bm25 LIMIT ?
                     """,
-                arguments: [Self.inSituation(ranked), agent, limit]
-            ).map { ScoredLesson(lesson: Self.lesson($0), score: -($0["bm25"] as Double)) }
+                arguments: [match, agent, limit])
+            return rows.map { ScoredLesson(lesson: Self.lesson($0), score: -($0["bm25"] as Double)) }
         }
     }
 

@@ -44,7 +44,13 @@ struct GatewayController {
             selection = .empty
         }
         let log = TurnLog(services: services, logger: context.logger)
-        // The interaction is durable before the upstream is called, so a failure is logged too.
+        // The upstream is called while the interaction is written: logging costs the caller no
+        // time. Every outcome is recorded only once the interaction is durable, and the reply
+        // is passed on only after that, so a failure is logged too.
+        var forwarded = chat.injecting(selection.context)
+        if chat.isStreaming { forwarded = ChatRequest.askingForStreamUsage(forwarded) }
+        let started = ContinuousClock.now
+        async let sent = Result { try await services.upstream.send(.POST, "chat/completions", json: forwarded) }
         var (interaction, isNewTurn) = try await log.begin(
             chat, agent: agent, userId: userId, conversationHeader: request.headers[.rasiConversation],
             selection: selection, turnWindow: TimeInterval(services.configuration.turnWindowSeconds))
@@ -60,7 +66,7 @@ struct GatewayController {
         let begun = interaction
         async let signals: Void = log.detectSignals(startingTurn: begun, isNew: isNewTurn)
         do {
-            let response = try await forward(chat, selection: selection, interaction: &interaction, headers: headers, log: log, lease: lease)
+            let response = try await answer(await sent, started: started, chat: chat, interaction: &interaction, headers: headers, log: log, lease: lease)
             await signals
             metrics.call(status: response.status.code)
             return response
@@ -74,18 +80,17 @@ struct GatewayController {
         }
     }
 
-    /// Sends the call upstream and answers the client; logs the outcome on every path.
-    func forward(
-        _ chat: ChatRequest, selection: LessonSelection, interaction: inout Interaction, headers: HTTPFields, log: TurnLog, lease: InFlight.Lease
+    /// Answers the client with the upstream's reply; logs the outcome on every path.
+    func answer(
+        _ sent: Result<HTTPClientResponse, any Error>, started: ContinuousClock.Instant, chat: ChatRequest, interaction: inout Interaction,
+        headers: HTTPFields, log: TurnLog, lease: InFlight.Lease
     ) async throws -> Response {
         var headers = headers
-        var forwarded = chat.injecting(selection.context)
-        if chat.isStreaming { forwarded = ChatRequest.askingForStreamUsage(forwarded) }
-        let started = ContinuousClock.now
         let upstreamResponse: HTTPClientResponse
-        do {
-            upstreamResponse = try await services.upstream.send(.POST, "chat/completions", json: forwarded)
-        } catch {
+        switch sent {
+        case .success(let response):
+            upstreamResponse = response
+        case .failure(let error):
             let message = "upstream unreachable: \(Self.describe(error))"
             try await log.finish(&interaction, chat: chat, reply: nil, error: message, since: started)
             throw RasiError.upstream(status: 502, message: message)
