@@ -22,7 +22,9 @@ public struct HybridRetriever: LessonRetriever {
     let store: any LessonStore
     let embedder: any Embedder
     let mode: Mode
-    /// Candidates taken from each side before fusion.
+    /// Candidates taken from the lexical side before fusion. The dense side gives `limit`: a
+    /// lesson it ranks lower can only reach the top through its lexical part, and is then among
+    /// the lexical candidates (whose cosines are looked up as needed).
     let pool: Int
     let lexicalWeight: Double
     /// Postings the lexical side may rank (`LexicalBudget`); nil ranks every word.
@@ -53,12 +55,12 @@ public struct HybridRetriever: LessonRetriever {
     func candidates(agent: String, query: String, limit: Int, vector embed: () async throws -> [Float]?) async throws -> [ScoredLesson] {
         guard mode == .hybrid else {
             guard let vector = try await embed() else { return [] }
-            return Array(try await store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit)).prefix(limit))
+            return try await store.denseCandidates(agent: agent, vector: vector, limit: limit)
         }
         let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
         async let lexicalSide = store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
         guard let vector = try await embed() else { return [] }
-        let dense = try await store.denseCandidates(agent: agent, vector: vector, limit: max(pool, limit))
+        let dense = try await store.denseCandidates(agent: agent, vector: vector, limit: limit)
         let lexical = try await lexicalSide
         typealias Entry = (lesson: Lesson, cosine: Double, bm25: Double)
         func rank(_ entry: Entry) -> Double { entry.cosine + lexicalWeight * entry.bm25 }
@@ -72,11 +74,11 @@ public struct HybridRetriever: LessonRetriever {
                 lexicalOnly.append(candidate)
             }
         }
-        // A lesson the dense side left out of a full pool is no closer than the farthest it
+        // A lesson the dense side left out of a full answer is no closer than the farthest it
         // returned, so its rank is at most that cosine plus its lexical part: only the lessons
-        // that could still reach the top `limit` need their cosine looked up (often none).
+        // that could still reach the top `limit` need their cosine looked up.
         var contenders = lexicalOnly
-        if dense.count == max(pool, limit), let farthest = dense.last?.score {
+        if dense.count == limit, let farthest = dense.last?.score {
             let ranks = fused.values.map(rank).sorted(by: >)
             let bar = ranks.count >= limit ? ranks[limit - 1] : -Double.infinity
             contenders = lexicalOnly.filter { farthest + lexicalWeight * $0.score >= bar }
