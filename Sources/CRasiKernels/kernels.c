@@ -1,18 +1,20 @@
 #include "rasi_kernels.h"
-#include <immintrin.h>
 #include <string.h>
 
 #define PANEL 16
 #define BLOCK 6
 
-int rasi_kernels_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-}
-
 long rasi_packed_size(int outputs, int inputs) {
     long panels = (outputs + PANEL - 1) / PANEL;
     return panels * PANEL * (long)inputs;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int rasi_kernels_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
 __attribute__((target("f16c")))
@@ -80,3 +82,13 @@ void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *pa
         }
     }
 }
+
+#else
+// Other architectures multiply through BLAS: the model never packs or calls these.
+
+int rasi_kernels_available(void) { return 0; }
+
+void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *packed) {}
+
+void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {}
+#endif

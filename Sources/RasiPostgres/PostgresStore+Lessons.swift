@@ -15,7 +15,10 @@ extension PostgresStore: LessonStore {
         }
         // After a bulk import, fresh statistics keep the planner on the HNSW and GIN indexes
         // (with stale ones it may think an agent has one lesson and scan them all).
-        if lessons.count >= Self.bulk { try await read { db in try await db.run("ANALYZE lessons, lesson_embeddings") } }
+        if lessons.count >= Self.bulk {
+            try await read { db in try await db.run("ANALYZE lessons, lesson_embeddings") }
+            lexemeStatistics.refresh()
+        }
     }
 
     /// Rows from which an import refreshes the planner's statistics at once, not waiting for autovacuum.
@@ -153,7 +156,7 @@ extension PostgresStore: LessonStore {
         // cover density (how many of the words, how close together), best first.
         return try await read { db in
             var configuration = "english", query = all
-            if let budget = postingBudget, let counts = try await Self.lexemeCounts(all.components(separatedBy: " | "), db: db) {
+            if let budget = postingBudget, let counts = try await lexemeStatistics.counts(all.components(separatedBy: " | "), db: db) {
                 let kept = LexicalBudget.rarest(counts, budget: budget)
                 guard !kept.isEmpty else { return [] }
                 // Lexemes already: matched as they are, not stemmed again.
@@ -166,32 +169,6 @@ extension PostgresStore: LessonStore {
                 WHERE l.situation_search @@ q AND l.agent = \(agent) AND l.status = 'active'
                 ORDER BY rank DESC, l.id LIMIT \(limit)
                 """).map { ScoredLesson(lesson: try Self.lesson($0), score: Double(try $0["rank"] as Float)) }
-        }
-    }
-
-    /// The lexemes of `words` with how many lessons each is estimated to be in, from the
-    /// planner's statistics of the situations (the most common lexemes and their frequencies,
-    /// kept by ANALYZE); a lexeme not among them is rarer than the rarest listed. Nil before the
-    /// table was first analysed, when nothing is known (the store is new, so small).
-    static func lexemeCounts(_ words: [String], db: PostgresConnection) async throws -> [(word: String, documents: Int)]? {
-        let rows = try await db.rows("""
-            WITH stats AS (
-                SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
-                FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'lessons' AND attname = 'situation_search'
-            )
-            SELECT lexeme, (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'lessons'::regclass)::float8 AS lessons,
-                   (SELECT freqs[array_position(elems, lexeme)] FROM stats)::float8 AS frequency,
-                   (SELECT freqs[array_length(elems, 1) + 1] FROM stats)::float8 AS rarest,
-                   EXISTS (SELECT 1 FROM stats) AS analysed
-            FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', w))) AS lexeme FROM unnest(\(words)::text[]) w) found
-            ORDER BY lexeme
-            """)
-        guard let first = rows.first, try first["analysed"] as Bool else { return rows.isEmpty ? [] : nil }
-        return try rows.map { row in
-            let lessons: Double = try row["lessons"]
-            let frequency = (try? row["frequency"] as Double?) ?? nil
-            let rarest = ((try? row["rarest"] as Double?) ?? nil) ?? 0
-            return (try row["lexeme"] as String, Int(((frequency ?? rarest) * lessons).rounded(.up)))
         }
     }
 

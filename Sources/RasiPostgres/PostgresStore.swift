@@ -18,6 +18,8 @@ public final class PostgresStore: Sendable {
     /// A job whose holder has not finished it after this long is taken to be lost with its
     /// process, and is queued again (a judge call is bounded well below this).
     let staleJobAfter: TimeInterval
+    /// What the lexical side's posting budget knows about words, kept in process.
+    let lexemeStatistics = LexemeStatistics()
     private let running: Task<Void, Never>
     static let logger = Logger(label: "rasi.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
