@@ -4,9 +4,12 @@
 #define PANEL 16
 #define BLOCK 6
 
+static inline int panels(int outputs) {
+    return (outputs + PANEL - 1) / PANEL;
+}
+
 long rasi_packed_size(int outputs, int inputs) {
-    long panels = (outputs + PANEL - 1) / PANEL;
-    return panels * PANEL * (long)inputs;
+    return (long)panels(outputs) * PANEL * inputs;
 }
 
 #if defined(__x86_64__)
@@ -19,8 +22,7 @@ int rasi_kernels_available(void) {
 
 __attribute__((target("f16c")))
 void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *packed) {
-    int panels = (outputs + PANEL - 1) / PANEL;
-    for (int p = 0; p < panels; p++) {
+    for (int p = 0; p < panels(outputs); p++) {
         uint16_t *panel = packed + (long)p * PANEL * inputs;
         for (int i = 0; i < inputs; i++) {
             for (int j = 0; j < PANEL; j++) {
@@ -62,8 +64,7 @@ static inline void block(const float *x, const int count, int inputs, const uint
 
 __attribute__((target("avx2,fma,f16c")))
 void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {
-    int panels = (outputs + PANEL - 1) / PANEL;
-    for (int p = 0; p < panels; p++) {
+    for (int p = 0; p < panels(outputs); p++) {
         const uint16_t *panel = packed + (long)p * PANEL * inputs;
         int width = outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;
         for (int r = 0; r < rows; r += BLOCK) {
