@@ -150,12 +150,14 @@ public struct RasiServices: Sendable {
     func select(_ candidates: [ScoredLesson], policy: LessonSelectionPolicy, k: Int? = nil, keepConflicts: Bool = false) async throws -> LessonSelection {
         let relevant = candidates.filter { $0.score >= policy.minScore }.map(\.lesson.id)
         guard !relevant.isEmpty else { return .empty }
-        let vectors = embedder == nil ? [:] : try await store.lessonVectors(ids: relevant)
-        let conflicts = try await store.conflictingPairs(among: relevant)
-        return policy.select(candidates, maxLessons: k, similarity: { a, b in
-            if let x = vectors[a.id], let y = vectors[b.id] { return Embeddings.cosine(x, y) }
-            return TextTerms.similarity(TextTerms.terms(a.situation), TextTerms.terms(b.situation))
-        }, conflicts: conflicts, keepConflicts: keepConflicts)
+        return try await PhaseTimings.measure("select") {
+            let vectors = embedder == nil ? [:] : try await store.lessonVectors(ids: relevant)
+            let conflicts = try await store.conflictingPairs(among: relevant)
+            return policy.select(candidates, maxLessons: k, similarity: { a, b in
+                if let x = vectors[a.id], let y = vectors[b.id] { return Embeddings.cosine(x, y) }
+                return TextTerms.similarity(TextTerms.terms(a.situation), TextTerms.terms(b.situation))
+            }, conflicts: conflicts, keepConflicts: keepConflicts)
+        }
     }
 
     /// After a lesson is stored: audits the change and finds the lessons it contradicts. Neither

@@ -99,7 +99,7 @@ def test_the_shipped_topic_floor_is_the_one_the_data_recommends(tmp_path):
 
 
 def test_bench_gateway_measures_direct_and_through_rasi_in_one_run(tmp_path):
-    report = clinc_bench("gateway", tmp_path, "--lessons", "0,300", "--sequential", "3", "--concurrency", "4", "--rounds", "1",
+    report = clinc_bench("gateway", tmp_path, "--lessons", "0,300", "--sequential", "3", "--clients", "1,4", "--rounds", "1",
                          "--delay-ms", "50")
     scenarios = report["scenarios"]
     assert {(s["lessons"], s["clients"], s["stream"]) for s in scenarios} == {
@@ -109,6 +109,12 @@ def test_bench_gateway_measures_direct_and_through_rasi_in_one_run(tmp_path):
         assert abs(s["added_p50_ms"] - (s["rasi_p50_ms"] - s["direct_p50_ms"])) < 1e-6
     assert all(s["injected_share"] == 0 for s in scenarios if s["lessons"] == 0)
     assert any(s["injected_share"] > 0 for s in scenarios if s["lessons"] == 300)
+    # rasi's own account of each call (its Server-Timing header): the model's delay, and with
+    # lessons the embedding and both sides of retrieval.
+    for s in scenarios:
+        assert s["phases_p50_ms"]["upstream"] >= 50
+        assert ("embed" in s["phases_p50_ms"]) == (s["lessons"] > 0)
+    assert all({"lessons", "embed", "lexical", "dense"} <= set(s["phases_p99_ms"]) for s in scenarios if s["lessons"] == 300)
 
 
 def test_bench_store_measures_sqlite_and_postgres_in_one_run(tmp_path):

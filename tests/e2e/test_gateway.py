@@ -207,3 +207,46 @@ def test_metrics_count_requests_gateway_calls_and_injections(rasi, model, agent_
     assert 'rasi_gateway_calls_total{status="200"} 1' in text
     assert 'rasi_lessons_injected_total{agent="default"} 0' in text
     assert "hb_requests" in text  # Hummingbird's request counter, through swift-metrics
+
+
+def server_timing(headers):
+    """The phases of a Server-Timing header, in milliseconds."""
+    phases = {}
+    for metric in headers["Server-Timing"].split(","):
+        name, *parameters = [part.strip() for part in metric.split(";")]
+        phases[name] = next(float(p[4:]) for p in parameters if p.startswith("dur="))
+    return phases
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_reply_says_what_rasi_spent_on_it_in_server_timing(rasi, model, agent_key, reviewer_key, stream):
+    model.script([], default={"content": "Pause it first.", "delay_ms": 150})
+    rasi.api("POST", "/api/v1/lessons", key=reviewer_key, json={
+        "agent": "default", "situation": "Customer asks to cancel a subscription",
+        "should_have_done": "Offer to pause first", "correct_behavior": "Mention the pause option before cancelling",
+    }).raise_for_status()
+    client = rasi.openai(agent_key)
+    messages = [{"role": "user", "content": "How do I cancel my subscription?"}]
+    if stream:
+        with client.chat.completions.with_streaming_response.create(model="scripted", messages=messages, stream=True) as raw:
+            headers = raw.headers
+            body = "".join(raw.iter_lines())  # the reply comes word by word
+            assert "Pause" in body and body.endswith("data: [DONE]")
+    else:
+        raw = client.chat.completions.with_raw_response.create(model="scripted", messages=messages)
+        headers = raw.headers
+    assert headers["X-RASI-Lessons"] != ""
+    phases = server_timing(headers)
+    # The selection and each of its parts; the model's own time, which rasi did not add.
+    for part in ["embed", "lexical", "dense", "select"]:
+        assert 0 < phases[part] <= phases["lessons"]
+    assert phases["upstream"] >= 150
+    # The closing write is on a plain reply's path; a stream is logged after it ends.
+    assert ("log" in phases) == (not stream)
+
+    # An agent without lessons is not embedded for: one lookup, then the model.
+    other = rasi.openai(agent_key, **{"X-RASI-Agent": "no-lessons-yet"}).chat.completions.with_raw_response.create(
+        model="scripted", messages=messages)
+    phases = server_timing(other.headers)
+    assert "embed" not in phases and "dense" not in phases
+    assert phases["upstream"] >= 150 and phases["lessons"] < phases["upstream"]

@@ -54,13 +54,15 @@ public struct HybridRetriever: LessonRetriever {
     /// side follows the embedding (each is a query of its own, on its own connection in PostgreSQL).
     func candidates(agent: String, query: String, limit: Int, vector embed: () async throws -> [Float]?) async throws -> [ScoredLesson] {
         guard mode == .hybrid else {
-            guard let vector = try await embed() else { return [] }
-            return try await store.denseCandidates(agent: agent, vector: vector, limit: limit)
+            guard let vector = try await PhaseTimings.measure("embed", embed) else { return [] }
+            return try await PhaseTimings.measure("dense") { try await store.denseCandidates(agent: agent, vector: vector, limit: limit) }
         }
         let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
-        async let lexicalSide = store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
-        guard let vector = try await embed() else { return [] }
-        let dense = try await store.denseCandidates(agent: agent, vector: vector, limit: limit)
+        async let lexicalSide = PhaseTimings.measure("lexical") {
+            try await store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
+        }
+        guard let vector = try await PhaseTimings.measure("embed", embed) else { return [] }
+        let dense = try await PhaseTimings.measure("dense") { try await store.denseCandidates(agent: agent, vector: vector, limit: limit) }
         let lexical = try await lexicalSide
         typealias Entry = (lesson: Lesson, cosine: Double, bm25: Double)
         func rank(_ entry: Entry) -> Double { entry.cosine + lexicalWeight * entry.bm25 }
@@ -83,7 +85,9 @@ public struct HybridRetriever: LessonRetriever {
             let bar = ranks.count >= limit ? ranks[limit - 1] : -Double.infinity
             contenders = lexicalOnly.filter { farthest + lexicalWeight * $0.score >= bar }
         }
-        let cosines = contenders.isEmpty ? [:] : try await store.denseScores(ids: contenders.map(\.lesson.id), vector: vector)
+        let cosines = contenders.isEmpty ? [:] : try await PhaseTimings.measure("dense") {
+            try await store.denseScores(ids: contenders.map(\.lesson.id), vector: vector)
+        }
         for candidate in contenders {
             if let cosine = cosines[candidate.lesson.id] { fused[candidate.lesson.id] = (candidate.lesson, cosine, candidate.score) }
         }

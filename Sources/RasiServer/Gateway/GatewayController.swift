@@ -12,6 +12,7 @@ extension HTTPField.Name {
     static let rasiUser = Self("X-RASI-User")!
     static let rasiInteraction = Self("X-RASI-Interaction")!
     static let rasiLessons = Self("X-RASI-Lessons")!
+    static let serverTiming = Self("Server-Timing")!
 }
 
 /// The OpenAI-compatible gateway: retrieves and injects lessons, forwards to the upstream
@@ -24,7 +25,17 @@ struct GatewayController {
         routes.on(.get, "/v1/models", .role(.agent), models)
     }
 
+    /// Every reply says what rasi spent on it, phase by phase, in `Server-Timing`: `lessons` (the
+    /// whole selection, of which `embed`, `lexical`, `dense` and `select`), `upstream` (until the
+    /// model's reply began) and `log` (the closing write, on the reply's path unless streamed).
     @Sendable func chatCompletions(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let timings = PhaseTimings()
+        var response = try await PhaseTimings.$current.withValue(timings) { try await relay(request, context: context) }
+        response.headers[.serverTiming] = timings.headerValue
+        return response
+    }
+
+    func relay(_ request: Request, context: RasiRequestContext) async throws -> Response {
         guard let lease = services.inFlight.enter() else {
             throw RasiError.overloaded("rasi has \(services.inFlight.limit) model calls in flight; try again shortly")
         }
@@ -36,7 +47,9 @@ struct GatewayController {
 
         let selection: LessonSelection
         do {
-            selection = try await services.selectLessons(agent: agent, query: chat.latestUserText, model: chat.model)
+            selection = try await PhaseTimings.measure("lessons") {
+                try await services.selectLessons(agent: agent, query: chat.latestUserText, model: chat.model)
+            }
         } catch {
             // Lessons help; they must not take the agent down. An unreachable embeddings endpoint
             // means this call goes out without lessons, and the log says why.
@@ -50,7 +63,7 @@ struct GatewayController {
         var forwarded = chat.injecting(selection.context)
         if chat.isStreaming { forwarded = ChatRequest.askingForStreamUsage(forwarded) }
         let started = ContinuousClock.now
-        async let sent = Result { try await services.upstream.send(.POST, "chat/completions", json: forwarded) }
+        async let sent = Result { try await PhaseTimings.measure("upstream") { try await services.upstream.send(.POST, "chat/completions", json: forwarded) } }
         var (interaction, isNewTurn) = try await log.begin(
             chat, agent: agent, userId: userId, conversationHeader: request.headers[.rasiConversation],
             selection: selection, turnWindow: TimeInterval(services.configuration.turnWindowSeconds))
@@ -255,7 +268,7 @@ struct TurnLog: Sendable {
         interaction.latencyMs += elapsed.milliseconds
         interaction.updatedAt = now
         let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
-        try await store.updateInteraction(logged, appendingSteps: loggedSteps)
+        try await PhaseTimings.measure("log") { try await store.updateInteraction(logged, appendingSteps: loggedSteps) }
         interaction = logged
         interaction.steps += loggedSteps
         let finished = interaction

@@ -20,7 +20,7 @@ struct GatewayBench: AsyncParsableCommand {
     @Option(help: "Active lessons per stage, comma-separated.") var lessons = "0,10000,100000"
     @Option(help: "The upstream's delay in milliseconds.") var delayMs = 300
     @Option(help: "Requests per scenario with one client.") var sequential = 50
-    @Option(help: "Concurrent clients in the concurrent scenario.") var concurrency = 32
+    @Option(help: "Client counts to measure, comma-separated (one at a time, then concurrent).") var clients = "1,32"
     @Option(help: "Requests per client in the concurrent scenario.") var rounds = 24
     @Option(help: "Requests the lessons and queries are drawn from.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/gateway.json"
@@ -40,12 +40,16 @@ struct GatewayBench: AsyncParsableCommand {
         var rasiPerSecond: Double
         var throughputRatio: Double
         var injectedShare: Double
+        /// rasi's own account of its phases (its `Server-Timing` header), p50 and p99 of each, in ms.
+        var phasesP50Ms: [String: Double]
+        var phasesP99Ms: [String: Double]
 
         enum CodingKeys: String, CodingKey {
             case lessons, clients, stream
             case directP50Ms = "direct_p50_ms", directP99Ms = "direct_p99_ms", rasiP50Ms = "rasi_p50_ms", rasiP99Ms = "rasi_p99_ms"
             case addedP50Ms = "added_p50_ms", addedP99Ms = "added_p99_ms", directPerSecond = "direct_per_s", rasiPerSecond = "rasi_per_s"
             case throughputRatio = "throughput_ratio", injectedShare = "injected_share"
+            case phasesP50Ms = "phases_p50_ms", phasesP99Ms = "phases_p99_ms"
         }
     }
 
@@ -110,7 +114,7 @@ struct GatewayBench: AsyncParsableCommand {
                 defer { rasiTask.cancel() }
 
                 var offset = 0
-                for clients in [1, concurrency] {
+                for clients in clients.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
                     for stream in [false, true] {
                         let total = clients == 1 ? sequential : clients * rounds
                         let texts = (0..<total).map { queries[(offset + $0) % queries.count].text }
@@ -124,12 +128,16 @@ struct GatewayBench: AsyncParsableCommand {
                             addedP50Ms: percentile(through.latencies, 0.5) - percentile(direct.latencies, 0.5),
                             addedP99Ms: percentile(through.latencies, 0.99) - percentile(direct.latencies, 0.99),
                             directPerSecond: direct.perSecond, rasiPerSecond: through.perSecond, throughputRatio: through.perSecond / direct.perSecond,
-                            injectedShare: Double(through.injected) / Double(total))
+                            injectedShare: Double(through.injected) / Double(total),
+                            phasesP50Ms: Self.phasePercentiles(through.phases, 0.5), phasesP99Ms: Self.phasePercentiles(through.phases, 0.99))
                         results.append(scenario)
                         print(String(format: "%7d %8d %6@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
                                      count, clients, stream ? "yes" : "no", scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms,
                                      scenario.rasiP99Ms, scenario.addedP50Ms, scenario.addedP99Ms, scenario.directPerSecond,
                                      scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
+                        print("        phases p50/p99 ms: " + scenario.phasesP50Ms.keys.sorted().map {
+                            String(format: "%@ %.1f/%.1f", $0, scenario.phasesP50Ms[$0]!, scenario.phasesP99Ms[$0] ?? 0)
+                        }.joined(separator: ", "))
                     }
                 }
                 rasiTask.cancel()
@@ -161,12 +169,13 @@ struct GatewayBench: AsyncParsableCommand {
     /// Sends the texts as chat completions from `clients` concurrent clients; the latency of a
     /// streamed call is its time to the first chunk, of another its whole time.
     static func load(_ http: HTTPClient, url: String, key: String?, texts: [String], clients: Int, stream: Bool) async throws
-        -> (latencies: [Double], perSecond: Double, injected: Int) {
+        -> (latencies: [Double], perSecond: Double, injected: Int, phases: [[String: Double]]) {
         let started = ContinuousClock.now
-        let results = try await withThrowingTaskGroup(of: [(Double, Bool)].self) { group in
+        typealias Call = (latency: Double, injected: Bool, phases: [String: Double])
+        let results = try await withThrowingTaskGroup(of: [Call].self) { group in
             for client in 0..<clients {
                 group.addTask {
-                    var measured: [(Double, Bool)] = []
+                    var measured: [Call] = []
                     for index in stride(from: client, to: texts.count, by: clients) {
                         var request = HTTPClientRequest(url: url + "/v1/chat/completions")
                         request.method = .POST
@@ -182,16 +191,23 @@ struct GatewayBench: AsyncParsableCommand {
                         }
                         let whole = (ContinuousClock.now - sent).seconds * 1000
                         guard response.status == .ok else { throw ValidationError("\(url) answered \(response.status.code)") }
-                        measured.append((stream ? (latency ?? whole) : whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty))
+                        measured.append((stream ? (latency ?? whole) : whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty,
+                                         PhaseTimings.parse(response.headers.first(name: "Server-Timing") ?? "")))
                     }
                     return measured
                 }
             }
-            var all: [(Double, Bool)] = []
+            var all: [Call] = []
             for try await part in group { all += part }
             return all
         }
         let elapsed = (ContinuousClock.now - started).seconds
-        return (results.map(\.0), Double(texts.count) / elapsed, results.filter(\.1).count)
+        return (results.map(\.latency), Double(texts.count) / elapsed, results.filter(\.injected).count, results.map(\.phases))
+    }
+
+    /// Each phase's percentile over the calls that went through it.
+    static func phasePercentiles(_ calls: [[String: Double]], _ fraction: Double) -> [String: Double] {
+        let names = Set(calls.flatMap(\.keys))
+        return Dictionary(uniqueKeysWithValues: names.map { name in (name, percentile(calls.compactMap { $0[name] }, fraction)) })
     }
 }
