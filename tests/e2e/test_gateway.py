@@ -244,6 +244,12 @@ def test_every_reply_says_what_rasi_spent_on_it_in_server_timing(rasi, model, ag
     # The closing write is on a plain reply's path; a stream is logged after it ends.
     assert ("log" in phases) == (not stream)
 
+    # The retrieve endpoint selects the same way, and says so the same way.
+    retrieved = rasi.api("POST", "/api/v1/retrieve", key=agent_key, json={"query": "How do I cancel my subscription?"})
+    assert retrieved.json()["lessons"]
+    phases = server_timing(retrieved.headers)
+    assert {"lessons", "embed", "lexical", "dense", "select"} <= set(phases) and "upstream" not in phases
+
     # An agent without lessons is not embedded for: one lookup, then the model.
     other = rasi.openai(agent_key, **{"X-RASI-Agent": "no-lessons-yet"}).chat.completions.with_raw_response.create(
         model="scripted", messages=messages)

@@ -68,13 +68,17 @@ struct LessonsController {
         var k: Int?
     }
 
-    /// What the gateway would inject for this request, with scores and the rendered context.
+    /// What the gateway would inject for this request, with scores and the rendered context;
+    /// `Server-Timing` says what the selection cost, as on the gateway.
     @Sendable func retrieve(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
         let body = try await request.decodeJSON(RetrieveBody.self, limit: services.configuration.maxBodyBytes)
         if let k = body.k, !(1...20).contains(k) { throw RasiError.invalidField("k", "must be from 1 to 20") }
-        let selection = try await services.selectLessons(agent: try GatewayController.agentName(body.agent), query: body.query, k: body.k)
-        return try JSONBody.response(selection)
+        let agent = try GatewayController.agentName(body.agent)
+        return try await PhaseTimings.reported {
+            let selection = try await PhaseTimings.measure("lessons") { try await services.selectLessons(agent: agent, query: body.query, k: body.k) }
+            return try JSONBody.response(selection)
+        }
     }
 
     func lesson(_ id: String) async throws -> Lesson {

@@ -12,7 +12,6 @@ extension HTTPField.Name {
     static let rasiUser = Self("X-RASI-User")!
     static let rasiInteraction = Self("X-RASI-Interaction")!
     static let rasiLessons = Self("X-RASI-Lessons")!
-    static let serverTiming = Self("Server-Timing")!
 }
 
 /// The OpenAI-compatible gateway: retrieves and injects lessons, forwards to the upstream
@@ -29,10 +28,7 @@ struct GatewayController {
     /// whole selection, of which `embed`, `lexical`, `dense` and `select`), `upstream` (until the
     /// model's reply began) and `log` (the closing write, on the reply's path unless streamed).
     @Sendable func chatCompletions(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let timings = PhaseTimings()
-        var response = try await PhaseTimings.$current.withValue(timings) { try await relay(request, context: context) }
-        response.headers[.serverTiming] = timings.headerValue
-        return response
+        try await PhaseTimings.reported { try await relay(request, context: context) }
     }
 
     func relay(_ request: Request, context: RasiRequestContext) async throws -> Response {
