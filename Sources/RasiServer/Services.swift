@@ -112,16 +112,19 @@ public struct RasiServices: Sendable {
     /// With synthesis configured, conflicting lessons chosen together are merged by the judge's
     /// model (`model`, the request's, when no judge model is set) into one block, cached by
     /// their versions; if that fails or does not fit the budget, the winner rule applies.
+    /// Timed as the request's `lessons` phase (`Server-Timing`).
     public func selectLessons(agent: String, query: String, k: Int? = nil, model: String? = nil) async throws -> LessonSelection {
-        // An agent without lessons costs one indexed lookup, not an embedding.
-        guard try await store.hasActiveLessons(agent: agent) else { return .empty }
-        let policy = configuration.policy(for: agent)
-        let candidates = try await retriever.candidates(agent: agent, query: query, limit: max(policy.maxLessons, k ?? 0) * 4)
-        let synthesize = configuration.conflicts.synthesize
-        let selection = try await select(candidates, policy: policy, k: k, keepConflicts: synthesize)
-        guard synthesize, !selection.conflicts.isEmpty else { return selection }
-        if let merged = try? await synthesized(selection, agent: agent, model: model, policy: policy) { return merged }
-        return try await select(candidates, policy: policy, k: k)
+        try await PhaseTimings.measure("lessons") {
+            // An agent without lessons costs one indexed lookup, not an embedding.
+            guard try await store.hasActiveLessons(agent: agent) else { return .empty }
+            let policy = configuration.policy(for: agent)
+            let candidates = try await retriever.candidates(agent: agent, query: query, limit: max(policy.maxLessons, k ?? 0) * 4)
+            let synthesize = configuration.conflicts.synthesize
+            let selection = try await select(candidates, policy: policy, k: k, keepConflicts: synthesize)
+            guard synthesize, !selection.conflicts.isEmpty else { return selection }
+            if let merged = try? await synthesized(selection, agent: agent, model: model, policy: policy) { return merged }
+            return try await select(candidates, policy: policy, k: k)
+        }
     }
 
     func synthesized(_ selection: LessonSelection, agent: String, model: String?, policy: LessonSelectionPolicy) async throws -> LessonSelection {

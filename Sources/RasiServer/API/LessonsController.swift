@@ -76,7 +76,7 @@ struct LessonsController {
         if let k = body.k, !(1...20).contains(k) { throw RasiError.invalidField("k", "must be from 1 to 20") }
         let agent = try GatewayController.agentName(body.agent)
         return try await PhaseTimings.reported {
-            let selection = try await PhaseTimings.measure("lessons") { try await services.selectLessons(agent: agent, query: body.query, k: body.k) }
+            let selection = try await services.selectLessons(agent: agent, query: body.query, k: body.k)
             return try JSONBody.response(selection)
         }
     }

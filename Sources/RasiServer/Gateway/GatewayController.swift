@@ -24,7 +24,7 @@ struct GatewayController {
         routes.on(.get, "/v1/models", .role(.agent), models)
     }
 
-    /// Every reply says what rasi spent on it, phase by phase, in `Server-Timing`: `lessons` (the
+    /// Every call answered past the request's parsing says what rasi spent on it, phase by phase, in `Server-Timing`: `lessons` (the
     /// whole selection, of which `embed`, `lexical`, `dense` and `select`), `upstream` (until the
     /// model's reply began) and `log` (the closing write, on the reply's path unless streamed).
     @Sendable func chatCompletions(_ request: Request, context: RasiRequestContext) async throws -> Response {
@@ -43,9 +43,7 @@ struct GatewayController {
 
         let selection: LessonSelection
         do {
-            selection = try await PhaseTimings.measure("lessons") {
-                try await services.selectLessons(agent: agent, query: chat.latestUserText, model: chat.model)
-            }
+            selection = try await services.selectLessons(agent: agent, query: chat.latestUserText, model: chat.model)
         } catch {
             // Lessons help; they must not take the agent down. An unreachable embeddings endpoint
             // means this call goes out without lessons, and the log says why.

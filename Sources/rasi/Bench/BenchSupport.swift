@@ -35,6 +35,11 @@ struct AnyEncodable: Encodable {
 }
 
 /// The value below which a share `p` of the values lie (nearest rank).
+/// A comma-separated option's whole numbers ("1,32" → [1, 32]); what is not one is left out.
+func integers(_ list: String) -> [Int] {
+    list.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+}
+
 func percentile(_ values: [Double], _ p: Double) -> Double {
     guard !values.isEmpty else { return 0 }
     let sorted = values.sorted()

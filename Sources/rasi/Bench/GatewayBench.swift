@@ -84,7 +84,8 @@ struct GatewayBench: AsyncParsableCommand {
             defer { upstreamTask.cancel() }
 
             print("stage    clients stream  direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected")
-            for count in lessons.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+            let clientCounts = integers(clients)
+            for count in integers(lessons) {
                 let path = folder.appendingPathComponent("store-\(count).sqlite").path
                 let store = try SQLiteStore(path: path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
                 var rng = SplitMix64(seed: 5)
@@ -114,7 +115,7 @@ struct GatewayBench: AsyncParsableCommand {
                 defer { rasiTask.cancel() }
 
                 var offset = 0
-                for clients in clients.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+                for clients in clientCounts {
                     for stream in [false, true] {
                         let total = clients == 1 ? sequential : clients * rounds
                         let texts = (0..<total).map { queries[(offset + $0) % queries.count].text }

@@ -45,7 +45,7 @@ struct IndexBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let sizeList = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let sizeList = integers(sizes)
         let efList = efSearch.split(separator: ",").compactMap { Int($0) }
         let model = try self.model.load()
         let texts = try RetrievalBench.load(data).values.flatMap { $0 }.map(\.text)

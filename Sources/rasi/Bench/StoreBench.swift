@@ -58,7 +58,7 @@ struct StoreBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let sizes = lessons.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.sorted()
+        let sizes = integers(lessons).sorted()
         let splits = try RetrievalBench.load(data)
         let train = splits["train"] ?? [], test = Array((splits["test"] ?? splits["val"] ?? []).prefix(queries))
         guard !train.isEmpty, !test.isEmpty else { throw ValidationError("\(data) needs train and test splits") }
