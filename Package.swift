@@ -140,6 +140,7 @@ let package = Package(
                 "RasiEmbeddings",
                 "ScriptedModel",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ]

@@ -70,8 +70,9 @@ extension SQLiteStore {
     }
 
     public func importLessonVersions(_ versions: [LessonVersion]) async throws -> LessonImport {
-        let result = try await database.write { db in
+        let (result, updated) = try await database.write { db in
             var result = LessonImport()
+            var updated: [Lesson] = []
             var newest: [String: Lesson] = [:]
             for version in versions {
                 let lesson = version.lesson
@@ -89,10 +90,16 @@ extension SQLiteStore {
                 try Self.upsertLesson(lesson, insert: current == nil, db: db)
                 try db.execute(sql: "DELETE FROM lesson_embeddings WHERE lesson_id = ?", arguments: [id])
                 result.updated.append(id)
+                updated.append(lesson)
             }
-            return result
+            return (result, updated)
         }
-        for id in result.updated { index?.remove(id: id) }
+        // Their vectors were dropped with the old text: searchable by their words at once, by
+        // meaning once they are embedded again.
+        for lesson in updated {
+            index?.remove(id: lesson.id)
+            updateIndex(lesson, embedding: nil)
+        }
         return result
     }
 }

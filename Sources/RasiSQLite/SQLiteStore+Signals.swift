@@ -58,7 +58,7 @@ extension SQLiteStore: SignalStore {
             }
             return outcome
         }
-        for id in outcome.retired { index?.remove(id: id) }
+        for id in outcome.retired { removeFromIndexes(id) }
         return outcome
     }
 

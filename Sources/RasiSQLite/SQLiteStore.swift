@@ -13,10 +13,12 @@ public final class SQLiteStore: Sendable {
     let commits: CommitGroup
     /// Vectors of the active lessons, for the embedding model in use; nil when retrieval is lexical only.
     let index: FlatVectorIndex?
+    /// BM25 over the active lessons' situations, for the lexical side of retrieval.
+    let lexical = LexicalIndex()
     let embeddingModel: String?
 
     /// Opens (creating if needed) the database at `path`, migrates it to the latest schema, and
-    /// loads the active lessons' vectors of `embeddingModel` into the in-process index.
+    /// loads the active lessons' situations, and their vectors of `embeddingModel`, into the in-process indexes.
     public init(path: String, embeddingModel: String? = nil, dimensions: Int = 384) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -29,6 +31,10 @@ public final class SQLiteStore: Sendable {
     }
 
     private func loadIndex() throws {
+        try database.read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, agent, situation FROM lessons WHERE status = 'active'")
+            while let row = try rows.next() { lexical.upsert(id: row["id"], agent: row["agent"], text: row["situation"]) }
+        }
         guard let index, let embeddingModel else { return }
         try database.read { db in
             let rows = try Row.fetchCursor(db, sql: """
@@ -375,14 +381,25 @@ extension SQLiteStore: LessonStore {
         updateIndex(lesson, embedding: embedding)
     }
 
-    /// Keeps the index equal to the committed state: only active lessons, with their latest vector.
+    /// Keeps the indexes equal to the committed state: only active lessons, with their latest
+    /// situation and vector.
     func updateIndex(_ lesson: Lesson, embedding: LessonEmbedding?) {
+        if lesson.status == .active {
+            lexical.upsert(id: lesson.id, agent: lesson.agent, text: lesson.situation)
+        } else {
+            lexical.remove(id: lesson.id)
+        }
         guard let index else { return }
         if lesson.status == .active, let embedding, embedding.model == embeddingModel, embedding.vector.count == index.dimensions {
             index.upsert(id: lesson.id, agent: lesson.agent, vector: embedding.vector)
         } else if lesson.status != .active || embedding != nil {
             index.remove(id: lesson.id)
         }
+    }
+
+    func removeFromIndexes(_ id: String) {
+        index?.remove(id: id)
+        lexical.remove(id: id)
     }
 
     static func saveEmbedding(_ embedding: LessonEmbedding?, of id: String, db: Database) throws {
@@ -447,7 +464,7 @@ extension SQLiteStore: LessonStore {
                            arguments: [Date(), by, id])
             return true
         }
-        if deleted { index?.remove(id: id) }
+        if deleted { removeFromIndexes(id) }
         return deleted
     }
 
@@ -481,50 +498,14 @@ extension SQLiteStore: LessonStore {
             .map { LessonVersion(lesson: $0, changedBy: row["changed_by"], changedAt: row["changed_at"]) }
     }
 
+    /// Ranked in process (`LexicalIndex`); only the best are read from the table.
     public func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [ScoredLesson] {
-        let unique = Set(words).sorted()
-        guard !unique.isEmpty else { return [] }
-        return try await database.read { db in
-            var ranked = unique
-            if let budget = postingBudget {
-                // How many lessons each word is in, counted no further than the budget: cheap
-                // next to ranking, as nothing is scored, joined or sorted.
-                let counts = try unique.map { word in
-                    (word, try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM lessons_fts WHERE lessons_fts MATCH ? LIMIT ?)",
-                                            arguments: [Self.inSituation([word]), budget + 1]) ?? 0)
-                }
-                ranked = LexicalBudget.rarest(counts, budget: budget)
-                guard !ranked.isEmpty else { return [] }
-            }
-            // Ranked inside the full-text index first, and only its best joined with `lessons`:
-            // most matches are then never read from the table. Should those best hold fewer
-            // than `limit` of this agent's active lessons, every match is ranked again.
-            let match = Self.inSituation(ranked)
-            let best = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT l.*, f.bm25 FROM (
-                        SELECT rowid, bm25(lessons_fts) AS bm25 FROM lessons_fts WHERE lessons_fts MATCH ? ORDER BY bm25 LIMIT ?
-                    ) f JOIN lessons l ON l.rowid = f.rowid
-                    WHERE l.agent = ? AND l.status = 'active'
-                    ORDER BY f.bm25 LIMIT ?
-                    """,
-                arguments: [match, limit * 4, agent, limit])
-            let rows = best.count == limit ? best : try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT l.*, bm25(lessons_fts) AS bm25 FROM lessons_fts JOIN lessons l ON l.rowid = lessons_fts.rowid
-                    WHERE lessons_fts MATCH ? AND l.agent = ? AND l.status = 'active'
-                    ORDER BY bm25 LIMIT ?
-                    """,
-                arguments: [match, agent, limit])
-            return rows.map { ScoredLesson(lesson: Self.lesson($0), score: -($0["bm25"] as Double)) }
+        let hits = lexical.search(agent: agent, words: words, limit: limit, postingBudget: postingBudget)
+        guard !hits.isEmpty else { return [] }
+        let lessons = try await lessons(ids: hits.map(\.id))
+        return hits.compactMap { hit in
+            lessons[hit.id].flatMap { $0.status == .active && $0.agent == agent ? ScoredLesson(lesson: $0, score: hit.score) : nil }
         }
-    }
-
-    /// Any of the words in the column that says when a lesson applies; quoted, so no FTS syntax gets in.
-    static func inSituation(_ words: [String]) -> String {
-        "{situation} : (" + words.map { "\"\($0.replacingOccurrences(of: "\"", with: ""))\"" }.joined(separator: " OR ") + ")"
     }
 
     static func upsertLesson(_ l: Lesson, insert: Bool, db: Database) throws {

@@ -13,7 +13,8 @@ import RasiCore
         let recorded = timings.recorded
         #expect(recorded.map(\.name) == ["embed", "lexical"])
         #expect(recorded[0].duration >= .milliseconds(40))
-        #expect(recorded[1].duration >= .milliseconds(5) && recorded[1].duration < recorded[0].duration)
+        // Only lower bounds: a loaded machine may wake a sleeper late, so no upper bound holds.
+        #expect(recorded[1].duration >= .milliseconds(5))
     }
 
     @Test func withoutARecorderTheBodyOnlyRuns() async throws {
