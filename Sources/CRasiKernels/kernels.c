@@ -38,12 +38,18 @@ void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *pa
 /// constant `count`, so the accumulators stay in registers.
 __attribute__((target("avx2,fma,f16c"), always_inline))
 static inline void block(const float *x, const int count, int inputs, const uint16_t *panel, const float *bias, int width, float *y, int outputs) {
+    // A full panel (every layer of the model: 384, 1152 and 1536 outputs) is read and written
+    // in place; only a partial last one goes through a padded copy.
     float padded[PANEL] = {0};
-    memcpy(padded, bias, sizeof(float) * width);
+    const float *panelBias = bias;
+    if (width < PANEL) {
+        memcpy(padded, bias, sizeof(float) * width);
+        panelBias = padded;
+    }
     __m256 acc[BLOCK][2];
     for (int r = 0; r < count; r++) {
-        acc[r][0] = _mm256_loadu_ps(padded);
-        acc[r][1] = _mm256_loadu_ps(padded + 8);
+        acc[r][0] = _mm256_loadu_ps(panelBias);
+        acc[r][1] = _mm256_loadu_ps(panelBias + 8);
     }
     for (int i = 0; i < inputs; i++) {
         const __m128i *half = (const __m128i *)(panel + (long)i * PANEL);
@@ -55,10 +61,15 @@ static inline void block(const float *x, const int count, int inputs, const uint
         }
     }
     for (int r = 0; r < count; r++) {
-        float row[PANEL];
-        _mm256_storeu_ps(row, acc[r][0]);
-        _mm256_storeu_ps(row + 8, acc[r][1]);
-        memcpy(y + (long)r * outputs, row, sizeof(float) * width);
+        if (width == PANEL) {
+            _mm256_storeu_ps(y + (long)r * outputs, acc[r][0]);
+            _mm256_storeu_ps(y + (long)r * outputs + 8, acc[r][1]);
+        } else {
+            float row[PANEL];
+            _mm256_storeu_ps(row, acc[r][0]);
+            _mm256_storeu_ps(row + 8, acc[r][1]);
+            memcpy(y + (long)r * outputs, row, sizeof(float) * width);
+        }
     }
 }
 

@@ -81,7 +81,7 @@ extension SQLiteStore: SignalStore {
             }
             try db.execute(sql: "UPDATE lessons SET helpful = helpful + ?, harmful = harmful + ? WHERE id = ?",
                            arguments: [helpfulDelta, harmfulDelta, lessonId])
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM lessons WHERE id = ?", arguments: [lessonId]) else { continue }
+            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.lessonColumns) FROM lessons l WHERE l.id = ?", arguments: [lessonId]) else { continue }
             var lesson = Self.lesson(row)
             guard lesson.status == .active, efficacy.shouldRetire(helpful: lesson.helpful, harmful: lesson.harmful) else { continue }
             lesson.status = .retired
