@@ -35,6 +35,10 @@ public final class LexicalIndex: Sendable {
 
     public var count: Int { state.withLock { $0.agentOf.count } }
 
+    public func hasLessons(agent: String) -> Bool {
+        state.withLock { $0.partitions[agent] != nil }
+    }
+
     /// Adds or replaces the situation of `id`, moving it to `agent`'s partition if needed.
     public func upsert(id: String, agent: String, text: String) {
         let tokens = LexicalTokens.tokens(text)

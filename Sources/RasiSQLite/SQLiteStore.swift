@@ -438,10 +438,9 @@ extension SQLiteStore: LessonStore {
         for (lesson, embedding) in embeddings { updateIndex(lesson, embedding: embedding) }
     }
 
+    /// Answered by the lexical index, which holds every active lesson once its write has committed.
     public func hasActiveLessons(agent: String) async throws -> Bool {
-        try await database.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM lessons WHERE agent = ? AND status = 'active')", arguments: [agent]) ?? false
-        }
+        lexical.hasLessons(agent: agent)
     }
 
     public func lessonVectors(ids: [String]) async throws -> [String: [Float]] {
