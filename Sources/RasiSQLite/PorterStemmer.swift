@@ -35,9 +35,12 @@ enum PorterStemmer {
         var w = Array(word.utf8)
         guard w.count >= 3, w.count <= 64 else { return word }
         step1(&w)
-        apply(step2, to: &w) { measure($0) > 0 }
-        apply(step3, to: &w) { measure($0) > 0 }
-        apply(step4, to: &w) { measure($0) > 1 }
+        apply(step2, to: &w) { stem, _ in measure(stem) > 0 }
+        apply(step3, to: &w) { stem, _ in measure(stem) > 0 }
+        apply(step4, to: &w) { stem, suffix in
+            // "-ion" goes only after an s or a t.
+            measure(stem) > 1 && (suffix != Array("ion".utf8) || [UInt8(ascii: "s"), UInt8(ascii: "t")].contains(stem.last!))
+        }
         // Step 5a: a final e goes when the rest is long enough.
         if w.last == UInt8(ascii: "e") {
             let rest = Array(w.dropLast())
@@ -85,14 +88,11 @@ enum PorterStemmer {
     }
 
     /// Replaces the first rule's suffix the word ends with (the word being longer than it),
-    /// if `condition` holds for what precedes it; later rules are not tried.
-    static func apply(_ rules: [Rule], to w: inout [UInt8], condition: ([UInt8]) -> Bool) {
+    /// if `condition` holds for what precedes it and that suffix; later rules are not tried.
+    static func apply(_ rules: [Rule], to w: inout [UInt8], condition: (_ stem: [UInt8], _ suffix: [UInt8]) -> Bool) {
         for rule in rules where w.count > rule.suffix.count && w.suffix(rule.suffix.count).elementsEqual(rule.suffix) {
             let stem = Array(w.dropLast(rule.suffix.count))
-            // "-ion" goes only after an s or a t.
-            if condition(stem), rule.suffix != Array("ion".utf8) || [UInt8(ascii: "s"), UInt8(ascii: "t")].contains(stem.last!) {
-                w = stem + rule.replacement
-            }
+            if condition(stem, rule.suffix) { w = stem + rule.replacement }
             return
         }
     }

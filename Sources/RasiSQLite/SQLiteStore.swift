@@ -30,20 +30,20 @@ public final class SQLiteStore: Sendable {
         try loadIndex()
     }
 
+    /// One pass over the active lessons fills both indexes: every situation, and each vector of
+    /// `embeddingModel` (none is joined when it is nil).
     private func loadIndex() throws {
         try database.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, agent, situation FROM lessons WHERE status = 'active'")
-            while let row = try rows.next() { lexical.upsert(id: row["id"], agent: row["agent"], text: row["situation"]) }
-        }
-        guard let index, let embeddingModel else { return }
-        try database.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT e.lesson_id, l.agent, e.vector FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
-                WHERE e.model = ? AND l.status = 'active'
+                SELECT l.id, l.agent, l.situation, e.vector FROM lessons l
+                LEFT JOIN lesson_embeddings e ON e.lesson_id = l.id AND e.model = ?
+                WHERE l.status = 'active'
                 """, arguments: [embeddingModel])
             while let row = try rows.next() {
-                let vector = Self.floats(row["vector"])
-                if vector.count == index.dimensions { index.upsert(id: row["lesson_id"], agent: row["agent"], vector: vector) }
+                lexical.upsert(id: row[0], agent: row[1], text: row[2])
+                guard let index, let blob: Data = row[3] else { continue }
+                let vector = Self.floats(blob)
+                if vector.count == index.dimensions { index.upsert(id: row[0], agent: row[1], vector: vector) }
             }
         }
     }
