@@ -32,10 +32,9 @@ final class LexemeStatistics: Sendable {
 
     private let state = Mutex(State())
 
-    /// The lexemes of `words` with how many lessons each is estimated to be in, by lexeme;
-    /// nil when the table was never analysed.
-    func counts(_ words: [String], db: PostgresConnection) async throws -> [(word: String, documents: Int)]? {
-        var (snapshot, stems) = state.withLock { ($0.snapshot, $0.stems) }
+    /// The lexemes of `words` (the `english` configuration's), sorted.
+    func lexemes(_ words: [String], db: PostgresConnection) async throws -> [String] {
+        var stems = state.withLock { $0.stems }
         let unknown = words.filter { stems[$0] == nil }
         if !unknown.isEmpty {
             let found = try await Self.stems(unknown, db: db)
@@ -45,13 +44,17 @@ final class LexemeStatistics: Sendable {
                 state.stems.merge(found) { $1 }
             }
         }
+        return Set(words.flatMap { stems[$0] ?? [] }).sorted()
+    }
+
+    /// How many lessons each lexeme is estimated to be in; nil when the table was never analysed.
+    func counts(_ lexemes: [String], db: PostgresConnection) async throws -> [(word: String, documents: Int)]? {
+        var snapshot = state.withLock { $0.snapshot }
         if snapshot.map({ ContinuousClock.now - $0.at >= Self.maxAge }) ?? true {
             let fresh = try await Self.snapshot(db)
             state.withLock { $0.snapshot = fresh }
             snapshot = fresh
         }
-        let lexemes = Set(words.flatMap { stems[$0] ?? [] }).sorted()
-        guard !lexemes.isEmpty else { return [] }
         guard let snapshot, let frequencies = snapshot.frequencies else { return nil }
         return lexemes.map { ($0, Int(((frequencies[$0] ?? snapshot.rarest) * snapshot.lessons).rounded(.up))) }
     }

@@ -278,6 +278,65 @@ extension PostgresStore {
             SELECT gin_clean_pending_list('lessons_situation_search'::regclass);
             SELECT gin_clean_pending_list('lessons_search'::regclass);
             """),
+        (4, "lesson postings for BM25", """
+            -- The lexical side of retrieval ranks with BM25 (k1 1.2, b 0.75), as the embedded store
+            -- does, so the hybrid fusion weighs it the same in both. Each active lesson's situation
+            -- lexemes are postings here, with the situation's length: a query reads the postings of
+            -- its words from the index alone, and only its best lessons from the table.
+            CREATE TABLE lesson_postings (
+                agent text COLLATE "C" NOT NULL,
+                lexeme text COLLATE "C" NOT NULL,
+                lesson_id text COLLATE "C" NOT NULL,
+                frequency integer NOT NULL,
+                length integer NOT NULL,
+                PRIMARY KEY (agent, lexeme, lesson_id) INCLUDE (frequency, length)
+            );
+            -- Per agent: its active lessons and their situations' lexemes counted together (the
+            -- average length BM25 normalises by).
+            CREATE TABLE lexical_totals (
+                agent text COLLATE "C" PRIMARY KEY,
+                lessons bigint NOT NULL,
+                length bigint NOT NULL
+            );
+            -- Kept by the table itself, so every path that writes a lesson (the API, imports,
+            -- retirement, rasi migrate) keeps them in the same transaction.
+            CREATE FUNCTION lesson_postings_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP <> 'INSERT' AND OLD.status = 'active' THEN
+                    DELETE FROM lesson_postings
+                    WHERE agent = OLD.agent AND lexeme = ANY (tsvector_to_array(OLD.situation_search)) AND lesson_id = OLD.id;
+                    UPDATE lexical_totals SET lessons = lessons - 1,
+                        length = length - (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(OLD.situation_search))
+                    WHERE agent = OLD.agent;
+                END IF;
+                IF TG_OP <> 'DELETE' AND NEW.status = 'active' THEN
+                    INSERT INTO lesson_postings (agent, lexeme, lesson_id, frequency, length)
+                    SELECT NEW.agent, t.lexeme, NEW.id, cardinality(t.positions),
+                        (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(NEW.situation_search))
+                    FROM unnest(NEW.situation_search) t;
+                    INSERT INTO lexical_totals AS totals (agent, lessons, length)
+                    VALUES (NEW.agent, 1, (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(NEW.situation_search)))
+                    ON CONFLICT (agent) DO UPDATE SET lessons = totals.lessons + 1, length = totals.length + excluded.length;
+                END IF;
+                RETURN NULL;
+            END
+            $$;
+            CREATE TRIGGER lesson_postings_on_write AFTER INSERT OR DELETE ON lessons
+                FOR EACH ROW EXECUTE FUNCTION lesson_postings_sync();
+            CREATE TRIGGER lesson_postings_on_update AFTER UPDATE OF agent, situation, status ON lessons
+                FOR EACH ROW WHEN (OLD.agent IS DISTINCT FROM NEW.agent OR OLD.situation IS DISTINCT FROM NEW.situation
+                    OR OLD.status IS DISTINCT FROM NEW.status)
+                EXECUTE FUNCTION lesson_postings_sync();
+            INSERT INTO lesson_postings (agent, lexeme, lesson_id, frequency, length)
+            SELECT l.agent, t.lexeme, l.id, cardinality(t.positions),
+                (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(l.situation_search))
+            FROM lessons l, unnest(l.situation_search) t WHERE l.status = 'active';
+            INSERT INTO lexical_totals (agent, lessons, length)
+            SELECT agent, count(*), coalesce(sum((SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(situation_search))), 0)
+            FROM lessons WHERE status = 'active' GROUP BY agent;
+            -- Matching went through the GIN index; the postings replace it.
+            DROP INDEX lessons_situation_search;
+            """),
     ]
 
     /// The key of the advisory lock that serialises migrations across replicas.
@@ -314,9 +373,19 @@ extension PostgresStore {
         }
     }
 
-    /// The statements of a migration's text: each ends with a semicolon at the end of a line.
+    /// The statements of a migration's text: each ends with a semicolon at the end of a line,
+    /// except inside a `$$`-quoted body (a function's), which is part of its statement.
     static func statements(_ sql: String) -> [String] {
-        sql.components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        var statements: [String] = [], current = ""
+        for piece in sql.components(separatedBy: ";\n") {
+            current += current.isEmpty ? piece : ";\n" + piece
+            // An odd count of `$$` so far: the piece ended inside a body.
+            if current.components(separatedBy: "$$").count % 2 == 0 { continue }
+            statements.append(current)
+            current = ""
+        }
+        if !current.isEmpty { statements.append(current) }
+        return statements.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             .map { $0.hasSuffix(";") ? String($0.dropLast()) : $0 }
             .filter { !$0.split(separator: "\n").allSatisfy { $0.trimmingCharacters(in: .whitespaces).hasPrefix("--") } }
     }

@@ -13,7 +13,7 @@ extension PostgresStore: LessonStore {
         try await write { db in
             for lesson in lessons { try await Self.insertLesson(lesson, db: db) }
         }
-        // After a bulk import, fresh statistics keep the planner on the HNSW and GIN indexes
+        // After a bulk import, fresh statistics keep the planner on the HNSW and postings indexes
         // (with stale ones it may think an agent has one lesson and scan them all).
         if lessons.count >= Self.bulk {
             try await read { db in try await db.run("ANALYZE lessons, lesson_embeddings") }
@@ -152,23 +152,32 @@ extension PostgresStore: LessonStore {
 
     public func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [ScoredLesson] {
         guard let all = Self.anyWord(words) else { return [] }
-        // Any word of the request in the column that says when a lesson applies, ranked by
-        // cover density (how many of the words, how close together), best first.
+        // BM25 over the agent's active lessons' situations (`lesson_postings`, kept by a trigger),
+        // as the embedded store ranks: the postings of the request's lexemes are read from their
+        // index alone, and only the best `limit` lessons from the table.
         return try await read { db in
-            var configuration = "english", query = all
-            if let budget = postingBudget, let counts = try await lexemeStatistics.counts(all.components(separatedBy: " | "), db: db) {
-                let kept = LexicalBudget.rarest(counts, budget: budget)
-                guard !kept.isEmpty else { return [] }
-                // Lexemes already: matched as they are, not stemmed again.
-                configuration = "simple"
-                query = kept.joined(separator: " | ")
+            var lexemes = try await lexemeStatistics.lexemes(all.components(separatedBy: " | "), db: db)
+            if let budget = postingBudget, let counts = try await lexemeStatistics.counts(lexemes, db: db) {
+                lexemes = LexicalBudget.rarest(counts, budget: budget)
             }
+            guard !lexemes.isEmpty else { return [] }
             return try await db.rows("""
-                SELECT l.*, ts_rank_cd(l.situation_search, q) AS rank
-                FROM lessons l, to_tsquery(\(configuration)::regconfig, \(query)) q
-                WHERE l.situation_search @@ q AND l.agent = \(agent) AND l.status = 'active'
-                ORDER BY rank DESC, l.id LIMIT \(limit)
-                """).map { ScoredLesson(lesson: try Self.lesson($0), score: Double(try $0["rank"] as Float)) }
+                WITH totals AS (
+                    SELECT lessons::float8 AS lessons, length::float8 / greatest(lessons, 1) AS average
+                    FROM lexical_totals WHERE agent = \(agent)),
+                terms AS (
+                    SELECT p.lexeme, greatest(ln((t.lessons - count(*) + 0.5) / (count(*) + 0.5)), 1e-6::float8) AS idf
+                    FROM lesson_postings p, totals t WHERE p.agent = \(agent) AND p.lexeme = ANY(\(lexemes)) GROUP BY p.lexeme, t.lessons),
+                ranked AS (
+                    SELECT p.lesson_id, sum(s.idf * p.frequency * 2.2::float8
+                        / (p.frequency + 1.2::float8 * (0.25::float8 + 0.75::float8 * p.length / t.average))) AS rank
+                    FROM lesson_postings p JOIN terms s ON s.lexeme = p.lexeme, totals t
+                    WHERE p.agent = \(agent) AND p.lexeme = ANY(\(lexemes))
+                    GROUP BY p.lesson_id ORDER BY rank DESC, p.lesson_id LIMIT \(limit))
+                SELECT l.*, r.rank FROM ranked r JOIN lessons l ON l.id = r.lesson_id
+                WHERE l.agent = \(agent) AND l.status = 'active'
+                ORDER BY r.rank DESC, l.id
+                """).map { ScoredLesson(lesson: try Self.lesson($0), score: try $0["rank"]) }
         }
     }
 

@@ -167,6 +167,63 @@ import RasiPostgres
         }
     }
 
+    /// BM25 as FTS5 defines it (k1 1.2, b 0.75, an IDF at or below zero raised to 1e-6), over
+    /// `documents` (each a list of terms), for the terms of a query.
+    static func bm25(_ query: [String], _ document: [String], in documents: [[String]]) -> Double {
+        let average = Double(documents.map(\.count).reduce(0, +)) / Double(documents.count)
+        return Set(query).reduce(0) { total, term in
+            let hits = Double(documents.filter { $0.contains(term) }.count)
+            let frequency = Double(document.filter { $0 == term }.count)
+            guard frequency > 0 else { return total }
+            var idf = log((Double(documents.count) - hits + 0.5) / (hits + 0.5))
+            if idf <= 0 { idf = 1e-6 }
+            return total + idf * frequency * 2.2 / (frequency + 1.2 * (0.25 + 0.75 * Double(document.count) / average))
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func lexicalScoresAreBM25OverTheAgentsActiveLessonsAsTheyChange(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            // No stop words, and words both stemmers leave whole: every store sees the same terms,
+            // so the scores must be equal, and follow each change to the agent's active lessons.
+            var a = lesson("printer paper jam"), b = lesson("printer toner"), c = lesson("router modem")
+            let d = lesson("paper paper toner")
+            try await store.importLessons([a, b, c, d, lesson("printer jam", agent: "other"), lesson("printer jam", status: .proposed)].map { ($0, nil) })
+            let query = ["printer", "jam"]
+            func expect(_ corpus: [Lesson], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+                let terms = corpus.map { $0.situation.split(separator: " ").map(String.init) }
+                let found = try await store.lexicalCandidates(agent: "default", words: query, limit: 10)
+                let expected = zip(corpus, terms).map { ($0.id, Self.bm25(query, $1, in: terms)) }.filter { $0.1 > 0 }
+                #expect(Set(found.map(\.lesson.id)) == Set(expected.map(\.0)), sourceLocation: sourceLocation)
+                for (id, score) in expected {
+                    let got = found.first { $0.lesson.id == id }?.score ?? -1
+                    #expect(abs(got - score) < 1e-9, "\(id): \(got) vs \(score)", sourceLocation: sourceLocation)
+                }
+                #expect(found.map(\.score) == found.map(\.score).sorted(by: >), sourceLocation: sourceLocation)
+            }
+            try await expect([a, b, c, d])
+
+            // Retired: out of the counts as well as the matches.
+            c.status = .retired
+            c.version += 1
+            try await store.updateLesson(c, changedBy: "t", embedding: nil)
+            try await expect([a, b, d])
+            // A new situation is ranked by its new words; a lesson moved to another agent leaves this one.
+            a.situation = "jam jam printer"
+            a.version += 1
+            try await store.updateLesson(a, changedBy: "t", embedding: nil)
+            b.agent = "other"
+            b.version += 1
+            try await store.updateLesson(b, changedBy: "t", embedding: nil)
+            try await expect([a, d])
+            // Active again, it counts again; deleted, it is gone.
+            c.status = .active
+            c.version += 1
+            try await store.updateLesson(c, changedBy: "t", embedding: nil)
+            #expect(try await store.deleteLesson(id: d.id, by: "t"))
+            try await expect([a, c])
+        }
+    }
+
     @Test(arguments: StoreKind.allCases) func concurrentInteractionWritesAllLandAndAFailedOneFailsAlone(_ kind: StoreKind) async throws {
         try await withTemporaryStore(kind) { store in
             // Many writers at once, as the gateway's calls are (SQLite commits them in groups).
