@@ -59,8 +59,8 @@ extension PostgresStore: LessonStore {
             ORDER BY \(indexedVector) <=> $1::vector(\(dimensions)) LIMIT $3
             """, binds: Self.binds(PGVector.text(vector), agent, limit))
         return try await write { db in
-            try await db.run("SET LOCAL hnsw.iterative_scan = strict_order")
-            try await db.run(PostgresQuery(unsafeSQL: "SET LOCAL hnsw.ef_search = \(max(64, limit * 2))"))
+            // Both settings for this transaction only, in one round trip.
+            try await db.run("SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', \(String(max(64, limit * 2))), true)")
             return try await db.rows(query).map { ScoredLesson(lesson: try Self.lesson($0), score: try $0["score"]) }
         }
     }
