@@ -16,7 +16,7 @@ extension PostgresStore: LessonStore {
         // After a bulk import, fresh statistics keep the planner on the HNSW and postings indexes
         // (with stale ones it may think an agent has one lesson and scan them all).
         if lessons.count >= Self.bulk {
-            try await read { db in try await db.run("ANALYZE lessons, lesson_embeddings") }
+            try await read { db in try await db.run("ANALYZE lessons, lesson_embeddings, lesson_postings, lexical_totals") }
             lexemeStatistics.refresh()
         }
     }

@@ -73,6 +73,9 @@ public final class SQLiteStore: Sendable {
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Temporary data in memory: a group commit's savepoints keep their statement journals
+            // there, not in files created and deleted in /var/tmp for every group.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         return configuration
     }
@@ -176,7 +179,7 @@ extension SQLiteStore: InteractionStore {
     }
 
     static func insertInteraction(_ interaction: Interaction, turnKey: String?, db: Database) throws {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model,
                     latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
@@ -196,7 +199,7 @@ extension SQLiteStore: InteractionStore {
 
     /// Stores feedback; false when it is an implicit signal the interaction already has.
     static func insertFeedback(_ feedback: Feedback, db: Database) throws -> Bool {
-        try db.execute(
+        try db.executeCached(
             sql: "INSERT OR IGNORE INTO feedback (id, interaction_id, rating, comment, source, signal, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             arguments: [feedback.id, feedback.interactionId, feedback.rating?.rawValue, feedback.comment, feedback.source.rawValue,
                         feedback.signal?.rawValue, feedback.createdAt])
@@ -205,7 +208,7 @@ extension SQLiteStore: InteractionStore {
 
     public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws {
         try await commits.write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE interactions SET messages = ?, response = ?, model = ?, latency_ms = ?, prompt_tokens = ?,
                         completion_tokens = ?, lessons_injected = ?, topic = ?, error = ?, updated_at = ?
@@ -274,7 +277,7 @@ extension SQLiteStore: InteractionStore {
     static func insertInjections(_ injections: [Injection], db: Database) throws {
         let now = Date()
         for injection in injections {
-            try db.execute(
+            try db.executeCached(
                 sql: "INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [injection.interactionId, injection.lessonId, injection.version, injection.rank, injection.score, now])
         }
@@ -304,17 +307,17 @@ extension SQLiteStore: InteractionStore {
 
     static func insertSteps(_ steps: [Step], of interactionId: String, db: Database) throws {
         guard !steps.isEmpty else { return }
-        var seq = try Int.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM steps WHERE interaction_id = ?", arguments: [interactionId]) ?? 0
+        var seq = try Int.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM steps WHERE interaction_id = ?"), arguments: [interactionId]) ?? 0
         for step in steps {
             seq += 1
-            try db.execute(
+            try db.executeCached(
                 sql: "INSERT INTO steps (interaction_id, seq, kind, name, arguments, content, call_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [interactionId, seq, step.kind.rawValue, step.name, step.arguments, step.content, step.callId, step.at])
         }
     }
 
     static func insertFlag(_ flag: Flag, of interactionId: String, db: Database) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO flags (interaction_id, rule, reason, created_at) VALUES (?, ?, ?, ?)",
+        try db.executeCached(sql: "INSERT OR IGNORE INTO flags (interaction_id, rule, reason, created_at) VALUES (?, ?, ?, ?)",
                        arguments: [interactionId, flag.rule?.rawValue, flag.reason, flag.createdAt])
     }
 
@@ -551,5 +554,14 @@ extension SQLiteStore: LessonStore {
             correctBehavior: row[7], polarity: Polarity(rawValue: row[8]) ?? .negative, status: LessonStatus(rawValue: row[9]) ?? .proposed,
             confidence: row[10], sourceInteractionId: row[11], author: row[12], createdAt: row[13], updatedAt: row[14], version: row[15],
             helpful: row[16], harmful: row[17], reviewReason: row[18])
+    }
+}
+
+extension Database {
+    /// Runs a statement compiled once per connection. The write path of every gateway call (an
+    /// interaction's row, its steps, injections, feedback) runs the same few statements, and
+    /// compiling one, with the triggers that keep the text index, cost as much as running it.
+    func executeCached(sql: String, arguments: StatementArguments) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }
