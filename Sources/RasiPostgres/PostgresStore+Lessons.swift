@@ -58,9 +58,10 @@ extension PostgresStore: LessonStore {
             WHERE e.model = \(Self.literal(embeddingModel)) AND l.agent = $2 AND l.status = 'active'
             ORDER BY \(indexedVector) <=> $1::vector(\(dimensions)) LIMIT $3
             """, binds: Self.binds(PGVector.text(vector), agent, limit))
-        return try await write { db in
-            // Both settings for this transaction only, in one round trip.
-            try await db.run("SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', \(String(max(64, limit * 2))), true)")
+        return try await read { db in
+            // Both settings in one round trip, for this connection: every HNSW scan (this query
+            // is the only one) sets them first, so no transaction is needed to scope them.
+            try await db.run("SELECT set_config('hnsw.iterative_scan', 'strict_order', false), set_config('hnsw.ef_search', \(String(max(64, limit * 2))), false)")
             return try await db.rows(query).map { ScoredLesson(lesson: try Self.lesson($0), score: try $0["score"]) }
         }
     }
