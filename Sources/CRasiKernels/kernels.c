@@ -8,20 +8,67 @@ static inline int panels(int outputs) {
     return (outputs + PANEL - 1) / PANEL;
 }
 
+/// Inputs rounded up to even: the bf16 layout keeps them in pairs (the f16 one has room to spare).
+static inline int paired(int inputs) {
+    return (inputs + 1) & ~1;
+}
+
 long rasi_packed_size(int outputs, int inputs) {
-    return (long)panels(outputs) * PANEL * inputs;
+    return (long)panels(outputs) * PANEL * paired(inputs);
 }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <stdlib.h>
+
+/// Whether products go through AVX512-BF16's pairwise dot products (`vdpbf16ps`): twice the
+/// multiply-adds of an FMA per instruction, weights and inputs rounded to bfloat16.
+static int use_bf16(void) {
+    static int answer = -1;
+    if (answer < 0) {
+        __builtin_cpu_init();
+        answer = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16") && !getenv("RASI_KERNEL_NO_BF16");
+    }
+    return answer;
+}
+
 int rasi_kernels_available(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))) return 0;
+    return use_bf16() ? 2 : 1;
+}
+
+/// A float rounded to bfloat16 (to nearest, ties to even), as `vcvtne2ps2bf16` rounds.
+static inline uint16_t bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    if ((bits & 0x7fffffff) > 0x7f800000) return (uint16_t)((bits >> 16) | 0x40);
+    return (uint16_t)((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+static void pack_bf16(const float *weight, int outputs, int inputs, uint16_t *packed) {
+    int pairs = paired(inputs) / 2;
+    for (int p = 0; p < panels(outputs); p++) {
+        uint16_t *panel = packed + (long)p * PANEL * 2 * pairs;
+        for (int k = 0; k < pairs; k++) {
+            for (int j = 0; j < PANEL; j++) {
+                int o = p * PANEL + j;
+                for (int half = 0; half < 2; half++) {
+                    int i = 2 * k + half;
+                    panel[((long)k * PANEL + j) * 2 + half] = bf16(o < outputs && i < inputs ? weight[(long)o * inputs + i] : 0);
+                }
+            }
+        }
+    }
 }
 
 __attribute__((target("f16c")))
 void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *packed) {
+    if (use_bf16()) {
+        pack_bf16(weight, outputs, inputs, packed);
+        return;
+    }
     for (int p = 0; p < panels(outputs); p++) {
         uint16_t *panel = packed + (long)p * PANEL * inputs;
         for (int i = 0; i < inputs; i++) {
@@ -73,8 +120,89 @@ static inline void block(const float *x, const int count, int inputs, const uint
     }
 }
 
+#define BLOCK16 12
+
+/// `count` (at most BLOCK16) rows against one bf16 panel: one accumulator of 16 outputs a row;
+/// each step multiplies a pair of inputs by the panel's 16 pairs of weights.
+__attribute__((target("avx512f,avx512bf16"), always_inline))
+static inline void block_bf16(const uint32_t *x, const int count, int pairs, const uint16_t *panel, const float *bias, int width, float *y, int outputs) {
+    float padded[PANEL] = {0};
+    const float *panelBias = bias;
+    if (width < PANEL) {
+        memcpy(padded, bias, sizeof(float) * width);
+        panelBias = padded;
+    }
+    __m512 acc[BLOCK16];
+    for (int r = 0; r < count; r++) acc[r] = _mm512_loadu_ps(panelBias);
+    for (int k = 0; k < pairs; k++) {
+        __m512bh w = (__m512bh)_mm512_loadu_si512(panel + (long)k * PANEL * 2);
+        for (int r = 0; r < count; r++) {
+            __m512bh v = (__m512bh)_mm512_set1_epi32((int)x[(long)r * pairs + k]);
+            acc[r] = _mm512_dpbf16_ps(acc[r], v, w);
+        }
+    }
+    for (int r = 0; r < count; r++) {
+        if (width == PANEL) {
+            _mm512_storeu_ps(y + (long)r * outputs, acc[r]);
+        } else {
+            float row[PANEL];
+            _mm512_storeu_ps(row, acc[r]);
+            memcpy(y + (long)r * outputs, row, sizeof(float) * width);
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512bf16")))
+static void linear_bf16(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {
+    int pairs = paired(inputs) / 2;
+    // The inputs, rounded to bfloat16 once, in pairs: one 32-bit broadcast per pair and row.
+    uint32_t *xb = malloc(sizeof(uint32_t) * (size_t)rows * pairs + 64);
+    for (int r = 0; r < rows; r++) {
+        const float *row = x + (long)r * inputs;
+        uint32_t *out = xb + (long)r * pairs;
+        int i = 0;
+        for (; i + 32 <= inputs; i += 32) {
+            __m512bh both = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + i + 16), _mm512_loadu_ps(row + i));
+            _mm512_storeu_si512(out + i / 2, (__m512i)both);
+        }
+        for (; i < paired(inputs); i += 2) {
+            uint16_t low = bf16(row[i]), high = i + 1 < inputs ? bf16(row[i + 1]) : 0;
+            out[i / 2] = (uint32_t)low | (uint32_t)high << 16;
+        }
+    }
+    for (int p = 0; p < panels(outputs); p++) {
+        const uint16_t *panel = packed + (long)p * PANEL * 2 * pairs;
+        int width = outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;
+        for (int r = 0; r < rows; r += BLOCK16) {
+            int count = rows - r < BLOCK16 ? rows - r : BLOCK16;
+            const uint32_t *rowsIn = xb + (long)r * pairs;
+            float *rowsOut = y + (long)r * outputs + p * PANEL;
+            const float *panelBias = bias + p * PANEL;
+            switch (count) {
+            case 12: block_bf16(rowsIn, 12, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 11: block_bf16(rowsIn, 11, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 10: block_bf16(rowsIn, 10, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 9: block_bf16(rowsIn, 9, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 8: block_bf16(rowsIn, 8, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 7: block_bf16(rowsIn, 7, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 6: block_bf16(rowsIn, 6, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 5: block_bf16(rowsIn, 5, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 4: block_bf16(rowsIn, 4, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 3: block_bf16(rowsIn, 3, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 2: block_bf16(rowsIn, 2, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            default: block_bf16(rowsIn, 1, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            }
+        }
+    }
+    free(xb);
+}
+
 __attribute__((target("avx2,fma,f16c")))
 void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {
+    if (use_bf16()) {
+        linear_bf16(x, rows, inputs, packed, bias, outputs, y);
+        return;
+    }
     for (int p = 0; p < panels(outputs); p++) {
         const uint16_t *panel = packed + (long)p * PANEL * inputs;
         int width = outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;

@@ -34,7 +34,8 @@ public final class MiniLM: Embedder, Sendable {
 
     /// A linear layer: y = x Wᵀ + bias, W stored (outputs × inputs) row-major as PyTorch does.
     /// Where the CPU has AVX2, FMA and F16C, W is packed once into `CRasiKernels`' layout (half
-    /// precision, products in float32) and only that is kept; elsewhere the products go to BLAS.
+    /// precision, products in float32; bfloat16 pairs where it also has AVX512-BF16) and only
+    /// that is kept; elsewhere the products go to BLAS.
     struct Linear: Sendable {
         enum Storage: Sendable {
             case packed([UInt16])
@@ -47,6 +48,8 @@ public final class MiniLM: Embedder, Sendable {
         let inputs: Int
 
         static let kernels = rasi_kernels_available() != 0
+        /// Whether the kernels round weights and inputs to bfloat16 (AVX512-BF16), not weights to half precision.
+        static let bfloat16 = rasi_kernels_available() == 2
 
         init(weight: [Float], bias: [Float], outputs: Int, inputs: Int) {
             self.bias = bias

@@ -163,15 +163,22 @@ let sharedModel: MiniLM? = {
 @Suite struct EmbeddingKernelTests {
     /// The packed kernel (or BLAS, on a CPU without AVX2/FMA/F16C) computes x·Wᵀ + b for shapes
     /// that do not fill its panels and blocks: outputs not a multiple of 16, any row count.
+    /// A float rounded to bfloat16, to nearest with ties to even.
+    static func bfloat16(_ value: Float) -> Float {
+        let bits = value.bitPattern
+        return Float(bitPattern: ((bits &+ 0x7fff &+ ((bits >> 16) & 1)) >> 16) << 16)
+    }
+
     @Test func aLinearLayerComputesTheProductForAnyShape() {
         var rng = SystemRandomNumberGenerator()
         for (outputs, inputs) in [(40, 37), (16, 384), (1152, 384), (5, 9)] {
             var weight = (0..<(outputs * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
-            // The kernel keeps weights in half precision; the expected product uses the same values.
-            if MiniLM.Linear.kernels { weight = weight.map { Float(Float16($0)) } }
+            // The kernel keeps weights in half precision (or weights and inputs in bfloat16); the
+            // expected product uses the same values.
+            if MiniLM.Linear.bfloat16 { weight = weight.map(Self.bfloat16) } else if MiniLM.Linear.kernels { weight = weight.map { Float(Float16($0)) } }
             let bias = (0..<outputs).map { _ in Float.random(in: -1...1, using: &rng) }
             let linear = MiniLM.Linear(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
-            for rows in [1, 5, 6, 7, 13] {
+            for rows in [1, 5, 6, 7, 13, 25] {
                 let x = (0..<(rows * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
                 var y = [Float](repeating: .nan, count: rows * outputs)
                 linear(x, rows: rows, into: &y)
@@ -179,7 +186,10 @@ let sharedModel: MiniLM? = {
                 for r in 0..<rows {
                     for o in 0..<outputs {
                         var expected = bias[o]
-                        for i in 0..<inputs { expected += x[r * inputs + i] * weight[o * inputs + i] }
+                        for i in 0..<inputs {
+                            let input = MiniLM.Linear.bfloat16 ? Self.bfloat16(x[r * inputs + i]) : x[r * inputs + i]
+                            expected += input * weight[o * inputs + i]
+                        }
                         worst = max(worst, abs(y[r * outputs + o] - expected))
                     }
                 }
