@@ -13,14 +13,26 @@ static inline int paired(int inputs) {
     return (inputs + 1) & ~1;
 }
 
+/// How many of panel `p`'s 16 outputs exist: 16 but in a partial last panel.
+static inline int panel_width(int outputs, int p) {
+    return outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;
+}
+
 long rasi_packed_size(int outputs, int inputs) {
     return (long)panels(outputs) * PANEL * paired(inputs);
 }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-
 #include <stdlib.h>
+
+/// A panel's bias, read in place for a full panel (every layer of the model: 384, 1152 and 1536
+/// outputs); a partial last one is copied into `padded`, zeros after its `width` outputs.
+static inline const float *panel_bias(const float *bias, int width, float padded[PANEL]) {
+    if (width == PANEL) return bias;
+    memcpy(padded, bias, sizeof(float) * width);
+    return padded;
+}
 
 /// Whether products go through AVX512-BF16's pairwise dot products (`vdpbf16ps`): twice the
 /// multiply-adds of an FMA per instruction, weights and inputs rounded to bfloat16.
@@ -85,14 +97,9 @@ void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *pa
 /// constant `count`, so the accumulators stay in registers.
 __attribute__((target("avx2,fma,f16c"), always_inline))
 static inline void block(const float *x, const int count, int inputs, const uint16_t *panel, const float *bias, int width, float *y, int outputs) {
-    // A full panel (every layer of the model: 384, 1152 and 1536 outputs) is read and written
-    // in place; only a partial last one goes through a padded copy.
+    // A full panel is read and written in place; only a partial last one goes through copies.
     float padded[PANEL] = {0};
-    const float *panelBias = bias;
-    if (width < PANEL) {
-        memcpy(padded, bias, sizeof(float) * width);
-        panelBias = padded;
-    }
+    const float *panelBias = panel_bias(bias, width, padded);
     __m256 acc[BLOCK][2];
     for (int r = 0; r < count; r++) {
         acc[r][0] = _mm256_loadu_ps(panelBias);
@@ -127,11 +134,7 @@ static inline void block(const float *x, const int count, int inputs, const uint
 __attribute__((target("avx512f,avx512bf16"), always_inline))
 static inline void block_bf16(const uint32_t *x, const int count, int pairs, const uint16_t *panel, const float *bias, int width, float *y, int outputs) {
     float padded[PANEL] = {0};
-    const float *panelBias = bias;
-    if (width < PANEL) {
-        memcpy(padded, bias, sizeof(float) * width);
-        panelBias = padded;
-    }
+    const float *panelBias = panel_bias(bias, width, padded);
     __m512 acc[BLOCK16];
     for (int r = 0; r < count; r++) acc[r] = _mm512_loadu_ps(panelBias);
     for (int k = 0; k < pairs; k++) {
@@ -156,7 +159,8 @@ __attribute__((target("avx512f,avx512bf16")))
 static void linear_bf16(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {
     int pairs = paired(inputs) / 2;
     // The inputs, rounded to bfloat16 once, in pairs: one 32-bit broadcast per pair and row.
-    uint32_t *xb = malloc(sizeof(uint32_t) * (size_t)rows * pairs + 64);
+    uint32_t *xb = malloc(sizeof(uint32_t) * (size_t)rows * pairs);
+    if (!xb) abort();
     for (int r = 0; r < rows; r++) {
         const float *row = x + (long)r * inputs;
         uint32_t *out = xb + (long)r * pairs;
@@ -172,7 +176,7 @@ static void linear_bf16(const float *x, int rows, int inputs, const uint16_t *pa
     }
     for (int p = 0; p < panels(outputs); p++) {
         const uint16_t *panel = packed + (long)p * PANEL * 2 * pairs;
-        int width = outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;
+        int width = panel_width(outputs, p);
         for (int r = 0; r < rows; r += BLOCK16) {
             int count = rows - r < BLOCK16 ? rows - r : BLOCK16;
             const uint32_t *rowsIn = xb + (long)r * pairs;
@@ -205,7 +209,7 @@ void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *pa
     }
     for (int p = 0; p < panels(outputs); p++) {
         const uint16_t *panel = packed + (long)p * PANEL * inputs;
-        int width = outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;
+        int width = panel_width(outputs, p);
         for (int r = 0; r < rows; r += BLOCK) {
             int count = rows - r < BLOCK ? rows - r : BLOCK;
             const float *rowsIn = x + (long)r * inputs;

@@ -301,22 +301,24 @@ extension PostgresStore {
             -- Kept by the table itself, so every path that writes a lesson (the API, imports,
             -- retirement, rasi migrate) keeps them in the same transaction.
             CREATE FUNCTION lesson_postings_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                situation_length bigint;
             BEGIN
                 IF TG_OP <> 'INSERT' AND OLD.status = 'active' THEN
-                    DELETE FROM lesson_postings
-                    WHERE agent = OLD.agent AND lexeme = ANY (tsvector_to_array(OLD.situation_search)) AND lesson_id = OLD.id;
-                    UPDATE lexical_totals SET lessons = lessons - 1,
-                        length = length - (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(OLD.situation_search))
-                    WHERE agent = OLD.agent;
+                    SELECT coalesce(sum(cardinality(positions)), 0) INTO situation_length FROM unnest(OLD.situation_search);
+                    DELETE FROM lesson_postings p
+                    WHERE p.agent = OLD.agent AND p.lexeme = ANY (tsvector_to_array(OLD.situation_search)) AND p.lesson_id = OLD.id;
+                    UPDATE lexical_totals t SET lessons = t.lessons - 1, length = t.length - situation_length
+                    WHERE t.agent = OLD.agent;
                 END IF;
                 IF TG_OP <> 'DELETE' AND NEW.status = 'active' THEN
+                    SELECT coalesce(sum(cardinality(positions)), 0) INTO situation_length FROM unnest(NEW.situation_search);
                     INSERT INTO lesson_postings (agent, lexeme, lesson_id, frequency, length)
-                    SELECT NEW.agent, t.lexeme, NEW.id, cardinality(t.positions),
-                        (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(NEW.situation_search))
-                    FROM unnest(NEW.situation_search) t;
-                    INSERT INTO lexical_totals AS totals (agent, lessons, length)
-                    VALUES (NEW.agent, 1, (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(NEW.situation_search)))
-                    ON CONFLICT (agent) DO UPDATE SET lessons = totals.lessons + 1, length = totals.length + excluded.length;
+                    SELECT NEW.agent, w.lexeme, NEW.id, cardinality(w.positions), situation_length
+                    FROM unnest(NEW.situation_search) w;
+                    INSERT INTO lexical_totals AS t (agent, lessons, length)
+                    VALUES (NEW.agent, 1, situation_length)
+                    ON CONFLICT (agent) DO UPDATE SET lessons = t.lessons + 1, length = t.length + excluded.length;
                 END IF;
                 RETURN NULL;
             END
@@ -327,13 +329,16 @@ extension PostgresStore {
                 FOR EACH ROW WHEN (OLD.agent IS DISTINCT FROM NEW.agent OR OLD.situation IS DISTINCT FROM NEW.situation
                     OR OLD.status IS DISTINCT FROM NEW.status)
                 EXECUTE FUNCTION lesson_postings_sync();
+            -- The lessons already there, each situation's length counted once per lesson.
             INSERT INTO lesson_postings (agent, lexeme, lesson_id, frequency, length)
-            SELECT l.agent, t.lexeme, l.id, cardinality(t.positions),
-                (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(l.situation_search))
-            FROM lessons l, unnest(l.situation_search) t WHERE l.status = 'active';
+            SELECT l.agent, w.lexeme, l.id, cardinality(w.positions), n.length
+            FROM lessons l, LATERAL (SELECT coalesce(sum(cardinality(positions)), 0) AS length FROM unnest(l.situation_search)) n,
+                unnest(l.situation_search) w
+            WHERE l.status = 'active';
             INSERT INTO lexical_totals (agent, lessons, length)
-            SELECT agent, count(*), coalesce(sum((SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(situation_search))), 0)
-            FROM lessons WHERE status = 'active' GROUP BY agent;
+            SELECT l.agent, count(*), sum(n.length)
+            FROM lessons l, LATERAL (SELECT coalesce(sum(cardinality(positions)), 0) AS length FROM unnest(l.situation_search)) n
+            WHERE l.status = 'active' GROUP BY l.agent;
             -- Matching went through the GIN index; the postings replace it.
             DROP INDEX lessons_situation_search;
             """),

@@ -250,14 +250,17 @@ extension PostgresStore: InteractionStore {
         return interaction
     }
 
-    /// A `to_tsquery` text matching every word, or any word; only letters and digits get in,
+    /// A `to_tsquery` text matching every word; only letters and digits get in (`queryWords`),
     /// so user text cannot inject query syntax.
-    static func allWords(_ words: [String]) -> String? { tsquery(words, joinedBy: " & ") }
-    static func anyWord(_ words: [String]) -> String? { tsquery(words, joinedBy: " | ") }
+    static func allWords(_ words: [String]) -> String? {
+        let clean = queryWords(words)
+        return clean.isEmpty ? nil : clean.joined(separator: " & ")
+    }
 
-    private static func tsquery(_ words: [String], joinedBy separator: String) -> String? {
-        let clean = Set(words.map { String($0.lowercased().filter { $0.isLetter || $0.isNumber }) }).filter { !$0.isEmpty }.sorted()
-        return clean.isEmpty ? nil : clean.joined(separator: separator)
+    /// The distinct words of a query, lowercased, with only their letters and digits (nothing
+    /// that `to_tsquery` reads as an operator), sorted.
+    static func queryWords(_ words: [String]) -> [String] {
+        Set(words.map { String($0.lowercased().filter { $0.isLetter || $0.isNumber }) }).filter { !$0.isEmpty }.sorted()
     }
 }
 

@@ -152,12 +152,13 @@ extension PostgresStore: LessonStore {
     }
 
     public func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [ScoredLesson] {
-        guard let all = Self.anyWord(words) else { return [] }
+        let words = Self.queryWords(words)
+        guard !words.isEmpty else { return [] }
         // BM25 over the agent's active lessons' situations (`lesson_postings`, kept by a trigger),
         // as the embedded store ranks: the postings of the request's lexemes are read from their
         // index alone, and only the best `limit` lessons from the table.
         return try await read { db in
-            var lexemes = try await lexemeStatistics.lexemes(all.components(separatedBy: " | "), db: db)
+            var lexemes = try await lexemeStatistics.lexemes(words, db: db)
             if let budget = postingBudget, let counts = try await lexemeStatistics.counts(lexemes, db: db) {
                 lexemes = LexicalBudget.rarest(counts, budget: budget)
             }

@@ -19,7 +19,7 @@
 /// worst cosine goes from 0.9999993 to 0.99996). `RASI_KERNEL_NO_BF16` set keeps 1.
 int rasi_kernels_available(void);
 
-/// Half-precision values `rasi_pack_weight` writes for an (outputs × inputs) weight.
+/// 16-bit values (half precision or bfloat16) `rasi_pack_weight` writes for an (outputs × inputs) weight.
 long rasi_packed_size(int outputs, int inputs);
 
 /// Packs a weight stored (outputs × inputs) row-major, as PyTorch stores a linear layer's,
