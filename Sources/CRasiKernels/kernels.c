@@ -22,6 +22,68 @@ long rasi_packed_size(int outputs, int inputs) {
     return (long)panels(outputs) * PANEL * paired(inputs);
 }
 
+// The element-wise steps of a forward pass. Written as plain loops without branches or calls,
+// which the compiler vectorizes; on x86 each is compiled for AVX-512, AVX2 and the baseline,
+// and the loader picks the clone this CPU runs.
+#if defined(__x86_64__) && defined(__linux__)
+#define ELEMENTWISE __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ELEMENTWISE
+#endif
+
+/// e^x for x ≤ 0 (below -87 it gives about 1e-38, not 0): x = n·ln 2 + r with |r| ≤ ln 2 / 2,
+/// e^r by Cephes's polynomial (relative error about 1e-7), 2^n put in the exponent's bits.
+static inline float exp_nonpositive(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+ELEMENTWISE
+void rasi_gelu(float *values, long count) {
+    for (long i = 0; i < count; i++) {
+        float v = values[i];
+        float z = v * 0.70710678118654752f;
+        float a = z < 0 ? -z : z;
+        float t = 1.0f / (1.0f + 0.3275911f * a);
+        float polynomial = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+        float erf = 1.0f - polynomial * exp_nonpositive(-a * a);
+        values[i] = 0.5f * v * (1.0f + (z < 0 ? -erf : erf));
+    }
+}
+
+ELEMENTWISE
+void rasi_add_layer_norm(float *x, const float *residual, int rows, int width, const float *gain, const float *bias) {
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (long)r * width;
+        if (residual) {
+            const float *add = residual + (long)r * width;
+            for (int j = 0; j < width; j++) row[j] += add[j];
+        }
+        // Sums in any order (the pragma lets the compiler keep vector partial sums).
+        float mean = 0;
+#pragma clang loop vectorize(enable)
+        for (int j = 0; j < width; j++) mean += row[j];
+        mean /= (float)width;
+        float variance = 0;
+#pragma clang loop vectorize(enable)
+        for (int j = 0; j < width; j++) variance += (row[j] - mean) * (row[j] - mean);
+        float inverse = 1.0f / __builtin_sqrtf(variance / (float)width + 1e-12f);
+        for (int j = 0; j < width; j++) row[j] = (row[j] - mean) * inverse * gain[j] + bias[j];
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>

@@ -157,7 +157,7 @@ public final class MiniLM: Embedder, Sendable {
                 for j in 0..<d { x[row + j] = wordEmbeddings[word + j] + positionEmbeddings[pos + j] + tokenType[j] }
             }
         }
-        Self.layerNorm(&x, rows: n, width: d, embeddingNorm)
+        Self.addLayerNorm(&x, nil, rows: n, width: d, embeddingNorm)
 
         var qkv = [Float](repeating: 0, count: n * 3 * d)
         var context = [Float](repeating: 0, count: n * d)
@@ -181,18 +181,12 @@ public final class MiniLM: Embedder, Sendable {
                 }
             }
             layer.output(context, rows: n, into: &attended)
-            for i in 0..<(n * d) { x[i] += attended[i] }
-            Self.layerNorm(&x, rows: n, width: d, layer.attentionNorm)
+            Self.addLayerNorm(&x, attended, rows: n, width: d, layer.attentionNorm)
 
             layer.intermediate(x, rows: n, into: &hidden)
-            let inverseRoot2: Float = 1 / Float(2).squareRoot()
-            for i in 0..<hidden.count {
-                let v = hidden[i]
-                hidden[i] = 0.5 * v * (1 + Self.erf(v * inverseRoot2))
-            }
+            Self.gelu(&hidden)
             layer.ffnOutput(hidden, rows: n, into: &attended)
-            for i in 0..<(n * d) { x[i] += attended[i] }
-            Self.layerNorm(&x, rows: n, width: d, layer.outputNorm)
+            Self.addLayerNorm(&x, attended, rows: n, width: d, layer.outputNorm)
         }
 
         return batch.enumerated().map { s, ids in
@@ -206,20 +200,19 @@ public final class MiniLM: Embedder, Sendable {
         }
     }
 
-    static func layerNorm(_ x: inout [Float], rows: Int, width: Int, _ norm: (gain: [Float], bias: [Float])) {
-        for r in 0..<rows {
-            let base = r * width
-            var mean: Float = 0
-            for j in 0..<width { mean += x[base + j] }
-            mean /= Float(width)
-            var variance: Float = 0
-            for j in 0..<width {
-                let centered = x[base + j] - mean
-                variance += centered * centered
-            }
-            let inverse = 1 / (variance / Float(width) + 1e-12).squareRoot()
-            for j in 0..<width { x[base + j] = (x[base + j] - mean) * inverse * norm.gain[j] + norm.bias[j] }
+    /// x = LayerNorm(x + residual), row by row.
+    static func addLayerNorm(_ x: inout [Float], _ residual: [Float]?, rows: Int, width: Int, _ norm: (gain: [Float], bias: [Float])) {
+        precondition(x.count >= rows * width && (residual?.count ?? .max) >= rows * width && norm.gain.count >= width && norm.bias.count >= width)
+        if let residual {
+            rasi_add_layer_norm(&x, residual, Int32(rows), Int32(width), norm.gain, norm.bias)
+        } else {
+            rasi_add_layer_norm(&x, nil, Int32(rows), Int32(width), norm.gain, norm.bias)
         }
+    }
+
+    /// GELU in place (`rasi_gelu`: erf by Abramowitz & Stegun 7.1.26, vectorized).
+    public static func gelu(_ values: inout [Float]) {
+        rasi_gelu(&values, values.count)
     }
 
     /// One head's attention over one sequence: softmax(scale · Q Kᵀ) V, written out directly.
@@ -250,17 +243,6 @@ public final class MiniLM: Embedder, Sendable {
             out.storeBytes(of: o0, as: SIMD16<Float>.self)
             out.storeBytes(of: o1, toByteOffset: 64, as: SIMD16<Float>.self)
         }
-    }
-
-    /// erf by Abramowitz & Stegun 7.1.26: one `exp` and a polynomial, absolute error ≤ 1.5e-7.
-    /// libm's `erf` took as long as all the matrix products of a batch (`rasi bench embed`).
-    @inline(__always)
-    static func erf(_ x: Float) -> Float {
-        let a = abs(x)
-        let t = 1 / (1 + 0.3275911 * a)
-        let polynomial = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
-        let y = 1 - polynomial * exp(-a * a)
-        return x < 0 ? -y : y
     }
 
     static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {

@@ -32,4 +32,12 @@ void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *pa
 /// vector embedded alone or with others.
 void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y);
 
+/// GELU in place, 0.5·v·(1 + erf(v/√2)), with erf by Abramowitz & Stegun 7.1.26 (absolute
+/// error ≤ 1.5e-7) and its `exp` by a polynomial: branch-free, so it runs 16 (or 8) values at
+/// a time. Computed one value at a time through libm, it took a quarter of a single query's pass.
+void rasi_gelu(float *values, long count);
+
+/// x = LayerNorm(x + residual) row by row (`residual` may be NULL), with the model's gain and bias.
+void rasi_add_layer_norm(float *x, const float *residual, int rows, int width, const float *gain, const float *bias);
+
 #endif
