@@ -48,12 +48,12 @@ extension PostgresStore: LessonStore {
     /// The indexed expression: this model's vectors at its dimension, as the HNSW index holds them.
     private var indexedVector: String { "(e.vector::vector(\(dimensions)))" }
 
-    public func denseCandidates(agent: String, vector: [Float], limit: Int) async throws -> [ScoredLesson] {
+    public func denseHits(agent: String, vector: [Float], limit: Int) async throws -> [LessonHit] {
         guard let embeddingModel, vector.count == dimensions else { return [] }
         // Nearest first through the HNSW index; iterative scans keep going past vectors of other
         // agents or inactive lessons until `limit` rows pass the filter.
         let query = PostgresQuery(unsafeSQL: """
-            SELECT l.*, 1 - (\(indexedVector) <=> $1::vector(\(dimensions))) AS score
+            SELECT l.id, 1 - (\(indexedVector) <=> $1::vector(\(dimensions))) AS score
             FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
             WHERE e.model = \(Self.literal(embeddingModel)) AND l.agent = $2 AND l.status = 'active'
             ORDER BY \(indexedVector) <=> $1::vector(\(dimensions)) LIMIT $3
@@ -62,7 +62,15 @@ extension PostgresStore: LessonStore {
             // Both settings in one round trip, for this connection: every HNSW scan (this query
             // is the only one) sets them first, so no transaction is needed to scope them.
             try await db.run("SELECT set_config('hnsw.iterative_scan', 'strict_order', false), set_config('hnsw.ef_search', \(String(max(64, limit * 2))), false)")
-            return try await db.rows(query).map { ScoredLesson(lesson: try Self.lesson($0), score: try $0["score"]) }
+            return try await db.rows(query).map { LessonHit(id: try $0["id"], score: try $0["score"]) }
+        }
+    }
+
+    public func activeLessons(ids: [String], agent: String) async throws -> [String: Lesson] {
+        guard !ids.isEmpty else { return [:] }
+        return try await read { db in
+            let rows = try await db.rows("SELECT * FROM lessons WHERE id = ANY(\(ids)) AND agent = \(agent) AND status = 'active'")
+            return try Dictionary(uniqueKeysWithValues: rows.map(Self.lesson).map { ($0.id, $0) })
         }
     }
 
@@ -151,12 +159,13 @@ extension PostgresStore: LessonStore {
         return LessonVersion(lesson: lesson, changedBy: try row["changed_by"], changedAt: try row["changed_at"])
     }
 
-    public func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [ScoredLesson] {
+    public func lexicalHits(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [LessonHit] {
         let words = Self.queryWords(words)
         guard !words.isEmpty else { return [] }
         // BM25 over the agent's active lessons' situations (`lesson_postings`, kept by a trigger),
         // as the embedded store ranks: the postings of the request's lexemes are read from their
-        // index alone, and only the best `limit` lessons from the table.
+        // index alone. The postings hold the agent's active lessons only (the trigger keeps them
+        // with each lesson's write), so no lesson row is read.
         return try await read { db in
             var lexemes = try await lexemeStatistics.lexemes(words, db: db)
             if let budget = postingBudget, let counts = try await lexemeStatistics.counts(lexemes, db: db) {
@@ -176,10 +185,8 @@ extension PostgresStore: LessonStore {
                     FROM lesson_postings p JOIN terms s ON s.lexeme = p.lexeme, totals t
                     WHERE p.agent = \(agent) AND p.lexeme = ANY(\(lexemes))
                     GROUP BY p.lesson_id ORDER BY rank DESC, p.lesson_id LIMIT \(limit))
-                SELECT l.*, r.rank FROM ranked r JOIN lessons l ON l.id = r.lesson_id
-                WHERE l.agent = \(agent) AND l.status = 'active'
-                ORDER BY r.rank DESC, l.id
-                """).map { ScoredLesson(lesson: try Self.lesson($0), score: try $0["rank"]) }
+                SELECT lesson_id, rank FROM ranked ORDER BY rank DESC, lesson_id
+                """).map { LessonHit(id: try $0["lesson_id"], score: try $0["rank"]) }
         }
     }
 

@@ -125,10 +125,11 @@ public final class LexicalIndex: Sendable {
                     scores[posting.slot, default: 0] += idf * frequency * (k1 + 1) / (frequency + k1 * (1 - b + b * length / averageLength))
                 }
             }
-            return scores.map { (id: partition.ids[Int($0.key)], score: $0.value) }
-                .sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
+            // Sorted by slot and score; a slot's id is read only to break a tie, and only the kept ones are returned.
+            let ids = partition.ids
+            return scores.sorted { $0.value != $1.value ? $0.value > $1.value : ids[Int($0.key)] < ids[Int($1.key)] }
                 .prefix(limit)
-                .map { $0 }
+                .map { (id: ids[Int($0.key)], score: $0.value) }
         }
     }
 }

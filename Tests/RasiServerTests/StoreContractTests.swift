@@ -48,6 +48,10 @@ import RasiPostgres
             retired.version += 1
             try await store.updateLesson(retired, changedBy: "t", embedding: nil)
             #expect(try await store.denseCandidates(agent: "default", vector: axis(0), limit: 5).map(\.lesson.id) == [nearer.id, far.id])
+            // Retrieval reads the lessons it keeps by id: only the agent's active ones come back.
+            let read = try await store.activeLessons(ids: [near.id, nearer.id, otherAgent.id, proposed.id, "no-such-lesson"], agent: "default")
+            #expect(Set(read.keys) == [nearer.id] && read[nearer.id]?.situation == "nearer")
+            #expect(try await store.activeLessons(ids: [otherAgent.id], agent: "other").keys.first == otherAgent.id)
             #expect(try await store.lessonsWithoutEmbedding(model: Self.model).isEmpty)
             #expect(try await store.lessonsWithoutEmbedding(model: "another").count == 5)
         }

@@ -73,11 +73,34 @@ public struct LessonEmbedding: Sendable, Equatable {
     }
 }
 
+/// A lesson found by a search, by id, with its score on that search's scale.
+public struct LessonHit: Sendable, Equatable {
+    public var id: String
+    public var score: Double
+
+    public init(id: String, score: Double) {
+        self.id = id
+        self.score = score
+    }
+}
+
 /// Lessons, their versions, their vectors, and lexical and dense search.
 extension LessonStore {
-    /// Every word ranked, however common.
-    public func lexicalCandidates(agent: String, words: [String], limit: Int) async throws -> [ScoredLesson] {
-        try await lexicalCandidates(agent: agent, words: words, limit: limit, postingBudget: nil)
+    /// `lexicalHits` with the lessons read, in its order.
+    public func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int? = nil) async throws -> [ScoredLesson] {
+        try await withLessons(lexicalHits(agent: agent, words: words, limit: limit, postingBudget: postingBudget), agent: agent)
+    }
+
+    /// `denseHits` with the lessons read, in its order.
+    public func denseCandidates(agent: String, vector: [Float], limit: Int) async throws -> [ScoredLesson] {
+        try await withLessons(denseHits(agent: agent, vector: vector, limit: limit), agent: agent)
+    }
+
+    /// The hits' lessons, in the hits' order; a lesson retired or moved since the search is left out.
+    public func withLessons(_ hits: [LessonHit], agent: String) async throws -> [ScoredLesson] {
+        guard !hits.isEmpty else { return [] }
+        let lessons = try await activeLessons(ids: hits.map(\.id), agent: agent)
+        return hits.compactMap { hit in lessons[hit.id].map { ScoredLesson(lesson: $0, score: hit.score) } }
     }
 }
 
@@ -92,12 +115,15 @@ public protocol LessonStore: Sendable {
     func listLessons(_ filter: LessonFilter) async throws -> [Lesson]
     /// Every version of a lesson, oldest first, with who saved it and when (kept after deletion).
     func lessonHistory(id: String) async throws -> [LessonVersion]
-    /// Active lessons of an agent whose situation shares any of these words (stemmed by the
-    /// index), best BM25 first, each scored with its BM25 (positive, higher is better).
-    /// With a posting budget, only the rarest words are ranked (see `LexicalBudget`).
-    func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [ScoredLesson]
-    /// Active lessons of an agent nearest to `vector` by cosine, best first.
-    func denseCandidates(agent: String, vector: [Float], limit: Int) async throws -> [ScoredLesson]
+    /// The active lessons of an agent whose situation shares any of these words (stemmed by the
+    /// index), best BM25 first, ties by id, each scored with its BM25 (positive, higher is
+    /// better). With a posting budget, only the rarest words are ranked (see `LexicalBudget`).
+    /// Ids only: retrieval reads the lessons it keeps once, after fusing both sides.
+    func lexicalHits(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [LessonHit]
+    /// The active lessons of an agent nearest to `vector`, best first, each scored with its cosine.
+    func denseHits(agent: String, vector: [Float], limit: Int) async throws -> [LessonHit]
+    /// Those of these lessons that are active and `agent`'s, by id.
+    func activeLessons(ids: [String], agent: String) async throws -> [String: Lesson]
     /// The cosine of `vector` with each given active lesson's vector.
     func denseScores(ids: [String], vector: [Float]) async throws -> [String: Double]
     /// Stores many lessons in one transaction (imports, benchmarks); searchable when this returns.

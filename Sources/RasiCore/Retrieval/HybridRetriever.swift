@@ -52,28 +52,30 @@ public struct HybridRetriever: LessonRetriever {
 
     /// The lexical side needs no vector, so it runs while the request is embedded; the dense
     /// side follows the embedding (each is a query of its own, on its own connection in PostgreSQL).
+    /// Both give ids and scores; only the lessons that make the top `limit` are read (`fetch`).
     func candidates(agent: String, query: String, limit: Int, vector embed: () async throws -> [Float]?) async throws -> [ScoredLesson] {
         guard mode == .hybrid else {
             guard let vector = try await PhaseTimings.measure("embed", embed) else { return [] }
-            return try await PhaseTimings.measure("dense") { try await store.denseCandidates(agent: agent, vector: vector, limit: limit) }
+            let dense = try await PhaseTimings.measure("dense") { try await store.denseHits(agent: agent, vector: vector, limit: limit) }
+            return try await PhaseTimings.measure("fetch") { try await store.withLessons(dense, agent: agent) }
         }
         let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
         async let lexicalSide = PhaseTimings.measure("lexical") {
-            try await store.lexicalCandidates(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
+            try await store.lexicalHits(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
         }
         guard let vector = try await PhaseTimings.measure("embed", embed) else { return [] }
-        let dense = try await PhaseTimings.measure("dense") { try await store.denseCandidates(agent: agent, vector: vector, limit: limit) }
+        let dense = try await PhaseTimings.measure("dense") { try await store.denseHits(agent: agent, vector: vector, limit: limit) }
         let lexical = try await lexicalSide
-        typealias Entry = (lesson: Lesson, cosine: Double, bm25: Double)
+        typealias Entry = (cosine: Double, bm25: Double)
         func rank(_ entry: Entry) -> Double { entry.cosine + lexicalWeight * entry.bm25 }
         var fused: [String: Entry] = [:]
-        for candidate in dense { fused[candidate.lesson.id] = (candidate.lesson, candidate.score, 0) }
-        var lexicalOnly: [ScoredLesson] = []
-        for candidate in lexical {
-            if fused[candidate.lesson.id] != nil {
-                fused[candidate.lesson.id]?.bm25 = candidate.score
+        for hit in dense { fused[hit.id] = (hit.score, 0) }
+        var lexicalOnly: [LessonHit] = []
+        for hit in lexical {
+            if fused[hit.id] != nil {
+                fused[hit.id]?.bm25 = hit.score
             } else {
-                lexicalOnly.append(candidate)
+                lexicalOnly.append(hit)
             }
         }
         // A lesson the dense side left out of a full answer is no closer than the farthest it
@@ -86,14 +88,15 @@ public struct HybridRetriever: LessonRetriever {
             contenders = lexicalOnly.filter { farthest + lexicalWeight * $0.score >= bar }
         }
         let cosines = contenders.isEmpty ? [:] : try await PhaseTimings.measure("dense") {
-            try await store.denseScores(ids: contenders.map(\.lesson.id), vector: vector)
+            try await store.denseScores(ids: contenders.map(\.id), vector: vector)
         }
-        for candidate in contenders {
-            if let cosine = cosines[candidate.lesson.id] { fused[candidate.lesson.id] = (candidate.lesson, cosine, candidate.score) }
+        for hit in contenders {
+            if let cosine = cosines[hit.id] { fused[hit.id] = (cosine, hit.score) }
         }
-        return fused.values
-            .sorted { rank($0) > rank($1) }
+        // Each candidate is scored with its cosine (see above); ties by id, so the order is the same every time.
+        let best = fused.sorted { rank($0.value) != rank($1.value) ? rank($0.value) > rank($1.value) : $0.key < $1.key }
             .prefix(limit)
-            .map { ScoredLesson(lesson: $0.lesson, score: $0.cosine) }
+            .map { LessonHit(id: $0.key, score: $0.value.cosine) }
+        return try await PhaseTimings.measure("fetch") { try await store.withLessons(best, agent: agent) }
     }
 }
