@@ -31,12 +31,12 @@ extension SQLiteStore {
 
     public func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair> {
         guard ids.count > 1 else { return [] }
-        return try await database.read { db in
+        return try readNow { db in
             let placeholders = Self.placeholders(ids.count)
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT lesson_a, lesson_b FROM lesson_conflicts
                 WHERE resolved_at IS NULL AND lesson_a IN (\(placeholders)) AND lesson_b IN (\(placeholders))
-                """, arguments: StatementArguments(ids + ids))
+                """), arguments: StatementArguments(ids + ids))
             return Set(rows.map { LessonPair($0["lesson_a"], $0["lesson_b"]) })
         }
     }

@@ -89,6 +89,18 @@ public final class SQLiteStore: Sendable {
     }
 }
 
+extension SQLiteStore {
+    /// A short read by key, run on the calling thread. GRDB's async `read` hops to a queue that
+    /// waits for a free connection, then to the connection's own queue, and back: thread
+    /// switches that cost more than the lookup itself. The reads on every model call's path (its
+    /// key, the lessons retrieval keeps, their conflicts) go through here, with statements
+    /// compiled once per connection (compiling one cost more than running it); the thread is
+    /// held only while one indexed query runs.
+    func readNow<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.read(body)
+    }
+}
+
 // MARK: - Keys
 
 extension SQLiteStore: KeyStore {
@@ -101,8 +113,8 @@ extension SQLiteStore: KeyStore {
     }
 
     public func activeKey(secretHash: String) async throws -> APIKey? {
-        try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL", arguments: [secretHash])
+        try readNow { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL"), arguments: [secretHash])
                 .map(Self.key)
         }
     }
@@ -450,8 +462,8 @@ extension SQLiteStore: LessonStore {
         guard !ids.isEmpty else { return [:] }
         // By id alone, then filtered: with the agent and status in the query, SQLite's planner
         // chose the (agent, status) index and read every lesson of the agent (30 ms at 100k).
-        return try await database.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT \(Self.lessonColumns) FROM lessons l WHERE l.id IN (\(Self.placeholders(ids.count)))",
+        return try readNow { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.lessonColumns) FROM lessons l WHERE l.id IN (\(Self.placeholders(ids.count)))"),
                                         arguments: StatementArguments(ids))
             return Dictionary(uniqueKeysWithValues: rows.map(Self.lesson).filter { $0.agent == agent && $0.status == .active }.map { ($0.id, $0) })
         }

@@ -243,3 +243,18 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
         #expect(LexicalBudget.rarest(counts, budget: 10_000).count == 4)
     }
 }
+
+@Suite struct CosineTests {
+    @Test func cosineMatchesTheDefinitionForAnyLength() {
+        var rng = SystemRandomNumberGenerator()
+        for count in [1, 7, 8, 9, 384, 387] {
+            let a = (0..<count).map { _ in Float.random(in: -1...1, using: &rng) }
+            let b = (0..<count).map { _ in Float.random(in: -1...1, using: &rng) }
+            let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let expected = dot / (a.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot() * b.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
+            #expect(abs(Embeddings.cosine(a, b) - expected) < 1e-5, "length \(count)")
+        }
+        #expect(Embeddings.cosine([0, 0, 0], [1, 2, 3]) == 0)
+        #expect(abs(Embeddings.cosine([1, 2, 3], [2, 4, 6]) - 1) < 1e-6)
+    }
+}

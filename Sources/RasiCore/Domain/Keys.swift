@@ -57,11 +57,11 @@ public enum KeySecret {
         var bytes = [UInt8](repeating: 0, count: 20)
         var rng = SystemRandomNumberGenerator()
         for i in bytes.indices { bytes[i] = rng.next() }
-        return "rasi_" + bytes.map { String(format: "%02x", $0) }.joined()
+        return "rasi_" + bytes.hexadecimal
     }
 
     public static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(secret.utf8)).hexadecimal
     }
 
     public static func displayPrefix(_ secret: String) -> String {

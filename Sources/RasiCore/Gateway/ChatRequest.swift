@@ -121,7 +121,7 @@ public struct ChatRequest: Sendable {
             hasher.update(data: Data(part.utf8))
             hasher.update(data: Data([0]))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hexadecimal
     }
 
     /// Every string of the conversation as the client sent it, in order: what a log redacted as

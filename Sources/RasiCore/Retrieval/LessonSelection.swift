@@ -178,13 +178,14 @@ extension LessonSelectionPolicy {
         var chosen: [ScoredLesson] = []
         var tokens = 0
         var perTopic: [String: Int] = [:]
+        // Each waiting candidate's most similar chosen lesson, kept up to date as lessons are chosen.
+        var closestChosen = [(Double, String)?](repeating: nil, count: pool.count)
         while !pool.isEmpty {
             // MMR: the best rank, less its redundancy with what is already chosen.
-            let scored = pool.enumerated().map { index, entry -> (Int, Double, (Double, String)?) in
-                let closest = chosen.compactMap { other in similarity(entry.candidate.lesson, other.lesson).map { ($0, other.lesson.id) } }.max { $0.0 < $1.0 }
-                return (index, entry.rank - diversity * max(0, closest?.0 ?? 0), closest)
-            }
-            let (index, _, closest) = scored.max { $0.1 < $1.1 }!
+            let index = pool.indices.max { a, b in
+                pool[a].rank - diversity * max(0, closestChosen[a]?.0 ?? 0) < pool[b].rank - diversity * max(0, closestChosen[b]?.0 ?? 0)
+            }!
+            let closest = closestChosen.remove(at: index)
             let candidate = pool.remove(at: index).candidate
             let id = candidate.lesson.id
             if let closest, closest.0 >= duplicateSimilarity,
@@ -209,6 +210,10 @@ extension LessonSelectionPolicy {
             chosen.append(candidate)
             tokens = trialTokens
             if let topic = candidate.lesson.topic { perTopic[topic, default: 0] += 1 }
+            for (i, entry) in pool.enumerated() {
+                guard let alike = similarity(entry.candidate.lesson, candidate.lesson), alike > closestChosen[i]?.0 ?? -.infinity else { continue }
+                closestChosen[i] = (alike, id)
+            }
         }
         guard !chosen.isEmpty else { return LessonSelection(lessons: [], context: "", tokens: 0, setAside: setAside) }
         let kept = keepConflicts ? conflicts.filter { pair in chosen.contains { pair.first == $0.lesson.id } && chosen.contains { pair.second == $0.lesson.id } } : []

@@ -25,13 +25,30 @@ public protocol Embedder: Sendable {
 public enum Embeddings {
     /// The cosine of two vectors; 0 when either is zero.
     public static func cosine(_ a: [Float], _ b: [Float]) -> Double {
-        var dot: Float = 0, na: Float = 0, nb: Float = 0
-        for i in 0..<min(a.count, b.count) {
-            dot += a[i] * b[i]
-            na += a[i] * a[i]
-            nb += b[i] * b[i]
+        let count = min(a.count, b.count)
+        var dot = SIMD8<Float>(), na = SIMD8<Float>(), nb = SIMD8<Float>()
+        var i = 0
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                let x = UnsafeRawPointer(a.baseAddress), y = UnsafeRawPointer(b.baseAddress)
+                while i + 8 <= count, let x, let y {
+                    let u = x.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                    let v = y.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                    dot += u * v
+                    na += u * u
+                    nb += v * v
+                    i += 8
+                }
+            }
         }
-        return na > 0 && nb > 0 ? Double(dot / (na.squareRoot() * nb.squareRoot())) : 0
+        var (d, n, m) = (dot.sum(), na.sum(), nb.sum())
+        while i < count {
+            d += a[i] * b[i]
+            n += a[i] * a[i]
+            m += b[i] * b[i]
+            i += 1
+        }
+        return n > 0 && m > 0 ? Double(d / (n.squareRoot() * m.squareRoot())) : 0
     }
 }
 

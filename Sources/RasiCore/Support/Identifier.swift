@@ -22,3 +22,18 @@ public enum Identifier {
         return String(repeating: "0", count: max(0, width - s.count)) + s
     }
 }
+
+extension Sequence<UInt8> {
+    /// Lowercase hexadecimal, two digits a byte. `String(format: "%02x")` a byte at a time took
+    /// 40–100 µs for a SHA-256, and every model call hashes its key and its turn.
+    public var hexadecimal: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
