@@ -99,7 +99,7 @@ public final class LexicalIndex: Sendable {
     /// The `limit` lessons of `agent` with the highest BM25 for `words` (tokenized and stemmed as
     /// the lessons were), best first, ties by id. With a posting budget only the rarest terms
     /// are ranked (`LexicalBudget`).
-    public func search(agent: String, words: [String], limit: Int, postingBudget: Int?) -> [(id: String, score: Double)] {
+    public func search(agent: String, words: [String], limit: Int, postingBudget: Int?) -> [LessonHit] {
         var terms: [String] = []
         for word in words {
             for token in LexicalTokens.tokens(word) where !terms.contains(token) { terms.append(token) }
@@ -125,11 +125,12 @@ public final class LexicalIndex: Sendable {
                     scores[posting.slot, default: 0] += idf * frequency * (k1 + 1) / (frequency + k1 * (1 - b + b * length / averageLength))
                 }
             }
-            // Sorted by slot and score; a slot's id is read only to break a tie, and only the kept ones are returned.
+            // Sorted as (slot, score) pairs, best first: a slot's id is read only to break a tie, and
+            // made a hit only for the `limit` kept.
             let ids = partition.ids
             return scores.sorted { $0.value != $1.value ? $0.value > $1.value : ids[Int($0.key)] < ids[Int($1.key)] }
                 .prefix(limit)
-                .map { (id: ids[Int($0.key)], score: $0.value) }
+                .map { LessonHit(id: ids[Int($0.key)], score: $0.value) }
         }
     }
 }

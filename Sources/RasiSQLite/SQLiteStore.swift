@@ -511,9 +511,9 @@ extension SQLiteStore: LessonStore {
             .map { LessonVersion(lesson: $0, changedBy: row["changed_by"], changedAt: row["changed_at"]) }
     }
 
-    /// Ranked in process (`LexicalIndex`); only the best are read from the table.
+    /// Ranked in process (`LexicalIndex`), without reading the table.
     public func lexicalHits(agent: String, words: [String], limit: Int, postingBudget: Int?) async throws -> [LessonHit] {
-        lexical.search(agent: agent, words: words, limit: limit, postingBudget: postingBudget).map { LessonHit(id: $0.id, score: $0.score) }
+        lexical.search(agent: agent, words: words, limit: limit, postingBudget: postingBudget)
     }
 
     static func upsertLesson(_ l: Lesson, insert: Bool, db: Database) throws {

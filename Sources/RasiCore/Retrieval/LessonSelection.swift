@@ -182,9 +182,8 @@ extension LessonSelectionPolicy {
         var closestChosen = [(Double, String)?](repeating: nil, count: pool.count)
         while !pool.isEmpty {
             // MMR: the best rank, less its redundancy with what is already chosen.
-            let index = pool.indices.max { a, b in
-                pool[a].rank - diversity * max(0, closestChosen[a]?.0 ?? 0) < pool[b].rank - diversity * max(0, closestChosen[b]?.0 ?? 0)
-            }!
+            func marginal(_ i: Int) -> Double { pool[i].rank - diversity * max(0, closestChosen[i]?.0 ?? 0) }
+            let index = pool.indices.max { marginal($0) < marginal($1) }!
             let closest = closestChosen.remove(at: index)
             let candidate = pool.remove(at: index).candidate
             let id = candidate.lesson.id

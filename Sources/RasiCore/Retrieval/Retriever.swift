@@ -30,10 +30,10 @@ public enum Embeddings {
         var i = 0
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
-                let x = UnsafeRawPointer(a.baseAddress), y = UnsafeRawPointer(b.baseAddress)
-                while i + 8 <= count, let x, let y {
-                    let u = x.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                    let v = y.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                guard let x = a.baseAddress, let y = b.baseAddress else { return }
+                while i + 8 <= count {
+                    let u = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let v = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
                     dot += u * v
                     na += u * u
                     nb += v * v
