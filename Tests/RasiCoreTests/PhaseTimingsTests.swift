@@ -30,5 +30,9 @@ import RasiCore
         #expect(timings.headerValue == "embed;dur=3.21, log;dur=0.80")
         #expect(PhaseTimings.parse(timings.headerValue) == ["embed": 3.21, "log": 0.8])
         #expect(PhaseTimings.parse("cache;desc=\"hit\", db;dur=1.5;desc=x, ;dur=2") == ["db": 1.5])
+        // A phase of a few microseconds is still reported as taking time.
+        let quick = PhaseTimings()
+        quick.add("lexical", .nanoseconds(3_400))
+        #expect(quick.headerValue == "lexical;dur=0.0034")
     }
 }

@@ -38,9 +38,14 @@ public final class PhaseTimings: Sendable {
     /// Each phase's total, in the order first measured.
     public var recorded: [(name: String, duration: Duration)] { phases.withLock { $0 } }
 
-    /// The W3C `Server-Timing` value: `embed;dur=3.21, dense;dur=0.84` (milliseconds).
+    /// The W3C `Server-Timing` value: `embed;dur=3.21, dense;dur=0.84` (milliseconds). A phase
+    /// under 10 µs (an in-memory search of a small store) gets four decimals, not a `0.00` that
+    /// would read as not measured.
     public var headerValue: String {
-        recorded.map { "\($0.name);dur=" + String(format: "%.2f", $0.duration.seconds * 1000) }.joined(separator: ", ")
+        recorded.map { phase in
+            let milliseconds = phase.duration.seconds * 1000
+            return "\(phase.name);dur=" + String(format: milliseconds >= 0.01 ? "%.2f" : "%.4f", milliseconds)
+        }.joined(separator: ", ")
     }
 
     /// Reads a `Server-Timing` value back into milliseconds per phase (what the bench aggregates).
