@@ -52,6 +52,7 @@ let package = Package(
             name: "RasiSQLite",
             dependencies: [
                 "RasiCore",
+                "CRasiKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: optimizedAlways

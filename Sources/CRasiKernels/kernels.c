@@ -217,6 +217,57 @@ static inline void block_bf16(const uint32_t *x, const int count, int pairs, con
     }
 }
 
+/// One product, shared by the threads that compute it: each chunk is a run of whole panels.
+typedef struct {
+    const void *x;  // float32 rows, or in bfloat16 mode the rows' pairs
+    int rows, inputs, outputs, panelsPerChunk;
+    const uint16_t *packed;
+    const float *bias;
+    float *y;
+} linear_task;
+
+/// Panels per chunk: about four chunks per thread, so a thread that starts late or runs slow
+/// leaves the rest to the others.
+static int chunked(linear_task *task, int threads) {
+    int all = panels(task->outputs);
+    int per = all / (4 * threads);
+    task->panelsPerChunk = per < 1 ? 1 : per;
+    return (all + task->panelsPerChunk - 1) / task->panelsPerChunk;
+}
+
+__attribute__((target("avx512f,avx512bf16")))
+static void bf16_chunk(const void *context, int chunk) {
+    const linear_task *task = context;
+    const uint32_t *xb = task->x;
+    int pairs = paired(task->inputs) / 2, rows = task->rows, outputs = task->outputs;
+    int first = chunk * task->panelsPerChunk, last = first + task->panelsPerChunk;
+    if (last > panels(outputs)) last = panels(outputs);
+    for (int p = first; p < last; p++) {
+        const uint16_t *panel = task->packed + (long)p * PANEL * 2 * pairs;
+        int width = panel_width(outputs, p);
+        for (int r = 0; r < rows; r += BLOCK16) {
+            int count = rows - r < BLOCK16 ? rows - r : BLOCK16;
+            const uint32_t *rowsIn = xb + (long)r * pairs;
+            float *rowsOut = task->y + (long)r * outputs + p * PANEL;
+            const float *panelBias = task->bias + p * PANEL;
+            switch (count) {
+            case 12: block_bf16(rowsIn, 12, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 11: block_bf16(rowsIn, 11, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 10: block_bf16(rowsIn, 10, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 9: block_bf16(rowsIn, 9, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 8: block_bf16(rowsIn, 8, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 7: block_bf16(rowsIn, 7, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 6: block_bf16(rowsIn, 6, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 5: block_bf16(rowsIn, 5, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 4: block_bf16(rowsIn, 4, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 3: block_bf16(rowsIn, 3, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            case 2: block_bf16(rowsIn, 2, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            default: block_bf16(rowsIn, 1, pairs, panel, panelBias, width, rowsOut, outputs); break;
+            }
+        }
+    }
+}
+
 __attribute__((target("avx512f,avx512bf16")))
 static void linear_bf16(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {
     int pairs = paired(inputs) / 2;
@@ -236,47 +287,26 @@ static void linear_bf16(const float *x, int rows, int inputs, const uint16_t *pa
             out[i / 2] = (uint32_t)low | (uint32_t)high << 16;
         }
     }
-    for (int p = 0; p < panels(outputs); p++) {
-        const uint16_t *panel = packed + (long)p * PANEL * 2 * pairs;
-        int width = panel_width(outputs, p);
-        for (int r = 0; r < rows; r += BLOCK16) {
-            int count = rows - r < BLOCK16 ? rows - r : BLOCK16;
-            const uint32_t *rowsIn = xb + (long)r * pairs;
-            float *rowsOut = y + (long)r * outputs + p * PANEL;
-            const float *panelBias = bias + p * PANEL;
-            switch (count) {
-            case 12: block_bf16(rowsIn, 12, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 11: block_bf16(rowsIn, 11, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 10: block_bf16(rowsIn, 10, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 9: block_bf16(rowsIn, 9, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 8: block_bf16(rowsIn, 8, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 7: block_bf16(rowsIn, 7, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 6: block_bf16(rowsIn, 6, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 5: block_bf16(rowsIn, 5, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 4: block_bf16(rowsIn, 4, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 3: block_bf16(rowsIn, 3, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            case 2: block_bf16(rowsIn, 2, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            default: block_bf16(rowsIn, 1, pairs, panel, panelBias, width, rowsOut, outputs); break;
-            }
-        }
-    }
+    linear_task task = {.x = xb, .rows = rows, .inputs = inputs, .outputs = outputs, .packed = packed, .bias = bias, .y = y};
+    rasi_parallel_for(bf16_chunk, &task, chunked(&task, rasi_parallel_threads()));
     free(xb);
 }
 
 __attribute__((target("avx2,fma,f16c")))
-void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {
-    if (use_bf16()) {
-        linear_bf16(x, rows, inputs, packed, bias, outputs, y);
-        return;
-    }
-    for (int p = 0; p < panels(outputs); p++) {
-        const uint16_t *panel = packed + (long)p * PANEL * inputs;
+static void f16_chunk(const void *context, int chunk) {
+    const linear_task *task = context;
+    const float *x = task->x;
+    int rows = task->rows, inputs = task->inputs, outputs = task->outputs;
+    int first = chunk * task->panelsPerChunk, last = first + task->panelsPerChunk;
+    if (last > panels(outputs)) last = panels(outputs);
+    for (int p = first; p < last; p++) {
+        const uint16_t *panel = task->packed + (long)p * PANEL * inputs;
         int width = panel_width(outputs, p);
         for (int r = 0; r < rows; r += BLOCK) {
             int count = rows - r < BLOCK ? rows - r : BLOCK;
             const float *rowsIn = x + (long)r * inputs;
-            float *rowsOut = y + (long)r * outputs + p * PANEL;
-            const float *panelBias = bias + p * PANEL;
+            float *rowsOut = task->y + (long)r * outputs + p * PANEL;
+            const float *panelBias = task->bias + p * PANEL;
             switch (count) {
             case 6: block(rowsIn, 6, inputs, panel, panelBias, width, rowsOut, outputs); break;
             case 5: block(rowsIn, 5, inputs, panel, panelBias, width, rowsOut, outputs); break;
@@ -289,6 +319,15 @@ void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *pa
     }
 }
 
+void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {
+    if (use_bf16()) {
+        linear_bf16(x, rows, inputs, packed, bias, outputs, y);
+        return;
+    }
+    linear_task task = {.x = x, .rows = rows, .inputs = inputs, .outputs = outputs, .packed = packed, .bias = bias, .y = y};
+    rasi_parallel_for(f16_chunk, &task, chunked(&task, rasi_parallel_threads()));
+}
+
 #else
 // Other architectures multiply through BLAS: the model never packs or calls these.
 
@@ -298,3 +337,19 @@ void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *pa
 
 void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y) {}
 #endif
+
+// Vector search: inner products of unit vectors, and bringing a graph's next vectors into the
+// cache before they are scored, so their trips from memory overlap instead of queueing.
+
+ELEMENTWISE
+float rasi_dot(const float *a, const float *b, long count) {
+    float sum = 0;
+#pragma clang loop vectorize(enable) interleave_count(4)
+    for (long i = 0; i < count; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+void rasi_prefetch(const void *address, long bytes) {
+    const char *p = address;
+    for (long offset = 0; offset < bytes; offset += 64) __builtin_prefetch(p + offset, 0, 3);
+}

@@ -48,6 +48,13 @@ public final class MiniLM: Embedder, Sendable {
         let inputs: Int
 
         static let kernels = rasi_kernels_available() != 0
+        /// Threads a product is split over (`rasi_parallel_for`, in runs of 16 outputs): the
+        /// process's CPUs, at most 4; `RASI_EMBED_THREADS` sets it. A single query's pass takes
+        /// the weights' trip from memory, which two cores make in about half the time.
+        static var threads: Int {
+            get { Int(rasi_parallel_threads()) }
+            set { rasi_set_parallel_threads(Int32(newValue)) }
+        }
         /// Whether the kernels round weights and inputs to bfloat16 (AVX512-BF16), not weights to half precision.
         static let bfloat16 = rasi_kernels_available() == 2
 

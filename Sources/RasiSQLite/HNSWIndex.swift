@@ -1,3 +1,4 @@
+import CRasiKernels
 import Foundation
 
 /// Hierarchical navigable small-world graph (Malkov & Yashunin, 2018) over unit vectors by
@@ -157,7 +158,9 @@ public final class HNSWIndex: @unchecked Sendable {
         var improved = true
         while improved {
             improved = false
-            for n in neighbours(current, layer: layer) {
+            let list = neighbours(current, layer: layer)
+            for n in list { rasi_prefetch(pointer(n), vectorBytes) }
+            for n in list {
                 let s = dot(query, n)
                 if s > best {
                     best = s
@@ -185,7 +188,11 @@ public final class HNSWIndex: @unchecked Sendable {
         }
         while let (node, s) = candidates.pop() {
             if results.count >= ef, let worst = results.peekScore, s < worst { break }
-            for n in neighbours(node, layer: layer) where visited[Int(n)] != generation {
+            // The vectors about to be scored are asked for together: a graph's neighbours lie
+            // anywhere in memory, and fetched one after another each would wait its own trip.
+            let list = neighbours(node, layer: layer)
+            for n in list where visited[Int(n)] != generation { rasi_prefetch(pointer(n), vectorBytes) }
+            for n in list where visited[Int(n)] != generation {
                 visited[Int(n)] = generation
                 let ns = dot(query, n)
                 if results.count < ef || ns > results.peekScore! {
@@ -199,6 +206,8 @@ public final class HNSWIndex: @unchecked Sendable {
         while let item = results.pop() { out.append(item) }
         return out.reversed()
     }
+
+    private var vectorBytes: Int { dimensions * MemoryLayout<Float>.size }
 
     private func pointer(_ node: Int32) -> UnsafePointer<Float> {
         UnsafePointer(storage + Int(node) * dimensions)

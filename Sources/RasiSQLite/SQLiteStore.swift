@@ -76,6 +76,9 @@ public final class SQLiteStore: Sendable {
             // Temporary data in memory: a group commit's savepoints keep their statement journals
             // there, not in files created and deleted in /var/tmp for every group.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // Reads through a memory map, not a read() call per page: the lessons a model call
+            // keeps are a score of random rows, each a few pages of a table far larger than the cache.
+            try db.execute(sql: "PRAGMA mmap_size = 1073741824")
         }
         return configuration
     }

@@ -1,3 +1,4 @@
+import CRasiKernels
 import Synchronization
 
 /// Nearest-neighbour search over unit vectors by inner product (= cosine), in process,
@@ -172,20 +173,7 @@ public final class FlatVectorIndex: Sendable {
 
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
-        var sum = SIMD16<Float>()
-        var i = 0
-        while i + 16 <= count {
-            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
-            let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
-            sum += x * y
-            i += 16
-        }
-        var total = sum.sum()
-        while i < count {
-            total += a[i] * b[i]
-            i += 1
-        }
-        return total
+        rasi_dot(a, b, count)
     }
 }
 

@@ -227,6 +227,40 @@ let sharedModel: MiniLM? = {
         }
     }
 
+    /// A product split over the pool's threads has the same bits as one computed on one thread,
+    /// call after call (each reuses the pool) and with several callers at once (all but one run serially).
+    @Test func aProductSplitOverThreadsHasTheSameBitsAsOneThreads() async {
+        var rng = SystemRandomNumberGenerator()
+        let outputs = 1152, inputs = 384, rows = 13
+        let weight = (0..<(outputs * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<outputs).map { _ in Float.random(in: -1...1, using: &rng) }
+        let linear = MiniLM.Linear(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
+        let x = (0..<(rows * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let pool = MiniLM.Linear.threads
+        defer { MiniLM.Linear.threads = pool }
+        #expect(pool > 1 || ProcessInfo.processInfo.activeProcessorCount == 1, "the pool did not start a helper on a machine with several CPUs")
+        MiniLM.Linear.threads = 1
+        var serial = [Float](repeating: .nan, count: rows * outputs)
+        linear(x, rows: rows, into: &serial)
+        MiniLM.Linear.threads = pool
+        let expected = serial
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var wrong = 0
+                    for _ in 0..<50 {
+                        var y = [Float](repeating: .nan, count: rows * outputs)
+                        linear(x, rows: rows, into: &y)
+                        if y != expected { wrong += 1 }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+    }
+
     @Test func concurrentEmbeddingsAreBatchedAndEachGetsItsOwnVectors() async {
         let queue = ForwardQueue(maxBatch: 32)
         let batches = Batches()

@@ -29,7 +29,8 @@ void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *pa
 
 /// y (rows × outputs) = x (rows × inputs) · weightᵀ + bias, the weight packed by `rasi_pack_weight`.
 /// Each row is computed alone, in the same order whatever the batch, so a text gets the same
-/// vector embedded alone or with others.
+/// vector embedded alone or with others. The outputs are split over `rasi_parallel_threads()`
+/// threads in runs of whole panels; each output's arithmetic is the same however they are split.
 void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y);
 
 /// GELU in place, 0.5·v·(1 + erf(v/√2)), with erf by Abramowitz & Stegun 7.1.26 (absolute
@@ -39,5 +40,22 @@ void rasi_gelu(float *values, long count);
 
 /// x = LayerNorm(x + residual) row by row (`residual` may be NULL), with the model's gain and bias.
 void rasi_add_layer_norm(float *x, const float *residual, int rows, int width, const float *gain, const float *bias);
+
+/// Σ a[i]·b[i], summed in vector lanes (the order differs from a sequential sum by rounding only).
+float rasi_dot(const float *a, const float *b, long count);
+
+/// Asks for `bytes` from `address` to be brought into the cache (no effect on results).
+void rasi_prefetch(const void *address, long bytes);
+
+/// Runs `run(context, chunk)` for every chunk in [0, chunks), on the calling thread and the
+/// pool's helper threads, and returns when all are done. A helper that does not start in time
+/// leaves its chunks to the caller; a call made while another is in flight runs serially.
+void rasi_parallel_for(void (*run)(const void *context, int chunk), const void *context, int chunks);
+
+/// Threads `rasi_parallel_for` uses: the process's CPUs, at most 4 (`RASI_EMBED_THREADS` sets it).
+int rasi_parallel_threads(void);
+
+/// Sets the threads used (1: serial; more than the pool started is capped at what it started).
+void rasi_set_parallel_threads(int threads);
 
 #endif
