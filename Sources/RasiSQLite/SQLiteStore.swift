@@ -15,6 +15,8 @@ public final class SQLiteStore: Sendable {
     let index: FlatVectorIndex?
     /// BM25 over the active lessons' situations, for the lexical side of retrieval.
     let lexical = LexicalIndex()
+    /// The active lessons as committed, for the reads on every model call's path.
+    let cache = LessonCache()
     let embeddingModel: String?
 
     /// Opens (creating if needed) the database at `path`, migrates it to the latest schema, and
@@ -24,26 +26,30 @@ public final class SQLiteStore: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         database = try DatabasePool(path: path, configuration: Self.configuration())
         try Self.migrator.migrate(database)
+        database.add(transactionObserver: cache, extent: .databaseLifetime)
         commits = CommitGroup(database)
         self.embeddingModel = embeddingModel
         index = embeddingModel.map { _ in FlatVectorIndex(dimensions: dimensions) }
         try loadIndex()
     }
 
-    /// One pass over the active lessons fills both indexes: every situation, and each vector of
-    /// `embeddingModel` (none is joined when it is nil).
+    /// One pass over the active lessons fills the indexes and the cache: every lesson, its
+    /// situation's terms, and each vector of `embeddingModel` (none is joined when it is nil).
     private func loadIndex() throws {
+        let generation = cache.generation
         try database.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT l.id, l.agent, l.situation, e.vector FROM lessons l
+                SELECT \(Self.lessonColumns), l.rowid, e.vector FROM lessons l
                 LEFT JOIN lesson_embeddings e ON e.lesson_id = l.id AND e.model = ?
                 WHERE l.status = 'active'
                 """, arguments: [embeddingModel])
             while let row = try rows.next() {
-                lexical.upsert(id: row[0], agent: row[1], text: row[2])
-                guard let index, let blob: Data = row[3] else { continue }
+                let lesson = Self.lesson(row)
+                cache.insert(lesson, row: row[Self.lessonColumnCount], readAt: generation)
+                lexical.upsert(id: lesson.id, agent: lesson.agent, text: lesson.situation)
+                guard let index, let blob: Data = row[Self.lessonColumnCount + 1] else { continue }
                 let vector = Self.floats(blob)
-                if vector.count == index.dimensions { index.upsert(id: row[0], agent: row[1], vector: vector) }
+                if vector.count == index.dimensions { index.upsert(id: lesson.id, agent: lesson.agent, vector: vector) }
             }
         }
     }
@@ -76,9 +82,6 @@ public final class SQLiteStore: Sendable {
             // Temporary data in memory: a group commit's savepoints keep their statement journals
             // there, not in files created and deleted in /var/tmp for every group.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
-            // Reads through a memory map, not a read() call per page: the lessons a model call
-            // keeps are a score of random rows, each a few pages of a table far larger than the cache.
-            try db.execute(sql: "PRAGMA mmap_size = 1073741824")
         }
         return configuration
     }
@@ -461,15 +464,28 @@ extension SQLiteStore: LessonStore {
         index?.vectors(ids: ids) ?? [:]
     }
 
+    /// From the cache (`LessonCache`); what it lacks is read from the file and cached.
     public func activeLessons(ids: [String], agent: String) async throws -> [String: Lesson] {
         guard !ids.isEmpty else { return [:] }
-        // By id alone, then filtered: with the agent and status in the query, SQLite's planner
-        // chose the (agent, status) index and read every lesson of the agent (30 ms at 100k).
-        return try readNow { db in
-            let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.lessonColumns) FROM lessons l WHERE l.id IN (\(Self.placeholders(ids.count)))"),
-                                        arguments: StatementArguments(ids))
-            return Dictionary(uniqueKeysWithValues: rows.map(Self.lesson).filter { $0.agent == agent && $0.status == .active }.map { ($0.id, $0) })
+        let cached = cache.lookup(ids)
+        var lessons = cached.found
+        let missing = cached.missing
+        if !missing.isEmpty {
+            // By id alone, then filtered: with the agent and status in the query, SQLite's planner
+            // chose the (agent, status) index and read every lesson of the agent (30 ms at 100k).
+            try readNow { db in
+                let rows = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT \(Self.lessonColumns), l.rowid FROM lessons l WHERE l.id IN (\(Self.placeholders(missing.count)))"),
+                    arguments: StatementArguments(missing))
+                for row in rows {
+                    let lesson = Self.lesson(row)
+                    guard lesson.status == .active else { continue }
+                    cache.insert(lesson, row: row[Self.lessonColumnCount], readAt: cached.generation)
+                    lessons.append(lesson)
+                }
+            }
         }
+        return Dictionary(lessons.filter { $0.agent == agent && $0.status == .active }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     public func deleteLesson(id: String, by: String) async throws -> Bool {
@@ -550,6 +566,9 @@ extension SQLiteStore: LessonStore {
     }
 
     /// The columns `lesson(_:)` reads, in its order; `l` is the lessons table's alias.
+    /// Columns in `lessonColumns`: what a query selects after them starts at this index.
+    static let lessonColumnCount = 19
+
     static let lessonColumns = """
         l.id, l.agent, l.topic, l.situation, l.did, l.should_have_done, l.why, l.correct_behavior, l.polarity, l.status, \
         l.confidence, l.source_interaction_id, l.author, l.created_at, l.updated_at, l.version, l.helpful, l.harmful, l.review_reason

@@ -231,7 +231,7 @@ let sharedModel: MiniLM? = {
     /// call after call (each reuses the pool) and with several callers at once (all but one run serially).
     @Test func aProductSplitOverThreadsHasTheSameBitsAsOneThreads() async {
         var rng = SystemRandomNumberGenerator()
-        let outputs = 1152, inputs = 384, rows = 13
+        let outputs = 1152, inputs = 384, rows = 70  // split from 64 rows (`PARALLEL_ROWS`)
         let weight = (0..<(outputs * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
         let bias = (0..<outputs).map { _ in Float.random(in: -1...1, using: &rng) }
         let linear = MiniLM.Linear(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
@@ -292,5 +292,53 @@ let sharedModel: MiniLM? = {
         private var recorded: [Int] = []
         func record(_ size: Int) { lock.withLock { recorded.append(size) } }
         var sizes: [Int] { lock.withLock { recorded } }
+    }
+}
+
+@Suite struct LessonCacheTests {
+    func lesson(_ situation: String) -> Lesson {
+        Lesson.create(fields: LessonFields(agent: "default", situation: situation, did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c"), author: "t")
+    }
+
+    /// The lessons a model call reads come from memory, and follow every commit to the table,
+    /// whatever statement made it: an edit, a raw update, a retirement, a deletion, a new lesson.
+    @Test func theLessonsAModelCallReadsFollowEveryCommitToTheirTable() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("rasi.sqlite").path
+        let a = lesson("a parcel arrived damaged"), b = lesson("the invoice shows the wrong address")
+        do {
+            let store = try SQLiteStore(path: path)
+            for l in [a, b] { try await store.createLesson(l, embedding: nil) }
+            #expect(try await store.activeLessons(ids: [a.id, b.id], agent: "default").count == 2)
+            #expect(store.cache.count == 2)
+            #expect(try await store.activeLessons(ids: [a.id], agent: "other").isEmpty, "another agent's read gets nothing")
+
+            try await store.database.write { try $0.execute(sql: "UPDATE lessons SET correct_behavior = 'offer a refund' WHERE id = ?", arguments: [a.id]) }
+            #expect(store.cache.count == 1, "the commit did not drop the changed lesson")
+            #expect(try await store.activeLessons(ids: [a.id], agent: "default")[a.id]?.correctBehavior == "offer a refund")
+            #expect(store.cache.count == 2, "the lesson read again was not cached")
+
+            var edited = try #require(try await store.lesson(id: b.id))
+            edited.correctBehavior = "check the address on file"
+            edited.version += 1
+            try await store.updateLesson(edited, changedBy: "t", embedding: nil)
+            #expect(try await store.activeLessons(ids: [b.id], agent: "default")[b.id]?.correctBehavior == "check the address on file")
+
+            try await store.database.write { try $0.execute(sql: "UPDATE lessons SET status = 'retired' WHERE id = ?", arguments: [b.id]) }
+            #expect(try await store.activeLessons(ids: [a.id, b.id], agent: "default").keys.sorted() == [a.id])
+
+            #expect(try await store.deleteLesson(id: a.id, by: "t"))
+            #expect(try await store.activeLessons(ids: [a.id, b.id], agent: "default").isEmpty)
+        }
+        // Opened again, the cache is filled from the file: the one active lesson, as last written.
+        let c = lesson("a late delivery")
+        let reopened = try SQLiteStore(path: path)
+        #expect(reopened.cache.count == 0)
+        try await reopened.createLesson(c, embedding: nil)
+        #expect(try await reopened.activeLessons(ids: [a.id, b.id, c.id], agent: "default").keys.sorted() == [c.id])
+        let again = try SQLiteStore(path: path)
+        #expect(again.cache.count == 1)
+        #expect(try await again.activeLessons(ids: [c.id], agent: "default")[c.id]?.situation == c.situation)
     }
 }

@@ -29,8 +29,9 @@ void rasi_pack_weight(const float *weight, int outputs, int inputs, uint16_t *pa
 
 /// y (rows × outputs) = x (rows × inputs) · weightᵀ + bias, the weight packed by `rasi_pack_weight`.
 /// Each row is computed alone, in the same order whatever the batch, so a text gets the same
-/// vector embedded alone or with others. The outputs are split over `rasi_parallel_threads()`
-/// threads in runs of whole panels; each output's arithmetic is the same however they are split.
+/// vector embedded alone or with others. From 64 rows (a batch, not a single query) the outputs
+/// are split over `rasi_parallel_threads()` threads in runs of whole panels; each output's
+/// arithmetic is the same however they are split.
 void rasi_linear_packed(const float *x, int rows, int inputs, const uint16_t *packed, const float *bias, int outputs, float *y);
 
 /// GELU in place, 0.5·v·(1 + erf(v/√2)), with erf by Abramowitz & Stegun 7.1.26 (absolute
@@ -46,6 +47,10 @@ float rasi_dot(const float *a, const float *b, long count);
 
 /// Asks for `bytes` from `address` to be brought into the cache (no effect on results).
 void rasi_prefetch(const void *address, long bytes);
+
+/// `bytes` of uninitialized memory, 2 MiB-aligned and advised for huge pages (Linux); freed with `rasi_huge_free`.
+void *rasi_huge_alloc(long bytes);
+void rasi_huge_free(void *memory);
 
 /// Runs `run(context, chunk)` for every chunk in [0, chunks), on the calling thread and the
 /// pool's helper threads, and returns when all are done. A helper that does not start in time

@@ -141,6 +141,11 @@ struct GatewayBench: AsyncParsableCommand {
                             injectedShare: Double(through.injected) / Double(total),
                             phasesP50Ms: Self.phasePercentiles(through.phases, 0.5), phasesP99Ms: Self.phasePercentiles(through.phases, 0.99))
                         results.append(scenario)
+                        if ProcessInfo.processInfo.environment["RASI_BENCH_WORST"] != nil {
+                            for i in through.latencies.indices.sorted(by: { through.latencies[$0] > through.latencies[$1] }).prefix(6) {
+                                print(String(format: "  worst %.1f ms: ", through.latencies[i]) + through.phases[i].sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }.joined(separator: ", "))
+                            }
+                        }
                         print(String(format: "%7d %8d %6@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
                                      count, clients, stream ? "yes" : "no", scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms,
                                      scenario.rasiP99Ms, scenario.addedP50Ms, scenario.addedP99Ms, scenario.directPerSecond,
