@@ -31,7 +31,7 @@ extension SQLiteStore {
 
     public func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair> {
         guard ids.count > 1 else { return [] }
-        return try readNow { db in
+        return try await readNow { db in
             let placeholders = Self.placeholders(ids.count)
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT lesson_a, lesson_b FROM lesson_conflicts

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import RasiCore
+import Synchronization
 
 /// The embedded default store: one SQLite file in WAL mode, opened through GRDB.
 ///
@@ -17,6 +18,7 @@ public final class SQLiteStore: Sendable {
     let lexical = LexicalIndex()
     /// The active lessons as committed, for the reads on every model call's path.
     let cache = LessonCache()
+    let quickReads: QuickReads
     let embeddingModel: String?
 
     /// Opens (creating if needed) the database at `path`, migrates it to the latest schema, and
@@ -27,6 +29,7 @@ public final class SQLiteStore: Sendable {
         database = try DatabasePool(path: path, configuration: Self.configuration())
         try Self.migrator.migrate(database)
         database.add(transactionObserver: cache, extent: .databaseLifetime)
+        quickReads = try QuickReads(path: path, count: 2)
         commits = CommitGroup(database)
         self.embeddingModel = embeddingModel
         index = embeddingModel.map { _ in FlatVectorIndex(dimensions: dimensions) }
@@ -95,15 +98,41 @@ public final class SQLiteStore: Sendable {
     }
 }
 
+/// Connections of their own for the short reads on every model call's path (its key, the
+/// lessons retrieval keeps, their conflicts), run on the calling thread with statements compiled
+/// once per connection. GRDB's async `read` hops to a queue that waits for a free connection,
+/// then to the connection's own queue, and back: thread switches that cost more than the lookup.
+///
+/// A read takes a free connection or none: it never waits for one. Waiting, on one of Swift's
+/// few cooperative threads, for a connection of the shared pool deadlocked the server under 32
+/// concurrent clients: async reads held the pool's connections while their continuations waited
+/// for those very threads. When every quick connection is busy, the read goes through the pool's
+/// async `read` instead.
+final class QuickReads: Sendable {
+    private let connections: [DatabaseQueue]
+    private let free: Mutex<[Int]>
+
+    init(path: String, count: Int) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(5)
+        connections = try (0..<count).map { _ in try DatabaseQueue(path: path, configuration: configuration) }
+        free = Mutex(Array(connections.indices))
+    }
+
+    /// Runs `body` on a free connection, or returns nil at once when none is free.
+    func read<T>(_ body: (Database) throws -> T) throws -> T? {
+        guard let index = free.withLock({ $0.popLast() }) else { return nil }
+        defer { free.withLock { $0.append(index) } }
+        return try connections[index].read(body)
+    }
+}
+
 extension SQLiteStore {
-    /// A short read by key, run on the calling thread. GRDB's async `read` hops to a queue that
-    /// waits for a free connection, then to the connection's own queue, and back: thread
-    /// switches that cost more than the lookup itself. The reads on every model call's path (its
-    /// key, the lessons retrieval keeps, their conflicts) go through here, with statements
-    /// compiled once per connection (compiling one cost more than running it); the thread is
-    /// held only while one indexed query runs.
-    func readNow<T>(_ body: (Database) throws -> T) throws -> T {
-        try database.read(body)
+    /// A short read on the calling thread (`QuickReads`), or through the pool when its connections are busy.
+    func readNow<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        if let value = try quickReads.read(body) { return value }
+        return try await database.read(body)
     }
 }
 
@@ -119,7 +148,7 @@ extension SQLiteStore: KeyStore {
     }
 
     public func activeKey(secretHash: String) async throws -> APIKey? {
-        try readNow { db in
+        try await readNow { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL"), arguments: [secretHash])
                 .map(Self.key)
         }
@@ -473,16 +502,15 @@ extension SQLiteStore: LessonStore {
         if !missing.isEmpty {
             // By id alone, then filtered: with the agent and status in the query, SQLite's planner
             // chose the (agent, status) index and read every lesson of the agent (30 ms at 100k).
-            try readNow { db in
-                let rows = try Row.fetchAll(
+            let read = try await readNow { db in
+                try Row.fetchAll(
                     db.cachedStatement(sql: "SELECT \(Self.lessonColumns), l.rowid FROM lessons l WHERE l.id IN (\(Self.placeholders(missing.count)))"),
-                    arguments: StatementArguments(missing))
-                for row in rows {
-                    let lesson = Self.lesson(row)
-                    guard lesson.status == .active else { continue }
-                    cache.insert(lesson, row: row[Self.lessonColumnCount], readAt: cached.generation)
-                    lessons.append(lesson)
-                }
+                    arguments: StatementArguments(missing)
+                ).map { (Self.lesson($0), $0[Self.lessonColumnCount] as Int64) }
+            }
+            for (lesson, row) in read where lesson.status == .active {
+                cache.insert(lesson, row: row, readAt: cached.generation)
+                lessons.append(lesson)
             }
         }
         return Dictionary(lessons.filter { $0.agent == agent && $0.status == .active }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })

@@ -342,3 +342,33 @@ let sharedModel: MiniLM? = {
         #expect(try await again.activeLessons(ids: [c.id], agent: "default")[c.id]?.situation == c.situation)
     }
 }
+
+@Suite struct QuickReadTests {
+    /// Many model calls' reads at once, beside the pool's async reads: each quick read takes a
+    /// connection of its own or goes through the pool, and never waits on a cooperative thread
+    /// for a connection an async read holds (which deadlocked the server under 32 clients).
+    @Test(.timeLimit(.minutes(1))) func quickReadsBesideAsyncReadsAllFinish() async throws {
+        try await withTemporaryStore { store in
+            let lessons = (0..<20).map { i in
+                Lesson.create(fields: LessonFields(agent: "default", situation: "case \(i)", did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c"), author: "t")
+            }
+            for lesson in lessons { try await store.createLesson(lesson, embedding: nil) }
+            let ids = lessons.map(\.id)
+            let finished = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<400 {
+                    group.addTask {
+                        if i % 2 == 0 {
+                            _ = try await store.conflictingPairs(among: ids)
+                            _ = try await store.activeKey(secretHash: "none")
+                        } else {
+                            _ = try await store.listLessons(LessonFilter(agent: "default", limit: 50))
+                        }
+                        return 1
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(finished == 400)
+        }
+    }
+}
