@@ -232,11 +232,16 @@ typedef struct {
 /// CPU) cost more than it saved (`rasi bench embed`, spaced queries: 4.2 ms split, 3.0 alone).
 #define PARALLEL_ROWS 64
 
-static int chunked(linear_task *task, int threads);
+/// Chunks of about a quarter of a thread's share (at least one panel each), so a thread that
+/// starts late or runs slow leaves the rest to the others; sets the task's panels per chunk.
+static int chunked(linear_task *task, int threads) {
+    int all = panels(task->outputs);
+    int per = all / (4 * threads);
+    task->panelsPerChunk = per < 1 ? 1 : per;
+    return (all + task->panelsPerChunk - 1) / task->panelsPerChunk;
+}
 
-/// Splits `task` into chunks and runs them: on the pool's threads from PARALLEL_ROWS rows,
-/// about four chunks per thread, so a thread that starts late or runs slow leaves the rest to
-/// the others.
+/// Splits `task` into chunks and runs them, on the pool's threads from PARALLEL_ROWS rows.
 static void run_linear(linear_task *task, void (*chunk)(const void *, int)) {
     int threads = task->rows >= PARALLEL_ROWS ? rasi_parallel_threads() : 1;
     int chunks = chunked(task, threads);
@@ -245,13 +250,6 @@ static void run_linear(linear_task *task, void (*chunk)(const void *, int)) {
     } else {
         rasi_parallel_for(chunk, task, chunks);
     }
-}
-
-static int chunked(linear_task *task, int threads) {
-    int all = panels(task->outputs);
-    int per = all / (4 * threads);
-    task->panelsPerChunk = per < 1 ? 1 : per;
-    return (all + task->panelsPerChunk - 1) / task->panelsPerChunk;
 }
 
 __attribute__((target("avx512f,avx512bf16")))

@@ -162,25 +162,3 @@ void rasi_parallel_for(void (*run)(const void *context, int chunk), const void *
     }
     atomic_store(&pool.busy, 0);
 }
-
-// Large, long-lived buffers (the model's packed weights, a vector graph) on 2 MiB pages where
-// the system gives them on request (transparent huge pages in `madvise` mode): a pass over 21 MB
-// of weights, or a search hopping across 150 MB of vectors, then misses the TLB a few dozen
-// times instead of thousands.
-
-#include <sys/mman.h>
-#define HUGE_PAGE (2L << 20)
-
-void *rasi_huge_alloc(long bytes) {
-    long rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    void *memory = NULL;
-    if (posix_memalign(&memory, HUGE_PAGE, rounded ? rounded : HUGE_PAGE) != 0) abort();
-#if defined(MADV_HUGEPAGE)
-    madvise(memory, rounded, MADV_HUGEPAGE);
-#endif
-    return memory;
-}
-
-void rasi_huge_free(void *memory) {
-    free(memory);
-}

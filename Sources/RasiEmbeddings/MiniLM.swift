@@ -37,9 +37,8 @@ public final class MiniLM: Embedder, Sendable {
     /// precision, products in float32; bfloat16 pairs where it also has AVX512-BF16) and only
     /// that is kept; elsewhere the products go to BLAS.
     struct Linear: Sendable {
-        enum Storage: @unchecked Sendable {
-            /// Written once while the model loads, read only afterwards; `WeightArena` owns the memory.
-            case packed(UnsafePointer<UInt16>, WeightArena)
+        enum Storage: Sendable {
+            case packed([UInt16])
             case blas([Float])
         }
 
@@ -49,9 +48,9 @@ public final class MiniLM: Embedder, Sendable {
         let inputs: Int
 
         static let kernels = rasi_kernels_available() != 0
-        /// Threads a product is split over (`rasi_parallel_for`, in runs of 16 outputs): the
-        /// process's CPUs, at most 4; `RASI_EMBED_THREADS` sets it. A single query's pass takes
-        /// the weights' trip from memory, which two cores make in about half the time.
+        /// Threads a batch's products are split over (`rasi_parallel_for`, in runs of 16 outputs,
+        /// from 64 rows): the process's CPUs, at most 4; `RASI_EMBED_THREADS` sets it. A single
+        /// query's products stay on the calling thread.
         static var threads: Int {
             get { Int(rasi_parallel_threads()) }
             set { rasi_set_parallel_threads(Int32(newValue)) }
@@ -59,8 +58,7 @@ public final class MiniLM: Embedder, Sendable {
         /// Whether the kernels round weights and inputs to bfloat16 (AVX512-BF16), not weights to half precision.
         static let bfloat16 = rasi_kernels_available() == 2
 
-        /// Packs `weight` into `arena` (one of its own when nil).
-        init(weight: [Float], bias: [Float], outputs: Int, inputs: Int, arena: WeightArena? = nil) {
+        init(weight: [Float], bias: [Float], outputs: Int, inputs: Int) {
             self.bias = bias
             self.outputs = outputs
             self.inputs = inputs
@@ -68,19 +66,15 @@ public final class MiniLM: Embedder, Sendable {
                 storage = .blas(weight)
                 return
             }
-            let arena = arena ?? WeightArena(values: Self.packedSize(outputs: outputs, inputs: inputs))
-            let packed = arena.take(Self.packedSize(outputs: outputs, inputs: inputs))
-            rasi_pack_weight(weight, Int32(outputs), Int32(inputs), packed)
-            storage = .packed(UnsafePointer(packed), arena)
-        }
-
-        static func packedSize(outputs: Int, inputs: Int) -> Int {
-            rasi_packed_size(Int32(outputs), Int32(inputs))
+            storage = .packed([UInt16](unsafeUninitializedCapacity: rasi_packed_size(Int32(outputs), Int32(inputs))) { buffer, count in
+                rasi_pack_weight(weight, Int32(outputs), Int32(inputs), buffer.baseAddress!)
+                count = buffer.count
+            })
         }
 
         func callAsFunction(_ x: [Float], rows: Int, into y: inout [Float]) {
             switch storage {
-            case .packed(let packed, _):
+            case .packed(let packed):
                 rasi_linear_packed(x, Int32(rows), Int32(inputs), packed, bias, Int32(outputs), &y)
             case .blas(let weight):
                 for r in 0..<rows {
@@ -115,21 +109,18 @@ public final class MiniLM: Embedder, Sendable {
         positionEmbeddings = try t.require("embeddings.position_embeddings.weight", shape: [512, d])
         tokenType = Array(try t.require("embeddings.token_type_embeddings.weight", shape: [2, d]).prefix(d))
         embeddingNorm = (try t.require("embeddings.LayerNorm.weight", shape: [d]), try t.require("embeddings.LayerNorm.bias", shape: [d]))
-        // Every layer's packed weights in one block on huge pages (`WeightArena`).
-        let shapes = [(3 * d, d), (d, d), (Self.intermediate, d), (d, Self.intermediate)]
-        let arena = !Linear.kernels ? nil : WeightArena(values: 6 * shapes.reduce(0) { $0 + WeightArena.aligned(Linear.packedSize(outputs: $1.0, inputs: $1.1)) })
         layers = try (0..<6).map { i in
             let p = "encoder.layer.\(i)."
             func w(_ name: String, _ shape: [Int]) throws -> [Float] { try t.require(p + name, shape: shape) }
             func linear(_ name: String, outputs: Int, inputs: Int) throws -> Linear {
-                Linear(weight: try w(name + ".weight", [outputs, inputs]), bias: try w(name + ".bias", [outputs]), outputs: outputs, inputs: inputs, arena: arena)
+                Linear(weight: try w(name + ".weight", [outputs, inputs]), bias: try w(name + ".bias", [outputs]), outputs: outputs, inputs: inputs)
             }
             let attention = "attention.self."
             return Layer(
                 qkv: Linear(
                     weight: try w(attention + "query.weight", [d, d]) + w(attention + "key.weight", [d, d]) + w(attention + "value.weight", [d, d]),
                     bias: try w(attention + "query.bias", [d]) + w(attention + "key.bias", [d]) + w(attention + "value.bias", [d]),
-                    outputs: 3 * d, inputs: d, arena: arena),
+                    outputs: 3 * d, inputs: d),
                 output: try linear("attention.output.dense", outputs: d, inputs: d),
                 attentionNorm: (try w("attention.output.LayerNorm.weight", [d]), try w("attention.output.LayerNorm.bias", [d])),
                 intermediate: try linear("intermediate.dense", outputs: Self.intermediate, inputs: d),
@@ -270,38 +261,6 @@ public final class MiniLM: Embedder, Sendable {
             sum += row[i]
         }
         for i in 0..<count { row[i] /= sum }
-    }
-}
-
-/// The model's packed weights (21 MB) in one block on 2 MiB pages where the system allows
-/// (`rasi_huge_alloc`): a single query's pass reads all of them, usually from memory, since a
-/// model call's wait leaves the caches to others; on 4 KiB pages that pass also missed the TLB
-/// for each of 5,000 pages. Handed out in 64-byte-aligned pieces while the model loads.
-final class WeightArena: @unchecked Sendable {
-    private let base: UnsafeMutablePointer<UInt16>
-    private let capacity: Int
-    private var used = 0
-
-    /// Room for `values` 16-bit values (each piece rounded up by `aligned`).
-    init(values: Int) {
-        capacity = Self.aligned(values)
-        base = rasi_huge_alloc(capacity * 2).assumingMemoryBound(to: UInt16.self)
-    }
-
-    deinit {
-        rasi_huge_free(base)
-    }
-
-    /// Values rounded up to a whole number of 64-byte lines.
-    static func aligned(_ values: Int) -> Int {
-        (values + 31) / 32 * 32
-    }
-
-    /// The next `values` values; called only while the model loads.
-    func take(_ values: Int) -> UnsafeMutablePointer<UInt16> {
-        precondition(used + Self.aligned(values) <= capacity, "the weight arena is full")
-        defer { used += Self.aligned(values) }
-        return base + used
     }
 }
 

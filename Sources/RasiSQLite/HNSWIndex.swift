@@ -36,17 +36,11 @@ public final class HNSWIndex: @unchecked Sendable {
         self.efSearch = efSearch
         maxLayer0 = 2 * m
         levelFactor = 1 / log(Double(m))
-        storage = Self.allocate(capacity * dimensions)
+        storage = .allocate(capacity: capacity * dimensions)
     }
 
     deinit {
-        rasi_huge_free(storage)
-    }
-
-    /// Room for `count` floats on huge pages where the system allows: a search hops across all
-    /// the vectors, and on 4 KiB pages nearly every hop also missed the TLB.
-    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-        rasi_huge_alloc(count * MemoryLayout<Float>.size).assumingMemoryBound(to: Float.self)
+        storage.deallocate()
     }
 
     /// Bytes held by vectors and links.
@@ -60,9 +54,9 @@ public final class HNSWIndex: @unchecked Sendable {
         let node = Int32(count)
         if count == capacity {
             // Grows before any pointer into the buffer is taken for this insertion.
-            let larger = Self.allocate(2 * capacity * dimensions)
+            let larger = UnsafeMutablePointer<Float>.allocate(capacity: 2 * capacity * dimensions)
             larger.update(from: storage, count: count * dimensions)
-            rasi_huge_free(storage)
+            storage.deallocate()
             storage = larger
             capacity *= 2
         }

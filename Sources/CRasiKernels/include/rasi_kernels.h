@@ -48,10 +48,6 @@ float rasi_dot(const float *a, const float *b, long count);
 /// Asks for `bytes` from `address` to be brought into the cache (no effect on results).
 void rasi_prefetch(const void *address, long bytes);
 
-/// `bytes` of uninitialized memory, 2 MiB-aligned and advised for huge pages (Linux); freed with `rasi_huge_free`.
-void *rasi_huge_alloc(long bytes);
-void rasi_huge_free(void *memory);
-
 /// Runs `run(context, chunk)` for every chunk in [0, chunks), on the calling thread and the
 /// pool's helper threads, and returns when all are done. A helper that does not start in time
 /// leaves its chunks to the caller; a call made while another is in flight runs serially.

@@ -24,6 +24,7 @@ struct GatewayBench: AsyncParsableCommand {
     @Option(help: "Requests per client in the concurrent scenario.") var rounds = 24
     @Option(help: "Unmeasured requests sent each way at the start of each stage (first connections, first reads of a new store).")
     var warmup = 20
+    @ArgumentParser.Flag(help: "Print each scenario's six slowest calls through rasi with their phases.") var worst = false
     @Option(help: "Requests the lessons and queries are drawn from.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/gateway.json"
     @OptionGroup var model: ModelOptions
@@ -141,7 +142,7 @@ struct GatewayBench: AsyncParsableCommand {
                             injectedShare: Double(through.injected) / Double(total),
                             phasesP50Ms: Self.phasePercentiles(through.phases, 0.5), phasesP99Ms: Self.phasePercentiles(through.phases, 0.99))
                         results.append(scenario)
-                        if ProcessInfo.processInfo.environment["RASI_BENCH_WORST"] != nil {
+                        if worst {
                             for i in through.latencies.indices.sorted(by: { through.latencies[$0] > through.latencies[$1] }).prefix(6) {
                                 print(String(format: "  worst %.1f ms: ", through.latencies[i]) + through.phases[i].sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }.joined(separator: ", "))
                             }
