@@ -54,6 +54,7 @@ let package = Package(
                 "RasiCore",
                 "CRasiKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: optimizedAlways
         ),

@@ -19,6 +19,8 @@ public final class SQLiteStore: Sendable {
     /// The active lessons as committed, for the reads on every model call's path.
     let cache = LessonCache()
     let quickReads: QuickReads
+    /// Checkpoints the write-ahead log off the commits' path.
+    let checkpointer: Checkpointer
     let embeddingModel: String?
 
     /// Opens (creating if needed) the database at `path`, migrates it to the latest schema, and
@@ -26,7 +28,8 @@ public final class SQLiteStore: Sendable {
     public init(path: String, embeddingModel: String? = nil, dimensions: Int = 384) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        database = try DatabasePool(path: path, configuration: Self.configuration())
+        checkpointer = Checkpointer(path: path)
+        database = try DatabasePool(path: path, configuration: Self.configuration(checkpointer))
         try Self.migrator.migrate(database)
         database.add(transactionObserver: cache, extent: .databaseLifetime)
         quickReads = try QuickReads(path: path, count: 2)
@@ -77,11 +80,12 @@ public final class SQLiteStore: Sendable {
         vector.withUnsafeBytes { Data($0) }
     }
 
-    private static func configuration() -> Configuration {
+    private static func configuration(_ checkpointer: Checkpointer) -> Configuration {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            checkpointer.install(on: db)
             // Temporary data in memory: a group commit's savepoints keep their statement journals
             // there, not in files created and deleted in /var/tmp for every group.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")

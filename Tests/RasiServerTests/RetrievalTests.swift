@@ -372,3 +372,28 @@ let sharedModel: MiniLM? = {
         }
     }
 }
+
+@Suite struct CheckpointTests {
+    /// The write-ahead log reaches the database file through the checkpointer's own connection,
+    /// not inside a commit: commits that bring the log past the threshold leave the copying to it,
+    /// and once it has run the file holds what was written and the log can start over.
+    @Test func theLogIsCheckpointedOffTheCommitsPath() async throws {
+        try await withTemporaryStore { store in
+            let path = store.checkpointer.path
+            func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0 }
+            let before = size(path)
+            let text = String(repeating: "a long account of what the agent did and why it was wrong. ", count: 140)
+            for batch in 0..<6 {
+                try await store.importLessons((0..<100).map { i in
+                    (Lesson.create(fields: LessonFields(agent: "default", situation: "case \(batch)-\(i)", did: "d", shouldHaveDone: "s",
+                                                        why: text, correctBehavior: "c"), author: "t"), nil)
+                })
+            }
+            store.checkpointer.drain()
+            #expect(store.checkpointer.completed >= 1, "no checkpoint ran on the checkpointer's connection")
+            // About 5 MB of lessons: in the database file once checkpointed (without it, all of it stays in the log).
+            #expect(size(path) - before > 4_000_000, "the database file did not receive the log's pages")
+            #expect(try await store.listLessons(LessonFilter(agent: "default", limit: 1000)).count == 600)
+        }
+    }
+}

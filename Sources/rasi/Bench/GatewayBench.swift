@@ -121,8 +121,8 @@ struct GatewayBench: AsyncParsableCommand {
                 // store just built; a run of sequential calls is what is measured.
                 if warmup > 0 {
                     let warming = (0..<warmup).map { queries[(queries.count - 1 - $0) % queries.count].text }
-                    _ = try await Self.load(http, url: upstreamURL, key: nil, texts: warming, clients: 1, stream: false)
-                    _ = try await Self.load(http, url: rasiURL, key: key, texts: warming, clients: 1, stream: false)
+                    _ = try await Self.load(http, Target(url: upstreamURL, key: nil, texts: warming), clients: 1, stream: false)
+                    _ = try await Self.load(http, Target(url: rasiURL, key: key, texts: warming), clients: 1, stream: false)
                 }
                 var offset = 0
                 for clients in clientCounts {
@@ -130,8 +130,14 @@ struct GatewayBench: AsyncParsableCommand {
                         let total = clients == 1 ? sequential : clients * rounds
                         let texts = (0..<total).map { queries[(offset + $0) % queries.count].text }
                         offset += total
-                        let direct = try await Self.load(http, url: upstreamURL, key: nil, texts: texts, clients: clients, stream: stream)
-                        let through = try await Self.load(http, url: rasiURL, key: key, texts: texts.map { $0 + " " }, clients: clients, stream: stream)
+                        let directTarget = Target(url: upstreamURL, key: nil, texts: texts)
+                        let rasiTarget = Target(url: rasiURL, key: key, texts: texts.map { $0 + " " })
+                        // One client: each request goes direct, then through rasi, turn about, so both
+                        // see the machine as it is at that moment. Many: one way at a time (throughput).
+                        let (direct, through) = clients == 1
+                            ? try await Self.alternating(http, directTarget, rasiTarget, stream: stream)
+                            : (try await Self.load(http, directTarget, clients: clients, stream: stream),
+                               try await Self.load(http, rasiTarget, clients: clients, stream: stream))
                         let scenario = Scenario(
                             lessons: count, clients: clients, stream: stream,
                             directP50Ms: percentile(direct.latencies, 0.5), directP99Ms: percentile(direct.latencies, 0.99),
@@ -182,33 +188,49 @@ struct GatewayBench: AsyncParsableCommand {
         return ("http://127.0.0.1:\(port)", task)
     }
 
-    /// Sends the texts as chat completions from `clients` concurrent clients; the latency of a
-    /// streamed call is its time to the first chunk, of another its whole time.
-    static func load(_ http: HTTPClient, url: String, key: String?, texts: [String], clients: Int, stream: Bool) async throws
-        -> (latencies: [Double], perSecond: Double, injected: Int, phases: [[String: Double]]) {
+    /// Where a scenario's requests go: straight to the upstream, or through rasi with a key.
+    struct Target {
+        var url: String
+        var key: String?
+        var texts: [String]
+    }
+
+    typealias Call = (latency: Double, whole: Double, injected: Bool, phases: [String: Double])
+    typealias Load = (latencies: [Double], perSecond: Double, injected: Int, phases: [[String: Double]])
+
+    /// One chat completion; the latency of a streamed call is its time to the first chunk, of another its whole time.
+    static func call(_ http: HTTPClient, _ target: Target, _ index: Int, stream: Bool) async throws -> Call {
+        var request = HTTPClientRequest(url: target.url + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let key = target.key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        let body: JSONValue = ["model": "bench", "stream": .bool(stream), "messages": [["role": "user", "content": .string(target.texts[index])]]]
+        request.body = .bytes(ByteBuffer(data: RasiJSON.canonical(body)))
+        let sent = ContinuousClock.now
+        let response = try await http.execute(request, timeout: .seconds(60))
+        var latency: Double?
+        for try await _ in response.body {
+            if latency == nil { latency = (ContinuousClock.now - sent).seconds * 1000 }
+        }
+        let whole = (ContinuousClock.now - sent).seconds * 1000
+        guard response.status == .ok else { throw ValidationError("\(target.url) answered \(response.status.code)") }
+        return (stream ? (latency ?? whole) : whole, whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty,
+                PhaseTimings.parse(response.headers.first(name: "Server-Timing") ?? ""))
+    }
+
+    static func summary(_ calls: [Call], perSecond: Double) -> Load {
+        (calls.map(\.latency), perSecond, calls.filter(\.injected).count, calls.map(\.phases))
+    }
+
+    /// Sends the target's texts from `clients` concurrent clients.
+    static func load(_ http: HTTPClient, _ target: Target, clients: Int, stream: Bool) async throws -> Load {
         let started = ContinuousClock.now
-        typealias Call = (latency: Double, injected: Bool, phases: [String: Double])
         let results = try await withThrowingTaskGroup(of: [Call].self) { group in
             for client in 0..<clients {
                 group.addTask {
                     var measured: [Call] = []
-                    for index in stride(from: client, to: texts.count, by: clients) {
-                        var request = HTTPClientRequest(url: url + "/v1/chat/completions")
-                        request.method = .POST
-                        request.headers.add(name: "Content-Type", value: "application/json")
-                        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
-                        let body: JSONValue = ["model": "bench", "stream": .bool(stream), "messages": [["role": "user", "content": .string(texts[index])]]]
-                        request.body = .bytes(ByteBuffer(data: RasiJSON.canonical(body)))
-                        let sent = ContinuousClock.now
-                        let response = try await http.execute(request, timeout: .seconds(60))
-                        var latency: Double?
-                        for try await _ in response.body {
-                            if latency == nil { latency = (ContinuousClock.now - sent).seconds * 1000 }
-                        }
-                        let whole = (ContinuousClock.now - sent).seconds * 1000
-                        guard response.status == .ok else { throw ValidationError("\(url) answered \(response.status.code)") }
-                        measured.append((stream ? (latency ?? whole) : whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty,
-                                         PhaseTimings.parse(response.headers.first(name: "Server-Timing") ?? "")))
+                    for index in stride(from: client, to: target.texts.count, by: clients) {
+                        measured.append(try await call(http, target, index, stream: stream))
                     }
                     return measured
                 }
@@ -218,7 +240,19 @@ struct GatewayBench: AsyncParsableCommand {
             return all
         }
         let elapsed = (ContinuousClock.now - started).seconds
-        return (results.map(\.latency), Double(texts.count) / elapsed, results.filter(\.injected).count, results.map(\.phases))
+        return summary(results, perSecond: Double(target.texts.count) / elapsed)
+    }
+
+    /// One client, each request sent to `first` then to `second`; each side's rate is its calls
+    /// over the time they took.
+    static func alternating(_ http: HTTPClient, _ first: Target, _ second: Target, stream: Bool) async throws -> (Load, Load) {
+        var a: [Call] = [], b: [Call] = []
+        for index in first.texts.indices {
+            a.append(try await call(http, first, index, stream: stream))
+            b.append(try await call(http, second, index, stream: stream))
+        }
+        func rate(_ calls: [Call]) -> Double { Double(calls.count) / (calls.map(\.whole).reduce(0, +) / 1000) }
+        return (summary(a, perSecond: rate(a)), summary(b, perSecond: rate(b)))
     }
 
     /// Each phase's percentile over the calls that went through it.
