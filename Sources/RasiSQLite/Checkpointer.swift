@@ -29,7 +29,7 @@ final class Checkpointer: Sendable {
         self.threshold = threshold
     }
 
-    /// Checkpoints run so far (tests).
+    /// Checkpoints that ran without an error so far (tests).
     var completed: Int { state.withLock { $0.completed } }
 
     /// Installed on every connection of the store; only the writer commits, so only its hook fires.
@@ -52,6 +52,7 @@ final class Checkpointer: Sendable {
     }
 
     private func checkpoint() {
+        var done = false
         do {
             let connection = try state.withLock { state in
                 if let connection = state.connection { return connection }
@@ -62,12 +63,13 @@ final class Checkpointer: Sendable {
                 return opened
             }
             try connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
+            done = true
         } catch {
             // A failed attempt is retried after the next commit past the threshold.
         }
         state.withLock {
             $0.running = false
-            $0.completed += 1
+            if done { $0.completed += 1 }
         }
     }
 
