@@ -95,7 +95,26 @@ public final class PostgresStore: Sendable {
 
     @discardableResult
     /// Runs `body` in one transaction, committed when it returns; the body's own error is rethrown as it is.
+    /// A transaction that PostgreSQL aborted whole, to break a deadlock or a serialization conflict,
+    /// kept nothing, so it is run again, a few times, after a short random pause. Lesson writes take
+    /// their agents' `lexical_totals` rows as they go: two imports naming the same agents in opposite
+    /// orders each wait for the other, and one is aborted.
     func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        var retried = 0
+        while true {
+            do {
+                return try await transaction(body)
+            } catch let error as PostgresStoreError where error.abortedTransaction && retried < Self.transactionRetries {
+                retried += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 10...50) * retried))
+            }
+        }
+    }
+
+    /// How many times a transaction that the server aborted (deadlock, serialization) is run again.
+    static let transactionRetries = 4
+
+    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: Self.logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
@@ -124,6 +143,10 @@ public struct PostgresStoreError: Error, CustomStringConvertible {
     }
 
     public var description: String { "PostgreSQL error \(code): \(message)" }
+
+    /// The server rolled the whole transaction back to break a deadlock (40P01) or a
+    /// serialization conflict (40001): running it again is safe.
+    var abortedTransaction: Bool { code == "40P01" || code == "40001" }
 }
 
 // MARK: - Rows, timestamps and vectors

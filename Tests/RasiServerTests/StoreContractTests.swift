@@ -123,6 +123,35 @@ import RasiPostgres
         await store.shutdown()
     }
 
+    /// Two imports naming the same two agents in opposite orders each lock one agent's lexical
+    /// totals and wait for the other's: PostgreSQL aborts one to break the deadlock. The aborted
+    /// one kept nothing and is run again, so both land, each lesson once.
+    @Test func postgresImportsThatDeadlockBothLand() async throws {
+        let database = try await TestPostgres.createDatabase()
+        defer { Task { try? await TestPostgres.dropDatabase(database.name) } }
+        let store = try await PostgresStore(url: database.url)
+        try await store.importLessons([lesson("seed", agent: "a"), lesson("seed", agent: "b")].map { ($0, nil) })
+        // Each import's second lesson waits half a second first, so both hold their first lock
+        // before either asks for its second.
+        try await PostgresStore.execute(
+            "CREATE FUNCTION pause() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$", at: database.url)
+        try await PostgresStore.execute(
+            "CREATE TRIGGER pause_slow BEFORE INSERT ON lessons FOR EACH ROW WHEN (NEW.situation LIKE 'slow%') EXECUTE FUNCTION pause()",
+            at: database.url)
+        let one = [lesson("quick one", agent: "a"), lesson("slow one", agent: "b")]
+        let two = [lesson("quick two", agent: "b"), lesson("slow two", agent: "a")]
+        async let first: Void = store.importLessons(one.map { ($0, nil) })
+        async let second: Void = store.importLessons(two.map { ($0, nil) })
+        try await first
+        try await second
+        for written in one + two { #expect(try await store.lesson(id: written.id) != nil) }
+        for agent in ["a", "b"] {
+            let found = try await store.lexicalCandidates(agent: agent, words: ["slow"], limit: 10)
+            #expect(found.count == 1)
+        }
+        await store.shutdown()
+    }
+
     @Test(arguments: StoreKind.allCases) func evaluationsAreKeptWholeAndListedNewestFirst(_ kind: StoreKind) async throws {
         try await withTemporaryStore(kind) { store in
             func report(_ suite: String, at seconds: TimeInterval) -> EvaluationReport {
