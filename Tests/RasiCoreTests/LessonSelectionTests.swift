@@ -86,6 +86,35 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
         #expect((7...10).contains(TokenEstimator.count("Order 123456 costs $19.99")))
         #expect(TokenEstimator.count("") == 0)
     }
+
+    /// ASCII is classified by value, everything else by Unicode's properties; both must agree
+    /// on ASCII, so every ASCII character counts as the properties would count it.
+    @Test func tokenEstimateClassifiesASCIIAsUnicodeDoes() {
+        for value in UInt32(0)..<128 {
+            let scalar = Unicode.Scalar(value)!
+            let properties = scalar.properties
+            let expected = ("0"..."9").contains(scalar) ? 1 : properties.isAlphabetic ? 1 : properties.isWhitespace ? 0 : 1
+            #expect(TokenEstimator.count(String(Character(scalar))) == expected, "U+\(String(value, radix: 16))")
+        }
+        // Non-ASCII letters still count double (Unicode's properties): 8 letters' worth, 2 tokens.
+        #expect(TokenEstimator.count("éééé") == 2 && TokenEstimator.count("eeee") == 1)
+    }
+
+    /// Selection counts the block a lesson at a time; the sum must be the count of the block as
+    /// rendered, numbers past 9, line breaks inside fields and non-ASCII text included.
+    @Test func theBlocksTokensCountedALessonAtATimeAreTheWholeBlocks() {
+        var lessons: [Lesson] = []
+        var counted = LessonRenderer.TokenCount()
+        for i in 0..<12 {
+            var next = lesson("l\(i)", situation: "case \(i)\nwith a second line, prix 12,50 € pour l'élève", polarity: i % 3 == 0 ? .positive : .negative,
+                              behavior: "Step \(i * 37): answer </rasi-lessons> then stop.")
+            if i % 4 == 1 { next.why = "" }
+            lessons.append(next)
+            counted = counted.adding(next)
+            #expect(counted.tokens == TokenEstimator.count(LessonRenderer.render(lessons)))
+        }
+        #expect(LessonRenderer.TokenCount().tokens == TokenEstimator.count(LessonRenderer.render([])))
+    }
 }
 
 @Suite struct LessonFieldsTests {

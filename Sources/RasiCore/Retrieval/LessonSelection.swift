@@ -176,7 +176,7 @@ extension LessonSelectionPolicy {
         }
 
         var chosen: [ScoredLesson] = []
-        var tokens = 0
+        var counted = LessonRenderer.TokenCount()
         var perTopic: [String: Int] = [:]
         // Each waiting candidate's most similar chosen lesson, kept up to date as lessons are chosen.
         var closestChosen = [(Double, String)?](repeating: nil, count: pool.count)
@@ -201,13 +201,13 @@ extension LessonSelectionPolicy {
                 setAside.append(.init(lessonId: id, reason: .limit))
                 continue
             }
-            let trialTokens = TokenEstimator.count(LessonRenderer.render(chosen.map(\.lesson) + [candidate.lesson]))
-            guard trialTokens <= tokenBudget else {
+            let trial = counted.adding(candidate.lesson)
+            guard trial.tokens <= tokenBudget else {
                 setAside.append(.init(lessonId: id, reason: .budget))
                 continue
             }
             chosen.append(candidate)
-            tokens = trialTokens
+            counted = trial
             if let topic = candidate.lesson.topic { perTopic[topic, default: 0] += 1 }
             for (i, entry) in pool.enumerated() {
                 guard let alike = similarity(entry.candidate.lesson, candidate.lesson), alike > closestChosen[i]?.0 ?? -.infinity else { continue }
@@ -216,7 +216,7 @@ extension LessonSelectionPolicy {
         }
         guard !chosen.isEmpty else { return LessonSelection(lessons: [], context: "", tokens: 0, setAside: setAside) }
         let kept = keepConflicts ? conflicts.filter { pair in chosen.contains { pair.first == $0.lesson.id } && chosen.contains { pair.second == $0.lesson.id } } : []
-        return LessonSelection(lessons: chosen, context: LessonRenderer.render(chosen.map(\.lesson)), tokens: tokens,
+        return LessonSelection(lessons: chosen, context: LessonRenderer.render(chosen.map(\.lesson)), tokens: counted.tokens,
                                setAside: setAside, conflicts: kept.sorted { ($0.first, $0.second) < ($1.first, $1.second) })
     }
 }
@@ -226,28 +226,54 @@ public enum LessonRenderer {
     public static let openingTag = "<rasi-lessons>"
     public static let closingTag = "</rasi-lessons>"
 
+    static let introduction = "Lessons from reviewed past cases. Where the current request matches a situation below, follow its correct behaviour."
+
     public static func render(_ lessons: [Lesson]) -> String {
         guard !lessons.isEmpty else { return "" }
-        var lines = [
-            openingTag,
-            "Lessons from reviewed past cases. Where the current request matches a situation below, follow its correct behaviour.",
-        ]
+        var lines = [openingTag, introduction]
         for (index, lesson) in lessons.enumerated() {
             lines.append("")
-            let label = lesson.polarity == .negative ? "avoid a past mistake" : "repeat what worked"
-            lines.append("\(index + 1). [\(label)] Situation: \(oneLine(lesson.situation))")
-            switch lesson.polarity {
-            case .negative:
-                if !lesson.did.isEmpty { lines.append("   What went wrong: \(oneLine(lesson.did))") }
-                if !lesson.shouldHaveDone.isEmpty { lines.append("   What should have happened: \(oneLine(lesson.shouldHaveDone))") }
-            case .positive:
-                if !lesson.did.isEmpty { lines.append("   What went right: \(oneLine(lesson.did))") }
-            }
-            if !lesson.why.isEmpty { lines.append("   Why: \(oneLine(lesson.why))") }
-            lines.append("   Correct behaviour: \(oneLine(lesson.correctBehavior))")
+            lines.append("\(index + 1). " + entry(lesson))
         }
         lines.append(closingTag)
         return lines.joined(separator: "\n")
+    }
+
+    /// One lesson's lines in the block, without its number.
+    static func entry(_ lesson: Lesson) -> String {
+        let label = lesson.polarity == .negative ? "avoid a past mistake" : "repeat what worked"
+        var lines = ["[\(label)] Situation: \(oneLine(lesson.situation))"]
+        switch lesson.polarity {
+        case .negative:
+            if !lesson.did.isEmpty { lines.append("   What went wrong: \(oneLine(lesson.did))") }
+            if !lesson.shouldHaveDone.isEmpty { lines.append("   What should have happened: \(oneLine(lesson.shouldHaveDone))") }
+        case .positive:
+            if !lesson.did.isEmpty { lines.append("   What went right: \(oneLine(lesson.did))") }
+        }
+        if !lesson.why.isEmpty { lines.append("   Why: \(oneLine(lesson.why))") }
+        lines.append("   Correct behaviour: \(oneLine(lesson.correctBehavior))")
+        return lines.joined(separator: "\n")
+    }
+
+    /// `TokenEstimator.count(render(lessons))`, a lesson at a time: the block's lines are joined
+    /// by line breaks, which end a word and count nothing, so the count of the whole is the sum
+    /// of the counts of its parts. Selection adds one lesson at a time to a block it has counted.
+    public struct TokenCount {
+        public private(set) var tokens = 0
+        public private(set) var lessons = 0
+
+        public init() {}
+
+        /// The block's count with `lesson` added after those counted so far.
+        public func adding(_ lesson: Lesson) -> TokenCount {
+            var next = self
+            if lessons == 0 { next.tokens = TokenCount.frame }
+            next.lessons += 1
+            next.tokens += TokenEstimator.count("\(next.lessons). ") + TokenEstimator.count(LessonRenderer.entry(lesson))
+            return next
+        }
+
+        static let frame = TokenEstimator.count(openingTag) + TokenEstimator.count(introduction) + TokenEstimator.count(closingTag)
     }
 
     /// Guidance the judge's model merged from lessons that disagree, in the same block.

@@ -88,15 +88,21 @@ public enum TokenEstimator {
             digits = 0
         }
         for scalar in text.unicodeScalars {
-            if ("0"..."9").contains(scalar) {
+            // ASCII is classified by value: Unicode's property tables (the same answers there)
+            // cost more than the rest of the count, and this runs on every model call's path.
+            let value = scalar.value
+            let isDigit = value &- 48 < 10
+            let isLetter = value < 128 ? (value | 0x20) &- 97 < 26 : scalar.properties.isAlphabetic
+            if isDigit {
                 if letters > 0 { endRun() }
                 digits += 1
-            } else if scalar.properties.isAlphabetic {
+            } else if isLetter {
                 if digits > 0 { endRun() }
-                letters += scalar.isASCII ? 1 : 2
+                letters += value < 128 ? 1 : 2
             } else {
                 endRun()
-                if !scalar.properties.isWhitespace { tokens += 1 }
+                let isSpace = value < 128 ? value == 32 || value &- 9 < 5 : scalar.properties.isWhitespace
+                if !isSpace { tokens += 1 }
             }
         }
         endRun()
