@@ -497,6 +497,8 @@ extension SQLiteStore: LessonStore {
         index?.vectors(ids: ids) ?? [:]
     }
 
+    public var indexesBuilding: Bool { index?.isBuilding ?? false }
+
     /// From the cache (`LessonCache`); what it lacks is read from the file and cached.
     public func activeLessons(ids: [String], agent: String) async throws -> [String: Lesson] {
         guard !ids.isEmpty else { return [:] }

@@ -105,7 +105,8 @@ public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>
     let routes = GuardedRouter(router: router, keys: services.store, maxFormBytes: services.configuration.maxBodyBytes,
                                limiter: RateLimiter(rate: services.configuration.rateLimit, burst: services.configuration.rateBurst))
     routes.on(.get, "/healthz", .open) { _, _ in
-        try JSONBody.response(["status": "ok"])
+        // Serving either way; "building" says retrieval is exact, and slower, until the vector graphs are in use.
+        try JSONBody.response(["status": "ok", "indexes": services.store.indexesBuilding ? "building" : "ready"])
     }
     routes.on(.get, "/metrics", .role(.agent)) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

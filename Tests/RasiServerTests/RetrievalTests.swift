@@ -133,6 +133,8 @@ let sharedModel: MiniLM? = {
             index.upsert(id: "v\(i)", agent: "a", vector: v)
             exact.upsert(id: "v\(i)", agent: "a", vector: v)
         }
+        index.waitForGraphs()
+        #expect(index.hasGraph(agent: "a"))
         var found = 0, total = 0
         for _ in 0..<50 {
             let q = unit()
@@ -145,6 +147,64 @@ let sharedModel: MiniLM? = {
             total += 10
         }
         #expect(Double(found) / Double(total) >= 0.95)
+    }
+
+    /// A partition that crosses the threshold is searched exactly while its graph is built off
+    /// the lock; what changes meanwhile (new, replaced and removed vectors) reaches the graph
+    /// before it is put in use, and a rebuild keeps the old graph in use until the new one is ready.
+    @Test func graphsAreBuiltOffTheLockAndTakeInTheChangesMadeMeanwhile() {
+        var rng = SystemRandomNumberGenerator()
+        let d = 16
+        func unit() -> [Float] {
+            let v = (0..<d).map { _ in Float.random(in: -1...1, using: &rng) }
+            let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { $0 / n }
+        }
+        let index = FlatVectorIndex(dimensions: d, graphThreshold: 200, efSearch: 128)
+        var vectors: [String: [Float]] = [:]
+        func put(_ id: String) {
+            vectors[id] = unit()
+            index.upsert(id: id, agent: "a", vector: vectors[id]!)
+        }
+        func nearest(_ query: [Float], _ k: Int) -> [String] {
+            vectors.map { ($0.key, zip($0.value, query).map(*).reduce(0, +)) }.sorted { $0.1 > $1.1 }.prefix(k).map(\.0)
+        }
+        index.builds.suspend()
+        for i in 0..<400 { put("v\(i)") }
+        // The build waits: no graph yet, and searches are exact.
+        #expect(index.isBuilding && !index.hasGraph(agent: "a"))
+        let query = unit()
+        #expect(index.search(agent: "a", query: query, k: 10).map(\.id) == nearest(query, 10))
+        // Changes while the graph is built: more vectors, replaced ones, removed ones (over 64,
+        // so most are taken in off the lock).
+        for i in 400..<500 { put("v\(i)") }
+        for i in stride(from: 0, to: 100, by: 2) { put("v\(i)") }
+        for i in stride(from: 1, to: 200, by: 2) {
+            index.remove(id: "v\(i)")
+            vectors["v\(i)"] = nil
+        }
+        index.builds.resume()
+        index.waitForGraphs()
+        #expect(!index.isBuilding && index.hasGraph(agent: "a"))
+        var found = 0
+        for _ in 0..<40 {
+            let q = unit()
+            let hits = index.search(agent: "a", query: q, k: 10).map(\.id)
+            #expect(hits.allSatisfy { vectors[$0] != nil }, "a removed vector was returned")
+            #expect(Set(hits).count == hits.count)
+            found += Set(hits).intersection(nearest(q, 10)).count
+        }
+        #expect(Double(found) / 400 >= 0.95)
+        // A rebuild (a quarter stale) keeps the old graph in use meanwhile.
+        index.builds.suspend()
+        for i in stride(from: 200, to: 400, by: 1) { put("v\(i)") }
+        #expect(index.isBuilding && index.hasGraph(agent: "a"))
+        let fresh = "v250"
+        #expect(index.search(agent: "a", query: vectors[fresh]!, k: 1).first?.id == fresh)
+        index.builds.resume()
+        index.waitForGraphs()
+        #expect(!index.isBuilding && index.hasGraph(agent: "a"))
+        #expect(index.search(agent: "a", query: vectors[fresh]!, k: 1).first?.id == fresh)
     }
 }
 

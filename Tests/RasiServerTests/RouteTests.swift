@@ -160,6 +160,14 @@ import ScriptedModel
             #expect(body["error"]?["code"] == "payload_too_large")
         }
     }
+
+    @Test func healthzSaysWhetherTheSearchIndexesAreReady() async throws {
+        try await TestRasi.run { rasi, client in
+            let (status, body, _) = try await client.call(.get, "/healthz", key: nil, json: nil)
+            #expect(status == .ok)
+            #expect(body["status"] == "ok" && body["indexes"] == "ready")
+        }
+    }
 }
 
 @Suite struct GatewayRouteTests {

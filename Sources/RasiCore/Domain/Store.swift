@@ -105,6 +105,9 @@ extension LessonStore {
 }
 
 public protocol LessonStore: Sendable {
+    /// Whether an in-process search index is still being built (SQLite's vector graphs, after a
+    /// large store opens): retrieval works meanwhile, exactly and more slowly. Shown by `/healthz`.
+    var indexesBuilding: Bool { get }
     /// Stores a new lesson (and its vector, when dense retrieval is on); searchable when this returns.
     func createLesson(_ lesson: Lesson, embedding: LessonEmbedding?) async throws
     func lesson(id: String) async throws -> Lesson?
@@ -259,3 +262,7 @@ public protocol EvaluationStore: Sendable {
 }
 
 public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore & PrivacyStore & LeaseStore & EvaluationStore
+
+extension LessonStore {
+    public var indexesBuilding: Bool { false }
+}

@@ -172,6 +172,8 @@ struct StoreBench: AsyncParsableCommand {
                 try await store.importLessons(batch)
                 made += batch.count
             }
+            // Measured once the vector graphs a large partition gets are built (in the background).
+            while store.indexesBuilding { try await Task.sleep(for: .milliseconds(100)) }
             // Warm up, then time each query's retrieval: dense and lexical candidates, fused.
             for (item, vector) in zip(fixture.test, fixture.queryVectors).prefix(20) {
                 _ = try await retriever.candidates(agent: "bench", query: item.text, vector: vector, limit: 8)
