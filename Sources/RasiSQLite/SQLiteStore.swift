@@ -42,6 +42,11 @@ public final class SQLiteStore: Sendable {
     /// One pass over the active lessons fills the indexes and the cache: every lesson, its
     /// situation's terms, and each vector of `embeddingModel` (none is joined when it is nil).
     private func loadIndex() throws {
+        // A large partition's vector graph is built in the background once all is loaded.
+        if let index { try index.holdingGraphs(loadRows) } else { try loadRows() }
+    }
+
+    private func loadRows() throws {
         let generation = cache.generation
         try database.read { db in
             let rows = try Row.fetchCursor(db, sql: """

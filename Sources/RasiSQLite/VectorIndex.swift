@@ -35,7 +35,13 @@ public final class FlatVectorIndex: Sendable {
     public let dimensions: Int
     public let graphThreshold: Int
     public let efSearch: Int
-    private let state = Mutex<(partitions: [String: Partition], agentOf: [String: String], builds: Int)>(([:], [:], 0))
+    private let state = Mutex<(partitions: [String: Partition], agentOf: [String: String], builds: Builds)>(([:], [:], Builds()))
+
+    /// Builds started so far (each one's token), and whether new ones wait (while a store loads).
+    struct Builds {
+        var started = 0
+        var held = false
+    }
     /// Graphs are built here, one at a time, off the lock: building one takes about 0.7 ms a
     /// vector (a minute at 100k, when a store that large opens), and searches and writes go on
     /// meanwhile (exact while a partition has no graph yet, on the old graph during a rebuild).
@@ -64,10 +70,10 @@ public final class FlatVectorIndex: Sendable {
 
     /// Adds the changed vector to the partition's graph, and to the one being built; starts a
     /// build once the partition is large, and a rebuild once a quarter of its graph is stale.
-    private func maintainGraph(_ partition: inout Partition, of agent: String, changed id: String, vector: [Float]?, builds: inout Int) {
+    private func maintainGraph(_ partition: inout Partition, of agent: String, changed id: String, vector: [Float]?, builds: inout Builds) {
         partition.building?.changes.append((id, vector))
         if partition.graph == nil {
-            if partition.building == nil, partition.ids.count >= graphThreshold { startBuild(&partition, of: agent, builds: &builds) }
+            if !builds.held, partition.building == nil, partition.ids.count >= graphThreshold { startBuild(&partition, of: agent, builds: &builds) }
             return
         }
         Self.apply((id, vector), to: &partition.graph!)
@@ -91,9 +97,9 @@ public final class FlatVectorIndex: Sendable {
 
     /// Builds a graph of the partition as it is now on `builds`, then takes in the changes made
     /// meanwhile (most of them off the lock) and puts it in use.
-    private func startBuild(_ partition: inout Partition, of agent: String, builds: inout Int) {
-        builds += 1
-        let token = builds
+    private func startBuild(_ partition: inout Partition, of agent: String, builds: inout Builds) {
+        builds.started += 1
+        let token = builds.started
         partition.building = (token, [])
         let (ids, vectors, dimensions, efSearch, threshold) = (partition.ids, partition.vectors, dimensions, efSearch, graphThreshold)
         self.builds.async { [self] in
@@ -128,6 +134,24 @@ public final class FlatVectorIndex: Sendable {
         return graph
     }
 
+    /// Runs `body` (loading a store) with new graph builds held, then starts those it made due:
+    /// one build over everything loaded, instead of one over the first `graphThreshold` vectors
+    /// that then has to take in all the rest.
+    public func holdingGraphs<T>(_ body: () throws -> T) rethrows -> T {
+        state.withLock { $0.builds.held = true }
+        defer {
+            state.withLock { state in
+                state.builds.held = false
+                for agent in state.partitions.keys {
+                    let partition = state.partitions[agent]!
+                    guard partition.graph == nil, partition.building == nil, partition.ids.count >= graphThreshold else { continue }
+                    startBuild(&state.partitions[agent]!, of: agent, builds: &state.builds)
+                }
+            }
+        }
+        return try body()
+    }
+
     /// Waits until the graphs being built are in use (tests, benchmarks).
     public func waitForGraphs() {
         builds.sync {}
@@ -160,7 +184,7 @@ public final class FlatVectorIndex: Sendable {
         }
     }
 
-    private func remove(_ id: String, from agent: String, in partitions: inout [String: Partition], builds: inout Int) {
+    private func remove(_ id: String, from agent: String, in partitions: inout [String: Partition], builds: inout Builds) {
         guard partitions[agent]?.positions[id] != nil else { return }
         Self.remove(id, dimensions: dimensions, from: &partitions[agent]!)
         maintainGraph(&partitions[agent]!, of: agent, changed: id, vector: nil, builds: &builds)

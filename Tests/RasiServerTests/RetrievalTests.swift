@@ -206,6 +206,21 @@ let sharedModel: MiniLM? = {
         #expect(!index.isBuilding && index.hasGraph(agent: "a"))
         #expect(index.search(agent: "a", query: vectors[fresh]!, k: 1).first?.id == fresh)
     }
+
+    /// While a store loads, builds wait; once it has loaded, one build covers everything.
+    @Test func aLoadingStoreStartsOneBuildOverEverythingOnceLoaded() {
+        let index = FlatVectorIndex(dimensions: 2, graphThreshold: 50, efSearch: 32)
+        index.holdingGraphs {
+            for i in 0..<120 {
+                let angle = Float(i) / 20
+                index.upsert(id: "v\(i)", agent: "a", vector: [cos(angle), sin(angle)])
+            }
+            #expect(!index.isBuilding && !index.hasGraph(agent: "a"))
+        }
+        index.waitForGraphs()
+        #expect(index.hasGraph(agent: "a") && !index.isBuilding)
+        #expect(index.search(agent: "a", query: [cos(Float(77) / 20), sin(Float(77) / 20)], k: 1).first?.id == "v77")
+    }
 }
 
 @Suite struct ElementwiseKernelTests {

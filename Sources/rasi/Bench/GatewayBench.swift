@@ -104,6 +104,8 @@ struct GatewayBench: AsyncParsableCommand {
                                 LessonEmbedding(model: MiniLM.modelName, vector: vector))
                     })
                 }
+                // The import's own store builds a graph too; not beside the measurements.
+                while store.indexesBuilding { try await Task.sleep(for: .milliseconds(250)) }
                 var configuration = RasiConfiguration()
                 configuration.databaseURL = "sqlite:\(path)"
                 configuration.port = 0
