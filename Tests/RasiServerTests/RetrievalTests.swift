@@ -108,14 +108,16 @@ let sharedModel: MiniLM? = {
 }
 
 @Suite struct GraphPartitionTests {
+    /// A random vector of length 1.
+    static func unit(_ d: Int) -> [Float] {
+        let v = (0..<d).map { _ in Float.random(in: -1...1) }
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / n }
+    }
+
     @Test func aLargePartitionSearchesItsGraphWithHighRecallAndNeverReturnsRemovedVectors() {
-        var rng = SystemRandomNumberGenerator()
         let d = 24
-        func unit() -> [Float] {
-            let v = (0..<d).map { _ in Float.random(in: -1...1, using: &rng) }
-            let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            return v.map { $0 / n }
-        }
+        func unit() -> [Float] { Self.unit(d) }
         let index = FlatVectorIndex(dimensions: d, graphThreshold: 300, efSearch: 128)
         let exact = FlatVectorIndex(dimensions: d, graphThreshold: .max)
         for i in 0..<1500 {
@@ -153,13 +155,8 @@ let sharedModel: MiniLM? = {
     /// the lock; what changes meanwhile (new, replaced and removed vectors) reaches the graph
     /// before it is put in use, and a rebuild keeps the old graph in use until the new one is ready.
     @Test func graphsAreBuiltOffTheLockAndTakeInTheChangesMadeMeanwhile() {
-        var rng = SystemRandomNumberGenerator()
         let d = 16
-        func unit() -> [Float] {
-            let v = (0..<d).map { _ in Float.random(in: -1...1, using: &rng) }
-            let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            return v.map { $0 / n }
-        }
+        func unit() -> [Float] { Self.unit(d) }
         let index = FlatVectorIndex(dimensions: d, graphThreshold: 200, efSearch: 128)
         var vectors: [String: [Float]] = [:]
         func put(_ id: String) {
