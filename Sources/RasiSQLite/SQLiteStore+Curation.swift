@@ -31,13 +31,12 @@ extension SQLiteStore {
 
     public func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair> {
         guard ids.count > 1 else { return [] }
-        return try await readNow { db in
-            let placeholders = Self.placeholders(ids.count)
-            let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT lesson_a, lesson_b FROM lesson_conflicts
-                WHERE resolved_at IS NULL AND lesson_a IN (\(placeholders)) AND lesson_b IN (\(placeholders))
-                """), arguments: StatementArguments(ids + ids))
-            return Set(rows.map { LessonPair($0["lesson_a"], $0["lesson_b"]) })
+        // From memory (`ConflictCache`); the open pairs are read again after a commit changes them.
+        return try await conflicts.pairs(among: ids) {
+            try await readNow { db in
+                try Row.fetchAll(db.cachedStatement(sql: "SELECT lesson_a, lesson_b FROM lesson_conflicts WHERE resolved_at IS NULL"))
+                    .map { LessonPair($0["lesson_a"], $0["lesson_b"]) }
+            }
         }
     }
 

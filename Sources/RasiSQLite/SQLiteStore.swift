@@ -18,6 +18,7 @@ public final class SQLiteStore: Sendable {
     let lexical = LexicalIndex()
     /// The active lessons as committed, for the reads on every model call's path.
     let cache = LessonCache()
+    let conflicts = ConflictCache()
     let quickReads: QuickReads
     /// Checkpoints the write-ahead log off the commits' path.
     let checkpointer: Checkpointer
@@ -32,6 +33,7 @@ public final class SQLiteStore: Sendable {
         database = try DatabasePool(path: path, configuration: Self.configuration(checkpointer))
         try Self.migrator.migrate(database)
         database.add(transactionObserver: cache, extent: .databaseLifetime)
+        database.add(transactionObserver: conflicts, extent: .databaseLifetime)
         quickReads = try QuickReads(path: path, count: 2)
         commits = CommitGroup(database)
         self.embeddingModel = embeddingModel

@@ -413,6 +413,36 @@ let sharedModel: MiniLM? = {
         #expect(again.cache.count == 1)
         #expect(try await again.activeLessons(ids: [c.id], agent: "default")[c.id]?.situation == c.situation)
     }
+
+    /// The conflicts a model call reads come from memory, and follow every commit to their
+    /// table, whatever statement made it; a rolled-back change leaves them as they were.
+    @Test func theConflictsAModelCallReadsFollowEveryCommitToTheirTable() async throws {
+        try await withTemporaryStore { sqlite in
+            let store = sqlite
+            let ab = LessonPair("les_a", "les_b"), bc = LessonPair("les_b", "les_c")
+            let all = ["les_a", "les_b", "les_c", "les_d"]
+            #expect(try await store.conflictingPairs(among: all).isEmpty)
+            try await store.recordConflict(LessonConflict(pair: ab, agent: "a", similarity: 0.9, reason: "r", detectedAt: Date()))
+            #expect(try await store.conflictingPairs(among: all) == [ab])
+            try await sqlite.database.write { db in
+                try db.execute(sql: """
+                    INSERT INTO lesson_conflicts (lesson_a, lesson_b, agent, similarity, reason, detected_at) VALUES ('les_b', 'les_c', 'a', 0.8, 'r', ?)
+                    """, arguments: [Date()])
+            }
+            #expect(try await store.conflictingPairs(among: all) == [ab, bc])
+            #expect(try await store.conflictingPairs(among: ["les_a", "les_c"]).isEmpty)
+            struct Abandoned: Error {}
+            _ = try? await sqlite.database.write { db in
+                try db.execute(sql: "DELETE FROM lesson_conflicts")
+                throw Abandoned()
+            }
+            #expect(try await store.conflictingPairs(among: all) == [ab, bc])
+            try await sqlite.database.write { try $0.execute(sql: "UPDATE lesson_conflicts SET resolved_at = ? WHERE lesson_b = 'les_c'", arguments: [Date()]) }
+            #expect(try await store.conflictingPairs(among: all) == [ab])
+            try await sqlite.database.write { try $0.execute(sql: "DELETE FROM lesson_conflicts") }
+            #expect(try await store.conflictingPairs(among: all).isEmpty)
+        }
+    }
 }
 
 @Suite struct QuickReadTests {
