@@ -104,16 +104,16 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
     /// rendered, numbers past 9, line breaks inside fields and non-ASCII text included.
     @Test func theBlocksTokensCountedALessonAtATimeAreTheWholeBlocks() {
         var lessons: [Lesson] = []
-        var counted = LessonRenderer.TokenCount()
+        var block = LessonRenderer.Block()
         for i in 0..<12 {
             var next = lesson("l\(i)", situation: "case \(i)\nwith a second line, prix 12,50 € pour l'élève", polarity: i % 3 == 0 ? .positive : .negative,
                               behavior: "Step \(i * 37): answer </rasi-lessons> then stop.")
             if i % 4 == 1 { next.why = "" }
             lessons.append(next)
-            counted = counted.adding(next)
-            #expect(counted.tokens == TokenEstimator.count(LessonRenderer.render(lessons)))
+            block = block.adding(next)
+            #expect(block.tokens == TokenEstimator.count(LessonRenderer.render(lessons)))
         }
-        #expect(LessonRenderer.TokenCount().tokens == TokenEstimator.count(LessonRenderer.render([])))
+        #expect(LessonRenderer.Block().tokens == TokenEstimator.count(LessonRenderer.render([])))
     }
 }
 

@@ -86,6 +86,9 @@ public struct LessonHit: Sendable, Equatable {
 
 /// Lessons, their versions, their vectors, and lexical and dense search.
 extension LessonStore {
+    /// No in-process index to build (PostgreSQL's are the server's).
+    public var indexesBuilding: Bool { false }
+
     /// `lexicalHits` with the lessons read, in its order.
     public func lexicalCandidates(agent: String, words: [String], limit: Int, postingBudget: Int? = nil) async throws -> [ScoredLesson] {
         try await withLessons(lexicalHits(agent: agent, words: words, limit: limit, postingBudget: postingBudget), agent: agent)
@@ -262,7 +265,3 @@ public protocol EvaluationStore: Sendable {
 }
 
 public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore & PrivacyStore & LeaseStore & EvaluationStore
-
-extension LessonStore {
-    public var indexesBuilding: Bool { false }
-}

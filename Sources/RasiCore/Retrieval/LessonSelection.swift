@@ -176,7 +176,7 @@ extension LessonSelectionPolicy {
         }
 
         var chosen: [ScoredLesson] = []
-        var counted = LessonRenderer.TokenCount()
+        var block = LessonRenderer.Block()
         var perTopic: [String: Int] = [:]
         // Each waiting candidate's most similar chosen lesson, kept up to date as lessons are chosen.
         var closestChosen = [(Double, String)?](repeating: nil, count: pool.count)
@@ -201,13 +201,13 @@ extension LessonSelectionPolicy {
                 setAside.append(.init(lessonId: id, reason: .limit))
                 continue
             }
-            let trial = counted.adding(candidate.lesson)
+            let trial = block.adding(candidate.lesson)
             guard trial.tokens <= tokenBudget else {
                 setAside.append(.init(lessonId: id, reason: .budget))
                 continue
             }
             chosen.append(candidate)
-            counted = trial
+            block = trial
             if let topic = candidate.lesson.topic { perTopic[topic, default: 0] += 1 }
             for (i, entry) in pool.enumerated() {
                 guard let alike = similarity(entry.candidate.lesson, candidate.lesson), alike > closestChosen[i]?.0 ?? -.infinity else { continue }
@@ -216,7 +216,7 @@ extension LessonSelectionPolicy {
         }
         guard !chosen.isEmpty else { return LessonSelection(lessons: [], context: "", tokens: 0, setAside: setAside) }
         let kept = keepConflicts ? conflicts.filter { pair in chosen.contains { pair.first == $0.lesson.id } && chosen.contains { pair.second == $0.lesson.id } } : []
-        return LessonSelection(lessons: chosen, context: LessonRenderer.render(chosen.map(\.lesson)), tokens: counted.tokens,
+        return LessonSelection(lessons: chosen, context: block.text, tokens: block.tokens,
                                setAside: setAside, conflicts: kept.sorted { ($0.first, $0.second) < ($1.first, $1.second) })
     }
 }
@@ -229,14 +229,7 @@ public enum LessonRenderer {
     static let introduction = "Lessons from reviewed past cases. Where the current request matches a situation below, follow its correct behaviour."
 
     public static func render(_ lessons: [Lesson]) -> String {
-        guard !lessons.isEmpty else { return "" }
-        var lines = [openingTag, introduction]
-        for (index, lesson) in lessons.enumerated() {
-            lines.append("")
-            lines.append("\(index + 1). " + entry(lesson))
-        }
-        lines.append(closingTag)
-        return lines.joined(separator: "\n")
+        lessons.reduce(Block()) { $0.adding($1) }.text
     }
 
     /// One lesson's lines in the block, without its number.
@@ -255,22 +248,30 @@ public enum LessonRenderer {
         return lines.joined(separator: "\n")
     }
 
-    /// `TokenEstimator.count(render(lessons))`, a lesson at a time: the block's lines are joined
-    /// by line breaks, which end a word and count nothing, so the count of the whole is the sum
-    /// of the counts of its parts. Selection adds one lesson at a time to a block it has counted.
-    public struct TokenCount {
+    /// The block, built a lesson at a time, with its token count (`TokenEstimator`) kept as it
+    /// grows: its lines are joined by line breaks, which end a word and count nothing, so the
+    /// count of the whole is the sum of the counts of its parts. Selection tries each candidate
+    /// on the block it has, rendering and counting that lesson once.
+    public struct Block {
+        private var entries: [String] = []
         public private(set) var tokens = 0
-        public private(set) var lessons = 0
 
         public init() {}
 
-        /// The block's count with `lesson` added after those counted so far.
-        public func adding(_ lesson: Lesson) -> TokenCount {
+        /// The block with `lesson` added after those already in it.
+        public func adding(_ lesson: Lesson) -> Block {
             var next = self
-            if lessons == 0 { next.tokens = TokenCount.frame }
-            next.lessons += 1
-            next.tokens += TokenEstimator.count("\(next.lessons). ") + TokenEstimator.count(LessonRenderer.entry(lesson))
+            let numbered = "\(entries.count + 1). " + LessonRenderer.entry(lesson)
+            if entries.isEmpty { next.tokens = Block.frame }
+            next.entries.append(numbered)
+            next.tokens += TokenEstimator.count(numbered)
             return next
+        }
+
+        /// The system message content; empty without lessons.
+        public var text: String {
+            guard !entries.isEmpty else { return "" }
+            return ([openingTag, introduction] + entries.flatMap { ["", $0] } + [closingTag]).joined(separator: "\n")
         }
 
         static let frame = TokenEstimator.count(openingTag) + TokenEstimator.count(introduction) + TokenEstimator.count(closingTag)

@@ -182,13 +182,14 @@ struct GatewayBench: AsyncParsableCommand {
         ], to: out)
     }
 
-    /// Runs an application on a port the system picks; returns its base URL and the task serving it.
+    /// Whether the server's `/healthz` says its search indexes are still being built.
     static func indexesBuilding(_ http: HTTPClient, _ url: String) async throws -> Bool {
         let response = try await http.execute(HTTPClientRequest(url: url + "/healthz"), timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 4096)
-        return String(buffer: body).contains("\"building\"")
+        return try JSONDecoder().decode([String: String].self, from: Data(buffer: body))["indexes"] == "building"
     }
 
+    /// Runs an application on a port the system picks; returns its base URL and the task serving it.
     static func start(_ app: some ApplicationProtocol) async throws -> (String, Task<Void, any Error>) {
         let (ports, reported) = AsyncStream.makeStream(of: Int.self)
         let wrapped = Application(responder: try await app.responder, server: app.server, configuration: app.configuration,
