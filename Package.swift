@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "rasi-agent-example", targets: ["AgentExample"]),
         .library(name: "RasiCore", targets: ["RasiCore"]),
         .library(name: "RasiAgent", targets: ["RasiAgent"]),
+        .library(name: "RasiEngine", targets: ["RasiEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Domain types, store protocols, retrieval seam, prompt rendering. No I/O frameworks.
@@ -75,14 +77,34 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
-        // Gateway, REST API, admin panel, auth, background services.
+        // The OpenAI-compatible chat client shared by the agent library, the judge and the gateway's upstream.
+        .target(
+            name: "RasiModelClient",
+            dependencies: [
+                "RasiCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+        // The application layer: lessons, the interaction log, signals, the judge and its queue.
+        // Called by HTTP, the command line and `LocalRasi`; knows the stores only by their protocols.
+        .target(
+            name: "RasiEngine",
+            dependencies: [
+                "RasiCore",
+                "RasiModelClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // HTTP only: the gateway, the REST API, the admin panel, auth, the metrics export.
         .target(
             name: "RasiServer",
             dependencies: [
                 "RasiCore",
-                "RasiSQLite",
-                "RasiPostgres",
-                "RasiEmbeddings",
+                "RasiEngine",
+                "RasiModelClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -92,22 +114,26 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
             ]
         ),
-        // The Swift agent library (tools, the tool-calling loop, tracing; lessons in process or
-        // from a rasi server) and the learning-curve evaluation built on it.
+        // The Swift agent library (tools, the tool-calling loop, tracing; lessons from a rasi
+        // server or in process) and the learning-curve evaluation built on it. No server, no store.
         .target(
             name: "RasiAgent",
             dependencies: [
                 "RasiCore",
-                "RasiServer",
+                "RasiModelClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The command line and the composition root: opens the stores, the embedder and the engine.
         .executableTarget(
             name: "rasi",
             dependencies: [
                 "RasiAgent",
                 "RasiCore",
+                "RasiEngine",
+                "RasiModelClient",
                 "RasiSQLite",
                 "RasiPostgres",
                 "RasiServer",
@@ -124,7 +150,7 @@ let package = Package(
         // The agent library's runnable example (README: "Building an agent in Swift").
         .executableTarget(
             name: "AgentExample",
-            dependencies: ["RasiAgent", "RasiCore", "RasiServer", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["RasiAgent", "RasiCore", "RasiModelClient", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Examples/AgentExample"
         ),
         .testTarget(
@@ -139,8 +165,12 @@ let package = Package(
                 "RasiSQLite",
                 "RasiPostgres",
                 "RasiServer",
+                "RasiEngine",
+                "RasiModelClient",
                 "RasiEmbeddings",
                 "ScriptedModel",
+                "rasi",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]

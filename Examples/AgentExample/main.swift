@@ -9,7 +9,7 @@ import AsyncHTTPClient
 import Foundation
 import RasiAgent
 import RasiCore
-import RasiServer
+import RasiModelClient
 
 /// A tool as a Swift type: its arguments decode from the model's JSON, against this schema.
 struct LookupOrder: Tool {

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import RasiCore
-import RasiServer
+import RasiModelClient
 
 /// An agent in Swift: instructions, tools and an OpenAI-compatible model, run in a tool-calling
 /// loop. Before the first model call it retrieves the lessons that fit the request and places

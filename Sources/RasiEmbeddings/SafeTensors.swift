@@ -1,4 +1,5 @@
 import Foundation
+import RasiCore
 
 /// Reads the float32 tensors of a `.safetensors` file: an 8-byte little-endian header length,
 /// a JSON header of names, dtypes, shapes and byte offsets, then the raw data.

@@ -1,4 +1,5 @@
 import Foundation
+import RasiCore
 
 /// BERT's uncased tokenizer, as Hugging Face's `BertNormalizer` + `BertPreTokenizer` +
 /// `WordPiece` do it for all-MiniLM-L6-v2: clean the text, space out CJK ideographs, strip
@@ -135,14 +136,3 @@ public struct WordPieceTokenizer: Sendable {
     }
 }
 
-public enum EmbeddingError: Error, CustomStringConvertible, Equatable {
-    case missingModel(String)
-    case corruptModel(String)
-    case upstream(String)
-
-    public var description: String {
-        switch self {
-        case .missingModel(let message), .corruptModel(let message), .upstream(let message): message
-        }
-    }
-}

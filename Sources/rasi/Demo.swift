@@ -6,6 +6,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiServer
 import ScriptedModel
 import ServiceLifecycle
@@ -35,7 +37,7 @@ struct Demo: AsyncParsableCommand {
 
         var logger = Logger(label: "rasi")
         logger.logLevel = .warning
-        let httpClient = Upstream.makeClient(configuration)
+        let httpClient = makeHTTPClient(configuration)
         let scripted = Application(
             router: ScriptedModelServer.buildRouter(state: ScriptedModelState(script: .nutrition)),
             configuration: .init(address: .hostname("127.0.0.1", port: modelPort), serverName: "rasi-scripted-model"), logger: logger)

@@ -4,6 +4,8 @@ import Foundation
 import Logging
 import RasiAgent
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiServer
 
 /// `rasi eval`: the learning curve of the loop on a task suite, and the CLINC150 suite.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiServer
 
 /// `rasi lessons export|import`: lessons as JSONL, one version a line, in a stable order, so a
@@ -49,7 +51,7 @@ struct LessonsCommand: AsyncParsableCommand {
                     throw ValidationError("\(file) line \(number + 1) is not a lesson version: \(error)")
                 }
             }
-            let client = Upstream.makeClient(configuration)
+            let client = makeHTTPClient(configuration)
             do {
                 let embedder = try await loadEmbedder(configuration, httpClient: client)
                 let store = try await openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)

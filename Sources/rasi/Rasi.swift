@@ -5,6 +5,8 @@ import Logging
 import Metrics
 import Prometheus
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiEmbeddings
 import RasiServer
 import ScriptedModel
@@ -71,7 +73,7 @@ struct Serve: AsyncParsableCommand {
             "retrieval": "\(configuration.embedder == "none" ? "lexical" : "\(configuration.retrievalMode.rawValue), \(configuration.embedder)")",
             "floor": "\(configuration.resolvedSelection.minScore)",
         ])
-        let httpClient = Upstream.makeClient(configuration)
+        let httpClient = makeHTTPClient(configuration)
         // One registry for Hummingbird's request metrics and rasi's own, served at /metrics.
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))

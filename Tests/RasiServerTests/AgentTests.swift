@@ -2,7 +2,10 @@ import AsyncHTTPClient
 import Foundation
 import RasiAgent
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiServer
+@testable import rasi
 import ScriptedModel
 import Testing
 

@@ -3,7 +3,10 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiServer
+@testable import rasi
 import ScriptedModel
 
 @Suite struct RouteAccessTests {

@@ -4,8 +4,12 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Prometheus
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiServer
+@testable import rasi
 import RasiPostgres
 import RasiSQLite
 import ScriptedModel
@@ -99,12 +103,12 @@ struct TestRasi: Sendable {
             configuration.upstreamBaseURL = "http://127.0.0.1:\(upstreamPort)/v1"
             configuration.maxBodyBytes = 64 * 1024
             configuration.upstreamConnectTimeoutSeconds = 1
-            let client = Upstream.makeClient(configuration)
+            let client = makeHTTPClient(configuration)
             let upstream = Upstream(client: client, baseURL: configuration.upstreamBaseURL, apiKey: nil, timeoutSeconds: 5)
             let services = RasiServices(
                 configuration: configuration, store: store, retriever: LexicalRetriever(store: store), redactor: try PIIRedactor(),
                 upstream: upstream, judgeModel: OpenAIChatModel(upstream: upstream))
-            let (router, routes) = buildRouter(services)
+            let (router, routes) = buildRouter(services, metrics: PrometheusCollectorRegistry())
             var keys: [Role: String] = [:]
             for role in Role.allCases {
                 keys[role] = try await KeyIssuer.create(role: role, name: "test \(role)", by: "test", in: store).1

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RasiCore
+import RasiEngine
 
 /// Curation: conflicting lessons to resolve, and the impact a lesson would have.
 struct CurationController {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RasiCore
+import RasiEngine
 
 /// The reports of `rasi eval`: sent by the command (or any client), listed, and drawn as the
 /// learning curve.

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RasiCore
+import RasiEngine
 
 /// Interactions: ingest from agents that do not use the gateway, browse, feedback, and the
 /// correction box that turns one into a lesson.

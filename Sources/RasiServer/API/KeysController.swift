@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RasiCore
+import RasiEngine
 
 /// API keys (admin only). A secret is shown once, when created; the store keeps its hash.
 struct KeysController {

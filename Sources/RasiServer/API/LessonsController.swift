@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RasiCore
+import RasiEngine
 
 /// Lessons: create, read, edit (each edit a new version), delete; and retrieval as the gateway does it.
 struct LessonsController {

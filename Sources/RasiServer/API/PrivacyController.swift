@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import RasiCore
-import ServiceLifecycle
+import RasiEngine
 
 /// Deleting one end user's data, and the audit log.
 struct PrivacyController {
@@ -33,16 +33,5 @@ struct PrivacyController {
         let limit = try query.limit()
         let entries = try await services.store.listAudit(limit: limit, before: cursor)
         return try JSONBody.response(Page(entries, key: "entries", limit: limit, id: { String($0.id) }))
-    }
-}
-
-extension PeriodicService {
-    /// The retention purge: every interval, deletes the interactions past the retention period.
-    public static func retention(days: Double, services: RasiServices, logger: Logger) -> PeriodicService {
-        PeriodicService(name: "retention purge", interval: .seconds(max(1, services.configuration.purgeIntervalSeconds)),
-                        lease: (services.store, services.instance), logger: logger) {
-            let count = try await services.store.purgeExpired(olderThanDays: days, by: "rasi (retention)")
-            if count.interactions > 0 { logger.notice("retention purge", metadata: ["interactions": "\(count.interactions)"]) }
-        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RasiCore
+import RasiEngine
 
 /// Topics: defined by admins (name, description, examples); interactions and lessons are
 /// filed under them as they are written; unclassified requests are clustered into suggestions.

@@ -5,6 +5,8 @@ import Hummingbird
 import Logging
 import NIOCore
 import RasiCore
+import RasiEngine
+import RasiModelClient
 
 extension HTTPField.Name {
     static let rasiAgent = Self("X-RASI-Agent")!
@@ -65,7 +67,7 @@ struct GatewayController {
         var headers: HTTPFields = [:]
         headers[.rasiInteraction] = interaction.id
         headers[.rasiLessons] = selection.lessons.map(\.lesson.id).joined(separator: ",")
-        let metrics = RasiMetrics(registry: services.metrics)
+        let metrics = RasiMetrics(services.metrics)
         metrics.injected(selection.lessons.count, agent: agent)
 
         // A new turn may tell something about the previous one (a rephrase, a request for a

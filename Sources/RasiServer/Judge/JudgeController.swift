@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RasiCore
+import RasiEngine
 
 /// The judge on demand, its logged runs, and the job queue that runs it in the background.
 struct JudgeController {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import RasiCore
+import RasiEngine
 
 /// The admin panel at `/admin`: where reviewers monitor interactions, work the review queue,
 /// write corrections and curate lessons. Every page is rendered on the server.

@@ -3,7 +3,6 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import RasiCore
-import RasiEmbeddings
 
 /// Maps every error to an HTTP status and OpenAI's error body, once, at the edge:
 /// `{"error": {"message", "type", "code"}}`.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEngine
+import RasiModelClient
 
 /// `rasi bench all`: every benchmark of the project, one after another (never two at once, so
 /// none skews another), each writing its own JSON, then one report of them all.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiEmbeddings
 
 /// `--model-dir` for every command that loads the built-in model.

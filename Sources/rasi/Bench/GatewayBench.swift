@@ -5,6 +5,8 @@ import Hummingbird
 import Logging
 import NIOCore
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiEmbeddings
 import RasiServer
 import RasiSQLite
@@ -115,7 +117,7 @@ struct GatewayBench: AsyncParsableCommand {
                 configuration.modelDirectory = model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)
                 let key = KeySecret.generate()
                 configuration.bootstrapAdminKey = key
-                let upstreamClient = Upstream.makeClient(configuration)
+                let upstreamClient = makeHTTPClient(configuration)
                 let (rasiURL, rasiTask) = try await Self.start(try await buildApplication(configuration, httpClient: upstreamClient, logger: logger))
                 defer { rasiTask.cancel() }
                 // Measured once rasi's vector graphs are built: a large store opens at once and

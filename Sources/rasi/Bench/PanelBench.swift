@@ -3,7 +3,10 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import NIOCore
+import Prometheus
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiEmbeddings
 import RasiServer
 import RasiSQLite
@@ -102,7 +105,7 @@ struct PanelBench: AsyncParsableCommand {
 
         // On a port the system picks, reported once the server listens.
         let (ports, portReported) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: buildRouter(services).0,
+        let app = Application(router: buildRouter(services, metrics: PrometheusCollectorRegistry()).0,
                               configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "rasi-bench"),
                               onServerRunning: { channel in portReported.yield(channel.localAddress?.port ?? 0) })
         var results: [PageTiming] = []

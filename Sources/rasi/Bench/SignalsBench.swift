@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiEmbeddings
 
 /// `rasi bench signals`: where the rephrase threshold should sit, measured on labelled data.

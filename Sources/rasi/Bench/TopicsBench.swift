@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEngine
+import RasiModelClient
 import RasiEmbeddings
 import RasiServer
 

@@ -6,17 +6,17 @@ import RasiCore
 /// `applySignals`, which stores it and re-evaluates the flag rules in one transaction.
 extension RasiServices {
     @discardableResult
-    func applySignals(_ interactionId: String, adding feedback: [Feedback] = []) async throws -> SignalOutcome {
+    public func applySignals(_ interactionId: String, adding feedback: [Feedback] = []) async throws -> SignalOutcome {
         let outcome = try await store.applySignals(
             interactionId: interactionId, adding: feedback, rules: configuration.flagRules, efficacy: configuration.efficacy,
             enqueueJudge: configuration.judge.automatic, now: Date())
-        RasiMetrics(registry: metrics).recorded(outcome)
+        RasiMetrics(metrics).recorded(outcome)
         return outcome
     }
 
     /// A new turn began: did the user ask for a human, or ask the previous turn's question again?
     /// The earlier turn gets the signal, as it is the one that failed the user.
-    func detectSignals(startingTurn interaction: Interaction) async throws {
+    public func detectSignals(startingTurn interaction: Interaction) async throws {
         let policy = configuration.signals
         var previous: Interaction?
         if let conversation = interaction.conversationId {
@@ -39,7 +39,7 @@ extension RasiServices {
 
     /// A model call's outcome was logged: a hand-off tool call is an escalation, and the rules
     /// over the trace (an upstream error, a failed tool) may flag the turn.
-    func detectSignals(afterCall interaction: Interaction) async throws {
+    public func detectSignals(afterCall interaction: Interaction) async throws {
         var signals: [Feedback] = []
         if let handoff = configuration.signals.handoffCall(in: interaction.steps) {
             signals.append(implicit(.escalate, on: interaction.id, at: Date(), comment: "the agent handed off with \(handoff.name ?? "a tool")"))
@@ -51,7 +51,7 @@ extension RasiServices {
     }
 
     /// Both, for an interaction logged whole through the API.
-    func detectSignals(logged interaction: Interaction, logger: Logger) async {
+    public func detectSignals(logged interaction: Interaction, logger: Logger) async {
         await neverFailing(interaction, logger: logger) {
             try await detectSignals(startingTurn: interaction)
             try await detectSignals(afterCall: interaction)
@@ -59,7 +59,7 @@ extension RasiServices {
     }
 
     /// Signals must never fail the call that logged the interaction: a failure is logged and the call goes on.
-    func neverFailing(_ interaction: Interaction, logger: Logger, _ detect: () async throws -> Void) async {
+    public func neverFailing(_ interaction: Interaction, logger: Logger, _ detect: () async throws -> Void) async {
         do {
             try await detect()
         } catch {
@@ -68,14 +68,14 @@ extension RasiServices {
     }
 
     /// How alike two texts are: the cosine of their embeddings, or of their terms without an embedder.
-    func textSimilarity(_ a: String, _ b: String) async throws -> Double {
+    public func textSimilarity(_ a: String, _ b: String) async throws -> Double {
         guard let embedder else { return TextTerms.similarity(TextTerms.terms(a), TextTerms.terms(b)) }
         let vectors = try await embedder.embed([a, b])
         guard vectors.count == 2 else { return 0 }
         return Embeddings.cosine(vectors[0], vectors[1])
     }
 
-    func implicit(_ signal: Signal, on interactionId: String, at date: Date, comment: String?) -> Feedback {
+    public func implicit(_ signal: Signal, on interactionId: String, at date: Date, comment: String?) -> Feedback {
         Feedback(id: Identifier.make("fb"), interactionId: interactionId, rating: nil, comment: comment, source: .implicit, signal: signal, createdAt: date)
     }
 

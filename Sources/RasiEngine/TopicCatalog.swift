@@ -3,7 +3,7 @@ import RasiCore
 
 /// The admin-defined topics, embedded once and kept in memory, and the one place texts are
 /// filed under them. Reloaded whenever a topic changes.
-actor TopicCatalog {
+public actor TopicCatalog {
     let store: any TopicStore
     let embedder: (any Embedder)?
     let floor: Double
@@ -11,13 +11,13 @@ actor TopicCatalog {
     private var lexical: [(name: String, terms: [[String]])] = []
     private var loaded = false
 
-    init(store: any TopicStore, embedder: (any Embedder)?, floor: Double) {
+    public init(store: any TopicStore, embedder: (any Embedder)?, floor: Double) {
         self.store = store
         self.embedder = embedder
         self.floor = floor
     }
 
-    func reload() async throws {
+    public func reload() async throws {
         let topics = try await store.listTopics()
         if let embedder {
             var embedded: [(name: String, vectors: [[Float]])] = []
@@ -29,7 +29,7 @@ actor TopicCatalog {
     }
 
     /// The topic of a text, `unclassified` below the floor; nil when no topic is defined.
-    func classify(_ text: String) async throws -> String? {
+    public func classify(_ text: String) async throws -> String? {
         if !loaded { try await reload() }
         guard !lexical.isEmpty else { return nil }
         if let embedder, let classifier, let vector = try await embedder.embed([text]).first {

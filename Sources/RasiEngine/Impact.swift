@@ -34,7 +34,7 @@ extension RasiServices {
     /// The agent's recent requests (`limit`) replayed with this lesson active: how many would
     /// retrieve it, how many would get it injected, and which lessons it would push out. Works
     /// before activation (a proposed lesson) as after.
-    func impact(of stored: Lesson, limit: Int) async throws -> Impact {
+    public func impact(of stored: Lesson, limit: Int) async throws -> Impact {
         var lesson = stored
         let id = lesson.id
         let policy = configuration.policy(for: lesson.agent)
@@ -73,7 +73,7 @@ extension RasiServices {
 
     /// Resolves a conflict: `keep` is the lesson to keep (the other is retired, a new version)
     /// or `both`.
-    func resolveConflict(_ idText: String, keep: String, by actor: String) async throws -> LessonConflict? {
+    public func resolveConflict(_ idText: String, keep: String, by actor: String) async throws -> LessonConflict? {
         guard let id = Int(idText), let conflict = try await store.conflict(id: id) else {
             throw RasiError.notFound("conflict \(idText)")
         }

@@ -1,15 +1,16 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOFoundationCompat
 import NIOHTTP1
 import RasiCore
 
 /// The OpenAI-compatible model the gateway forwards to.
 public struct Upstream: Sendable {
-    let client: HTTPClient
-    let baseURL: String
-    let apiKey: String?
-    let timeout: TimeAmount
+    public let client: HTTPClient
+    public let baseURL: String
+    public let apiKey: String?
+    public let timeout: TimeAmount
 
     public init(client: HTTPClient, baseURL: String, apiKey: String?, timeoutSeconds: Int) {
         self.client = client
@@ -19,19 +20,18 @@ public struct Upstream: Sendable {
     }
 
     /// An HTTP client whose read timeout bounds the silence between two bytes of a stream.
-    public static func makeClient(_ configuration: RasiConfiguration) -> HTTPClient {
+    /// `maxInFlight` is the most calls the gateway lets run at once (0: no bound).
+    public static func makeClient(connectTimeoutSeconds: Int, timeoutSeconds: Int, maxInFlight: Int) -> HTTPClient {
         var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.timeout = .init(
-            connect: .seconds(Int64(configuration.upstreamConnectTimeoutSeconds)),
-            read: .seconds(Int64(configuration.upstreamTimeoutSeconds)))
+        clientConfiguration.timeout = .init(connect: .seconds(Int64(connectTimeoutSeconds)), read: .seconds(Int64(timeoutSeconds)))
         // The client's default of 8 connections per host would queue every call past the
         // eighth behind the others: allow as many as the gateway lets in flight.
-        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.maxInFlight > 0 ? max(8, configuration.maxInFlight) : 512
+        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maxInFlight > 0 ? max(8, maxInFlight) : 512
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     }
 
     /// Sends a request and returns once the response head has arrived; the body is left to stream.
-    func send(_ method: HTTPMethod, _ path: String, json: JSONValue? = nil) async throws -> HTTPClientResponse {
+    public func send(_ method: HTTPMethod, _ path: String, json: JSONValue? = nil) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: baseURL + "/" + path)
         request.method = method
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
@@ -43,7 +43,7 @@ public struct Upstream: Sendable {
     }
 
     /// The message inside an OpenAI-style error body, or the body's start.
-    static func errorMessage(_ body: ByteBuffer) -> String {
+    public static func errorMessage(_ body: ByteBuffer) -> String {
         let data = Data(buffer: body)
         if let json = try? JSONDecoder().decode(JSONValue.self, from: data), let message = json["error"]?["message"]?.stringValue {
             return message

@@ -6,13 +6,13 @@ import ServiceLifecycle
 extension RasiServices {
     /// Runs the judge over an interaction and prepares the lesson it proposes (validated,
     /// redacted, embedded), for the caller to store with the run. Never throws: every outcome is a run.
-    func runJudge(on interaction: Interaction, jobId: String? = nil) async -> (JudgeRun, (Lesson, LessonEmbedding?)?) {
+    public func runJudge(on interaction: Interaction, jobId: String? = nil) async -> (JudgeRun, (Lesson, LessonEmbedding?)?) {
         guard let modelName = configuration.judge.model ?? interaction.model else {
             return (JudgeRun(interactionId: interaction.id, jobId: jobId, status: .error, model: "none", prompt: [], outputs: [],
                              error: "no judge model: set RASI_JUDGE_MODEL (the interaction names no model either)"), nil)
         }
         var run = await judge.run(interaction, modelName: modelName, jobId: jobId)
-        defer { RasiMetrics(registry: metrics).judged(run) }
+        defer { RasiMetrics(metrics).judged(run) }
         guard run.status == .ok, let proposal = run.verdict?.lesson else { return (run, nil) }
         do {
             let prepared = try await prepareLesson(
@@ -39,7 +39,7 @@ extension RasiServices {
 extension RasiServices {
     /// Runs the judge on demand and logs the run with the lesson it proposed (audited, checked
     /// for conflicts): the API's and the panel's "run judge".
-    func judgeNow(_ interactionId: String) async throws -> (JudgeRun, Lesson?) {
+    public func judgeNow(_ interactionId: String) async throws -> (JudgeRun, Lesson?) {
         guard let interaction = try await store.interaction(id: interactionId) else { throw RasiError.notFound("interaction \(interactionId)") }
         let (run, lesson) = await runJudge(on: interaction)
         try await store.recordJudgeRun(run, lesson: lesson)
@@ -174,6 +174,17 @@ public struct PeriodicService: Service {
                         lease: (services.store, services.instance), logger: logger) {
             let count = try await services.sweepAbandoned()
             if count > 0 { logger.notice("abandoned conversations found", metadata: ["count": "\(count)"]) }
+        }
+    }
+}
+
+extension PeriodicService {
+    /// The retention purge: every interval, deletes the interactions past the retention period.
+    public static func retention(days: Double, services: RasiServices, logger: Logger) -> PeriodicService {
+        PeriodicService(name: "retention purge", interval: .seconds(max(1, services.configuration.purgeIntervalSeconds)),
+                        lease: (services.store, services.instance), logger: logger) {
+            let count = try await services.store.purgeExpired(olderThanDays: days, by: "rasi (retention)")
+            if count.interactions > 0 { logger.notice("retention purge", metadata: ["interactions": "\(count.interactions)"]) }
         }
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOFoundationCompat
 import RasiCore
 
 /// An OpenAI-compatible `/chat/completions` endpoint, called without streaming at temperature 0:

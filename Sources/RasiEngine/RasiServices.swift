@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import Prometheus
+import Metrics
+import RasiModelClient
 import RasiCore
 
 /// The long-lived things the routes need, built once by `buildApplication`.
@@ -13,24 +14,23 @@ public struct RasiServices: Sendable {
     /// The model lessons are embedded with, and its name; nil for lexical retrieval.
     public var embedder: (any Embedder)?
     public var embeddingModel: String?
-    /// What `GET /metrics` exposes: Hummingbird's request metrics (when `rasi serve` bootstraps
-    /// the metrics system with it) and the gateway's own counters.
-    public var metrics: PrometheusCollectorRegistry
+    /// Where rasi's own counters go (the server exports them at `GET /metrics`).
+    public var metrics: any MetricsFactory
     /// The judge agent, over the judge's model.
     public var judge: Judge
     /// The judge's model, also used to check and merge conflicting lessons.
-    let judgeModel: any ChatModel
+    public let judgeModel: any ChatModel
     /// The admin-defined topics interactions and lessons are filed under.
-    let topics: TopicCatalog
+    public let topics: TopicCatalog
     /// The bound on gateway calls in flight.
-    let inFlight: InFlight
+    public let inFlight: InFlight
     /// This process among the replicas sharing a store: it holds jobs and leases under this name.
     public let instance = Identifier.make("proc")
 
     public init(
         configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor,
         upstream: Upstream, judgeModel: any ChatModel, embedder: (any Embedder)? = nil, embeddingModel: String? = nil,
-        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.metrics = metrics
         self.judgeModel = judgeModel
@@ -55,7 +55,7 @@ public struct RasiServices: Sendable {
     }
 
     /// A new lesson validated, redacted and embedded, ready to store (alone, or with a judge run).
-    func prepareLesson(_ fields: LessonFields, author: String) async throws -> (Lesson, LessonEmbedding?) {
+    public func prepareLesson(_ fields: LessonFields, author: String) async throws -> (Lesson, LessonEmbedding?) {
         try fields.requireForCreation()
         try fields.validate()
         var fields = fields
@@ -65,7 +65,7 @@ public struct RasiServices: Sendable {
     }
 
     /// Saves an edit as the lesson's next version, re-embedded; live on the next request.
-    func updateLesson(_ current: Lesson, with fields: LessonFields, by actor: String) async throws -> Lesson {
+    public func updateLesson(_ current: Lesson, with fields: LessonFields, by actor: String) async throws -> Lesson {
         try fields.validate()
         let next = current.applying(fields.redacted(by: redactor))
         for (name, value) in [("situation", next.situation), ("should_have_done", next.shouldHaveDone), ("correct_behavior", next.correctBehavior)]
@@ -78,7 +78,7 @@ public struct RasiServices: Sendable {
         return next
     }
 
-    func embedding(of lesson: Lesson) async throws -> LessonEmbedding? {
+    public func embedding(of lesson: Lesson) async throws -> LessonEmbedding? {
         guard let embedder, let embeddingModel, let vector = try await embedder.embed([lesson.retrievalText]).first else { return nil }
         return LessonEmbedding(model: embeddingModel, vector: vector)
     }
@@ -102,7 +102,7 @@ public struct RasiServices: Sendable {
     /// An interaction as it is logged: redacted as one record when `RASI_REDACT_INTERACTIONS`
     /// is on (the upstream still gets the user's words; only the log is redacted).
     /// `context` is read only when redacting: the common case pays nothing for it.
-    func forLog(_ interaction: Interaction, appending steps: [Step], context: @autoclosure () -> [String] = []) -> (Interaction, [Step]) {
+    public func forLog(_ interaction: Interaction, appending steps: [Step], context: @autoclosure () -> [String] = []) -> (Interaction, [Step]) {
         configuration.redactInteractions ? redactor.redact(interaction, appending: steps, context: context()) : (interaction, steps)
     }
 
@@ -127,7 +127,7 @@ public struct RasiServices: Sendable {
         }
     }
 
-    func synthesized(_ selection: LessonSelection, agent: String, model: String?, policy: LessonSelectionPolicy) async throws -> LessonSelection {
+    public func synthesized(_ selection: LessonSelection, agent: String, model: String?, policy: LessonSelectionPolicy) async throws -> LessonSelection {
         let lessons = selection.lessons.map(\.lesson)
         let key = Synthesis.key(lessons)
         var synthesis = try await store.synthesis(key: key)
@@ -150,7 +150,7 @@ public struct RasiServices: Sendable {
         return merged
     }
 
-    func select(_ candidates: [ScoredLesson], policy: LessonSelectionPolicy, k: Int? = nil, keepConflicts: Bool = false) async throws -> LessonSelection {
+    public func select(_ candidates: [ScoredLesson], policy: LessonSelectionPolicy, k: Int? = nil, keepConflicts: Bool = false) async throws -> LessonSelection {
         let relevant = candidates.filter { $0.score >= policy.minScore }.map(\.lesson.id)
         guard !relevant.isEmpty else { return .empty }
         return try await PhaseTimings.measure("select") {
@@ -165,7 +165,7 @@ public struct RasiServices: Sendable {
 
     /// After a lesson is stored: audits the change and finds the lessons it contradicts. Neither
     /// fails the write that was already acknowledged.
-    func lessonStored(_ lesson: Lesson, embedding: LessonEmbedding?, actor: String) async {
+    public func lessonStored(_ lesson: Lesson, embedding: LessonEmbedding?, actor: String) async {
         try? await store.recordAudit(AuditEntry(
             actor: actor, action: lesson.version == 1 ? "lesson.create" : "lesson.update", target: lesson.id,
             detail: "version \(lesson.version), \(lesson.status.rawValue)"))
@@ -173,14 +173,14 @@ public struct RasiServices: Sendable {
     }
 
     /// Removes a lesson from use at once, keeping its history. Audited.
-    func deleteLesson(_ id: String, by actor: String) async throws {
+    public func deleteLesson(_ id: String, by actor: String) async throws {
         guard try await store.deleteLesson(id: id, by: actor) else { throw RasiError.notFound("lesson \(id)") }
         try await store.recordAudit(AuditEntry(actor: actor, action: "lesson.delete", target: id))
     }
 
     /// Whether two lessons about the same case contradict: the judge's model decides when
     /// configured (and readable), the rules otherwise.
-    func contradiction(_ a: Lesson, _ b: Lesson) async throws -> String? {
+    public func contradiction(_ a: Lesson, _ b: Lesson) async throws -> String? {
         let policy = configuration.conflicts
         if policy.judgeCheck, let modelName = configuration.judge.model,
            let reply = try? await judgeModel.complete(model: modelName, messages: LessonEditorPrompt.conflictCheck(a, b)),
@@ -193,7 +193,7 @@ public struct RasiServices: Sendable {
     /// Lessons of the same agent whose situations are about the same case, and that say
     /// something else: opposite polarity, or correct behaviours that diverge.
     @discardableResult
-    func detectConflicts(_ lesson: Lesson, embedding: LessonEmbedding?) async throws -> [LessonConflict] {
+    public func detectConflicts(_ lesson: Lesson, embedding: LessonEmbedding?) async throws -> [LessonConflict] {
         guard lesson.status != .retired else { return [] }
         let policy = configuration.conflicts
         let similar: [ScoredLesson]
@@ -261,41 +261,34 @@ public struct RasiServices: Sendable {
     }
 }
 
-/// rasi's own Prometheus counters: gateway calls, injections, signals, flags, judge runs.
-struct RasiMetrics {
-    let registry: PrometheusCollectorRegistry
+/// rasi's own counters: gateway calls, injections, signals, flags, judge runs.
+public struct RasiMetrics: Sendable {
+    let factory: any MetricsFactory
 
-    static var calls: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "rasi", subsystem: "gateway", metricName: "calls", unitName: "total",
-        helpText: "Chat completion calls through the gateway, by the status answered") }
-    static var injected: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "rasi", metricName: "lessons_injected", unitName: "total", helpText: "Lessons injected into model calls, by agent") }
-
-    func call(status: Int) {
-        registry.makeCounter(descriptor: Self.calls, labels: [("status", String(status))]).increment()
+    public init(_ factory: any MetricsFactory) {
+        self.factory = factory
     }
 
-    func injected(_ count: Int, agent: String) {
-        registry.makeCounter(descriptor: Self.injected, labels: [("agent", agent)]).increment(by: Int64(count))
+    /// A gateway call answered with `status`.
+    public func call(status: Int) {
+        Counter(label: "rasi_gateway_calls_total", dimensions: [("status", String(status))], factory: factory).increment()
     }
 
-    static var signals: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "rasi", metricName: "signals", unitName: "total", helpText: "Implicit signals recorded, by signal") }
-    static var flags: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "rasi", metricName: "flags_raised", unitName: "total", helpText: "Flags raised by the rules, by rule") }
-    static var judgeRuns: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "rasi", metricName: "judge_runs", unitName: "total", helpText: "Judge runs, by status (ok, invalid, error)") }
+    /// Lessons injected into one model call of `agent`.
+    public func injected(_ count: Int, agent: String) {
+        Counter(label: "rasi_lessons_injected_total", dimensions: [("agent", agent)], factory: factory).increment(by: count)
+    }
 
     func recorded(_ outcome: SignalOutcome) {
         for feedback in outcome.added where feedback.source == .implicit {
-            registry.makeCounter(descriptor: Self.signals, labels: [("signal", feedback.signal?.rawValue ?? "none")]).increment()
+            Counter(label: "rasi_signals_total", dimensions: [("signal", feedback.signal?.rawValue ?? "none")], factory: factory).increment()
         }
         for flag in outcome.raised {
-            registry.makeCounter(descriptor: Self.flags, labels: [("rule", flag.rule?.rawValue ?? "manual")]).increment()
+            Counter(label: "rasi_flags_raised_total", dimensions: [("rule", flag.rule?.rawValue ?? "manual")], factory: factory).increment()
         }
     }
 
     func judged(_ run: JudgeRun) {
-        registry.makeCounter(descriptor: Self.judgeRuns, labels: [("status", run.status.rawValue)]).increment()
+        Counter(label: "rasi_judge_runs_total", dimensions: [("status", run.status.rawValue)], factory: factory).increment()
     }
 }

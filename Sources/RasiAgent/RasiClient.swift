@@ -2,70 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import NIOFoundationCompat
 import NIOHTTP1
 import RasiCore
-import RasiServer
-
-/// Where an agent's lessons come from and its interactions go: a rasi store in this process
-/// (`LocalRasi`) or a rasi server (`RasiClient`). Both apply the same selection policy.
-public protocol RasiConnection: Sendable {
-    /// The lessons to inject before the agent reasons about `query`.
-    func lessons(agent: String, query: String, model: String?) async throws -> LessonSelection
-    /// Logs a finished turn; returns it as stored (the server assigns the id when remote).
-    func record(_ interaction: Interaction, injected: LessonSelection) async throws -> Interaction
-    /// Feedback on a logged interaction, by its id.
-    func feedback(on interactionId: String, rating: Rating?, comment: String?) async throws
-    /// A new lesson, redacted and embedded as any other (`active` unless the fields say otherwise).
-    func createLesson(_ fields: LessonFields) async throws -> Lesson
-    /// Keeps an evaluation's report, for the admin panel.
-    func saveEvaluation(_ report: EvaluationReport) async throws
-}
-
-/// rasi in this process, over a store opened with `RasiServices.open` (SQLite or PostgreSQL,
-/// the same one a `rasi serve` may share).
-public struct LocalRasi: RasiConnection {
-    public let services: RasiServices
-    /// Who the audit log names for lessons made through this connection.
-    public var author: String
-    let logger: Logger
-
-    public init(services: RasiServices, author: String = "rasi library", logger: Logger = Logger(label: "rasi.agent")) {
-        self.services = services
-        self.author = author
-        self.logger = logger
-    }
-
-    /// Opens the store and embedder `configuration` names, migrated and ready.
-    public static func open(_ configuration: RasiConfiguration, httpClient: HTTPClient, logger: Logger = Logger(label: "rasi.agent")) async throws -> LocalRasi {
-        LocalRasi(services: try await RasiServices.open(configuration, httpClient: httpClient, logger: logger), logger: logger)
-    }
-
-    /// Closes the store's connections.
-    public func close() async {
-        await closeStore(services.store)
-    }
-
-    public func lessons(agent: String, query: String, model: String?) async throws -> LessonSelection {
-        try await services.selectLessons(agent: agent, query: query, model: model)
-    }
-
-    public func record(_ interaction: Interaction, injected: LessonSelection) async throws -> Interaction {
-        try await services.ingest(interaction, injections: injected.injections(into: interaction.id), logger: logger)
-    }
-
-    public func feedback(on interactionId: String, rating: Rating?, comment: String?) async throws {
-        guard try await services.store.interaction(id: interactionId) != nil else { throw RasiError.notFound("interaction \(interactionId)") }
-        _ = try await services.addFeedback(to: interactionId, rating: rating, comment: comment)
-    }
-
-    public func createLesson(_ fields: LessonFields) async throws -> Lesson {
-        try await services.createLesson(fields, author: author)
-    }
-
-    public func saveEvaluation(_ report: EvaluationReport) async throws {
-        try await services.store.saveEvaluation(report)
-    }
-}
 
 /// A rasi server, through its REST API: `POST /api/v1/retrieve`, `/interactions`, `/feedback`,
 /// `/lessons` and `/evaluations`. Retrieval and logging need an agent key; lessons and

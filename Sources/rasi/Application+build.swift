@@ -2,8 +2,12 @@ import AsyncHTTPClient
 import Hummingbird
 import Logging
 import Foundation
+import Metrics
 import Prometheus
 import RasiCore
+import RasiEngine
+import RasiModelClient
+import RasiServer
 import RasiEmbeddings
 import RasiPostgres
 import RasiSQLite
@@ -45,8 +49,9 @@ public func buildApplication(
     _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
-    let services = try await RasiServices.open(configuration, httpClient: httpClient, metrics: metrics, logger: logger)
-    let (router, _) = buildRouter(services)
+    let services = try await RasiServices.open(
+        configuration, httpClient: httpClient, metrics: PrometheusMetricsFactory(registry: metrics), logger: logger)
+    let (router, _) = buildRouter(services, metrics: metrics)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "rasi"),
@@ -60,7 +65,7 @@ extension RasiServices {
     /// the Swift library in process: store opened and migrated, bootstrap key created, missing
     /// embeddings made. Close the store with `closeStore(services.store)` when done.
     public static func open(
-        _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
+        _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: any MetricsFactory = MetricsSystem.factory, logger: Logger
     ) async throws -> RasiServices {
         // Cached, so the request retrieval embeds is not embedded again to detect the next turn's rephrase.
         let embedder = try await loadEmbedder(configuration, httpClient: httpClient).map { (name: $0.name, model: CachingEmbedder($0.model) as any Embedder) }
@@ -97,40 +102,6 @@ func judgeUpstream(_ configuration: RasiConfiguration, httpClient: HTTPClient) -
         timeoutSeconds: configuration.upstreamTimeoutSeconds)
 }
 
-/// Every route of rasi, each with who may call it. Returns the route table too, for tests.
-public func buildRouter(_ services: RasiServices) -> (Router<RasiRequestContext>, [RouteEntry]) {
-    let router = Router(context: RasiRequestContext.self)
-    router.add(middleware: ErrorMiddleware())
-    router.add(middleware: MetricsMiddleware())
-    let routes = GuardedRouter(router: router, keys: services.store, maxFormBytes: services.configuration.maxBodyBytes,
-                               limiter: RateLimiter(rate: services.configuration.rateLimit, burst: services.configuration.rateBurst))
-    routes.on(.get, "/healthz", .open) { _, _ in
-        // Serving either way; "building" says retrieval is exact, and slower, until the vector graphs are in use.
-        try JSONBody.response(["status": "ok", "indexes": services.store.indexesBuilding ? "building" : "ready"])
-    }
-    routes.on(.get, "/metrics", .role(.agent)) { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                 body: .init(byteBuffer: ByteBuffer(string: services.metrics.emitToString())))
-    }
-    GatewayController(services: services).register(routes)
-    InteractionsController(services: services).register(routes)
-    JudgeController(services: services).register(routes)
-    LessonsController(services: services).register(routes)
-    CurationController(services: services).register(routes)
-    TopicsController(services: services).register(routes)
-    PrivacyController(services: services).register(routes)
-    EvaluationsController(services: services).register(routes)
-    KeysController(services: services).register(routes)
-    PanelController(services: services).register(routes)
-    // Described last, so the document covers every route registered above (and itself).
-    let entries = routes.entries + [RouteEntry(method: .get, path: "/openapi.json", access: .open)]
-    let document = RasiJSON.canonical(OpenAPI.document(routes: entries))
-    routes.on(.get, "/openapi.json", .open) { _, _ in
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: document)))
-    }
-    return (router, routes.entries)
-}
-
 /// The embedder `RASI_EMBEDDER` names, loaded (or reached) now so a missing model or an
 /// unusable endpoint stops the start with an error that names the fix. `none` means lexical only.
 public func loadEmbedder(_ configuration: RasiConfiguration, httpClient: HTTPClient) async throws -> (name: String, model: any Embedder)? {
@@ -146,5 +117,24 @@ public func loadEmbedder(_ configuration: RasiConfiguration, httpClient: HTTPCli
         return (name, embedder)
     default:
         throw RasiError.invalidField("RASI_EMBEDDER", "must be minilm, openai:MODEL or none, got \"\(configuration.embedder)\"")
+    }
+}
+
+/// The HTTP client for the upstream, the judge and remote embeddings, under the configured timeouts.
+func makeHTTPClient(_ configuration: RasiConfiguration) -> HTTPClient {
+    Upstream.makeClient(
+        connectTimeoutSeconds: configuration.upstreamConnectTimeoutSeconds, timeoutSeconds: configuration.upstreamTimeoutSeconds,
+        maxInFlight: configuration.maxInFlight)
+}
+
+extension LocalRasi {
+    /// rasi in this process over the store and embedder `configuration` names, migrated and ready.
+    static func open(_ configuration: RasiConfiguration, httpClient: HTTPClient, logger: Logger = Logger(label: "rasi.agent")) async throws -> LocalRasi {
+        LocalRasi(services: try await RasiServices.open(configuration, httpClient: httpClient, logger: logger), logger: logger)
+    }
+
+    /// Closes the store's connections.
+    func close() async {
+        await closeStore(services.store)
     }
 }
