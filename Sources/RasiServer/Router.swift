@@ -8,25 +8,26 @@ public func buildRouter(_ services: RasiServices, metrics: PrometheusCollectorRe
     let router = Router(context: RasiRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
-    let routes = GuardedRouter(router: router, keys: services.store, maxFormBytes: services.configuration.maxBodyBytes,
-                               limiter: RateLimiter(rate: services.configuration.rateLimit, burst: services.configuration.rateBurst))
+    let limits = ServerLimits(services.configuration)
+    let routes = GuardedRouter(router: router, keys: services.credentials, maxFormBytes: limits.maxBodyBytes,
+                               limiter: RateLimiter(rate: limits.rateLimit, burst: limits.rateBurst))
     routes.on(.get, "/healthz", .open) { _, _ in
         // Serving either way; "building" says retrieval is exact, and slower, until the vector graphs are in use.
-        try JSONBody.response(["status": "ok", "indexes": services.store.indexesBuilding ? "building" : "ready"])
+        try JSONBody.response(["status": "ok", "indexes": services.indexesBuilding ? "building" : "ready"])
     }
     routes.on(.get, "/metrics", .role(.agent)) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                  body: .init(byteBuffer: ByteBuffer(string: metrics.emitToString())))
     }
-    GatewayController(services: services).register(routes)
-    InteractionsController(services: services).register(routes)
+    GatewayController(services: services, limits: limits).register(routes)
+    InteractionsController(services: services, limits: limits).register(routes)
     JudgeController(services: services).register(routes)
-    LessonsController(services: services).register(routes)
-    CurationController(services: services).register(routes)
-    TopicsController(services: services).register(routes)
+    LessonsController(services: services, limits: limits).register(routes)
+    CurationController(services: services, limits: limits).register(routes)
+    TopicsController(services: services, limits: limits).register(routes)
     PrivacyController(services: services).register(routes)
-    EvaluationsController(services: services).register(routes)
-    KeysController(services: services).register(routes)
+    EvaluationsController(services: services, limits: limits).register(routes)
+    KeysController(services: services, limits: limits).register(routes)
     PanelController(services: services).register(routes)
     // Described last, so the document covers every route registered above (and itself).
     let entries = routes.entries + [RouteEntry(method: .get, path: "/openapi.json", access: .open)]
@@ -35,4 +36,22 @@ public func buildRouter(_ services: RasiServices, metrics: PrometheusCollectorRe
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: document)))
     }
     return (router, routes.entries)
+}
+
+/// What the HTTP layer takes from the configuration, read once when the router is built.
+public struct ServerLimits: Sendable {
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    public var maxBodyBytes: Int
+    /// Largest upstream response body read whole (non-streaming).
+    public var maxUpstreamBodyBytes: Int
+    /// Requests a key may make per second, sustained, and in a burst; 0 for no limit.
+    public var rateLimit: Double
+    public var rateBurst: Double
+
+    public init(_ configuration: RasiConfiguration) {
+        maxBodyBytes = configuration.maxBodyBytes
+        maxUpstreamBodyBytes = configuration.maxUpstreamBodyBytes
+        rateLimit = configuration.rateLimit
+        rateBurst = configuration.rateBurst
+    }
 }

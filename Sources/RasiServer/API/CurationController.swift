@@ -6,6 +6,7 @@ import RasiEngine
 /// Curation: conflicting lessons to resolve, and the impact a lesson would have.
 struct CurationController {
     let services: RasiServices
+    let limits: ServerLimits
 
     func register(_ routes: GuardedRouter) {
         routes.on(.get, "/api/v1/conflicts", .role(.reviewer), conflicts)
@@ -16,22 +17,17 @@ struct CurationController {
 
     /// The merges of conflicting lessons, newest first: what was merged, the prompt, the output.
     @Sendable func syntheses(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        try JSONBody.response(["syntheses": try await services.store.listSyntheses(limit: try Query(request).limit())])
+        try JSONBody.response(["syntheses": try await services.syntheses(limit: try Query(request).limit())])
     }
 
     /// Open conflicts by default (`open=false` for resolved ones), each with both lessons.
     @Sendable func conflicts(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let query = Query(request)
-        let found = try await services.store.listConflicts(open: try query.bool("open") ?? true, limit: try query.limit())
-        var items: [JSONValue] = []
-        for conflict in found {
+        let found = try await services.conflicts(open: try query.bool("open") ?? true, limit: try query.limit())
+        let items: [JSONValue] = try found.map { conflict, lessons in
             var item = try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(conflict)).objectValue ?? [:]
-            var lessons: [JSONValue] = []
-            for id in [conflict.pair.first, conflict.pair.second] {
-                if let lesson = try await services.store.lesson(id: id) { lessons.append(try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(lesson))) }
-            }
-            item["lessons"] = .array(lessons)
-            items.append(.object(item))
+            item["lessons"] = try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(lessons))
+            return .object(item)
         }
         return try JSONBody.response(["conflicts": JSONValue.array(items)])
     }
@@ -43,14 +39,13 @@ struct CurationController {
 
     @Sendable func resolve(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
-        let body = try await request.decodeJSON(ResolveBody.self, limit: services.configuration.maxBodyBytes)
+        let body = try await request.decodeJSON(ResolveBody.self, limit: limits.maxBodyBytes)
         return try JSONBody.response(try await services.resolveConflict(try context.id(), keep: body.keep, by: context.actor))
     }
 
     /// The agent's recent requests replayed with this lesson active (see `RasiServices.impact`).
     @Sendable func impact(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let id = try context.id()
-        guard let lesson = try await services.store.lesson(id: id) else { throw RasiError.notFound("lesson \(id)") }
+        let lesson = try await services.lesson(context.id())
         return try JSONBody.response(try await services.impact(of: lesson, limit: try Query(request).limit(default: 500, max: 5000)))
     }
 }

@@ -7,6 +7,7 @@ import RasiEngine
 /// learning curve.
 struct EvaluationsController {
     let services: RasiServices
+    let limits: ServerLimits
 
     func register(_ routes: GuardedRouter) {
         routes.on(.post, "/api/v1/evaluations", .role(.reviewer), create)
@@ -48,33 +49,26 @@ struct EvaluationsController {
 
     @Sendable func create(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
-        let report = try await request.decodeJSON(EvaluationReport.self, limit: max(services.configuration.maxBodyBytes, 16 << 20))
+        let report = try await request.decodeJSON(EvaluationReport.self, limit: max(limits.maxBodyBytes, 16 << 20))
         guard !report.id.isEmpty else { throw RasiError.invalidField("id", "must not be empty") }
         guard !report.curve.isEmpty, report.results.allSatisfy({ $0.attempts.count == report.curve.count }) else {
             throw RasiError.invalidField("curve", "must have one point per round, as each result has one attempt per round")
         }
-        try await services.store.saveEvaluation(report)
-        try await services.store.recordAudit(AuditEntry(actor: context.actor, action: "evaluation.create", target: report.id,
-                                                        detail: "\(report.suite) on \(report.model), \(report.results.count) tasks"))
+        try await services.saveEvaluation(report, by: context.actor)
         return try JSONBody.response(Summary(report), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let reports = try await services.store.listEvaluations(limit: try Query(request).limit())
+        let reports = try await services.evaluations(limit: try Query(request).limit())
         return try JSONBody.response(["evaluations": reports.map(Summary.init)])
     }
 
     @Sendable func get(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        try JSONBody.response(try await report(context.id()))
+        try JSONBody.response(try await services.evaluation(context.id()))
     }
 
     @Sendable func chart(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let svg = EvaluationChart.svg(try await report(context.id()))
+        let svg = EvaluationChart.svg(try await services.evaluation(context.id()))
         return Response(status: .ok, headers: [.contentType: "image/svg+xml"], body: .init(byteBuffer: ByteBuffer(string: svg)))
-    }
-
-    func report(_ id: String) async throws -> EvaluationReport {
-        guard let report = try await services.store.evaluation(id: id) else { throw RasiError.notFound("evaluation \(id)") }
-        return report
     }
 }

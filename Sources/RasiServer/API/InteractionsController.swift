@@ -7,6 +7,7 @@ import RasiEngine
 /// correction box that turns one into a lesson.
 struct InteractionsController {
     let services: RasiServices
+    let limits: ServerLimits
 
     func register(_ routes: GuardedRouter) {
         routes.on(.post, "/api/v1/interactions", .role(.agent), ingest)
@@ -43,7 +44,7 @@ struct InteractionsController {
 
     @Sendable func ingest(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
-        let body = try await request.decodeJSON(IngestBody.self, limit: services.configuration.maxBodyBytes)
+        let body = try await request.decodeJSON(IngestBody.self, limit: limits.maxBodyBytes)
         let agent = try GatewayController.agentName(body.agent)
         if let latency = body.latencyMs, latency < 0 { throw RasiError.invalidField("latency_ms", "must not be negative") }
         let stored = try await services.ingest(Interaction(
@@ -56,14 +57,13 @@ struct InteractionsController {
 
     /// Newest first; with `flagged=true` it is the review queue, worked oldest first.
     @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        var filter = try Query(request).interactionFilter()
-        filter.oldestFirst = filter.flagged == true
-        let interactions = try await services.store.listInteractions(filter)
+        let filter = try Query(request).interactionFilter()
+        let interactions = try await services.interactions(filter)
         return try JSONBody.response(Page(interactions, key: "interactions", limit: filter.limit, id: \.id))
     }
 
     @Sendable func get(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        try JSONBody.response(try await interaction(context.id()))
+        try JSONBody.response(try await services.interaction(context.id()))
     }
 
     struct FeedbackBody: Decodable {
@@ -75,7 +75,7 @@ struct InteractionsController {
 
     @Sendable func feedback(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
-        let body = try await request.decodeJSON(FeedbackBody.self, limit: services.configuration.maxBodyBytes)
+        let body = try await request.decodeJSON(FeedbackBody.self, limit: limits.maxBodyBytes)
         let (feedback, added) = try await services.addFeedback(
             to: try context.id(), rating: body.rating, comment: body.comment, source: body.source ?? .user, signal: body.signal)
         // An implicit signal the interaction already has is acknowledged, not counted twice.
@@ -84,7 +84,7 @@ struct InteractionsController {
 
     /// Takes an interaction out of the review queue; a rule does not raise a dismissed flag again.
     @Sendable func dismissFlags(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        let dismissed = try await services.store.dismissFlags(interactionId: try context.id(), by: context.actor, at: Date())
+        let dismissed = try await services.dismissFlags(of: try context.id(), by: context.actor)
         return try JSONBody.response(["dismissed": dismissed])
     }
 
@@ -92,19 +92,10 @@ struct InteractionsController {
     /// and `did` default to the interaction's request and trace.
     @Sendable func correction(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
-        let interaction = try await interaction(context.id())
-        var fields = try await request.decodeJSON(LessonFields.self, limit: services.configuration.maxBodyBytes)
-        fields.agent = fields.agent ?? interaction.agent
-        fields.situation = fields.situation ?? interaction.request
-        fields.did = fields.did ?? interaction.didSummary
-        fields.topic = fields.topic ?? interaction.topic
-        fields.sourceInteractionId = interaction.id
-        let lesson = try await services.createLesson(fields, author: context.actor)
+        let id = try context.id()
+        _ = try await services.interaction(id)
+        let fields = try await request.decodeJSON(LessonFields.self, limit: limits.maxBodyBytes)
+        let lesson = try await services.correct(id, with: fields, by: context.actor)
         return try JSONBody.response(lesson, status: .created)
-    }
-
-    func interaction(_ id: String) async throws -> Interaction {
-        guard let interaction = try await services.store.interaction(id: id) else { throw RasiError.notFound("interaction \(id)") }
-        return interaction
     }
 }

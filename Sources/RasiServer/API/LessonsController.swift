@@ -6,6 +6,7 @@ import RasiEngine
 /// Lessons: create, read, edit (each edit a new version), delete; and retrieval as the gateway does it.
 struct LessonsController {
     let services: RasiServices
+    let limits: ServerLimits
 
     func register(_ routes: GuardedRouter) {
         routes.on(.get, "/api/v1/lessons", .role(.reviewer), list)
@@ -19,27 +20,24 @@ struct LessonsController {
 
     @Sendable func createRoute(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
-        let fields = try await request.decodeJSON(LessonFields.self, limit: services.configuration.maxBodyBytes)
-        if let source = fields.sourceInteractionId, try await services.store.interaction(id: source) == nil {
-            throw RasiError.invalidField("source_interaction_id", "names no interaction")
-        }
+        let fields = try await request.decodeJSON(LessonFields.self, limit: limits.maxBodyBytes)
         return try JSONBody.response(try await services.createLesson(fields, author: context.actor), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let filter = try Query(request).lessonFilter()
-        let lessons = try await services.store.listLessons(filter)
+        let lessons = try await services.lessons(filter)
         return try JSONBody.response(Page(lessons, key: "lessons", limit: filter.limit, id: \.id))
     }
 
     @Sendable func get(_ request: Request, context: RasiRequestContext) async throws -> Response {
-        try JSONBody.response(try await lesson(context.id()))
+        try JSONBody.response(try await services.lesson(context.id()))
     }
 
     @Sendable func update(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
-        let current = try await lesson(context.id())
-        let fields = try await request.decodeJSON(LessonFields.self, limit: services.configuration.maxBodyBytes)
+        let current = try await services.lesson(context.id())
+        let fields = try await request.decodeJSON(LessonFields.self, limit: limits.maxBodyBytes)
         return try JSONBody.response(try await services.updateLesson(current, with: fields, by: context.actor))
     }
 
@@ -51,8 +49,7 @@ struct LessonsController {
 
     @Sendable func versions(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let id = try context.id()
-        let history = try await services.store.lessonHistory(id: id)
-        guard !history.isEmpty else { throw RasiError.notFound("lesson \(id)") }
+        let history = try await services.lessonVersions(id)
         // Each version is the lesson as it was, with who saved it and when: the audit trail.
         let versions: [JSONValue] = try history.map { version in
             var fields = try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(version.lesson)).objectValue ?? [:]
@@ -73,17 +70,12 @@ struct LessonsController {
     /// `Server-Timing` says what the selection cost, as on the gateway.
     @Sendable func retrieve(_ request: Request, context: RasiRequestContext) async throws -> Response {
         var request = request
-        let body = try await request.decodeJSON(RetrieveBody.self, limit: services.configuration.maxBodyBytes)
+        let body = try await request.decodeJSON(RetrieveBody.self, limit: limits.maxBodyBytes)
         if let k = body.k, !(1...20).contains(k) { throw RasiError.invalidField("k", "must be from 1 to 20") }
         let agent = try GatewayController.agentName(body.agent)
         return try await PhaseTimings.reported {
             let selection = try await services.selectLessons(agent: agent, query: body.query, k: body.k)
             return try JSONBody.response(selection)
         }
-    }
-
-    func lesson(_ id: String) async throws -> Lesson {
-        guard let lesson = try await services.store.lesson(id: id) else { throw RasiError.notFound("lesson \(id)") }
-        return lesson
     }
 }

@@ -18,9 +18,7 @@ struct PrivacyController {
     /// hold only redacted text and stay.
     @Sendable func deleteUser(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let user = try context.id()
-        let count = try await services.store.purgeUser(user)
-        try await services.store.recordAudit(AuditEntry(actor: context.actor, action: "user.delete", target: user,
-                                                        detail: "\(count.interactions) interactions, \(count.feedback) feedback, \(count.judgeRuns) judge runs"))
+        let count = try await services.deleteUserData(user, by: context.actor)
         return try JSONBody.response(["user_id": JSONValue.string(user), "deleted": try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(count))])
     }
 
@@ -31,7 +29,7 @@ struct PrivacyController {
             return id
         }
         let limit = try query.limit()
-        let entries = try await services.store.listAudit(limit: limit, before: cursor)
+        let entries = try await services.auditLog(limit: limit, before: cursor)
         return try JSONBody.response(Page(entries, key: "entries", limit: limit, id: { String($0.id) }))
     }
 }

@@ -20,6 +20,7 @@ extension HTTPField.Name {
 /// model, and logs the whole exchange as an interaction.
 struct GatewayController {
     let services: RasiServices
+    let limits: ServerLimits
 
     func register(_ routes: GuardedRouter) {
         routes.on(.post, "/v1/chat/completions", .role(.agent), chatCompletions)
@@ -38,7 +39,7 @@ struct GatewayController {
             throw RasiError.overloaded("rasi has \(services.inFlight.limit) model calls in flight; try again shortly")
         }
         var request = request
-        let body = try await request.bytes(limit: services.configuration.maxBodyBytes)
+        let body = try await request.bytes(limit: limits.maxBodyBytes)
         let chat = try ChatRequest(json: JSONBody.decode(JSONValue.self, from: Data(buffer: body)))
         let agent = try Self.agentName(request.headers[.rasiAgent])
         let userId = request.headers[.rasiUser]
@@ -62,7 +63,7 @@ struct GatewayController {
         async let sent = Result { try await PhaseTimings.measure("upstream") { try await services.upstream.send(.POST, "chat/completions", json: forwarded) } }
         var (interaction, isNewTurn) = try await log.begin(
             chat, agent: agent, userId: userId, conversationHeader: request.headers[.rasiConversation],
-            selection: selection, turnWindow: TimeInterval(services.configuration.turnWindowSeconds))
+            selection: selection)
 
         var headers: HTTPFields = [:]
         headers[.rasiInteraction] = interaction.id
@@ -112,7 +113,7 @@ struct GatewayController {
 
         let responseBody: ByteBuffer
         do {
-            responseBody = try await upstreamResponse.body.collect(upTo: services.configuration.maxUpstreamBodyBytes)
+            responseBody = try await upstreamResponse.body.collect(upTo: limits.maxUpstreamBodyBytes)
         } catch {
             let message = "upstream response unreadable: \(Self.describe(error))"
             try await log.finish(&interaction, chat: chat, reply: nil, error: message, since: started)
@@ -174,7 +175,7 @@ struct GatewayController {
         let body: ByteBuffer
         do {
             response = try await services.upstream.send(.GET, "models")
-            body = try await response.body.collect(upTo: services.configuration.maxUpstreamBodyBytes)
+            body = try await response.body.collect(upTo: limits.maxUpstreamBodyBytes)
         } catch {
             throw RasiError.upstream(status: 502, message: "upstream unreachable: \(Self.describe(error))")
         }
@@ -197,77 +198,5 @@ struct GatewayController {
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError { return "\(error)" }
         return String(describing: error)
-    }
-}
-
-/// Groups the calls of one agent turn into one interaction and logs each call's outcome.
-struct TurnLog: Sendable {
-    let services: RasiServices
-    let logger: Logger
-    var store: any InteractionStore { services.store }
-
-    /// Finds the turn this call continues, or starts a new interaction; records what the
-    /// client sent (the user's request, tool results) and which lessons were injected.
-    func begin(
-        _ chat: ChatRequest, agent: String, userId: String?, conversationHeader: String?,
-        selection: LessonSelection, turnWindow: TimeInterval
-    ) async throws -> (Interaction, isNew: Bool) {
-        let now = Date()
-        let turnKey = chat.turnKey(agent: agent, userId: userId)
-        let injectedIds = selection.lessons.map(\.lesson.id)
-        var interaction: Interaction
-        var isNew = false
-        if chat.continuesTurn, let existing = try await store.interaction(turnKey: turnKey, since: now.addingTimeInterval(-turnWindow)) {
-            interaction = existing
-            let known = Set(existing.steps.filter { $0.kind == .toolResult }.compactMap(\.callId))
-            let steps = chat.toolResultSteps(excluding: known, at: now)
-            interaction.messages = .array(chat.messages.map { .object($0) })
-            interaction.lessonsInjected += injectedIds.filter { !interaction.lessonsInjected.contains($0) }
-            interaction.updatedAt = now
-            let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
-            // The injections go in the same transaction: one fsync per call, not two.
-            try await store.updateInteraction(logged, appendingSteps: loggedSteps, injections: selection.injections(into: logged.id))
-            interaction = logged
-            interaction.steps += loggedSteps
-        } else {
-            // Filed under a topic as it is logged; the request's vector is the one retrieval just made.
-            let topic = try? await services.topics.classify(chat.latestUserText)
-            interaction = Interaction(
-                agent: agent, conversationId: chat.conversationId(agent: agent, userId: userId, header: conversationHeader),
-                userId: userId, request: chat.latestUserText, messages: .array(chat.messages.map { .object($0) }),
-                steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
-                model: chat.model, lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
-            interaction = services.forLog(interaction, appending: [], context: chat.conversationTexts).0
-            try await store.createInteraction(interaction, turnKey: turnKey, injections: selection.injections(into: interaction.id))
-            isNew = true
-        }
-        return (interaction, isNew)
-    }
-
-
-    func detectSignals(startingTurn interaction: Interaction, isNew: Bool) async {
-        guard isNew else { return }
-        await services.neverFailing(interaction, logger: logger) { try await services.detectSignals(startingTurn: interaction) }
-    }
-
-    /// Records one model call's reply (or failure), its latency and tokens.
-    func finish(_ interaction: inout Interaction, chat: ChatRequest, reply: ModelReply?, error: String?, since started: ContinuousClock.Instant) async throws {
-        let elapsed = ContinuousClock.now - started
-        let now = Date()
-        let steps = reply?.steps(at: now) ?? []
-        if let reply {
-            if let content = reply.content, !content.isEmpty { interaction.response = content }
-            if let model = reply.model { interaction.model = model }
-            if let usage = reply.usage { interaction.tokens = interaction.tokens + usage }
-        }
-        interaction.error = error
-        interaction.latencyMs += elapsed.milliseconds
-        interaction.updatedAt = now
-        let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
-        try await PhaseTimings.measure("log") { try await store.updateInteraction(logged, appendingSteps: loggedSteps) }
-        interaction = logged
-        interaction.steps += loggedSteps
-        let finished = interaction
-        await services.neverFailing(finished, logger: logger) { try await services.detectSignals(afterCall: finished) }
     }
 }

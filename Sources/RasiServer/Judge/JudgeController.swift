@@ -32,13 +32,12 @@ struct JudgeController {
 
     @Sendable func runs(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let id = try context.id()
-        guard try await services.store.interaction(id: id) != nil else { throw RasiError.notFound("interaction \(id)") }
-        return try JSONBody.response(["runs": try await services.store.judgeRuns(interactionId: id)])
+        return try JSONBody.response(["runs": try await services.judgeRuns(of: id)])
     }
 
     @Sendable func jobs(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let query = Query(request)
-        let jobs = try await services.store.listJobs(status: try query.oneOf("status", Job.Status.self), limit: try query.limit())
+        let jobs = try await services.judgeJobs(status: try query.oneOf("status", Job.Status.self), limit: try query.limit())
         return try JSONBody.response(["jobs": jobs])
     }
 }
