@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rasi", targets: ["rasi"]),
+        .executable(name: "rasi-bench", targets: ["RasiBench"]),
         .executable(name: "rasi-agent-example", targets: ["AgentExample"]),
         .library(name: "RasiCore", targets: ["RasiCore"]),
         .library(name: "RasiAgent", targets: ["RasiAgent"]),
@@ -113,7 +114,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Mustache", package: "swift-mustache"),
-            ]
+            ],
+            // The admin panel's templates, compiled into the binary (`PackageResources.NAME_mustache`).
+            resources: [.embedInCode("Panel/Templates")]
         ),
         // The Swift agent library (tools, the tool-calling loop, tracing; lessons from a rasi
         // server or in process) and the learning-curve evaluation built on it. No server, no store.
@@ -146,6 +149,28 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // The benchmarks, kept out of the `rasi` binary (`rasi bench ...` runs this one); the gateway
+        // benchmark measures the `rasi` binary beside it, run as `rasi serve`.
+        .executableTarget(
+            name: "RasiBench",
+            dependencies: [
+                "RasiCore",
+                "RasiEngine",
+                "RasiModelClient",
+                "RasiEmbeddings",
+                "RasiSQLite",
+                "RasiPostgres",
+                "RasiServer",
+                "ScriptedModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

@@ -255,3 +255,25 @@ struct PGVector: PostgresDecodable {
         }
     }
 }
+
+/// SQL assembled piece by piece, with its values bound as `$1, $2, ...`.
+struct SQLBuilder {
+    var binds = PostgresBindings()
+    private var count = 0
+
+    mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value) -> String {
+        binds.append(value)
+        count += 1
+        return "$\(count)"
+    }
+
+    mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value?) -> String {
+        binds.append(value)
+        count += 1
+        return "$\(count)"
+    }
+
+    func query(_ sql: String) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: sql, binds: binds)
+    }
+}

@@ -24,14 +24,13 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var model: ModelOptions
 
     func run() async throws {
-        var configuration = try RasiConfiguration(environment: ProcessInfo.processInfo.environment)
+        var configuration = try RasiConfiguration.read(flags: ["port": "\(port)", "model-dir": model.modelDir])
         try? FileManager.default.removeItem(atPath: dataDir)
+        // The demo's own store, the scripted model and its judge, whatever the environment names.
         configuration.databaseURL = "sqlite:\(dataDir)/rasi.sqlite"
-        configuration.port = port
         configuration.upstreamBaseURL = "http://127.0.0.1:\(modelPort)/v1"
         configuration.upstreamAPIKey = nil
         configuration.judge = JudgeConfiguration()
-        if let directory = model.modelDir { configuration.modelDirectory = directory }
         let adminKey = KeySecret.generate()
         configuration.bootstrapAdminKey = adminKey
 
@@ -43,7 +42,8 @@ struct Demo: AsyncParsableCommand {
             configuration: .init(address: .hostname("127.0.0.1", port: modelPort), serverName: "rasi-scripted-model"), logger: logger)
         let rasi = try await buildApplication(configuration, httpClient: httpClient, logger: logger)
         let scenario = Scenario(base: "http://127.0.0.1:\(port)", adminKey: adminKey, dataDir: dataDir, client: httpClient)
-        let group = ServiceGroup(configuration: .init(services: [scripted, rasi, scenario], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: [scripted, rasi, scenario], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -65,7 +65,9 @@ struct Scenario: Service {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 
-    func call(_ method: HTTPMethod, _ path: String, key: String, json: JSONValue? = nil, headers: [(String, String)] = []) async throws -> (JSONValue, HTTPHeaders) {
+    func call(
+        _ method: HTTPMethod, _ path: String, key: String, json: JSONValue? = nil, headers: [(String, String)] = []
+    ) async throws -> (JSONValue, HTTPHeaders) {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(key)")
@@ -110,7 +112,11 @@ struct Scenario: Service {
 
         _ = try await call(.POST, "/api/v1/interactions/\(first.interaction)/feedback", key: agentKey,
                            json: ["rating": "down", "comment": "Nothing about my low energy."])
-        say("2. The user gives a thumbs-down: \"Nothing about my low energy.\" The interaction is flagged for review\n   (and the scripted judge proposes a lesson in the background).\n")
+        say("""
+            2. The user gives a thumbs-down: "Nothing about my low energy." The interaction is flagged for review
+               (and the scripted judge proposes a lesson in the background).
+
+            """)
 
         let (lesson, _) = try await call(.POST, "/api/v1/interactions/\(first.interaction)/lessons", key: adminKey, json: [
             "situation": "User asks about gut health together with low energy or fatigue",
@@ -128,7 +134,13 @@ struct Scenario: Service {
 
         let similar = "What should I eat for better digestion and gut health when my energy is low?"
         let second = try await ask(similar, agentKey: agentKey)
-        say("4. A similar question, in other words, on the very next request:\n   user:  \(similar)\n   agent: \(second.answer)\n   (lessons injected: \(second.lessons))\n")
+        say("""
+            4. A similar question, in other words, on the very next request:
+               user:  \(similar)
+               agent: \(second.answer)
+               (lessons injected: \(second.lessons))
+
+            """)
 
         say("""
             rasi keeps running. Open the admin panel and sign in with this admin key:

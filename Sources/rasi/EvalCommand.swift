@@ -58,10 +58,10 @@ struct Eval: AsyncParsableCommand {
 
         func run() async throws {
             let (suite, suiteName) = try loadSuite()
-            var configuration = try RasiConfiguration(environment: ProcessInfo.processInfo.environment)
-            if let modelDir = modelOptions.modelDir { configuration.modelDirectory = modelDir }
-            let endpoint = baseURL ?? configuration.upstreamBaseURL
-            let key = apiKey ?? configuration.upstreamAPIKey
+            var configuration = try RasiConfiguration.read(
+                flags: ["upstream-base-url": baseURL, "upstream-api-key": apiKey, "model-dir": modelOptions.modelDir])
+            let endpoint = configuration.upstreamBaseURL
+            let key = configuration.upstreamAPIKey
             var logger = Logger(label: "rasi.eval")
             logger.logLevel = .warning
 
@@ -87,13 +87,15 @@ struct Eval: AsyncParsableCommand {
                     connection = local!
                 }
                 let judgeEndpoint = judgeBaseURL ?? endpoint
+                let judgeKey = judgeAPIKey ?? (judgeBaseURL == nil ? key : nil)
+                let place = rasi.map { "through \($0)" } ?? "in \(configuration.databaseURL)"
                 let evaluation = Evaluation(
                     suite: suite, suiteName: name ?? suiteName, model: model, endpoint: endpoint,
                     chatModel: OpenAIChatModel(client: http, baseURL: endpoint, apiKey: key),
-                    judge: Judge(model: OpenAIChatModel(client: http, baseURL: judgeEndpoint, apiKey: judgeAPIKey ?? (judgeBaseURL == nil ? key : nil))),
+                    judge: Judge(model: OpenAIChatModel(client: http, baseURL: judgeEndpoint, apiKey: judgeKey)),
                     judgeModelName: judgeModel ?? model, rasi: connection, rounds: rounds, concurrency: concurrency,
                     progress: { print($0) })
-                print("rasi eval: \(suite.tasks.count) tasks of \(name ?? suiteName) on \(model) at \(endpoint); lessons and interactions \(rasi.map { "through \($0)" } ?? "in \(configuration.databaseURL)")")
+                print("rasi eval: \(suite.tasks.count) tasks of \(name ?? suiteName) on \(model) at \(endpoint); lessons and interactions \(place)")
                 let report = try await evaluation.run()
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 try RasiJSON.encoder(pretty: true).encode(report).write(to: URL(fileURLWithPath: out).appendingPathComponent("evaluation.json"))
@@ -114,7 +116,8 @@ struct Eval: AsyncParsableCommand {
     struct Clinc150: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "clinc150",
-            abstract: "Write the CLINC150 tool-routing suite: each intent a tool; learn from its training split, test on its validation split; out-of-scope requests expect no tool.")
+            abstract: "Write the CLINC150 tool-routing suite: each intent a tool; learn from its training split, test on its validation split; "
+                + "out-of-scope requests expect no tool.")
 
         @Option(help: "The corpus folder (clinc150_dev.json, domains.json).") var data = "../shared/data/clinc150"
         @Option(help: "Learn tasks per intent.") var learnPerIntent = 2

@@ -24,7 +24,8 @@ struct LessonsCommand: AsyncParsableCommand {
             for version in versions { text += String(decoding: try encoder.encode(version), as: UTF8.self) + "\n" }
             if let out {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: out))
-                FileHandle.standardError.write(Data("exported \(versions.count) versions of \(Set(versions.map(\.lesson.id)).count) lessons to \(out)\n".utf8))
+                let lessons = Set(versions.map(\.lesson.id)).count
+                FileHandle.standardError.write(Data("exported \(versions.count) versions of \(lessons) lessons to \(out)\n".utf8))
             } else {
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
@@ -40,11 +41,11 @@ struct LessonsCommand: AsyncParsableCommand {
         @Argument(help: "A JSONL file written by `rasi lessons export`.") var file: String
 
         func run() async throws {
-            var configuration = try store.configuration()
-            if let directory = model.modelDir { configuration.modelDirectory = directory }
+            let configuration = try RasiConfiguration.read(flags: ["database-url": store.databaseURL, "model-dir": model.modelDir])
             guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
             var versions: [LessonVersion] = []
-            for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated()
+            for (number, line) in lines where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 do {
                     versions.append(try RasiJSON.decoder().decode(LessonVersion.self, from: Data(line.utf8)))
                 } catch {

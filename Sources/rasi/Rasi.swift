@@ -15,7 +15,10 @@ import ScriptedModel
 struct Rasi: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Retrieval-augmented self-improvement for LLM agents.",
-        subcommands: [Serve.self, Demo.self, Eval.self, Keys.self, LessonsCommand.self, Purge.self, Migrate.self, Embed.self, Bench.self, ScriptedModelCommand.self]
+        subcommands: [
+            Serve.self, Demo.self, Eval.self, Keys.self, LessonsCommand.self, Purge.self, Migrate.self, Embed.self, Bench.self,
+            ScriptedModelCommand.self,
+        ]
     )
 }
 
@@ -25,47 +28,23 @@ struct StoreOptions: ParsableArguments {
     var databaseURL: String?
 
     func configuration() throws -> RasiConfiguration {
-        var configuration = try RasiConfiguration(environment: ProcessInfo.processInfo.environment)
-        if let databaseURL { configuration.databaseURL = databaseURL }
-        return configuration
+        try RasiConfiguration.read(flags: ["database-url": databaseURL])
     }
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the gateway and REST API. Every flag can also be set by its RASI_* variable.")
+    static let configuration = CommandConfiguration(abstract: "Run the gateway and REST API.", discussion: Setting.helpText)
 
-    @OptionGroup var store: StoreOptions
-    @Option(help: "Listen address (RASI_HOST).") var host: String?
-    @Option(help: "Listen port (RASI_PORT).") var port: Int?
-    @Option(help: "Upstream model base URL, with /v1 (RASI_UPSTREAM_BASE_URL).") var upstreamBaseURL: String?
-    @Option(help: "Upstream API key (RASI_UPSTREAM_API_KEY).") var upstreamAPIKey: String?
-    @Option(help: "Seconds to wait for the upstream (RASI_UPSTREAM_TIMEOUT).") var upstreamTimeout: Int?
-    @Option(help: "Admin key to create at start if no admin key exists (RASI_BOOTSTRAP_ADMIN_KEY).") var bootstrapAdminKey: String?
-    @Option(help: "Embedder: minilm (built-in), openai:MODEL, or none for lexical retrieval (RASI_EMBEDDER).") var embedder: String?
-    @OptionGroup var model: ModelOptions
-    @Option(help: "Largest request body in bytes (RASI_MAX_BODY_BYTES).") var maxBodyBytes: Int?
-    @Option(help: "The judge's base URL, with /v1; the upstream's by default (RASI_JUDGE_BASE_URL).") var judgeBaseURL: String?
-    @Option(help: "The judge's API key (RASI_JUDGE_API_KEY).") var judgeAPIKey: String?
-    @Option(help: "The judge's model; the judged interaction's by default (RASI_JUDGE_MODEL).") var judgeModel: String?
-    @Option(help: "Flag rules, comma-separated, or none (RASI_FLAG_RULES).") var flagRules: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("The settings, as --KEY VALUE or --KEY=VALUE: listed above.", valueName: "setting"))
+    var settings: [String] = []
+
+    func validate() throws {
+        _ = try Setting.flags(settings)
+    }
 
     func run() async throws {
-        var configuration = try store.configuration()
-        if let host { configuration.host = host }
-        if let port { configuration.port = port }
-        if let upstreamBaseURL { configuration.upstreamBaseURL = upstreamBaseURL }
-        if let upstreamAPIKey { configuration.upstreamAPIKey = upstreamAPIKey }
-        if let upstreamTimeout { configuration.upstreamTimeoutSeconds = upstreamTimeout }
-        if let bootstrapAdminKey { configuration.bootstrapAdminKey = bootstrapAdminKey }
-        if let embedder { configuration.embedder = embedder }
-        if let modelDir = model.modelDir { configuration.modelDirectory = modelDir }
-        if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
-        if let judgeBaseURL { configuration.judge.baseURL = judgeBaseURL }
-        if let judgeAPIKey { configuration.judge.apiKey = judgeAPIKey }
-        if let judgeModel { configuration.judge.model = judgeModel }
-        if let flagRules { configuration.flagRules = try FlagRules.parse(RasiConfiguration.list(flagRules)) }
-
+        let configuration = try RasiConfiguration.read(flags: try Setting.flags(settings))
         var logger = Logger(label: "rasi")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         logger.notice("rasi serving", metadata: [
@@ -89,7 +68,8 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct Keys: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage API keys in the store directly.", subcommands: [Create.self, List.self, Revoke.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Manage API keys in the store directly.", subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key and print its secret (shown once).")
@@ -102,7 +82,8 @@ struct Keys: AsyncParsableCommand {
                 throw ValidationError("--role must be agent, reviewer or admin")
             }
             let store = try await openStore(try self.store.configuration())
-            let (key, secret) = try await KeyIssuer.create(role: role, name: name ?? "\(role.rawValue) key", by: "rasi keys (command line)", in: store)
+            let (key, secret) = try await KeyIssuer.create(
+                role: role, name: name ?? "\(role.rawValue) key", by: "rasi keys (command line)", in: store)
             FileHandle.standardError.write(Data("created \(key.role.rawValue) key \(key.id); the secret is shown only now:\n".utf8))
             print(secret)
         }
@@ -140,7 +121,8 @@ struct ScriptedModelCommand: AsyncParsableCommand {
 
     @Option var host = "127.0.0.1"
     @Option var port = 8090
-    @Option(help: "A JSON script file ({\"rules\": [{\"when\": {...}, \"reply\": {...}}], \"default\": {...}}), or nutrition for the demo's.") var script: String?
+    @Option(help: "A JSON script file ({\"rules\": [{\"when\": {...}, \"reply\": {...}}], \"default\": {...}}), or nutrition for the demo's.")
+    var script: String?
 
     func run() async throws {
         var loaded = Script()

@@ -51,6 +51,35 @@ import RasiSQLite
         }
     }
 
+    @Test(arguments: StoreKind.allCases) func aRephraseFlagTheRulesClearedOpensAgainAndIsJudgedOnce(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            // Given a rephrase flag that a thumbs-up cleared,
+            let interaction = try await logged(store)
+            let start = Date()
+            func apply(_ feedback: Feedback) async throws -> SignalOutcome {
+                try await store.applySignals(interactionId: interaction.id, adding: [feedback], rules: FlagRules(), efficacy: EfficacyPolicy(),
+                                             enqueueJudge: true, now: feedback.createdAt)
+            }
+            // (An implicit signal is stored once per interaction: the later rephrase is one a reviewer reports.)
+            func rephrase(at offset: TimeInterval, source: FeedbackSource) -> Feedback {
+                Feedback(id: Identifier.make("fb"), interactionId: interaction.id, rating: nil, comment: nil, source: source, signal: .rephrase,
+                         createdAt: start.addingTimeInterval(offset))
+            }
+            let raised = try await apply(rephrase(at: 0, source: .implicit))
+            let up = Feedback(id: "fb_up", interactionId: interaction.id, rating: .up, comment: nil, source: .user, signal: nil,
+                              createdAt: start.addingTimeInterval(1))
+            #expect(try await apply(up).cleared == [.rephrase])
+            // when the user rephrases again later,
+            let again = try await apply(rephrase(at: 2, source: .reviewer))
+            // then the same flag is open again, and the judge job queued the first time is not queued twice.
+            #expect(raised.judgeJob != nil)
+            #expect(again.raised.map(\.rule) == [.rephrase] && again.judgeJob == nil)
+            let flagged = try await store.listInteractions(InteractionFilter(flagged: true))
+            #expect(flagged.map(\.id) == [interaction.id] && flagged.first?.flags.map(\.rule) == [.rephrase])
+            #expect(try await store.listJobs(status: nil, limit: 10).count == 1)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases) func theReviewQueueIsOldestFirstWithItsReasons(_ kind: StoreKind) async throws {
         try await withTemporaryStore(kind) { store in
             var ids: [String] = []

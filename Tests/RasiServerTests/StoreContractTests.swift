@@ -100,6 +100,40 @@ import RasiPostgres
         }
     }
 
+    @Test(arguments: StoreKind.allCases) func concurrentFeedbackOnOneLessonCountsEveryUseAndRetiresItOnce(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            // Given one lesson injected into twelve interactions,
+            let shared = lesson("parcel questions")
+            try await store.createLesson(shared, embedding: nil)
+            var ids: [String] = []
+            for _ in 0..<12 {
+                let interaction = Interaction(agent: "default", request: "where is my parcel", lessonsInjected: [shared.id])
+                try await store.createInteraction(interaction, turnKey: nil, injections: [
+                    Injection(interactionId: interaction.id, lessonId: shared.id, version: shared.version, rank: 1, score: 0.9)])
+                ids.append(interaction.id)
+            }
+            // when each gets a thumbs-down at the same time,
+            let outcomes = try await withThrowingTaskGroup(of: SignalOutcome.self) { group in
+                for id in ids {
+                    group.addTask {
+                        try await store.applySignals(
+                            interactionId: id,
+                            adding: [Feedback(id: Identifier.make("fb"), interactionId: id, rating: .down, comment: nil, source: .user, signal: nil,
+                                              createdAt: Date())],
+                            rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
+                    }
+                }
+                return try await group.reduce(into: [SignalOutcome]()) { $0.append($1) }
+            }
+            // then every use is counted, and the lesson is retired once, when it first proved harmful.
+            #expect(outcomes.flatMap(\.retired) == [shared.id])
+            let counted = try #require(try await store.lesson(id: shared.id))
+            #expect(counted.harmful == 12 && counted.helpful == 0)
+            #expect(counted.status == .retired && counted.version == 2)
+            #expect(counted.reviewReason == "retired automatically: harmful in 5 of 5 rated uses")
+        }
+    }
+
     @Test func aPostgresJobHeldPastTheStaleLimitIsTakenAgain() async throws {
         let database = try await TestPostgres.createDatabase()
         defer { Task { try? await TestPostgres.dropDatabase(database.name) } }

@@ -13,7 +13,9 @@ enum PanelAuth {
     /// Authenticates a panel request by its session cookie, or by a key in `Authorization`
     /// (scripts). A POST's form is parsed, and from a session its CSRF token must match.
     /// Returns false when the request carries neither credential.
-    static func signIn(_ request: inout Request, context: inout RasiRequestContext, store: any KeyStore & SessionStore, maxFormBytes: Int) async throws -> Bool {
+    static func signIn(
+        _ request: inout Request, context: inout RasiRequestContext, store: any KeyStore & SessionStore, maxFormBytes: Int
+    ) async throws -> Bool {
         if request.headers[.authorization] != nil {
             context.key = try await GuardedRouter.authenticate(request, keys: store)
         } else if let secret = request.cookies[sessionCookie]?.value,

@@ -5,7 +5,6 @@ import RasiEngine
 import RasiModelClient
 import RasiEmbeddings
 import RasiPostgres
-import RasiServer
 import RasiSQLite
 
 /// `rasi bench store`: the embedded store against PostgreSQL, in the same run: how fast

@@ -156,7 +156,3 @@ struct RetrievalBench: AsyncParsableCommand {
         return json.mapValues { rows in rows.compactMap { $0.count >= 2 ? Item(text: $0[0], intent: $0[1]) : nil } }
     }
 }
-
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks: print their figures and write JSON.", subcommands: [RetrievalBench.self, EmbedBench.self, IndexBench.self, SignalsBench.self, TopicsBench.self, PanelBench.self, GatewayBench.self, StoreBench.self, AllBench.self])
-}

@@ -4,7 +4,6 @@ import RasiCore
 import RasiEngine
 import RasiModelClient
 import RasiEmbeddings
-import RasiServer
 
 /// `rasi bench topics`: how well requests are filed under admin-defined topics, and where the
 /// `unclassified` floor should sit. CLINC150's ten domains stand for the topics, each described

@@ -8,14 +8,14 @@ import RasiCore
 import RasiEngine
 import RasiModelClient
 import RasiEmbeddings
-import RasiServer
 import RasiSQLite
 import ScriptedModel
 
 /// `rasi bench gateway`: what rasi adds to a model call. A loopback upstream (the scripted model)
-/// answers after a fixed delay; the same requests go to it directly and through rasi, one at a
-/// time and 32 at once, streaming (time to first token) and not, with 0, 10k and 100k active
-/// lessons. Reported as added latency (p50/p99) and throughput ratio, measured in the same run.
+/// answers after a fixed delay; the same requests go to it directly and through rasi (a real
+/// `rasi serve`, in its own process, over a store filled beforehand), one at a time and 32 at
+/// once, streaming (time to first token) and not, with 0, 10k and 100k active lessons. Reported
+/// as added latency (p50/p99) and throughput ratio, measured in the same run.
 struct GatewayBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gateway", abstract: "Measure the latency and throughput rasi adds to model calls.")
 
@@ -29,6 +29,7 @@ struct GatewayBench: AsyncParsableCommand {
     @ArgumentParser.Flag(help: "Print each scenario's six slowest calls through rasi with their phases.") var worst = false
     @Option(help: "Requests the lessons and queries are drawn from.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/gateway.json"
+    @Option(help: "The rasi binary measured, run as `rasi serve`; by default the one next to rasi-bench.") var rasi: String?
     @OptionGroup var model: ModelOptions
 
     struct Scenario: Codable {
@@ -89,7 +90,6 @@ struct GatewayBench: AsyncParsableCommand {
             defer { upstreamTask.cancel() }
 
             print("stage    clients stream  direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected")
-            let clientCounts = integers(clients)
             for count in integers(lessons) {
                 let path = folder.appendingPathComponent("store-\(count).sqlite").path
                 let store = try SQLiteStore(path: path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
@@ -100,77 +100,29 @@ struct GatewayBench: AsyncParsableCommand {
                         var vector = zip(seedVectors[a], seedVectors[b]).map { 0.8 * $0 + 0.2 * $1 }
                         let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
                         vector = vector.map { $0 / norm }
-                        return (Lesson.create(fields: LessonFields(agent: "default", topic: seeds[a].intent, situation: seeds[a].text,
-                                                                   shouldHaveDone: "follow the runbook", correctBehavior: "Follow the runbook for \(seeds[a].intent)."),
-                                              author: "bench"),
-                                LessonEmbedding(model: MiniLM.modelName, vector: vector))
+                        let fields = LessonFields(agent: "default", topic: seeds[a].intent, situation: seeds[a].text,
+                                                  shouldHaveDone: "follow the runbook", correctBehavior: "Follow the runbook for \(seeds[a].intent).")
+                        return (Lesson.create(fields: fields, author: "bench"), LessonEmbedding(model: MiniLM.modelName, vector: vector))
                     })
                 }
                 // The import's own store builds a graph too; not beside the measurements.
                 while store.indexesBuilding { try await Task.sleep(for: .milliseconds(250)) }
-                var configuration = RasiConfiguration()
-                configuration.databaseURL = "sqlite:\(path)"
-                configuration.port = 0
-                configuration.upstreamBaseURL = upstreamURL + "/v1"
-                configuration.rateLimit = 0
-                configuration.judge.automatic = false
-                configuration.modelDirectory = model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)
+                // The server as users run it, on the defaults but for what a benchmark needs: no rate
+                // limit (one key asks as fast as it can) and no judge working beside the calls.
                 let key = KeySecret.generate()
-                configuration.bootstrapAdminKey = key
-                let upstreamClient = makeHTTPClient(configuration)
-                let (rasiURL, rasiTask) = try await Self.start(try await buildApplication(configuration, httpClient: upstreamClient, logger: logger))
-                defer { rasiTask.cancel() }
-                // Measured once rasi's vector graphs are built: a large store opens at once and
-                // searches exactly, more slowly, until then (`/healthz` says "indexes": "building").
-                while try await Self.indexesBuilding(http, rasiURL) { try await Task.sleep(for: .milliseconds(250)) }
-
-                // Not measured: the stage's first calls open connections and page in what the
-                // store just built; a run of sequential calls is what is measured.
-                if warmup > 0 {
-                    let warming = (0..<warmup).map { queries[(queries.count - 1 - $0) % queries.count].text }
-                    _ = try await Self.load(http, Target(url: upstreamURL, key: nil, texts: warming), clients: 1, stream: false)
-                    _ = try await Self.load(http, Target(url: rasiURL, key: key, texts: warming), clients: 1, stream: false)
+                let server = try await ServeProcess.start(rasi ?? ServeProcess.siblingBinary, settings: [
+                    "RASI_DATABASE_URL": "sqlite:\(path)", "RASI_UPSTREAM_BASE_URL": upstreamURL + "/v1", "RASI_BOOTSTRAP_ADMIN_KEY": key,
+                    "RASI_RATE_LIMIT": "0", "RASI_JUDGE_AUTO": "false",
+                    "RASI_MODEL_DIR": model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment),
+                ])
+                do {
+                    try await server.ready(http)
+                    results += try await measure(stage: count, http, upstream: upstreamURL, rasi: server.url, key: key, queries: queries)
+                } catch {
+                    await server.stop()
+                    throw error
                 }
-                var offset = 0
-                for clients in clientCounts {
-                    for stream in [false, true] {
-                        let total = clients == 1 ? sequential : clients * rounds
-                        let texts = (0..<total).map { queries[(offset + $0) % queries.count].text }
-                        offset += total
-                        let directTarget = Target(url: upstreamURL, key: nil, texts: texts)
-                        let rasiTarget = Target(url: rasiURL, key: key, texts: texts.map { $0 + " " })
-                        // One client: each request goes direct, then through rasi, turn about, so both
-                        // see the machine as it is at that moment. Many: one way at a time (throughput).
-                        let (direct, through) = clients == 1
-                            ? try await Self.alternating(http, directTarget, rasiTarget, stream: stream)
-                            : (try await Self.load(http, directTarget, clients: clients, stream: stream),
-                               try await Self.load(http, rasiTarget, clients: clients, stream: stream))
-                        let scenario = Scenario(
-                            lessons: count, clients: clients, stream: stream,
-                            directP50Ms: percentile(direct.latencies, 0.5), directP99Ms: percentile(direct.latencies, 0.99),
-                            rasiP50Ms: percentile(through.latencies, 0.5), rasiP99Ms: percentile(through.latencies, 0.99),
-                            addedP50Ms: percentile(through.latencies, 0.5) - percentile(direct.latencies, 0.5),
-                            addedP99Ms: percentile(through.latencies, 0.99) - percentile(direct.latencies, 0.99),
-                            directPerSecond: direct.perSecond, rasiPerSecond: through.perSecond, throughputRatio: through.perSecond / direct.perSecond,
-                            injectedShare: Double(through.injected) / Double(total),
-                            phasesP50Ms: Self.phasePercentiles(through.phases, 0.5), phasesP99Ms: Self.phasePercentiles(through.phases, 0.99))
-                        results.append(scenario)
-                        if worst {
-                            for i in through.latencies.indices.sorted(by: { through.latencies[$0] > through.latencies[$1] }).prefix(6) {
-                                print(String(format: "  worst %.1f ms: ", through.latencies[i]) + through.phases[i].sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }.joined(separator: ", "))
-                            }
-                        }
-                        print(String(format: "%7d %8d %6@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
-                                     count, clients, stream ? "yes" : "no", scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms,
-                                     scenario.rasiP99Ms, scenario.addedP50Ms, scenario.addedP99Ms, scenario.directPerSecond,
-                                     scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
-                        print("        phases p50/p99 ms: " + scenario.phasesP50Ms.keys.sorted().map {
-                            String(format: "%@ %.1f/%.1f", $0, scenario.phasesP50Ms[$0]!, scenario.phasesP99Ms[$0] ?? 0)
-                        }.joined(separator: ", "))
-                    }
-                }
-                rasiTask.cancel()
-                try? await upstreamClient.shutdown()
+                await server.stop()
             }
         } catch {
             try? await http.shutdown()
@@ -184,11 +136,57 @@ struct GatewayBench: AsyncParsableCommand {
         ], to: out)
     }
 
-    /// Whether the server's `/healthz` says its search indexes are still being built.
-    static func indexesBuilding(_ http: HTTPClient, _ url: String) async throws -> Bool {
-        let response = try await http.execute(HTTPClientRequest(url: url + "/healthz"), timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 4096)
-        return try JSONDecoder().decode([String: String].self, from: Data(buffer: body))["indexes"] == "building"
+    /// One stage's scenarios (each client count, streamed and not), printed as they are measured.
+    func measure(stage count: Int, _ http: HTTPClient, upstream upstreamURL: String, rasi rasiURL: String, key: String,
+                 queries: [RetrievalBench.Item]) async throws -> [Scenario] {
+        // Not measured: the stage's first calls open connections and page in what the
+        // store just built; a run of sequential calls is what is measured.
+        if warmup > 0 {
+            let warming = (0..<warmup).map { queries[(queries.count - 1 - $0) % queries.count].text }
+            _ = try await Self.load(http, Target(url: upstreamURL, key: nil, texts: warming), clients: 1, stream: false)
+            _ = try await Self.load(http, Target(url: rasiURL, key: key, texts: warming), clients: 1, stream: false)
+        }
+        var results: [Scenario] = []
+        var offset = 0
+        for clients in integers(clients) {
+            for stream in [false, true] {
+                let total = clients == 1 ? sequential : clients * rounds
+                let texts = (0..<total).map { queries[(offset + $0) % queries.count].text }
+                offset += total
+                let directTarget = Target(url: upstreamURL, key: nil, texts: texts)
+                let rasiTarget = Target(url: rasiURL, key: key, texts: texts.map { $0 + " " })
+                // One client: each request goes direct, then through rasi, turn about, so both
+                // see the machine as it is at that moment. Many: one way at a time (throughput).
+                let (direct, through) = clients == 1
+                    ? try await Self.alternating(http, directTarget, rasiTarget, stream: stream)
+                    : (try await Self.load(http, directTarget, clients: clients, stream: stream),
+                       try await Self.load(http, rasiTarget, clients: clients, stream: stream))
+                let scenario = Scenario(
+                    lessons: count, clients: clients, stream: stream,
+                    directP50Ms: percentile(direct.latencies, 0.5), directP99Ms: percentile(direct.latencies, 0.99),
+                    rasiP50Ms: percentile(through.latencies, 0.5), rasiP99Ms: percentile(through.latencies, 0.99),
+                    addedP50Ms: percentile(through.latencies, 0.5) - percentile(direct.latencies, 0.5),
+                    addedP99Ms: percentile(through.latencies, 0.99) - percentile(direct.latencies, 0.99),
+                    directPerSecond: direct.perSecond, rasiPerSecond: through.perSecond, throughputRatio: through.perSecond / direct.perSecond,
+                    injectedShare: Double(through.injected) / Double(total),
+                    phasesP50Ms: Self.phasePercentiles(through.phases, 0.5), phasesP99Ms: Self.phasePercentiles(through.phases, 0.99))
+                results.append(scenario)
+                if worst {
+                    for i in through.latencies.indices.sorted(by: { through.latencies[$0] > through.latencies[$1] }).prefix(6) {
+                        let phases = through.phases[i].sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }
+                        print(String(format: "  worst %.1f ms: ", through.latencies[i]) + phases.joined(separator: ", "))
+                    }
+                }
+                print(String(format: "%7d %8d %6@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
+                             count, clients, stream ? "yes" : "no", scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms,
+                             scenario.rasiP99Ms, scenario.addedP50Ms, scenario.addedP99Ms, scenario.directPerSecond,
+                             scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
+                print("        phases p50/p99 ms: " + scenario.phasesP50Ms.keys.sorted().map {
+                    String(format: "%@ %.1f/%.1f", $0, scenario.phasesP50Ms[$0]!, scenario.phasesP99Ms[$0] ?? 0)
+                }.joined(separator: ", "))
+            }
+        }
+        return results
     }
 
     /// Runs an application on a port the system picks; returns its base URL and the task serving it.
