@@ -14,7 +14,7 @@ let package = Package(
         .executable(name: "rasi-agent-example", targets: ["AgentExample"]),
         .library(name: "RasiCore", targets: ["RasiCore"]),
         .library(name: "RasiAgent", targets: ["RasiAgent"]),
-        .library(name: "RasiEngine", targets: ["RasiEngine"]),
+        .library(name: "RasiEngine", targets: ["RasiEngine"])
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -30,7 +30,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "CommandLineArguments"]),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "CommandLineArguments"])
     ],
     targets: [
         // Domain types, store protocols, retrieval seam, prompt rendering. No I/O frameworks.
@@ -38,7 +38,7 @@ let package = Package(
             name: "RasiCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         // OpenBLAS (Debian's libopenblas-dev) for the embedding model's matrix products.
@@ -58,7 +58,7 @@ let package = Package(
                 "RasiCore",
                 "CRasiKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift")
             ],
             swiftSettings: optimizedAlways
         ),
@@ -68,7 +68,7 @@ let package = Package(
             dependencies: [
                 "RasiCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         // The deterministic, scriptable OpenAI-compatible model used by tests and the demo.
@@ -76,7 +76,7 @@ let package = Package(
             name: "ScriptedModel",
             dependencies: [
                 "RasiCore",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird")
             ]
         ),
         // The OpenAI-compatible chat client shared by the agent library, the judge and the gateway's upstream.
@@ -85,7 +85,7 @@ let package = Package(
             dependencies: [
                 "RasiCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio")
             ]
         ),
         // The application layer: lessons, the interaction log, signals, the judge and its queue.
@@ -97,7 +97,7 @@ let package = Package(
                 "RasiModelClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
             ]
         ),
         // HTTP only: the gateway, the REST API, the admin panel, auth, the metrics export.
@@ -113,7 +113,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Mustache", package: "swift-mustache")
             ],
             // The admin panel's templates, compiled into the binary (`PackageResources.NAME_mustache`).
             resources: [.embedInCode("Panel/Templates")]
@@ -127,7 +127,7 @@ let package = Package(
                 "RasiModelClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         // The command line and the composition root: opens the stores, the embedder and the engine.
@@ -149,7 +149,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Prometheus", package: "swift-prometheus")
             ]
         ),
         // The benchmarks, kept out of the `rasi` binary (`rasi bench ...` runs this one); the gateway
@@ -171,7 +171,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Prometheus", package: "swift-prometheus")
             ]
         ),
         // The agent library's runnable example (README: "Building an agent in Swift").
@@ -199,8 +199,8 @@ let package = Package(
                 "rasi",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDB", package: "GRDB.swift")
             ]
-        ),
+        )
     ]
 )

@@ -27,8 +27,9 @@ struct LookupOrder: Tool {
 
     func call(_ arguments: Arguments) async throws -> ToolOutput {
         // A real agent would ask the order system here.
-        ToolOutput("order \(arguments.orderId): shipped on Monday, arriving Thursday",
-                   stateChanges: [StateChange("order_viewed", arguments.orderId)])
+        ToolOutput(
+            "order \(arguments.orderId): shipped on Monday, arriving Thursday",
+            stateChanges: [StateChange("order_viewed", arguments.orderId)])
     }
 }
 

@@ -47,7 +47,8 @@ public struct Agent: Sendable {
         let lessons = try await rasi?.lessons(agent: name, query: request, model: model) ?? .empty
         let turn: [JSONValue] = [["role": "system", "content": .string(instructions)]] + history + [["role": "user", "content": .string(request)]]
         // Placed as the gateway places them: after the agent's own system messages.
-        var messages = try ChatRequest(json: ["model": .string(model), "messages": .array(turn)])
+        var messages =
+            try ChatRequest(json: ["model": .string(model), "messages": .array(turn)])
             .injecting(lessons.context)["messages"]?.arrayValue ?? turn
 
         var trace = AgentTrace(request: request)
@@ -107,9 +108,10 @@ public struct Agent: Sendable {
 
     static func assistantMessage(_ reply: ModelReply) -> JSONValue {
         var message: [String: JSONValue] = ["role": "assistant", "content": reply.content.map(JSONValue.string) ?? .null]
-        message["tool_calls"] = .array(reply.toolCalls.map { call in
-            ["id": .string(call.id), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]
-        })
+        message["tool_calls"] = .array(
+            reply.toolCalls.map { call in
+                ["id": .string(call.id), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]
+            })
         return .object(message)
     }
 }

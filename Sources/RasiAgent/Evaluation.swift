@@ -23,7 +23,8 @@ public struct Evaluation: Sendable {
 
     public init(
         suite: EvaluationSuite, suiteName: String, model: String, endpoint: String, chatModel: any ChatModel, judge: Judge,
-        judgeModelName: String, rasi: any RasiConnection, rounds: Int = 1, concurrency: Int = 4, progress: @escaping @Sendable (String) -> Void = { _ in }
+        judgeModelName: String, rasi: any RasiConnection, rounds: Int = 1, concurrency: Int = 4,
+        progress: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.suite = suite
         self.suiteName = suiteName
@@ -69,8 +70,9 @@ public struct Evaluation: Sendable {
         }
 
         let results = suite.tasks.enumerated().map { index, task in
-            EvaluationReport.TaskResult(id: task.id, split: task.split, request: task.request, expectedTools: task.expectedTools,
-                                        attempts: attempts.map { $0[index] })
+            EvaluationReport.TaskResult(
+                id: task.id, split: task.split, request: task.request, expectedTools: task.expectedTools,
+                attempts: attempts.map { $0[index] })
         }
         let report = EvaluationReport(suite: suiteName, model: model, endpoint: endpoint, lessonIds: lessonIds, lessonsLive: live, results: results)
         try await rasi.saveEvaluation(report)
@@ -104,7 +106,9 @@ public struct Evaluation: Sendable {
             var next = 0
             func start() {
                 guard next < suite.tasks.count else { return }
-                let index = next, task = suite.tasks[index], agent = agents[task.agent]!
+                let index = next
+                let task = suite.tasks[index]
+                let agent = agents[task.agent]!
                 group.addTask { (index, try await check(task, agent: agent)) }
                 next += 1
             }
@@ -125,8 +129,9 @@ public struct Evaluation: Sendable {
         } catch let failure as AgentFailure {
             return Checked(attempt: EvaluationAttempt(passed: false, interactionId: failure.interactionId, reason: failure.message))
         }
-        var attempt = EvaluationAttempt(passed: true, tools: run.toolCalls, answer: run.answer, interactionId: run.interactionId,
-                                        lessons: run.lessons.lessons.map(\.lesson.id), injectedTokens: run.lessons.tokens)
+        var attempt = EvaluationAttempt(
+            passed: true, tools: run.toolCalls, answer: run.answer, interactionId: run.interactionId,
+            lessons: run.lessons.lessons.map(\.lesson.id), injectedTokens: run.lessons.tokens)
         var reasons: [String] = []
         if let expected = task.expectedTools, let mismatch = ToolCheck.mismatch(called: run.toolCalls, expected: expected) {
             reasons.append(mismatch)
@@ -134,7 +139,8 @@ public struct Evaluation: Sendable {
         var proposed: ProposedLesson?
         if let rubric = task.rubric {
             var judge = self.judge
-            judge.rubric = JudgeRubric(extra: judge.rubric.items.filter { !JudgeRubric.defaultItems.contains($0) } + [RubricItem(name: "task", question: rubric)])
+            judge.rubric = JudgeRubric(
+                extra: judge.rubric.items.filter { !JudgeRubric.defaultItems.contains($0) } + [RubricItem(name: "task", question: rubric)])
             let verdict = await judge.run(run.interaction, modelName: judgeModelName)
             switch (verdict.status, verdict.verdict) {
             case (.ok, let found?) where found.verdict == .ok:

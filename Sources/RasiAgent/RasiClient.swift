@@ -34,8 +34,11 @@ public struct RasiClient: RasiConnection {
         let response = try await client.execute(request, timeout: timeout)
         let data = Data(buffer: try await response.body.collect(upTo: 32 * 1024 * 1024))
         guard (200..<300).contains(Int(response.status.code)) else {
-            let message = (try? JSONDecoder().decode(JSONValue.self, from: data))?["error"]?["message"]?.stringValue ?? String(decoding: data.prefix(300), as: UTF8.self)
-            throw RasiError.upstream(status: Int(response.status.code), message: "rasi answered \(method) \(path) with \(response.status.code): \(message)")
+            let message =
+                (try? JSONDecoder().decode(JSONValue.self, from: data))?["error"]?["message"]?.stringValue
+                ?? String(decoding: data.prefix(300), as: UTF8.self)
+            throw RasiError.upstream(
+                status: Int(response.status.code), message: "rasi answered \(method) \(path) with \(response.status.code): \(message)")
         }
         return data
     }

@@ -100,7 +100,10 @@ public struct DynamicTool: Tool {
     public let parameters: JSONValue
     let body: @Sendable (JSONValue) async throws -> ToolOutput
 
-    public init(name: String, description: String, parameters: JSONValue = JSONSchema.object(), body: @escaping @Sendable (JSONValue) async throws -> ToolOutput) {
+    public init(
+        name: String, description: String, parameters: JSONValue = JSONSchema.object(),
+        body: @escaping @Sendable (JSONValue) async throws -> ToolOutput
+    ) {
         self.name = name
         self.description = description
         self.parameters = parameters

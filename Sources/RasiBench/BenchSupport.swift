@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEmbeddings
 import RasiEngine
 import RasiModelClient
-import RasiEmbeddings
 
 /// `--model-dir` for every command that loads the built-in model.
 struct ModelOptions: ParsableArguments {

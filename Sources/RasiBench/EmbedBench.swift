@@ -86,12 +86,21 @@ struct EmbedBench: AsyncParsableCommand {
             spacedQueryMsP50: percentile(spacedLatencies, 0.5), spacedQueryMsP99: percentile(spacedLatencies, 0.99),
             batchedSentencesPerSecond: Double(sentences) / batchedSeconds, batchedGFLOPS: flops / batchedSeconds / 1e9,
             sgemmGFLOPS: sgemm, sgemmShapeGFLOPS: shaped, batchedShareOfSgemm: flops / batchedSeconds / 1e9 / sgemm)
-        print(String(format: "single query (≤32 tokens, mean %.1f): p50 %.2f ms, p99 %.2f ms, %.0f sentences/s",
-                     result.singleQueryMeanTokens, result.singleQueryMsP50, result.singleQueryMsP99, result.singleSentencesPerSecond))
-        print(String(format: "single query through the model's queue, %d ms apart: p50 %.2f ms, p99 %.2f ms", gapMs, result.spacedQueryMsP50, result.spacedQueryMsP99))
-        print(String(format: "batched (%d a batch): %.0f sentences/s, %.1f GFLOP/s", batchSize, result.batchedSentencesPerSecond, result.batchedGFLOPS))
-        print(String(format: "OpenBLAS sgemm on this machine: %.1f GFLOP/s (1024³), %.1f GFLOP/s (model shape); batched embedding reaches %.0f%% of sgemm",
-                     sgemm, shaped, result.batchedShareOfSgemm * 100))
+        print(
+            String(
+                format: "single query (≤32 tokens, mean %.1f): p50 %.2f ms, p99 %.2f ms, %.0f sentences/s",
+                result.singleQueryMeanTokens, result.singleQueryMsP50, result.singleQueryMsP99, result.singleSentencesPerSecond))
+        print(
+            String(
+                format: "single query through the model's queue, %d ms apart: p50 %.2f ms, p99 %.2f ms", gapMs, result.spacedQueryMsP50,
+                result.spacedQueryMsP99))
+        print(
+            String(format: "batched (%d a batch): %.0f sentences/s, %.1f GFLOP/s", batchSize, result.batchedSentencesPerSecond, result.batchedGFLOPS))
+        print(
+            String(
+                format: "OpenBLAS sgemm on this machine: %.1f GFLOP/s (1024³), %.1f GFLOP/s (model shape); "
+                    + "batched embedding reaches %.0f%% of sgemm",
+                sgemm, shaped, result.batchedShareOfSgemm * 100))
         try BenchOutput.write(result, to: out)
     }
 }

@@ -5,9 +5,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import RasiCore
+import RasiEmbeddings
 import RasiEngine
 import RasiModelClient
-import RasiEmbeddings
 import RasiSQLite
 import ScriptedModel
 
@@ -52,10 +52,18 @@ struct GatewayBench: AsyncParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case lessons, clients, stream
-            case directP50Ms = "direct_p50_ms", directP99Ms = "direct_p99_ms", rasiP50Ms = "rasi_p50_ms", rasiP99Ms = "rasi_p99_ms"
-            case addedP50Ms = "added_p50_ms", addedP99Ms = "added_p99_ms", directPerSecond = "direct_per_s", rasiPerSecond = "rasi_per_s"
-            case throughputRatio = "throughput_ratio", injectedShare = "injected_share"
-            case phasesP50Ms = "phases_p50_ms", phasesP99Ms = "phases_p99_ms"
+            case directP50Ms = "direct_p50_ms"
+            case directP99Ms = "direct_p99_ms"
+            case rasiP50Ms = "rasi_p50_ms"
+            case rasiP99Ms = "rasi_p99_ms"
+            case addedP50Ms = "added_p50_ms"
+            case addedP99Ms = "added_p99_ms"
+            case directPerSecond = "direct_per_s"
+            case rasiPerSecond = "rasi_per_s"
+            case throughputRatio = "throughput_ratio"
+            case injectedShare = "injected_share"
+            case phasesP50Ms = "phases_p50_ms"
+            case phasesP99Ms = "phases_p99_ms"
         }
     }
 
@@ -80,13 +88,17 @@ struct GatewayBench: AsyncParsableCommand {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
         var results: [Scenario] = []
         do {
-            let (upstreamURL, upstreamTask) = try await Self.start(Application(
-                router: ScriptedModelServer.buildRouter(state: ScriptedModelState(script: Script(fallback: {
-                    var reply = Script.Reply(content: "A fixed answer from the loopback upstream, streamed in a few chunks.")
-                    reply.delayMs = delayMs
-                    return reply
-                }()))),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "bench-upstream"), logger: logger))
+            let (upstreamURL, upstreamTask) = try await Self.start(
+                Application(
+                    router: ScriptedModelServer.buildRouter(
+                        state: ScriptedModelState(
+                            script: Script(
+                                fallback: {
+                                    var reply = Script.Reply(content: "A fixed answer from the loopback upstream, streamed in a few chunks.")
+                                    reply.delayMs = delayMs
+                                    return reply
+                                }()))),
+                    configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "bench-upstream"), logger: logger))
             defer { upstreamTask.cancel() }
 
             print("stage    clients stream  direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected")
@@ -95,26 +107,31 @@ struct GatewayBench: AsyncParsableCommand {
                 let store = try SQLiteStore(path: path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
                 var rng = SplitMix64(seed: 5)
                 for start in stride(from: 0, to: count, by: 5000) {
-                    try await store.importLessons((start..<min(start + 5000, count)).map { i in
-                        let a = i % seeds.count, b = Int.random(in: 0..<seeds.count, using: &rng)
-                        var vector = zip(seedVectors[a], seedVectors[b]).map { 0.8 * $0 + 0.2 * $1 }
-                        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                        vector = vector.map { $0 / norm }
-                        let fields = LessonFields(agent: "default", topic: seeds[a].intent, situation: seeds[a].text,
-                                                  shouldHaveDone: "follow the runbook", correctBehavior: "Follow the runbook for \(seeds[a].intent).")
-                        return (Lesson.create(fields: fields, author: "bench"), LessonEmbedding(model: MiniLM.modelName, vector: vector))
-                    })
+                    try await store.importLessons(
+                        (start..<min(start + 5000, count)).map { i in
+                            let a = i % seeds.count
+                            let b = Int.random(in: 0..<seeds.count, using: &rng)
+                            var vector = zip(seedVectors[a], seedVectors[b]).map { 0.8 * $0 + 0.2 * $1 }
+                            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                            vector = vector.map { $0 / norm }
+                            let fields = LessonFields(
+                                agent: "default", topic: seeds[a].intent, situation: seeds[a].text,
+                                shouldHaveDone: "follow the runbook", correctBehavior: "Follow the runbook for \(seeds[a].intent).")
+                            return (Lesson.create(fields: fields, author: "bench"), LessonEmbedding(model: MiniLM.modelName, vector: vector))
+                        })
                 }
                 // The import's own store builds a graph too; not beside the measurements.
                 while store.indexesBuilding { try await Task.sleep(for: .milliseconds(250)) }
                 // The server as users run it, on the defaults but for what a benchmark needs: no rate
                 // limit (one key asks as fast as it can) and no judge working beside the calls.
                 let key = KeySecret.generate()
-                let server = try await ServeProcess.start(rasi ?? ServeProcess.siblingBinary, settings: [
-                    "RASI_DATABASE_URL": "sqlite:\(path)", "RASI_UPSTREAM_BASE_URL": upstreamURL + "/v1", "RASI_BOOTSTRAP_ADMIN_KEY": key,
-                    "RASI_RATE_LIMIT": "0", "RASI_JUDGE_AUTO": "false",
-                    "RASI_MODEL_DIR": model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment),
-                ])
+                let server = try await ServeProcess.start(
+                    rasi ?? ServeProcess.siblingBinary,
+                    settings: [
+                        "RASI_DATABASE_URL": "sqlite:\(path)", "RASI_UPSTREAM_BASE_URL": upstreamURL + "/v1", "RASI_BOOTSTRAP_ADMIN_KEY": key,
+                        "RASI_RATE_LIMIT": "0", "RASI_JUDGE_AUTO": "false",
+                        "RASI_MODEL_DIR": model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)
+                    ])
                 do {
                     try await server.ready(http)
                     results += try await measure(stage: count, http, upstream: upstreamURL, rasi: server.url, key: key, queries: queries)
@@ -129,16 +146,19 @@ struct GatewayBench: AsyncParsableCommand {
             throw error
         }
         try await http.shutdown()
-        try BenchOutput.write([
-            "delay_ms": AnyEncodable(delayMs), "scenarios": AnyEncodable(results),
-            "worst_added_p99_ms": AnyEncodable(results.map(\.addedP99Ms).max() ?? 0),
-            "worst_throughput_ratio_concurrent": AnyEncodable(results.filter { $0.clients > 1 }.map(\.throughputRatio).min() ?? 0),
-        ], to: out)
+        try BenchOutput.write(
+            [
+                "delay_ms": AnyEncodable(delayMs), "scenarios": AnyEncodable(results),
+                "worst_added_p99_ms": AnyEncodable(results.map(\.addedP99Ms).max() ?? 0),
+                "worst_throughput_ratio_concurrent": AnyEncodable(results.filter { $0.clients > 1 }.map(\.throughputRatio).min() ?? 0)
+            ], to: out)
     }
 
     /// One stage's scenarios (each client count, streamed and not), printed as they are measured.
-    func measure(stage count: Int, _ http: HTTPClient, upstream upstreamURL: String, rasi rasiURL: String, key: String,
-                 queries: [RetrievalBench.Item]) async throws -> [Scenario] {
+    func measure(
+        stage count: Int, _ http: HTTPClient, upstream upstreamURL: String, rasi rasiURL: String, key: String,
+        queries: [RetrievalBench.Item]
+    ) async throws -> [Scenario] {
         // Not measured: the stage's first calls open connections and page in what the
         // store just built; a run of sequential calls is what is measured.
         if warmup > 0 {
@@ -157,10 +177,13 @@ struct GatewayBench: AsyncParsableCommand {
                 let rasiTarget = Target(url: rasiURL, key: key, texts: texts.map { $0 + " " })
                 // One client: each request goes direct, then through rasi, turn about, so both
                 // see the machine as it is at that moment. Many: one way at a time (throughput).
-                let (direct, through) = clients == 1
+                let (direct, through) =
+                    clients == 1
                     ? try await Self.alternating(http, directTarget, rasiTarget, stream: stream)
-                    : (try await Self.load(http, directTarget, clients: clients, stream: stream),
-                       try await Self.load(http, rasiTarget, clients: clients, stream: stream))
+                    : (
+                        try await Self.load(http, directTarget, clients: clients, stream: stream),
+                        try await Self.load(http, rasiTarget, clients: clients, stream: stream)
+                    )
                 let scenario = Scenario(
                     lessons: count, clients: clients, stream: stream,
                     directP50Ms: percentile(direct.latencies, 0.5), directP99Ms: percentile(direct.latencies, 0.99),
@@ -177,13 +200,17 @@ struct GatewayBench: AsyncParsableCommand {
                         print(String(format: "  worst %.1f ms: ", through.latencies[i]) + phases.joined(separator: ", "))
                     }
                 }
-                print(String(format: "%7d %8d %6@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
-                             count, clients, stream ? "yes" : "no", scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms,
-                             scenario.rasiP99Ms, scenario.addedP50Ms, scenario.addedP99Ms, scenario.directPerSecond,
-                             scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
-                print("        phases p50/p99 ms: " + scenario.phasesP50Ms.keys.sorted().map {
-                    String(format: "%@ %.1f/%.1f", $0, scenario.phasesP50Ms[$0]!, scenario.phasesP99Ms[$0] ?? 0)
-                }.joined(separator: ", "))
+                print(
+                    String(
+                        format: "%7d %8d %6@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
+                        count, clients, stream ? "yes" : "no", scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms,
+                        scenario.rasiP99Ms, scenario.addedP50Ms, scenario.addedP99Ms, scenario.directPerSecond,
+                        scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
+                print(
+                    "        phases p50/p99 ms: "
+                        + scenario.phasesP50Ms.keys.sorted().map {
+                            String(format: "%@ %.1f/%.1f", $0, scenario.phasesP50Ms[$0]!, scenario.phasesP99Ms[$0] ?? 0)
+                        }.joined(separator: ", "))
             }
         }
         return results
@@ -192,8 +219,9 @@ struct GatewayBench: AsyncParsableCommand {
     /// Runs an application on a port the system picks; returns its base URL and the task serving it.
     static func start(_ app: some ApplicationProtocol) async throws -> (String, Task<Void, any Error>) {
         let (ports, reported) = AsyncStream.makeStream(of: Int.self)
-        let wrapped = Application(responder: try await app.responder, server: app.server, configuration: app.configuration,
-                                  onServerRunning: { reported.yield($0.localAddress?.port ?? 0) }, logger: app.logger)
+        let wrapped = Application(
+            responder: try await app.responder, server: app.server, configuration: app.configuration,
+            onServerRunning: { reported.yield($0.localAddress?.port ?? 0) }, logger: app.logger)
         let task = Task { try await wrapped.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw ValidationError("a bench server did not start") }
@@ -226,8 +254,10 @@ struct GatewayBench: AsyncParsableCommand {
         }
         let whole = (ContinuousClock.now - sent).seconds * 1000
         guard response.status == .ok else { throw ValidationError("\(target.url) answered \(response.status.code)") }
-        return (stream ? (latency ?? whole) : whole, whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty,
-                PhaseTimings.parse(response.headers.first(name: "Server-Timing") ?? ""))
+        return (
+            stream ? (latency ?? whole) : whole, whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty,
+            PhaseTimings.parse(response.headers.first(name: "Server-Timing") ?? "")
+        )
     }
 
     static func summary(_ calls: [Call], perSecond: Double) -> Load {
@@ -258,7 +288,8 @@ struct GatewayBench: AsyncParsableCommand {
     /// One client, each request sent to `first` then to `second`; each side's rate is its calls
     /// over the time they took.
     static func alternating(_ http: HTTPClient, _ first: Target, _ second: Target, stream: Bool) async throws -> (Load, Load) {
-        var a: [Call] = [], b: [Call] = []
+        var a: [Call] = []
+        var b: [Call] = []
         for index in first.texts.indices {
             a.append(try await call(http, first, index, stream: stream))
             b.append(try await call(http, second, index, stream: stream))

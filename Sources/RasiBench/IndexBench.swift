@@ -55,7 +55,8 @@ struct IndexBench: AsyncParsableCommand {
         let d = model.dimensions
         var rng = SplitMix64(seed: 42)
         func synthetic() -> [Float] {
-            let a = seedVectors.randomElement(using: &rng)!, b = seedVectors.randomElement(using: &rng)!
+            let a = seedVectors.randomElement(using: &rng)!
+            let b = seedVectors.randomElement(using: &rng)!
             let w = Float.random(in: 0.5...1, using: &rng)
             var v = (0..<d).map { w * a[$0] + (1 - w) * b[$0] + Float.random(in: -0.03...0.03, using: &rng) }
             let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
@@ -80,10 +81,14 @@ struct IndexBench: AsyncParsableCommand {
                 flatLatencies.append(clock.measure { hits = flat.search(agent: "a", query: q, k: k) }.seconds * 1000)
                 truth.append(Set(hits.map(\.id)))
             }
-            let flatResult = Measurement(index: "exact", size: size, efSearch: nil, recallAt10: 1, p50Ms: percentile(flatLatencies, 0.5),
-                                         p99Ms: percentile(flatLatencies, 0.99), memoryMB: Double(size * d * 4) / 1e6, buildSeconds: flatBuild.seconds)
+            let flatResult = Measurement(
+                index: "exact", size: size, efSearch: nil, recallAt10: 1, p50Ms: percentile(flatLatencies, 0.5),
+                p99Ms: percentile(flatLatencies, 0.99), memoryMB: Double(size * d * 4) / 1e6, buildSeconds: flatBuild.seconds)
             results.append(flatResult)
-            print(String(format: "  exact  p50 %.3f ms  p99 %.3f ms  memory %.0f MB  build %.1f s", flatResult.p50Ms, flatResult.p99Ms, flatResult.memoryMB, flatResult.buildSeconds))
+            print(
+                String(
+                    format: "  exact  p50 %.3f ms  p99 %.3f ms  memory %.0f MB  build %.1f s", flatResult.p50Ms, flatResult.p99Ms,
+                    flatResult.memoryMB, flatResult.buildSeconds))
 
             let hnsw = HNSWIndex(dimensions: d, m: m, efConstruction: efConstruction)
             let hnswBuild = clock.measure { for v in vectors { hnsw.add(v) } }
@@ -96,16 +101,22 @@ struct IndexBench: AsyncParsableCommand {
                     latencies.append(clock.measure { hits = hnsw.search(q, k: k) }.seconds * 1000)
                     found += hits.filter { expected.contains(String($0.id)) }.count
                 }
-                let result = Measurement(index: "hnsw", size: size, efSearch: ef, recallAt10: Double(found) / Double(queries * k),
-                                         p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99),
-                                         memoryMB: Double(hnsw.memoryBytes) / 1e6, buildSeconds: hnswBuild.seconds)
+                let result = Measurement(
+                    index: "hnsw", size: size, efSearch: ef, recallAt10: Double(found) / Double(queries * k),
+                    p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99),
+                    memoryMB: Double(hnsw.memoryBytes) / 1e6, buildSeconds: hnswBuild.seconds)
                 results.append(result)
-                print(String(format: "  hnsw ef=%d  recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  memory %.0f MB  build %.1f s",
-                             ef, result.recallAt10, result.p50Ms, result.p99Ms, result.memoryMB, result.buildSeconds))
+                print(
+                    String(
+                        format: "  hnsw ef=%d  recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  memory %.0f MB  build %.1f s",
+                        ef, result.recallAt10, result.p50Ms, result.p99Ms, result.memoryMB, result.buildSeconds))
             }
         }
-        try BenchOutput.write(["m": AnyEncodable(m), "ef_construction": AnyEncodable(efConstruction), "k": AnyEncodable(k),
-                               "results": AnyEncodable(results)], to: out)
+        try BenchOutput.write(
+            [
+                "m": AnyEncodable(m), "ef_construction": AnyEncodable(efConstruction), "k": AnyEncodable(k),
+                "results": AnyEncodable(results)
+            ], to: out)
     }
 }
 

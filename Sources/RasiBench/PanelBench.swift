@@ -5,11 +5,11 @@ import Hummingbird
 import NIOCore
 import Prometheus
 import RasiCore
+import RasiEmbeddings
 import RasiEngine
 import RasiModelClient
-import RasiEmbeddings
-import RasiServer
 import RasiSQLite
+import RasiServer
 
 /// `rasi bench panel`: how fast every admin panel page answers over HTTP on a store of
 /// 100k interactions (by default), each page and filter timed separately.
@@ -44,16 +44,22 @@ struct PanelBench: AsyncParsableCommand {
         let embedder = try model.load()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let store = try SQLiteStore(path: folder.appendingPathComponent("panel.sqlite").path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
+        let store = try SQLiteStore(
+            path: folder.appendingPathComponent("panel.sqlite").path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
 
         print("filling the store: \(interactions) interactions, \(lessons) lessons ...")
         let lessonItems = Array(items.prefix(lessons))
         let vectors = embedder.embedBatch(lessonItems.map(\.text))
-        try await store.importLessons(zip(lessonItems, vectors).map { item, vector in
-            (Lesson.create(fields: LessonFields(agent: "agent-\(item.text.count % 5)", topic: item.intent, situation: item.text,
-                                                shouldHaveDone: "-", correctBehavior: "-"), author: "bench"),
-             LessonEmbedding(model: MiniLM.modelName, vector: vector))
-        })
+        try await store.importLessons(
+            zip(lessonItems, vectors).map { item, vector in
+                (
+                    Lesson.create(
+                        fields: LessonFields(
+                            agent: "agent-\(item.text.count % 5)", topic: item.intent, situation: item.text,
+                            shouldHaveDone: "-", correctBehavior: "-"), author: "bench"),
+                    LessonEmbedding(model: MiniLM.modelName, vector: vector)
+                )
+            })
         let start = Date().addingTimeInterval(-Double(interactions) * 10)
         var rng = SplitMix64(seed: 3)
         var sampleId = ""
@@ -74,8 +80,11 @@ struct PanelBench: AsyncParsableCommand {
                     messages: [["role": "user", "content": .string(item.text)]], steps: steps, response: "Answer \(n) about \(item.intent).",
                     model: "bench", latencyMs: 300, topic: item.intent, createdAt: at)
                 if UInt64.random(in: 0..<100, using: &rng) < 3 {
-                    interaction.feedback = [Feedback(id: Identifier.make("fb", at: at), interactionId: id, rating: .down, comment: "wrong",
-                                                     source: .user, signal: nil, createdAt: at)]
+                    interaction.feedback = [
+                        Feedback(
+                            id: Identifier.make("fb", at: at), interactionId: id, rating: .down, comment: "wrong",
+                            source: .user, signal: nil, createdAt: at)
+                    ]
                     interaction.flags = [Flag(rule: .thumbsDown, reason: "thumbs down: wrong", createdAt: at)]
                 }
                 if n == interactions / 2 { sampleId = id }
@@ -86,7 +95,7 @@ struct PanelBench: AsyncParsableCommand {
 
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         var configuration = RasiConfiguration()
-        configuration.rateLimit = 0  // the bench is one key asking as fast as it can
+        configuration.rateLimit = 0 // the bench is one key asking as fast as it can
         let upstream = Upstream(client: httpClient, baseURL: "http://127.0.0.1:9/v1", apiKey: nil, timeoutSeconds: 5)
         let services = RasiServices(
             configuration: configuration, store: store, retriever: HybridRetriever(store: store, embedder: embedder),
@@ -100,14 +109,15 @@ struct PanelBench: AsyncParsableCommand {
             "/admin/interactions?feedback=down", "/admin/interactions?agent=agent-3", "/admin/interactions?topic=\(items[7].intent)",
             "/admin/interactions?q=transfer+money", "/admin/interactions?since=2026-01-01", "/admin/interactions/\(sampleId)",
             "/admin/review", "/admin/lessons", "/admin/lessons?q=credit+card", "/admin/lessons/\(lessonId)",
-            "/admin/retrieve?agent=agent-1&q=how+do+I+move+money+to+my+savings", "/admin/keys",
+            "/admin/retrieve?agent=agent-1&q=how+do+I+move+money+to+my+savings", "/admin/keys"
         ]
 
         // On a port the system picks, reported once the server listens.
         let (ports, portReported) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: buildRouter(services, metrics: PrometheusCollectorRegistry()).0,
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "rasi-bench"),
-                              onServerRunning: { channel in portReported.yield(channel.localAddress?.port ?? 0) })
+        let app = Application(
+            router: buildRouter(services, metrics: PrometheusCollectorRegistry()).0,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "rasi-bench"),
+            onServerRunning: { channel in portReported.yield(channel.localAddress?.port ?? 0) })
         var results: [PageTiming] = []
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }
@@ -128,20 +138,24 @@ struct PanelBench: AsyncParsableCommand {
                     status = Int(response.status.code)
                 }
                 timings.removeFirst(2) // the first requests warm the page cache
-                let timing = PageTiming(page: page.replacingOccurrences(of: sampleId, with: "{id}").replacingOccurrences(of: lessonId, with: "{lesson}")
-                    .replacingOccurrences(of: cursor, with: "{cursor}"),
+                let timing = PageTiming(
+                    page: page.replacingOccurrences(of: sampleId, with: "{id}").replacingOccurrences(of: lessonId, with: "{lesson}")
+                        .replacingOccurrences(of: cursor, with: "{cursor}"),
                     status: status, p50Ms: percentile(timings, 0.5), p99Ms: percentile(timings, 0.99), maxMs: timings.max() ?? 0)
                 results.append(timing)
-                print(timing.page.padding(toLength: 60, withPad: " ", startingAt: 0) + String(format: "%6d %8.1f %8.1f", timing.status, timing.p50Ms, timing.p99Ms))
+                print(
+                    timing.page.padding(toLength: 60, withPad: " ", startingAt: 0)
+                        + String(format: "%6d %8.1f %8.1f", timing.status, timing.p50Ms, timing.p99Ms))
             }
             group.cancelAll()
         }
         try await httpClient.shutdown()
         let slowest = results.map(\.p99Ms).max() ?? 0
         print(String(format: "slowest page p99: %.1f ms (target 100 ms at 100k interactions)", slowest))
-        try BenchOutput.write([
-            "interactions": AnyEncodable(interactions), "lessons": AnyEncodable(lessons), "runs": AnyEncodable(runs),
-            "pages": AnyEncodable(results), "slowest_p99_ms": AnyEncodable(slowest),
-        ], to: out)
+        try BenchOutput.write(
+            [
+                "interactions": AnyEncodable(interactions), "lessons": AnyEncodable(lessons), "runs": AnyEncodable(runs),
+                "pages": AnyEncodable(results), "slowest_p99_ms": AnyEncodable(slowest)
+            ], to: out)
     }
 }

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEmbeddings
 import RasiEngine
 import RasiModelClient
-import RasiEmbeddings
 import RasiSQLite
 
 /// `rasi bench retrieval`: how well lessons are found, on a labelled corpus of requests.
@@ -12,7 +12,8 @@ import RasiSQLite
 /// intent). Each request of the query split should retrieve a lesson of its own intent; each
 /// out-of-scope request should get nothing injected. Lexical, dense and hybrid side by side.
 struct RetrievalBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "retrieval", abstract: "Measure retrieval on a labelled corpus (CLINC150 by default).")
+    static let configuration = CommandConfiguration(
+        commandName: "retrieval", abstract: "Measure retrieval on a labelled corpus (CLINC150 by default).")
 
     @Option(help: "A JSON file {split: [[text, intent], ...]}.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "Split indexed as lessons.") var lessons = "train"
@@ -61,27 +62,38 @@ struct RetrievalBench: AsyncParsableCommand {
             guard let items = corpus[name] else { throw ValidationError("\(data) has no split \(name); it has \(corpus.keys.sorted())") }
             return items
         }
-        let lessonItems = try split(lessons), queryItems = try split(queries), oosItems = try split(oos), floorItems = try split(floorSplit)
+        let lessonItems = try split(lessons)
+        let queryItems = try split(queries)
+        let oosItems = try split(oos)
+        let floorItems = try split(floorSplit)
         let model = try self.model.load()
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let store = try SQLiteStore(path: folder.appendingPathComponent("bench.sqlite").path, embeddingModel: MiniLM.modelName, dimensions: model.dimensions)
+        let store = try SQLiteStore(
+            path: folder.appendingPathComponent("bench.sqlite").path, embeddingModel: MiniLM.modelName, dimensions: model.dimensions)
 
         print("embedding \(lessonItems.count) lessons ...")
         let clock = ContinuousClock()
         var lessonVectors: [[Float]] = []
         let embedTime = clock.measure { lessonVectors = model.embedBatch(lessonItems.map(\.text)) }
         let now = Date()
-        try await store.importLessons(zip(lessonItems, lessonVectors).map { item, vector in
-            (Lesson.create(fields: LessonFields(agent: "bench", topic: item.intent, situation: item.text, shouldHaveDone: "-", correctBehavior: "-"),
-                           author: "bench", now: now),
-             LessonEmbedding(model: MiniLM.modelName, vector: vector))
-        })
+        try await store.importLessons(
+            zip(lessonItems, lessonVectors).map { item, vector in
+                (
+                    Lesson.create(
+                        fields: LessonFields(agent: "bench", topic: item.intent, situation: item.text, shouldHaveDone: "-", correctBehavior: "-"),
+                        author: "bench", now: now),
+                    LessonEmbedding(model: MiniLM.modelName, vector: vector)
+                )
+            })
         let all = queryItems + oosItems + floorItems
         let queryVectors = model.embedBatch(all.map(\.text))
         let embedSeconds = embedTime.seconds
-        print(String(format: "embedded %d lessons in %.1f s (%.0f sentences/s)", lessonItems.count, embedSeconds, Double(lessonItems.count) / embedSeconds))
+        print(
+            String(
+                format: "embedded %d lessons in %.1f s (%.0f sentences/s)", lessonItems.count, embedSeconds, Double(lessonItems.count) / embedSeconds)
+        )
 
         let lexical = LexicalRetriever(store: store)
         var results: [ModeResult] = []
@@ -122,18 +134,26 @@ struct RetrievalBench: AsyncParsableCommand {
         }
 
         print("")
-        print("corpus \(data): \(lessonItems.count) lessons (\(lessons)), \(queryItems.count) queries (\(queries)), \(oosItems.count) out-of-scope (\(oos)); floor picked on \(floorSplit) for \(Int(oosTarget * 100))% nothing injected")
+        print(
+            """
+            corpus \(data): \(lessonItems.count) lessons (\(lessons)), \(queryItems.count) queries (\(queries)), \
+            \(oosItems.count) out-of-scope (\(oos)); floor picked on \(floorSplit) for \(Int(oosTarget * 100))% nothing injected
+            """
+        )
         print("mode     top-1   recall@3  floor   top-1@floor  in-scope injected  oos nothing injected  retrieval p50/p99 ms")
         for r in results {
-            print(r.mode.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "%.4f  %.4f    %.3f   %.4f       %.4f             %.4f                %.2f / %.2f",
-                         r.top1Accuracy, r.recallAt3, r.floor, r.accuracyAtFloor, r.inScopeInjected,
-                         r.oosNothingInjected, r.latencyMsP50, r.latencyMsP99))
+            print(
+                r.mode.padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%.4f  %.4f    %.3f   %.4f       %.4f             %.4f                %.2f / %.2f",
+                        r.top1Accuracy, r.recallAt3, r.floor, r.accuracyAtFloor, r.inScopeInjected,
+                        r.oosNothingInjected, r.latencyMsP50, r.latencyMsP99))
         }
         let report: [String: AnyEncodable] = [
             "data": AnyEncodable(data), "lessons": AnyEncodable(lessonItems.count), "queries": AnyEncodable(queryItems.count),
             "oos": AnyEncodable(oosItems.count), "floor_split": AnyEncodable(floorSplit), "oos_target": AnyEncodable(oosTarget),
             "k": AnyEncodable(k), "embedding_sentences_per_second": AnyEncodable(Double(lessonItems.count) / embedSeconds),
-            "modes": AnyEncodable(results),
+            "modes": AnyEncodable(results)
         ]
         try BenchOutput.write(report, to: out)
     }

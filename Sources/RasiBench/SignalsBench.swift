@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEmbeddings
 import RasiEngine
 import RasiModelClient
-import RasiEmbeddings
 
 /// `rasi bench signals`: where the rephrase threshold should sit, measured on labelled data.
 ///
@@ -14,7 +14,8 @@ import RasiEmbeddings
 /// it catches and how many follow-ups it mistakes for one, with the built-in model and with
 /// the lexical term cosine used when rasi runs without an embedder.
 struct SignalsBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "signals", abstract: "Measure rephrase detection and pick its thresholds (CLINC150 by default).")
+    static let configuration = CommandConfiguration(
+        commandName: "signals", abstract: "Measure rephrase detection and pick its thresholds (CLINC150 by default).")
 
     @Option(help: "A JSON file {split: [[text, intent], ...]}.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "A JSON file {domain: [intent, ...]}.") var domains = "../shared/data/clinc150/domains.json"
@@ -69,15 +70,20 @@ struct SignalsBench: AsyncParsableCommand {
         func draw(_ accept: (Int, Int) -> Bool) -> [(Int, Int)] {
             var drawn: [(Int, Int)] = []
             while drawn.count < pairs {
-                let a = Int.random(in: 0..<items.count, using: &rng), b = Int.random(in: 0..<items.count, using: &rng)
+                let a = Int.random(in: 0..<items.count, using: &rng)
+                let b = Int.random(in: 0..<items.count, using: &rng)
                 if a != b && accept(a, b) { drawn.append((a, b)) }
             }
             return drawn
         }
         let same = (0..<pairs).map { _ -> (Int, Int) in
             let members = byIntent[intents[Int.random(in: 0..<intents.count, using: &rng)]]!
-            var a = 0, b = 0
-            while a == b { a = members.randomElement(using: &rng)!; b = members.randomElement(using: &rng)! }
+            var a = 0
+            var b = 0
+            while a == b {
+                a = members.randomElement(using: &rng)!
+                b = members.randomElement(using: &rng)!
+            }
             return (a, b)
         }
         let followUps = draw { a, b in items[a].intent != items[b].intent && domainOf[items[a].intent] == domainOf[items[b].intent] }
@@ -92,17 +98,20 @@ struct SignalsBench: AsyncParsableCommand {
 
         var measures: [Measure] = []
         let measured: [(String, Double, ((Int, Int)) -> Double)] = [
-            ("minilm cosine", policy.rephraseThreshold, dense), ("lexical term cosine", policy.lexicalRephraseThreshold, lexical),
+            ("minilm cosine", policy.rephraseThreshold, dense), ("lexical term cosine", policy.lexicalRephraseThreshold, lexical)
         ]
         for (name, shipped, similarity) in measured {
-            let positive = same.map(similarity), hard = followUps.map(similarity), easy = otherDomain.map(similarity)
+            let positive = same.map(similarity)
+            let hard = followUps.map(similarity)
+            let easy = otherDomain.map(similarity)
             let curve = stride(from: 0.20, through: 0.95, by: 0.01).map { threshold -> Point in
                 let caught = Double(positive.filter { $0 >= threshold }.count) / Double(pairs)
                 let mistaken = Double(hard.filter { $0 >= threshold }.count) / Double(pairs)
                 let precision = caught + mistaken > 0 ? caught / (caught + mistaken) : 1
-                return Point(threshold: (threshold * 100).rounded() / 100, rephrasesCaught: caught, followUpsMistaken: mistaken,
-                             otherDomainMistaken: Double(easy.filter { $0 >= threshold }.count) / Double(pairs),
-                             f1: caught + precision > 0 ? 2 * caught * precision / (caught + precision) : 0)
+                return Point(
+                    threshold: (threshold * 100).rounded() / 100, rephrasesCaught: caught, followUpsMistaken: mistaken,
+                    otherDomainMistaken: Double(easy.filter { $0 >= threshold }.count) / Double(pairs),
+                    f1: caught + precision > 0 ? 2 * caught * precision / (caught + precision) : 0)
             }
             let best = curve.max { $0.f1 < $1.f1 }!
             // A mistaken rephrase sends a good turn to review; most next messages are follow-ups, so
@@ -112,20 +121,29 @@ struct SignalsBench: AsyncParsableCommand {
             print("\n\(name): \(pairs) rephrase pairs (same intent), \(pairs) follow-ups (other intent, same domain), \(pairs) other-domain pairs")
             print("threshold  rephrases caught  follow-ups mistaken  other domain mistaken  F1")
             print(String(format: "rasi's default: %.2f", shipped))
-            for point in curve where Int((point.threshold * 100).rounded()) % 5 == 0 || [best.threshold, recommended.threshold].contains(point.threshold) {
-                let marks = [point.threshold == best.threshold ? "best F1" : nil,
-                             point.threshold == recommended.threshold ? "recommended (follow-ups mistaken <= \(maxFollowUps))" : nil].compactMap { $0 }
-                print(String(format: "%9.2f  %16.3f  %19.3f  %21.3f  %.3f", point.threshold, point.rephrasesCaught, point.followUpsMistaken,
-                             point.otherDomainMistaken, point.f1) + (marks.isEmpty ? "" : "  <- " + marks.joined(separator: ", ")))
+            for point in curve
+            where Int((point.threshold * 100).rounded()) % 5 == 0 || [best.threshold, recommended.threshold].contains(point.threshold) {
+                let marks = [
+                    point.threshold == best.threshold ? "best F1" : nil,
+                    point.threshold == recommended.threshold ? "recommended (follow-ups mistaken <= \(maxFollowUps))" : nil
+                ].compactMap { $0 }
+                print(
+                    String(
+                        format: "%9.2f  %16.3f  %19.3f  %21.3f  %.3f", point.threshold, point.rephrasesCaught, point.followUpsMistaken,
+                        point.otherDomainMistaken, point.f1) + (marks.isEmpty ? "" : "  <- " + marks.joined(separator: ", ")))
             }
         }
-        print("\nrequests taken for an acknowledgement (never a rephrase): \(acknowledged.count) of \(items.count)"
-              + (acknowledged.isEmpty ? "" : ": " + acknowledged.prefix(10).map { "\"\($0.text)\"" }.joined(separator: ", ")))
-        print("requests taken for asking a human: \(escalated.count) of \(items.count)" + (escalated.isEmpty ? "" : ": " + escalated.prefix(10).map { "\"\($0.text)\"" }.joined(separator: ", ")))
-        try BenchOutput.write([
-            "split": AnyEncodable(split), "pairs": AnyEncodable(pairs), "measures": AnyEncodable(measures),
-            "acknowledgements_in_split": AnyEncodable(acknowledged.map(\.text)), "escalations_in_split": AnyEncodable(escalated.map(\.text)),
-        ], to: out)
+        print(
+            "\nrequests taken for an acknowledgement (never a rephrase): \(acknowledged.count) of \(items.count)"
+                + (acknowledged.isEmpty ? "" : ": " + acknowledged.prefix(10).map { "\"\($0.text)\"" }.joined(separator: ", ")))
+        print(
+            "requests taken for asking a human: \(escalated.count) of \(items.count)"
+                + (escalated.isEmpty ? "" : ": " + escalated.prefix(10).map { "\"\($0.text)\"" }.joined(separator: ", ")))
+        try BenchOutput.write(
+            [
+                "split": AnyEncodable(split), "pairs": AnyEncodable(pairs), "measures": AnyEncodable(measures),
+                "acknowledgements_in_split": AnyEncodable(acknowledged.map(\.text)), "escalations_in_split": AnyEncodable(escalated.map(\.text))
+            ], to: out)
     }
 
     static func domainsByIntent(_ path: String) throws -> [String: String] {

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import RasiCore
+import RasiEmbeddings
 import RasiEngine
 import RasiModelClient
-import RasiEmbeddings
 import RasiPostgres
 import RasiSQLite
 
@@ -14,7 +14,8 @@ import RasiSQLite
 struct StoreBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "store", abstract: "Ingest throughput and retrieval latency, SQLite and PostgreSQL.")
 
-    @Option(help: "PostgreSQL to measure (a database is made and dropped); default RASI_TEST_POSTGRES_URL. Without one, SQLite only.") var postgres: String?
+    @Option(help: "PostgreSQL to measure (a database is made and dropped); default RASI_TEST_POSTGRES_URL. Without one, SQLite only.") var postgres:
+        String?
     @Option(help: "Interactions in the store while retrieval is timed.") var interactions = 1_000_000
     @Option(help: "Interactions written one per call (each durable when it returns) for the ingest figure.") var singles = 20_000
     @Option(help: "Concurrent writers for the one-per-transaction figure.") var writers = 16
@@ -61,7 +62,8 @@ struct StoreBench: AsyncParsableCommand {
     func run() async throws {
         let sizes = integers(lessons).sorted()
         let splits = try RetrievalBench.load(data)
-        let train = splits["train"] ?? [], test = Array((splits["test"] ?? splits["val"] ?? []).prefix(queries))
+        let train = splits["train"] ?? []
+        let test = Array((splits["test"] ?? splits["val"] ?? []).prefix(queries))
         guard !train.isEmpty, !test.isEmpty else { throw ValidationError("\(data) needs train and test splits") }
         let embedder = try model.load()
         print("embedding \(train.count) lesson situations and \(test.count) queries with the built-in model ...")
@@ -72,7 +74,8 @@ struct StoreBench: AsyncParsableCommand {
         var results: [Result] = []
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let sqlite = try SQLiteStore(path: folder.appendingPathComponent("store.sqlite").path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
+        let sqlite = try SQLiteStore(
+            path: folder.appendingPathComponent("store.sqlite").path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
         results.append(try await measure("sqlite", sqlite, sizes: sizes, fixture: fixture))
 
         if let server = postgres ?? ProcessInfo.processInfo.environment["RASI_TEST_POSTGRES_URL"], !server.isEmpty {
@@ -80,15 +83,16 @@ struct StoreBench: AsyncParsableCommand {
             try await PostgresStore.execute("CREATE DATABASE \(name)", at: server)
             var components = URLComponents(string: server)
             components?.path = "/" + name
-            let store = try await PostgresStore(url: components?.string ?? server, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
             do {
-                results.append(try await measure("postgres", store, sizes: sizes, fixture: fixture))
+                let url = components?.string ?? server
+                results.append(
+                    try await PostgresStore.withStore(url: url, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions) {
+                        try await measure("postgres", $0, sizes: sizes, fixture: fixture)
+                    })
             } catch {
-                await store.shutdown()
                 try? await PostgresStore.execute("DROP DATABASE \(name) WITH (FORCE)", at: server)
                 throw error
             }
-            await store.shutdown()
             if keepDatabase {
                 print("kept the database \(name)")
             } else {
@@ -118,16 +122,19 @@ struct StoreBench: AsyncParsableCommand {
                 let norm = sqrt(vector.reduce(0) { $0 + $1 * $1 })
                 vector = vector.map { $0 / norm }
             }
-            let lesson = Lesson.create(fields: LessonFields(agent: "bench", topic: item.intent, situation: situation, did: "-",
-                                                            shouldHaveDone: "-", why: "-", correctBehavior: "-", status: .active), author: "bench")
+            let lesson = Lesson.create(
+                fields: LessonFields(
+                    agent: "bench", topic: item.intent, situation: situation, did: "-",
+                    shouldHaveDone: "-", why: "-", correctBehavior: "-", status: .active), author: "bench")
             return (lesson, LessonEmbedding(model: MiniLM.modelName, vector: vector))
         }
 
         func interaction(_ n: Int, at date: Date) -> Interaction {
             let item = train[n % train.count]
-            return Interaction(agent: "bench", conversationId: "c\(n / 3)", userId: "u\(n % 1000)", request: item.text,
-                               messages: [["role": "user", "content": .string(item.text)]], response: "Routed to \(item.intent).",
-                               model: "bench", createdAt: date, updatedAt: date)
+            return Interaction(
+                agent: "bench", conversationId: "c\(n / 3)", userId: "u\(n % 1000)", request: item.text,
+                messages: [["role": "user", "content": .string(item.text)]], response: "Routed to \(item.intent).",
+                model: "bench", createdAt: date, updatedAt: date)
         }
     }
 
@@ -155,7 +162,9 @@ struct StoreBench: AsyncParsableCommand {
         print("[\(name)] ingest: \(remaining) more in batches of 1,000 ...")
         let batched = try await clock.measure {
             for batchStart in stride(from: 0, to: remaining, by: 1000) {
-                let batch = (batchStart..<min(batchStart + 1000, remaining)).map { fixture.interaction(singles + $0, at: start.addingTimeInterval(Double($0) / 1000)) }
+                let batch = (batchStart..<min(batchStart + 1000, remaining)).map {
+                    fixture.interaction(singles + $0, at: start.addingTimeInterval(Double($0) / 1000))
+                }
                 try await store.importInteractions(batch)
                 if (batchStart / 1000) % 100 == 99 { print("[\(name)]   \(batchStart + 1000) ...") }
             }
@@ -181,22 +190,33 @@ struct StoreBench: AsyncParsableCommand {
             }
             var times: [Double] = []
             for (item, vector) in zip(fixture.test, fixture.queryVectors) {
-                let elapsed = try await clock.measure { _ = try await retriever.candidates(agent: "bench", query: item.text, vector: vector, limit: 8) }
+                let elapsed = try await clock.measure {
+                    _ = try await retriever.candidates(agent: "bench", query: item.text, vector: vector, limit: 8)
+                }
                 times.append(elapsed.seconds * 1000)
             }
-            var dense: [Double] = [], lexical: [Double] = []
+            var dense: [Double] = []
+            var lexical: [Double] = []
             for (item, vector) in zip(fixture.test, fixture.queryVectors) {
-                dense.append(try await clock.measure { _ = try await store.denseCandidates(agent: "bench", vector: vector, limit: 50) }.seconds * 1000)
+                dense.append(
+                    try await clock.measure { _ = try await store.denseCandidates(agent: "bench", vector: vector, limit: 50) }.seconds * 1000)
                 let words = TextTerms.words(item.text).filter { !TextTerms.functionWords.contains($0) }
-                lexical.append(try await clock.measure { _ = try await store.lexicalCandidates(agent: "bench", words: words, limit: 50, postingBudget: LexicalBudget.postings) }.seconds * 1000)
+                lexical.append(
+                    try await clock.measure {
+                        _ = try await store.lexicalCandidates(agent: "bench", words: words, limit: 50, postingBudget: LexicalBudget.postings)
+                    }.seconds * 1000)
             }
-            let row = Retrieval(lessons: size, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: times.max() ?? 0,
-                                denseP99Ms: percentile(dense, 0.99), lexicalP99Ms: percentile(lexical, 0.99))
-            print(String(format: "[%@] retrieval at %d lessons: p50 %.2f ms, p99 %.2f ms, max %.2f ms (alone: dense p99 %.2f ms, lexical p99 %.2f ms)",
-                         name, size, row.p50Ms, row.p99Ms, row.maxMs, row.denseP99Ms, row.lexicalP99Ms))
+            let row = Retrieval(
+                lessons: size, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: times.max() ?? 0,
+                denseP99Ms: percentile(dense, 0.99), lexicalP99Ms: percentile(lexical, 0.99))
+            print(
+                String(
+                    format: "[%@] retrieval at %d lessons: p50 %.2f ms, p99 %.2f ms, max %.2f ms (alone: dense p99 %.2f ms, lexical p99 %.2f ms)",
+                    name, size, row.p50Ms, row.p99Ms, row.maxMs, row.denseP99Ms, row.lexicalP99Ms))
             retrieval.append(row)
         }
-        return Result(store: name, ingestSinglePerSecond: singleRate, ingestBatchPerSecond: batchRate, interactions: interactions, retrieval: retrieval)
+        return Result(
+            store: name, ingestSinglePerSecond: singleRate, ingestBatchPerSecond: batchRate, interactions: interactions, retrieval: retrieval)
     }
 }
 

@@ -66,10 +66,11 @@ public final class MiniLM: Embedder, Sendable {
                 storage = .blas(weight)
                 return
             }
-            storage = .packed([UInt16](unsafeUninitializedCapacity: rasi_packed_size(Int32(outputs), Int32(inputs))) { buffer, count in
-                rasi_pack_weight(weight, Int32(outputs), Int32(inputs), buffer.baseAddress!)
-                count = buffer.count
-            })
+            storage = .packed(
+                [UInt16](unsafeUninitializedCapacity: rasi_packed_size(Int32(outputs), Int32(inputs))) { buffer, count in
+                    rasi_pack_weight(weight, Int32(outputs), Int32(inputs), buffer.baseAddress!)
+                    count = buffer.count
+                })
         }
 
         func callAsFunction(_ x: [Float], rows: Int, into y: inout [Float]) {
@@ -81,8 +82,9 @@ public final class MiniLM: Embedder, Sendable {
                     let base = r * outputs
                     for j in 0..<outputs { y[base + j] = bias[j] }
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
-                            1, x, Int32(inputs), weight, Int32(inputs), 1, &y, Int32(outputs))
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                    1, x, Int32(inputs), weight, Int32(inputs), 1, &y, Int32(outputs))
             }
         }
     }
@@ -151,16 +153,19 @@ public final class MiniLM: Embedder, Sendable {
 
     /// The forward pass over a batch of token id sequences, padded to the longest.
     func forward(_ batch: [[Int32]]) -> [[Float]] {
-        let d = dimensions, b = batch.count
+        let d = dimensions
+        let b = batch.count
         let t = batch.map(\.count).max() ?? 0
         let n = b * t
-        let headSize = d / Self.heads  // 32: `attend` relies on it
+        let headSize = d / Self.heads // 32: `attend` relies on it
         let scale = 1 / Float(headSize).squareRoot()
 
         var x = [Float](repeating: 0, count: n * d)
         for (s, ids) in batch.enumerated() {
             for (position, id) in ids.enumerated() {
-                let row = (s * t + position) * d, word = Int(id) * d, pos = position * d
+                let row = (s * t + position) * d
+                let word = Int(id) * d
+                let pos = position * d
                 for j in 0..<d { x[row + j] = wordEmbeddings[word + j] + positionEmbeddings[pos + j] + tokenType[j] }
             }
         }
@@ -229,10 +234,12 @@ public final class MiniLM: Embedder, Sendable {
         _ q: UnsafePointer<Float>, stride: Int, length: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
         into output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
-        let k = q + 384, v = q + 768
+        let k = q + 384
+        let v = q + 768
         for i in 0..<length {
             let qi = UnsafeRawPointer(q + i * stride)
-            let q0 = qi.loadUnaligned(as: SIMD16<Float>.self), q1 = qi.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            let q0 = qi.loadUnaligned(as: SIMD16<Float>.self)
+            let q1 = qi.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
             let row = scores + i * length
             for j in 0..<length {
                 let kj = UnsafeRawPointer(k + j * stride)
@@ -240,7 +247,8 @@ public final class MiniLM: Embedder, Sendable {
                 row[j] = product.sum() * scale
             }
             softmax(row, count: length)
-            var o0 = SIMD16<Float>(), o1 = SIMD16<Float>()
+            var o0 = SIMD16<Float>()
+            var o1 = SIMD16<Float>()
             for j in 0..<length {
                 let vj = UnsafeRawPointer(v + j * stride)
                 o0 += row[j] * vj.loadUnaligned(as: SIMD16<Float>.self)
@@ -278,7 +286,9 @@ extension MiniLM {
     /// Floating-point operations of one forward pass over `tokens` tokens: the matrix products
     /// (QKV, attention scores and values, output, feed-forward), counting a multiply-add as two.
     public static func flops(tokens t: Int) -> Double {
-        let d = 384.0, f = Double(intermediate), n = Double(t)
+        let d = 384.0
+        let f = Double(intermediate)
+        let n = Double(t)
         let perLayer = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * f
         return 6 * perLayer
     }

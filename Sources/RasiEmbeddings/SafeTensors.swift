@@ -16,12 +16,12 @@ struct SafeTensors {
         guard data.count >= 8 else { throw EmbeddingError.corruptModel("\(file.lastPathComponent) is too short") }
         let headerLength = data.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
         guard headerLength > 0, 8 + headerLength <= data.count,
-              let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as? [String: Any]
+            let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as? [String: Any]
         else { throw EmbeddingError.corruptModel("\(file.lastPathComponent) has no readable header") }
         let base = 8 + headerLength
         for (name, entry) in header where name != "__metadata__" {
             guard let entry = entry as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+                let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
             else { throw EmbeddingError.corruptModel("tensor \(name) has a malformed header entry") }
             guard dtype == "F32" else { continue }
             let count = shape.reduce(1, *)
@@ -33,7 +33,7 @@ struct SafeTensors {
                 data.copyBytes(to: target, from: (base + offsets[0])..<(base + offsets[1]))
             }
             #if _endian(big)
-            values = values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+                values = values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
             #endif
             tensors[name] = Tensor(shape: shape, values: values)
         }

@@ -22,14 +22,22 @@ extension RasiServices {
         guard try await KeyIssuer.revoke(id: id, by: actor, in: store) else { throw RasiError.notFound("key \(id)") }
     }
 
+    /// What a start does once the store is ready: the bootstrap admin key made, missing embeddings filled in.
+    public func prepare(logger: Logger) async throws {
+        try await bootstrapAdminKey(logger: logger)
+        try await backfillEmbeddings(logger: logger)
+    }
+
     /// Creates the bootstrap admin key when it is configured and no admin key exists yet.
     public func bootstrapAdminKey(logger: Logger) async throws {
         guard let secret = configuration.bootstrapAdminKey, try await !store.hasActiveAdminKey() else { return }
-        let key = APIKey(id: Identifier.make("key"), name: "bootstrap admin", role: .admin,
-                         prefix: KeySecret.displayPrefix(secret), createdAt: Date())
+        let key = APIKey(
+            id: Identifier.make("key"), name: "bootstrap admin", role: .admin,
+            prefix: KeySecret.displayPrefix(secret), createdAt: Date())
         try await store.createKey(key, secretHash: KeySecret.hash(secret))
-        try await store.recordAudit(AuditEntry(
-            actor: "rasi (RASI_BOOTSTRAP_ADMIN_KEY)", action: "key.create", target: key.id, detail: "admin key \"bootstrap admin\""))
+        try await store.recordAudit(
+            AuditEntry(
+                actor: "rasi (RASI_BOOTSTRAP_ADMIN_KEY)", action: "key.create", target: key.id, detail: "admin key \"bootstrap admin\""))
         logger.notice("created the bootstrap admin key from RASI_BOOTSTRAP_ADMIN_KEY", metadata: ["key": "\(key.id)"])
     }
 
@@ -80,9 +88,10 @@ extension RasiServices {
     /// Keeps an evaluation's report. Audited.
     public func saveEvaluation(_ report: EvaluationReport, by actor: String) async throws {
         try await store.saveEvaluation(report)
-        try await store.recordAudit(AuditEntry(
-            actor: actor, action: "evaluation.create", target: report.id,
-            detail: "\(report.suite) on \(report.model), \(report.results.count) tasks"))
+        try await store.recordAudit(
+            AuditEntry(
+                actor: actor, action: "evaluation.create", target: report.id,
+                detail: "\(report.suite) on \(report.model), \(report.results.count) tasks"))
     }
 
     /// Evaluation reports, newest first.
@@ -99,9 +108,10 @@ extension RasiServices {
     /// injections and judge runs, and the search index entries. Lessons hold only redacted text and stay. Audited.
     public func deleteUserData(_ userId: String, by actor: String) async throws -> PurgeCount {
         let count = try await store.purgeUser(userId)
-        try await store.recordAudit(AuditEntry(
-            actor: actor, action: "user.delete", target: userId,
-            detail: "\(count.interactions) interactions, \(count.feedback) feedback, \(count.judgeRuns) judge runs"))
+        try await store.recordAudit(
+            AuditEntry(
+                actor: actor, action: "user.delete", target: userId,
+                detail: "\(count.interactions) interactions, \(count.feedback) feedback, \(count.judgeRuns) judge runs"))
         return count
     }
 

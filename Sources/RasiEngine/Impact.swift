@@ -51,7 +51,8 @@ extension RasiServices {
         var rows: [ImpactRequest] = []
         var displaced: [String: Int] = [:]
         for (index, interaction) in recent.enumerated() {
-            let score = lessonVector.map { Embeddings.cosine($0, requestVectors[index]) }
+            let score =
+                lessonVector.map { Embeddings.cosine($0, requestVectors[index]) }
                 ?? TextTerms.similarity(TextTerms.terms(interaction.request), situationTerms)
             guard score >= policy.minScore else { continue }
             let others = try await retriever.candidates(agent: lesson.agent, query: interaction.request, limit: policy.maxLessons * 4)
@@ -61,8 +62,10 @@ extension RasiServices {
             let after = try await select(withLesson, policy: policy).lessons.map(\.lesson.id)
             let pushedOut = before.filter { !after.contains($0) }
             for other in pushedOut { displaced[other, default: 0] += 1 }
-            rows.append(ImpactRequest(interactionId: interaction.id, request: interaction.request, score: score,
-                                      injected: after.contains(id), displaces: pushedOut))
+            rows.append(
+                ImpactRequest(
+                    interactionId: interaction.id, request: interaction.request, score: score,
+                    injected: after.contains(id), displaces: pushedOut))
         }
         let injected = rows.filter(\.injected).count
         return Impact(

@@ -8,8 +8,11 @@ extension RasiServices {
     /// redacted, embedded), for the caller to store with the run. Never throws: every outcome is a run.
     public func runJudge(on interaction: Interaction, jobId: String? = nil) async -> (JudgeRun, (Lesson, LessonEmbedding?)?) {
         guard let modelName = configuration.judge.model ?? interaction.model else {
-            return (JudgeRun(interactionId: interaction.id, jobId: jobId, status: .error, model: "none", prompt: [], outputs: [],
-                             error: "no judge model: set RASI_JUDGE_MODEL (the interaction names no model either)"), nil)
+            return (
+                JudgeRun(
+                    interactionId: interaction.id, jobId: jobId, status: .error, model: "none", prompt: [], outputs: [],
+                    error: "no judge model: set RASI_JUDGE_MODEL (the interaction names no model either)"), nil
+            )
         }
         var run = await judge.run(interaction, modelName: modelName, jobId: jobId)
         defer { RasiMetrics(metrics).judged(run) }
@@ -115,10 +118,12 @@ public struct JudgeQueue: Service {
             outcome = .retry(at: Date().addingTimeInterval(delay), error: run.error ?? "judge failed")
         }
         try await finish(job, outcome, run: run, lesson: lesson)
-        logger.notice("judge job finished", metadata: [
-            "job": "\(job.id)", "interaction": "\(job.interactionId)", "run": "\(run.status.rawValue)",
-            "verdict": "\(run.verdict?.verdict.rawValue ?? "-")", "lesson": "\(run.lessonId ?? "-")", "outcome": "\(outcome)",
-        ])
+        logger.notice(
+            "judge job finished",
+            metadata: [
+                "job": "\(job.id)", "interaction": "\(job.interactionId)", "run": "\(run.status.rawValue)",
+                "verdict": "\(run.verdict?.verdict.rawValue ?? "-")", "lesson": "\(run.lessonId ?? "-")", "outcome": "\(outcome)"
+            ])
     }
 
     func finish(_ job: Job, _ outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?) async throws {
@@ -139,8 +144,10 @@ public struct PeriodicService: Service {
     let logger: Logger
     let work: @Sendable () async throws -> Void
 
-    public init(name: String, interval: Duration, lease: (store: any LeaseStore, holder: String)?, logger: Logger,
-                work: @escaping @Sendable () async throws -> Void) {
+    public init(
+        name: String, interval: Duration, lease: (store: any LeaseStore, holder: String)?, logger: Logger,
+        work: @escaping @Sendable () async throws -> Void
+    ) {
         self.name = name
         self.interval = interval
         self.lease = lease
@@ -170,8 +177,10 @@ public struct PeriodicService: Service {
     /// error. Safe to stop at any point and to run again: each interaction is looked at once,
     /// and an abandon signal is stored at most once.
     public static func abandonmentSweeper(services: RasiServices, logger: Logger) -> PeriodicService {
-        PeriodicService(name: "abandonment sweep", interval: .seconds(max(1, services.configuration.sweepIntervalSeconds)),
-                        lease: (services.store, services.instance), logger: logger) {
+        PeriodicService(
+            name: "abandonment sweep", interval: .seconds(max(1, services.configuration.sweepIntervalSeconds)),
+            lease: (services.store, services.instance), logger: logger
+        ) {
             let count = try await services.sweepAbandoned()
             if count > 0 { logger.notice("abandoned conversations found", metadata: ["count": "\(count)"]) }
         }
@@ -181,8 +190,10 @@ public struct PeriodicService: Service {
 extension PeriodicService {
     /// The retention purge: every interval, deletes the interactions past the retention period.
     public static func retention(days: Double, services: RasiServices, logger: Logger) -> PeriodicService {
-        PeriodicService(name: "retention purge", interval: .seconds(max(1, services.configuration.purgeIntervalSeconds)),
-                        lease: (services.store, services.instance), logger: logger) {
+        PeriodicService(
+            name: "retention purge", interval: .seconds(max(1, services.configuration.purgeIntervalSeconds)),
+            lease: (services.store, services.instance), logger: logger
+        ) {
             let count = try await services.store.purgeExpired(olderThanDays: days, by: "rasi (retention)")
             if count.interactions > 0 { logger.notice("retention purge", metadata: ["interactions": "\(count.interactions)"]) }
         }

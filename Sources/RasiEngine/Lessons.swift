@@ -87,25 +87,34 @@ extension RasiServices {
     /// Embeds the lessons that have no vector from the model in use (made before it was configured).
     public func backfillEmbeddings(logger: Logger) async throws {
         guard let embedder, let embeddingModel else { return }
-        let missing = try await store.lessonsWithoutEmbedding(model: embeddingModel)
-        guard !missing.isEmpty else { return }
-        logger.notice("embedding lessons that have no vector yet", metadata: ["count": "\(missing.count)", "model": "\(embeddingModel)"])
+        try await Self.backfillEmbeddings(in: store, embedder: embedder, model: embeddingModel, logger: logger)
+    }
+
+    /// Embeds the lessons of `store` that have no vector from `model` (made before it was
+    /// configured, or imported): `rasi serve` at start, and `rasi lessons import`. Returns how many.
+    @discardableResult
+    public static func backfillEmbeddings(
+        in store: any LessonStore, embedder: any Embedder, model: String, logger: Logger
+    ) async throws -> Int {
+        let missing = try await store.lessonsWithoutEmbedding(model: model)
+        guard !missing.isEmpty else { return 0 }
+        logger.notice("embedding lessons that have no vector yet", metadata: ["count": "\(missing.count)", "model": "\(model)"])
         // In batches, each batch one transaction: a large store is re-embedded at the bulk rate.
-        var start = 0
-        while start < missing.count {
+        for start in stride(from: 0, to: missing.count, by: 64) {
             let batch = Array(missing[start..<min(start + 64, missing.count)])
             let vectors = try await embedder.embed(batch.map(\.retrievalText))
-            try await store.saveEmbeddings(zip(batch, vectors).map { ($0, LessonEmbedding(model: embeddingModel, vector: $1)) })
-            start += batch.count
+            try await store.saveEmbeddings(zip(batch, vectors).map { ($0, LessonEmbedding(model: model, vector: $1)) })
         }
+        return missing.count
     }
 
     /// After a lesson is stored: audits the change and finds the lessons it contradicts. Neither
     /// fails the write that was already acknowledged.
     public func lessonStored(_ lesson: Lesson, embedding: LessonEmbedding?, actor: String) async {
-        try? await store.recordAudit(AuditEntry(
-            actor: actor, action: lesson.version == 1 ? "lesson.create" : "lesson.update", target: lesson.id,
-            detail: "version \(lesson.version), \(lesson.status.rawValue)"))
+        try? await store.recordAudit(
+            AuditEntry(
+                actor: actor, action: lesson.version == 1 ? "lesson.create" : "lesson.update", target: lesson.id,
+                detail: "version \(lesson.version), \(lesson.status.rawValue)"))
         _ = try? await detectConflicts(lesson, embedding: embedding)
     }
 
@@ -120,8 +129,9 @@ extension RasiServices {
     public func contradiction(_ a: Lesson, _ b: Lesson) async throws -> String? {
         let policy = configuration.conflicts
         if policy.judgeCheck, let modelName = configuration.judge.model,
-           let reply = try? await judgeModel.complete(model: modelName, messages: LessonEditorPrompt.conflictCheck(a, b)),
-           let verdict = LessonEditorPrompt.parseConflictCheck(reply.content) {
+            let reply = try? await judgeModel.complete(model: modelName, messages: LessonEditorPrompt.conflictCheck(a, b)),
+            let verdict = LessonEditorPrompt.parseConflictCheck(reply.content)
+        {
             return verdict.contradict ? "the judge: " + (verdict.reason.isEmpty ? "they contradict" : verdict.reason) : nil
         }
         return policy.contradiction(a, b, behaviorSimilarity: try await textSimilarity(a.correctBehavior, b.correctBehavior))
@@ -142,8 +152,9 @@ extension RasiServices {
         var found: [LessonConflict] = []
         for other in similar where other.lesson.id != lesson.id && other.score >= policy.situationSimilarity {
             guard let reason = try await contradiction(lesson, other.lesson) else { continue }
-            let conflict = LessonConflict(pair: LessonPair(lesson.id, other.lesson.id), agent: lesson.agent, similarity: other.score,
-                                          reason: reason, detectedAt: Date())
+            let conflict = LessonConflict(
+                pair: LessonPair(lesson.id, other.lesson.id), agent: lesson.agent, similarity: other.score,
+                reason: reason, detectedAt: Date())
             try await store.recordConflict(conflict)
             found.append(conflict)
         }

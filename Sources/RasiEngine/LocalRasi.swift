@@ -37,4 +37,3 @@ public struct LocalRasi: RasiConnection {
         try await services.store.saveEvaluation(report)
     }
 }
-

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import Metrics
-import RasiModelClient
 import RasiCore
+import RasiModelClient
 
 /// The application layer: what HTTP, the command line and `LocalRasi` call. Its methods are
 /// grouped by domain: lessons, retrieval, the interaction log, signals, the judge, administration.

@@ -24,7 +24,9 @@ extension RasiServices {
         }
     }
 
-    public func synthesized(_ selection: LessonSelection, agent: String, model: String?, policy: LessonSelectionPolicy) async throws -> LessonSelection {
+    public func synthesized(_ selection: LessonSelection, agent: String, model: String?, policy: LessonSelectionPolicy) async throws
+        -> LessonSelection
+    {
         let lessons = selection.lessons.map(\.lesson)
         let key = Synthesis.key(lessons)
         var synthesis = try await store.synthesis(key: key)
@@ -34,7 +36,8 @@ extension RasiServices {
             let reply = try await judgeModel.complete(model: modelName, messages: prompt)
             let output = reply.content.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !output.isEmpty else { throw RasiError.upstream(status: 502, message: "the merge came back empty") }
-            let made = Synthesis(key: key, agent: agent, prompt: prompt, output: output, model: reply.model ?? modelName, tokens: reply.usage, createdAt: Date())
+            let made = Synthesis(
+                key: key, agent: agent, prompt: prompt, output: output, model: reply.model ?? modelName, tokens: reply.usage, createdAt: Date())
             try await store.saveSynthesis(made)
             synthesis = made
         }
@@ -47,16 +50,20 @@ extension RasiServices {
         return merged
     }
 
-    public func select(_ candidates: [ScoredLesson], policy: LessonSelectionPolicy, k: Int? = nil, keepConflicts: Bool = false) async throws -> LessonSelection {
+    public func select(_ candidates: [ScoredLesson], policy: LessonSelectionPolicy, k: Int? = nil, keepConflicts: Bool = false) async throws
+        -> LessonSelection
+    {
         let relevant = candidates.filter { $0.score >= policy.minScore }.map(\.lesson.id)
         guard !relevant.isEmpty else { return .empty }
         return try await PhaseTimings.measure("select") {
             let vectors = embedder == nil ? [:] : try await store.lessonVectors(ids: relevant)
             let conflicts = try await store.conflictingPairs(among: relevant)
-            return policy.select(candidates, maxLessons: k, similarity: { a, b in
-                if let x = vectors[a.id], let y = vectors[b.id] { return Embeddings.cosine(x, y) }
-                return TextTerms.similarity(TextTerms.terms(a.situation), TextTerms.terms(b.situation))
-            }, conflicts: conflicts, keepConflicts: keepConflicts)
+            return policy.select(
+                candidates, maxLessons: k,
+                similarity: { a, b in
+                    if let x = vectors[a.id], let y = vectors[b.id] { return Embeddings.cosine(x, y) }
+                    return TextTerms.similarity(TextTerms.terms(a.situation), TextTerms.terms(b.situation))
+                }, conflicts: conflicts, keepConflicts: keepConflicts)
         }
     }
 }

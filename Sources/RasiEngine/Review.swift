@@ -15,8 +15,9 @@ extension RasiServices {
         guard let key = try await store.activeKey(secretHash: KeySecret.hash(keySecret)) else { return .unknownKey }
         guard key.role.allows(.reviewer) else { return .agentKey }
         let secret = KeySecret.generate()
-        try await store.createSession(secretHash: KeySecret.hash(secret), keyId: key.id, csrfToken: KeySecret.generate(),
-                                      now: now, expiresAt: now.addingTimeInterval(TimeInterval(sessionSeconds)))
+        try await store.createSession(
+            secretHash: KeySecret.hash(secret), keyId: key.id, csrfToken: KeySecret.generate(),
+            now: now, expiresAt: now.addingTimeInterval(TimeInterval(sessionSeconds)))
         return .opened(secret: secret, seconds: sessionSeconds)
     }
 
@@ -49,8 +50,9 @@ extension RasiServices {
     /// recent injections (`limit` of them).
     public func lessonDetail(_ id: String, injections limit: Int) async throws -> LessonDetail {
         let lesson = try await lesson(id)
-        return LessonDetail(lesson: lesson, history: try await store.lessonHistory(id: id),
-                            injections: try await store.injections(lessonId: id, limit: limit))
+        return LessonDetail(
+            lesson: lesson, history: try await store.lessonHistory(id: id),
+            injections: try await store.injections(lessonId: id, limit: limit))
     }
 
     /// What waits for a reviewer: flagged interactions oldest first (`limit` of them, after

@@ -26,15 +26,25 @@ extension RasiServices {
         if let phrase = policy.escalationPhrase(in: interaction.request) {
             // Asked for a human at the start of a conversation: the turn itself is the case to review.
             let target = previous?.id ?? interaction.id
-            try await applySignals(target, adding: [implicit(.escalate, on: target, at: now,
-                comment: "the user asked for a human (\"\(phrase)\") in \(interaction.id)")])
+            try await applySignals(
+                target,
+                adding: [
+                    implicit(
+                        .escalate, on: target, at: now,
+                        comment: "the user asked for a human (\"\(phrase)\") in \(interaction.id)")
+                ])
             return
         }
         guard let previous, policy.couldRephrase(previous, by: interaction.request, at: now) else { return }
         let similarity = try await textSimilarity(previous.request, interaction.request)
         guard policy.isRephrase(of: previous, by: interaction.request, similarity: similarity, lexical: embedder == nil, at: now) else { return }
-        try await applySignals(previous.id, adding: [implicit(.rephrase, on: previous.id, at: now,
-            comment: String(format: "asked again in %@ (similarity %.2f)", interaction.id, similarity))])
+        try await applySignals(
+            previous.id,
+            adding: [
+                implicit(
+                    .rephrase, on: previous.id, at: now,
+                    comment: String(format: "asked again in %@ (similarity %.2f)", interaction.id, similarity))
+            ])
     }
 
     /// A model call's outcome was logged: a hand-off tool call is an escalation, and the rules
@@ -76,7 +86,9 @@ extension RasiServices {
     }
 
     public func implicit(_ signal: Signal, on interactionId: String, at date: Date, comment: String?) -> Feedback {
-        Feedback(id: Identifier.make("fb"), interactionId: interactionId, rating: nil, comment: comment, source: .implicit, signal: signal, createdAt: date)
+        Feedback(
+            id: Identifier.make("fb"), interactionId: interactionId, rating: nil, comment: comment, source: .implicit, signal: signal, createdAt: date
+        )
     }
 
     /// One pass of the abandonment sweep: every interaction quiet for longer than the
@@ -90,8 +102,14 @@ extension RasiServices {
             let candidates = try await store.unsweptInteractions(updatedBefore: now.addingTimeInterval(-policy.abandonAfter), limit: batch)
             for (interaction, followed) in candidates where policy.wasAbandoned(interaction, followedByAnotherTurn: followed, at: now) {
                 // Stored before the batch is marked, and at most once: a crash in between repeats nothing.
-                let outcome = try await applySignals(interaction.id, adding: [implicit(.abandon, on: interaction.id, at: now, comment: interaction.error != nil
-                    ? "no further message after an error" : "no further message after the agent asked a question")])
+                let outcome = try await applySignals(
+                    interaction.id,
+                    adding: [
+                        implicit(
+                            .abandon, on: interaction.id, at: now,
+                            comment: interaction.error != nil
+                                ? "no further message after an error" : "no further message after the agent asked a question")
+                    ])
                 abandoned += outcome.added.count
             }
             try await store.markSwept(candidates.map(\.interaction.id))

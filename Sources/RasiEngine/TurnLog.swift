@@ -23,8 +23,10 @@ public struct TurnLog: Sendable {
         let injectedIds = selection.lessons.map(\.lesson.id)
         var interaction: Interaction
         var isNew = false
-        if chat.continuesTurn, let existing = try await store.interaction(
-            turnKey: turnKey, since: now.addingTimeInterval(-TimeInterval(services.configuration.turnWindowSeconds))) {
+        if chat.continuesTurn,
+            let existing = try await store.interaction(
+                turnKey: turnKey, since: now.addingTimeInterval(-TimeInterval(services.configuration.turnWindowSeconds)))
+        {
             interaction = existing
             let known = Set(existing.steps.filter { $0.kind == .toolResult }.compactMap(\.callId))
             let steps = chat.toolResultSteps(excluding: known, at: now)
@@ -51,14 +53,15 @@ public struct TurnLog: Sendable {
         return (interaction, isNew)
     }
 
-
     public func detectSignals(startingTurn interaction: Interaction, isNew: Bool) async {
         guard isNew else { return }
         await services.neverFailing(interaction, logger: logger) { try await services.detectSignals(startingTurn: interaction) }
     }
 
     /// Records one model call's reply (or failure), its latency and tokens.
-    public func finish(_ interaction: inout Interaction, chat: ChatRequest, reply: ModelReply?, error: String?, since started: ContinuousClock.Instant) async throws {
+    public func finish(
+        _ interaction: inout Interaction, chat: ChatRequest, reply: ModelReply?, error: String?, since started: ContinuousClock.Instant
+    ) async throws {
         let elapsed = ContinuousClock.now - started
         let now = Date()
         let steps = reply?.steps(at: now) ?? []

@@ -35,7 +35,7 @@ public struct OpenAIChatModel: ChatModel {
             throw RasiError.upstream(status: status, message: Upstream.errorMessage(body))
         }
         guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
-              json["choices"]?.arrayValue?.first?["message"]?.objectValue != nil
+            json["choices"]?.arrayValue?.first?["message"]?.objectValue != nil
         else { throw RasiError.upstream(status: 502, message: "the reply has no choices[0].message") }
         return ModelReply(completion: json)
     }

@@ -66,16 +66,19 @@ final class LexemeStatistics: Sendable {
 
     private static func stems(_ words: [String], db: PostgresConnection) async throws -> [String: [String]] {
         var stems: [String: [String]] = [:]
-        for row in try await db.rows("""
+        for row in try await db.rows(
+            """
             SELECT w, array(SELECT unnest(tsvector_to_array(to_tsvector('english', w)))) AS lexemes FROM unnest(\(words)::text[]) w
-            """) {
+            """)
+        {
             stems[try row["w"]] = try row["lexemes"] as [String]
         }
         return stems
     }
 
     private static func snapshot(_ db: PostgresConnection) async throws -> Snapshot {
-        let rows = try await db.rows("""
+        let rows = try await db.rows(
+            """
             SELECT (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'lessons'::regclass)::float8 AS lessons,
                    s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs::float8[] AS freqs
             FROM (SELECT 1) one LEFT JOIN pg_stats s

@@ -11,7 +11,9 @@ extension PostgresStore {
     /// full-text search. Ids compare byte-wise (`COLLATE "C"`), as in SQLite, so pages and
     /// pairs order the same in both stores.
     static let migrations: [(version: Int, name: String, sql: String)] = [
-        (1, "schema of rasi 0.1", """
+        (
+            1, "schema of rasi 0.1",
+            """
             CREATE EXTENSION IF NOT EXISTS vector;
 
             CREATE TABLE api_keys (
@@ -257,8 +259,11 @@ extension PostgresStore {
                 holder text NOT NULL,
                 until timestamptz NOT NULL
             );
-            """),
-        (2, "evaluations", """
+            """
+        ),
+        (
+            2, "evaluations",
+            """
             -- rasi eval's reports: the summary columns for listing, the whole report as JSON.
             CREATE TABLE evaluations (
                 id text COLLATE "C" PRIMARY KEY,
@@ -268,8 +273,11 @@ extension PostgresStore {
                 report text NOT NULL
             );
             CREATE INDEX evaluations_by_created ON evaluations (created_at);
-            """),
-        (3, "lesson text indexes without a pending list", """
+            """
+        ),
+        (
+            3, "lesson text indexes without a pending list",
+            """
             -- GIN's fast update queues new entries in a list every search scans in full until a
             -- vacuum merges it: after a bulk import, lexical retrieval slowed fivefold. Lessons are
             -- read far more than written, so their entries go straight into the index.
@@ -277,8 +285,11 @@ extension PostgresStore {
             ALTER INDEX lessons_search SET (fastupdate = off);
             SELECT gin_clean_pending_list('lessons_situation_search'::regclass);
             SELECT gin_clean_pending_list('lessons_search'::regclass);
-            """),
-        (4, "lesson postings for BM25", """
+            """
+        ),
+        (
+            4, "lesson postings for BM25",
+            """
             -- The lexical side of retrieval ranks with BM25 (k1 1.2, b 0.75), as the embedded store
             -- does, so the hybrid fusion weighs it the same in both. Each active lesson's situation
             -- lexemes are postings here, with the situation's length: a query reads the postings of
@@ -341,7 +352,8 @@ extension PostgresStore {
             WHERE l.status = 'active' GROUP BY l.agent;
             -- Matching went through the GIN index; the postings replace it.
             DROP INDEX lessons_situation_search;
-            """),
+            """
+        )
     ]
 
     /// The key of the advisory lock that serialises migrations across replicas.
@@ -349,26 +361,30 @@ extension PostgresStore {
 
     /// Applies the migrations this database lacks, each in its own transaction, while holding
     /// an advisory lock; then makes the HNSW index for the embedding model in use.
-    func migrate() async throws {
+    public func migrate() async throws {
         try await client.withConnection { connection in
             try await connection.run("SELECT pg_advisory_lock(\(Self.migrationLock))")
             do {
-                try await connection.run("CREATE TABLE IF NOT EXISTS rasi_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)")
+                try await connection.run(
+                    "CREATE TABLE IF NOT EXISTS rasi_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)")
                 let applied = Set(try await connection.rows("SELECT version FROM rasi_migrations").map { try $0["version"] as Int })
                 for migration in Self.migrations where !applied.contains(migration.version) {
-                    try await connection.withTransaction(logger: Self.logger) { connection in
+                    try await connection.withTransaction(logger: logger) { connection in
                         // One statement at a time: the extended protocol takes no more.
                         for statement in Self.statements(migration.sql) { try await connection.run(PostgresQuery(unsafeSQL: statement)) }
-                        try await connection.run("INSERT INTO rasi_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), \(Date().pg))")
+                        try await connection.run(
+                            "INSERT INTO rasi_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), \(Date().pg))")
                     }
                 }
                 if let embeddingModel {
                     // Indexes only this model's vectors, cast to its dimension; queries use the same expression.
                     let name = "lesson_embeddings_hnsw_\(dimensions)_\(Self.identifier(embeddingModel))"
-                    try await connection.run(PostgresQuery(unsafeSQL: """
-                        CREATE INDEX IF NOT EXISTS \(name) ON lesson_embeddings
-                        USING hnsw ((vector::vector(\(dimensions))) vector_cosine_ops) WHERE model = \(Self.literal(embeddingModel))
-                        """))
+                    try await connection.run(
+                        PostgresQuery(
+                            unsafeSQL: """
+                                CREATE INDEX IF NOT EXISTS \(name) ON lesson_embeddings
+                                USING hnsw ((vector::vector(\(dimensions))) vector_cosine_ops) WHERE model = \(Self.literal(embeddingModel))
+                                """))
                 }
             } catch {
                 _ = try? await connection.run("SELECT pg_advisory_unlock(\(Self.migrationLock))")
@@ -381,7 +397,8 @@ extension PostgresStore {
     /// The statements of a migration's text: each ends with a semicolon at the end of a line,
     /// except inside a `$$`-quoted body (a function's), which is part of its statement.
     static func statements(_ sql: String) -> [String] {
-        var statements: [String] = [], current = ""
+        var statements: [String] = []
+        var current = ""
         for piece in sql.components(separatedBy: ";\n") {
             current += current.isEmpty ? piece : ";\n" + piece
             // An odd count of `$$` so far: the piece ended inside a body.
@@ -410,11 +427,13 @@ extension PostgresStore {
     /// A table's columns that take values (generated ones are left out), with their types.
     public func columns(of table: String) async throws -> [(name: String, type: String)] {
         try await read { db in
-            try await db.rows("""
+            try await db.rows(
+                """
                 SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
                 FROM pg_attribute a WHERE a.attrelid = \(table)::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
                 ORDER BY a.attnum
-                """).map { (try $0["name"] as String, try $0["type"] as String) }
+                """
+            ).map { (try $0["name"] as String, try $0["type"] as String) }
         }
     }
 
@@ -430,7 +449,8 @@ extension PostgresStore {
             for (column, value) in zip(columns, row) { values.append("\(sql.bind(value))::\(column.type)") }
             tuples.append("(" + values.joined(separator: ", ") + ")")
         }
-        let query = sql.query("""
+        let query = sql.query(
+            """
             INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))
             ON CONFLICT DO NOTHING RETURNING 1
             """)
@@ -444,12 +464,48 @@ extension PostgresStore {
     /// Moves a table's identity past the ids copied in, so new rows do not collide with them.
     public func advanceIdentity(table: String) async throws {
         try await write { db in
-            let sequence: String? = try await db.one("""
+            let sequence: String? = try await db.one(
+                """
                 SELECT pg_get_serial_sequence(\(table), 'id') AS name FROM pg_attribute
                 WHERE attrelid = \(table)::regclass AND attname = 'id' AND attidentity <> ''
                 """)?["name"]
             guard let sequence else { return }
             try await db.run(PostgresQuery(unsafeSQL: "SELECT setval($1, greatest((SELECT max(id) FROM \(table)), 1))", binds: Self.binds(sequence)))
         }
+    }
+}
+
+extension PostgresStore {
+    /// Copies every table of `source` in, as it is, `batch` rows an insert, and counts both sides:
+    /// `rasi migrate`. Rows already here (by key) are left as they are, so it can run again.
+    /// Both stores must be at the same schema version (opening migrates each to the latest).
+    public func copy(from source: any TableSource, batch: Int, progress: (TableCopy) -> Void = { _ in }) async throws -> [TableCopy] {
+        var copies: [TableCopy] = []
+        for table in source.tableNames {
+            let columns = try await columns(of: table)
+            var copied = 0
+            var seen = 0
+            var after: Int64 = 0
+            while true {
+                let page = try await source.tableRows(table, after: after, limit: max(1, batch))
+                guard let last = page.rows.last else { break }
+                // A column PostgreSQL has and the source lacks takes its default; `id` where SQLite keys by rowid.
+                let sourceIndex = Dictionary(uniqueKeysWithValues: page.columns.enumerated().map { ($1, $0) })
+                let shared = columns.compactMap { column in
+                    (sourceIndex[column.name] ?? (column.name == "id" ? sourceIndex["rowid"] : nil)).map { (column, $0) }
+                }
+                copied += try await insertRows(
+                    table: table, columns: shared.map(\.0), rows: page.rows.map { row in shared.map { row.values[$0.1] } })
+                seen += page.rows.count
+                after = last.rowid
+            }
+            try await advanceIdentity(table: table)
+            let copy = TableCopy(
+                table: table, source: try await source.count(table: table), copied: copied, alreadyThere: seen - copied,
+                target: try await count(table: table))
+            progress(copy)
+            copies.append(copy)
+        }
+        return copies
     }
 }

@@ -7,7 +7,8 @@ import RasiCore
 extension PostgresStore: EvaluationStore {
     public func saveEvaluation(_ report: EvaluationReport) async throws {
         try await write { db in
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO evaluations (id, suite, model, created_at, report)
                 VALUES (\(report.id), \(report.suite), \(report.model), \(report.createdAt.pg), \(RasiJSON.string(report)))
                 ON CONFLICT (id) DO UPDATE SET suite = excluded.suite, model = excluded.model, report = excluded.report

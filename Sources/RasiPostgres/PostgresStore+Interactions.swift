@@ -19,7 +19,8 @@ extension PostgresStore: InteractionStore {
     }
 
     static func insertInteraction(_ i: Interaction, turnKey: String?, db: PostgresConnection) async throws {
-        try await db.run("""
+        try await db.run(
+            """
             INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model,
                 latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
             VALUES (\(i.id), \(i.agent), \(i.conversationId), \(i.userId), \(turnKey), \(i.request), \(RasiJSON.string(i.messages)),
@@ -33,7 +34,8 @@ extension PostgresStore: InteractionStore {
 
     /// Stores feedback; false when it is an implicit signal the interaction already has.
     static func insertFeedback(_ f: Feedback, db: PostgresConnection) async throws -> Bool {
-        try await db.run("""
+        try await db.run(
+            """
             INSERT INTO feedback (id, interaction_id, rating, comment, source, signal, created_at)
             VALUES (\(f.id), \(f.interactionId), \(f.rating?.rawValue), \(f.comment), \(f.source.rawValue), \(f.signal?.rawValue), \(f.createdAt.pg))
             ON CONFLICT DO NOTHING RETURNING 1
@@ -42,7 +44,8 @@ extension PostgresStore: InteractionStore {
 
     public func updateInteraction(_ i: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws {
         try await write { db in
-            let updated = try await db.run("""
+            let updated = try await db.run(
+                """
                 UPDATE interactions SET messages = \(RasiJSON.string(i.messages)), response = \(i.response), model = \(i.model),
                     latency_ms = \(i.latencyMs), prompt_tokens = \(i.tokens.prompt), completion_tokens = \(i.tokens.completion),
                     lessons_injected = \(RasiJSON.string(i.lessonsInjected)), topic = \(i.topic), error = \(i.error),
@@ -64,9 +67,11 @@ extension PostgresStore: InteractionStore {
 
     public func interaction(turnKey: String, since: Date) async throws -> Interaction? {
         try await read { db in
-            guard let row = try await db.one("""
-                SELECT * FROM interactions WHERE turn_key = \(turnKey) AND updated_at >= \(since.pg) ORDER BY id DESC LIMIT 1
-                """)
+            guard
+                let row = try await db.one(
+                    """
+                    SELECT * FROM interactions WHERE turn_key = \(turnKey) AND updated_at >= \(since.pg) ORDER BY id DESC LIMIT 1
+                    """)
             else { return nil }
             return try await Self.interaction(row, db: db, withDetail: true)
         }
@@ -84,7 +89,8 @@ extension PostgresStore: InteractionStore {
         }
         if let feedback = filter.feedback {
             switch feedback {
-            case .up, .down: clauses.append("EXISTS (SELECT 1 FROM feedback b WHERE b.interaction_id = i.id AND b.rating = \(sql.bind(feedback.rawValue)))")
+            case .up, .down:
+                clauses.append("EXISTS (SELECT 1 FROM feedback b WHERE b.interaction_id = i.id AND b.rating = \(sql.bind(feedback.rawValue)))")
             case .any: clauses.append("EXISTS (SELECT 1 FROM feedback b WHERE b.interaction_id = i.id)")
             case .none: clauses.append("NOT EXISTS (SELECT 1 FROM feedback b WHERE b.interaction_id = i.id)")
             }
@@ -105,7 +111,8 @@ extension PostgresStore: InteractionStore {
     static func insertInjections(_ injections: [Injection], db: PostgresConnection) async throws {
         let now = Date()
         for j in injections {
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at)
                 VALUES (\(j.interactionId), \(j.lessonId), \(j.version), \(j.rank), \(j.score), \(now.pg))
                 """)
@@ -115,8 +122,9 @@ extension PostgresStore: InteractionStore {
     public func injections(lessonId: String, limit: Int) async throws -> [Injection] {
         try await read { db in
             try await db.rows("SELECT * FROM injections WHERE lesson_id = \(lessonId) ORDER BY at DESC, id DESC LIMIT \(limit)").map {
-                Injection(interactionId: try $0["interaction_id"], lessonId: lessonId, version: try $0["version"], rank: try $0["rank"],
-                          score: try $0["score"], at: try $0["at"])
+                Injection(
+                    interactionId: try $0["interaction_id"], lessonId: lessonId, version: try $0["version"], rank: try $0["rank"],
+                    score: try $0["score"], at: try $0["at"])
             }
         }
     }
@@ -125,10 +133,12 @@ extension PostgresStore: InteractionStore {
         guard !interactionIds.isEmpty else { return [:] }
         return try await read { db in
             var names: [String: [String]] = [:]
-            for row in try await db.rows("""
+            for row in try await db.rows(
+                """
                 SELECT interaction_id, name FROM steps WHERE kind = 'tool_call' AND interaction_id = ANY(\(interactionIds))
                 ORDER BY interaction_id, seq
-                """) {
+                """)
+            {
                 names[try row["interaction_id"], default: []].append(try row["name"] ?? "?")
             }
             return names
@@ -140,16 +150,20 @@ extension PostgresStore: InteractionStore {
         var seq: Int = try await db.one("SELECT coalesce(max(seq), 0) AS seq FROM steps WHERE interaction_id = \(interactionId)")?["seq"] ?? 0
         for step in steps {
             seq += 1
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO steps (interaction_id, seq, kind, name, arguments, content, call_id, at)
-                VALUES (\(interactionId), \(seq), \(step.kind.rawValue), \(step.name), \(step.arguments), \(step.content), \(step.callId), \(step.at.pg))
+                VALUES (\(interactionId), \(seq), \(step.kind.rawValue), \(step.name), \(step.arguments), \(step.content),
+                        \(step.callId), \(step.at.pg))
                 """)
         }
     }
 
     static func insertFlag(_ flag: Flag, of interactionId: String, db: PostgresConnection) async throws {
-        try await db.run("""
-            INSERT INTO flags (interaction_id, rule, reason, created_at) VALUES (\(interactionId), \(flag.rule?.rawValue), \(flag.reason), \(flag.createdAt.pg))
+        try await db.run(
+            """
+            INSERT INTO flags (interaction_id, rule, reason, created_at)
+            VALUES (\(interactionId), \(flag.rule?.rawValue), \(flag.reason), \(flag.createdAt.pg))
             ON CONFLICT DO NOTHING
             """)
     }
@@ -163,19 +177,23 @@ extension PostgresStore: InteractionStore {
             latencyMs: try row["latency_ms"], tokens: TokenUsage(prompt: try row["prompt_tokens"], completion: try row["completion_tokens"]),
             lessonsInjected: row.json([String].self, "lessons_injected") ?? [],
             topic: try row["topic"], error: try row["error"], createdAt: try row["created_at"], updatedAt: try row["updated_at"])
-        interaction.flags = try await db.rows("""
+        interaction.flags = try await db.rows(
+            """
             SELECT rule, reason, created_at FROM flags WHERE interaction_id = \(id) AND resolved_at IS NULL ORDER BY id
-            """).map { Flag(rule: (try $0["rule"] as String?).flatMap(FlagRule.init), reason: try $0["reason"], createdAt: try $0["created_at"]) }
+            """
+        ).map { Flag(rule: (try $0["rule"] as String?).flatMap(FlagRule.init), reason: try $0["reason"], createdAt: try $0["created_at"]) }
         interaction.feedback = try await db.rows("SELECT * FROM feedback WHERE interaction_id = \(id) ORDER BY id").map {
-            Feedback(id: try $0["id"], interactionId: id, rating: (try $0["rating"] as String?).flatMap(Rating.init), comment: try $0["comment"],
-                     source: FeedbackSource(rawValue: try $0["source"]) ?? .user, signal: (try $0["signal"] as String?).flatMap(Signal.init),
-                     createdAt: try $0["created_at"])
+            Feedback(
+                id: try $0["id"], interactionId: id, rating: (try $0["rating"] as String?).flatMap(Rating.init), comment: try $0["comment"],
+                source: FeedbackSource(rawValue: try $0["source"]) ?? .user, signal: (try $0["signal"] as String?).flatMap(Signal.init),
+                createdAt: try $0["created_at"])
         }
         if withDetail {
             interaction.messages = row.json(JSONValue.self, "messages") ?? .null
             interaction.steps = try await db.rows("SELECT * FROM steps WHERE interaction_id = \(id) ORDER BY seq").map {
-                Step(kind: Step.Kind(rawValue: try $0["kind"]) ?? .message, name: try $0["name"], arguments: try $0["arguments"],
-                     content: try $0["content"], callId: try $0["call_id"], at: try $0["at"])
+                Step(
+                    kind: Step.Kind(rawValue: try $0["kind"]) ?? .message, name: try $0["name"], arguments: try $0["arguments"],
+                    content: try $0["content"], callId: try $0["call_id"], at: try $0["at"])
             }
         }
         return interaction

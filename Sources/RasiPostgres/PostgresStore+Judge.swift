@@ -23,27 +23,31 @@ extension PostgresStore: JudgeStore {
     public func claimJob(owner: String, now: Date) async throws -> Job? {
         let stale = now.addingTimeInterval(-staleJobAfter)
         return try await write { db in
-            try await db.one("""
+            try await db.one(
+                """
                 UPDATE jobs SET status = 'running', owner = \(owner), attempts = attempts + 1, claimed_at = \(now.pg)
                 WHERE id = (
                     SELECT id FROM jobs
                     WHERE (status = 'queued' AND run_after <= \(now.pg)) OR (status = 'running' AND claimed_at < \(stale.pg))
                     ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING *
-                """).map(Self.job)
+                """
+            ).map(Self.job)
         }
     }
 
     public func finishJob(
         _ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date
     ) async throws -> Bool {
-        let (status, runAfter, error): (Job.Status, Date, String?) = switch outcome {
-        case .done: (.done, job.runAfter, nil)
-        case .retry(let at, let error): (.queued, at, error)
-        case .failed(let error): (.failed, job.runAfter, error)
-        }
+        let (status, runAfter, error): (Job.Status, Date, String?) =
+            switch outcome {
+            case .done: (.done, job.runAfter, nil)
+            case .retry(let at, let error): (.queued, at, error)
+            case .failed(let error): (.failed, job.runAfter, error)
+            }
         return try await write { db in
-            let finished = try await db.run("""
+            let finished = try await db.run(
+                """
                 UPDATE jobs SET status = \(status.rawValue), owner = NULL, run_after = \(runAfter.pg), last_error = \(error),
                     finished_at = \(status == .queued ? nil : now.pg), claimed_at = NULL
                 WHERE id = \(job.id) AND status = 'running' AND owner = \(owner) RETURNING 1
@@ -60,13 +64,15 @@ extension PostgresStore: JudgeStore {
     public func releaseJobs(owner: String?) async throws -> Int {
         try await write { db in
             if let owner {
-                return try await db.run("""
+                return try await db.run(
+                    """
                     UPDATE jobs SET status = 'queued', owner = NULL, claimed_at = NULL, attempts = greatest(attempts - 1, 0)
                     WHERE status = 'running' AND owner = \(owner) RETURNING 1
                     """)
             }
             let stale = Date().addingTimeInterval(-staleJobAfter)
-            return try await db.run("""
+            return try await db.run(
+                """
                 UPDATE jobs SET status = 'queued', owner = NULL, claimed_at = NULL WHERE status = 'running' AND claimed_at < \(stale.pg) RETURNING 1
                 """)
         }
@@ -82,7 +88,8 @@ extension PostgresStore: JudgeStore {
     }
 
     static func insertJudgeRun(_ run: JudgeRun, db: PostgresConnection) async throws {
-        try await db.run("""
+        try await db.run(
+            """
             INSERT INTO judge_runs (id, interaction_id, job_id, status, model, prompt, outputs, verdict, lesson_id, error,
                 prompt_tokens, completion_tokens, latency_ms, created_at)
             VALUES (\(run.id), \(run.interactionId), \(run.jobId), \(run.status.rawValue), \(run.model), \(RasiJSON.string(run.prompt)),

@@ -7,7 +7,8 @@ import RasiCore
 extension PostgresStore: KeyStore {
     public func createKey(_ key: APIKey, secretHash: String) async throws {
         try await write { db in
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at)
                 VALUES (\(key.id), \(key.name), \(key.role.rawValue), \(key.prefix), \(secretHash), \(key.createdAt.pg))
                 """)
@@ -37,8 +38,9 @@ extension PostgresStore: KeyStore {
     }
 
     static func key(_ row: PGRow) throws -> APIKey {
-        APIKey(id: try row["id"], name: try row["name"], role: Role(rawValue: try row["role"]) ?? .agent, prefix: try row["prefix"],
-               createdAt: try row["created_at"], revokedAt: try row["revoked_at"])
+        APIKey(
+            id: try row["id"], name: try row["name"], role: Role(rawValue: try row["role"]) ?? .agent, prefix: try row["prefix"],
+            createdAt: try row["created_at"], revokedAt: try row["revoked_at"])
     }
 }
 
@@ -48,7 +50,8 @@ extension PostgresStore: SessionStore {
     public func createSession(secretHash: String, keyId: String, csrfToken: String, now: Date, expiresAt: Date) async throws {
         try await write { db in
             try await db.run("DELETE FROM sessions WHERE expires_at < \(now.pg)")
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO sessions (secret_hash, key_id, csrf_token, created_at, expires_at)
                 VALUES (\(secretHash), \(keyId), \(csrfToken), \(now.pg), \(expiresAt.pg))
                 """)
@@ -57,10 +60,12 @@ extension PostgresStore: SessionStore {
 
     public func session(secretHash: String, now: Date) async throws -> PanelSession? {
         try await read { db in
-            guard let row = try await db.one("""
-                SELECT k.*, s.csrf_token, s.expires_at FROM sessions s JOIN api_keys k ON k.id = s.key_id
-                WHERE s.secret_hash = \(secretHash) AND s.expires_at > \(now.pg) AND k.revoked_at IS NULL
-                """)
+            guard
+                let row = try await db.one(
+                    """
+                    SELECT k.*, s.csrf_token, s.expires_at FROM sessions s JOIN api_keys k ON k.id = s.key_id
+                    WHERE s.secret_hash = \(secretHash) AND s.expires_at > \(now.pg) AND k.revoked_at IS NULL
+                    """)
             else { return nil }
             return PanelSession(key: try Self.key(row), csrfToken: try row["csrf_token"], expiresAt: try row["expires_at"])
         }

@@ -7,7 +7,8 @@ import RasiCore
 extension PostgresStore: LeaseStore {
     public func acquireLease(_ name: String, holder: String, until: Date, now: Date) async throws -> Bool {
         try await write { db in
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO leases (name, holder, until) VALUES (\(name), \(holder), \(until.pg))
                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
                 WHERE leases.holder = excluded.holder OR leases.until < \(now.pg)

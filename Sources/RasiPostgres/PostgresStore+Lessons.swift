@@ -38,7 +38,8 @@ extension PostgresStore: LessonStore {
 
     static func saveEmbedding(_ embedding: LessonEmbedding?, of id: String, db: PostgresConnection) async throws {
         guard let embedding else { return }
-        try await db.run("""
+        try await db.run(
+            """
             INSERT INTO lesson_embeddings (lesson_id, model, dimensions, vector)
             VALUES (\(id), \(embedding.model), \(embedding.vector.count), \(PGVector.text(embedding.vector))::vector)
             ON CONFLICT (lesson_id) DO UPDATE SET model = excluded.model, dimensions = excluded.dimensions, vector = excluded.vector
@@ -52,16 +53,18 @@ extension PostgresStore: LessonStore {
         guard let embeddingModel, vector.count == dimensions else { return [] }
         // Nearest first through the HNSW index; iterative scans keep going past vectors of other
         // agents or inactive lessons until `limit` rows pass the filter.
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT l.id, 1 - (\(indexedVector) <=> $1::vector(\(dimensions))) AS score
-            FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
-            WHERE e.model = \(Self.literal(embeddingModel)) AND l.agent = $2 AND l.status = 'active'
-            ORDER BY \(indexedVector) <=> $1::vector(\(dimensions)) LIMIT $3
-            """, binds: Self.binds(PGVector.text(vector), agent, limit))
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT l.id, 1 - (\(indexedVector) <=> $1::vector(\(dimensions))) AS score
+                FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
+                WHERE e.model = \(Self.literal(embeddingModel)) AND l.agent = $2 AND l.status = 'active'
+                ORDER BY \(indexedVector) <=> $1::vector(\(dimensions)) LIMIT $3
+                """, binds: Self.binds(PGVector.text(vector), agent, limit))
         return try await read { db in
             // Both settings in one round trip, for this connection: every HNSW scan (this query
             // is the only one) sets them first, so no transaction is needed to scope them.
-            try await db.run("SELECT set_config('hnsw.iterative_scan', 'strict_order', false), set_config('hnsw.ef_search', \(String(max(64, limit * 2))), false)")
+            try await db.run(
+                "SELECT set_config('hnsw.iterative_scan', 'strict_order', false), set_config('hnsw.ef_search', \(String(max(64, limit * 2))), false)")
             return try await db.rows(query).map { LessonHit(id: try $0["id"], score: try $0["score"]) }
         }
     }
@@ -76,11 +79,12 @@ extension PostgresStore: LessonStore {
 
     public func denseScores(ids: [String], vector: [Float]) async throws -> [String: Double] {
         guard let embeddingModel, vector.count == dimensions, !ids.isEmpty else { return [:] }
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT e.lesson_id, 1 - (\(indexedVector) <=> $1::vector(\(dimensions))) AS score
-            FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
-            WHERE e.model = \(Self.literal(embeddingModel)) AND e.dimensions = \(dimensions) AND l.status = 'active' AND e.lesson_id = ANY($2)
-            """, binds: Self.binds(PGVector.text(vector), ids))
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT e.lesson_id, 1 - (\(indexedVector) <=> $1::vector(\(dimensions))) AS score
+                FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
+                WHERE e.model = \(Self.literal(embeddingModel)) AND e.dimensions = \(dimensions) AND l.status = 'active' AND e.lesson_id = ANY($2)
+                """, binds: Self.binds(PGVector.text(vector), ids))
         return try await read { db in
             var scores: [String: Double] = [:]
             for row in try await db.rows(query) { scores[try row["lesson_id"]] = try row["score"] }
@@ -92,10 +96,12 @@ extension PostgresStore: LessonStore {
         guard let embeddingModel, !ids.isEmpty else { return [:] }
         return try await read { db in
             var vectors: [String: [Float]] = [:]
-            for row in try await db.rows("""
+            for row in try await db.rows(
+                """
                 SELECT e.lesson_id, e.vector FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
                 WHERE e.model = \(embeddingModel) AND e.dimensions = \(dimensions) AND l.status = 'active' AND e.lesson_id = ANY(\(ids))
-                """) {
+                """)
+            {
                 vectors[try row["lesson_id"]] = (try row["vector"] as PGVector).values
             }
             return vectors
@@ -104,10 +110,12 @@ extension PostgresStore: LessonStore {
 
     public func lessonsWithoutEmbedding(model: String) async throws -> [Lesson] {
         try await read { db in
-            try await db.rows("""
+            try await db.rows(
+                """
                 SELECT l.* FROM lessons l LEFT JOIN lesson_embeddings e ON e.lesson_id = l.id AND e.model = \(model)
                 WHERE e.lesson_id IS NULL
-                """).map(Self.lesson)
+                """
+            ).map(Self.lesson)
         }
     }
 
@@ -126,7 +134,8 @@ extension PostgresStore: LessonStore {
     public func deleteLesson(id: String, by: String) async throws -> Bool {
         try await write { db in
             guard try await db.run("DELETE FROM lessons WHERE id = \(id) RETURNING 1") > 0 else { return false }
-            try await db.run("UPDATE lesson_versions SET deleted_at = \(Date().pg), deleted_by = \(by) WHERE lesson_id = \(id) AND deleted_at IS NULL")
+            try await db.run(
+                "UPDATE lesson_versions SET deleted_at = \(Date().pg), deleted_by = \(by) WHERE lesson_id = \(id) AND deleted_at IS NULL")
             return true
         }
     }
@@ -172,7 +181,8 @@ extension PostgresStore: LessonStore {
                 lexemes = LexicalBudget.rarest(counts, budget: budget)
             }
             guard !lexemes.isEmpty else { return [] }
-            return try await db.rows("""
+            return try await db.rows(
+                """
                 WITH totals AS (
                     SELECT lessons::float8 AS lessons, length::float8 / greatest(lessons, 1) AS average
                     FROM lexical_totals WHERE agent = \(agent)),
@@ -186,7 +196,8 @@ extension PostgresStore: LessonStore {
                     WHERE p.agent = \(agent) AND p.lexeme = ANY(\(lexemes))
                     GROUP BY p.lesson_id ORDER BY rank DESC, p.lesson_id LIMIT \(limit))
                 SELECT lesson_id, rank FROM ranked ORDER BY rank DESC, lesson_id
-                """).map { LessonHit(id: try $0["lesson_id"], score: try $0["rank"]) }
+                """
+            ).map { LessonHit(id: try $0["lesson_id"], score: try $0["rank"]) }
         }
     }
 
@@ -198,7 +209,8 @@ extension PostgresStore: LessonStore {
     }
 
     static func insertRow(_ l: Lesson, db: PostgresConnection) async throws {
-        try await db.run("""
+        try await db.run(
+            """
             INSERT INTO lessons (id, agent, topic, situation, did, should_have_done, why, correct_behavior, polarity, status,
                 confidence, source_interaction_id, author, created_at, updated_at, version, helpful, harmful, review_reason)
             VALUES (\(l.id), \(l.agent), \(l.topic), \(l.situation), \(l.did), \(l.shouldHaveDone), \(l.why), \(l.correctBehavior),
@@ -209,7 +221,8 @@ extension PostgresStore: LessonStore {
 
     /// Replaces a lesson's row with this state; false when no such lesson exists.
     static func updateRow(_ l: Lesson, db: PostgresConnection) async throws -> Bool {
-        try await db.run("""
+        try await db.run(
+            """
             UPDATE lessons SET agent = \(l.agent), topic = \(l.topic), situation = \(l.situation), did = \(l.did),
                 should_have_done = \(l.shouldHaveDone), why = \(l.why), correct_behavior = \(l.correctBehavior),
                 polarity = \(l.polarity.rawValue), status = \(l.status.rawValue), confidence = \(l.confidence),
@@ -221,7 +234,8 @@ extension PostgresStore: LessonStore {
     }
 
     static func insertVersion(_ lesson: Lesson, changedBy: String, db: PostgresConnection) async throws {
-        try await db.run("""
+        try await db.run(
+            """
             INSERT INTO lesson_versions (lesson_id, version, snapshot, changed_by, changed_at)
             VALUES (\(lesson.id), \(lesson.version), \(RasiJSON.string(lesson)), \(changedBy), \(lesson.updatedAt.pg))
             """)
@@ -247,7 +261,8 @@ extension PostgresStore: LessonStore {
 
     public func recordConflict(_ c: LessonConflict) async throws {
         try await write { db in
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO lesson_conflicts (lesson_a, lesson_b, agent, similarity, reason, detected_at)
                 VALUES (\(c.pair.first), \(c.pair.second), \(c.agent), \(c.similarity), \(c.reason), \(c.detectedAt.pg))
                 ON CONFLICT DO NOTHING
@@ -270,16 +285,20 @@ extension PostgresStore: LessonStore {
     public func conflictingPairs(among ids: [String]) async throws -> Set<LessonPair> {
         guard ids.count > 1 else { return [] }
         return try await read { db in
-            Set(try await db.rows("""
-                SELECT lesson_a, lesson_b FROM lesson_conflicts
-                WHERE resolved_at IS NULL AND lesson_a = ANY(\(ids)) AND lesson_b = ANY(\(ids))
-                """).map { LessonPair(try $0["lesson_a"], try $0["lesson_b"]) })
+            Set(
+                try await db.rows(
+                    """
+                    SELECT lesson_a, lesson_b FROM lesson_conflicts
+                    WHERE resolved_at IS NULL AND lesson_a = ANY(\(ids)) AND lesson_b = ANY(\(ids))
+                    """
+                ).map { LessonPair(try $0["lesson_a"], try $0["lesson_b"]) })
         }
     }
 
     public func resolveConflict(id: Int, by actor: String, resolution: String, at date: Date) async throws -> LessonConflict? {
         try await write { db in
-            try await db.run("""
+            try await db.run(
+                """
                 UPDATE lesson_conflicts SET resolved_at = \(date.pg), resolved_by = \(actor), resolution = \(resolution)
                 WHERE id = \(id) AND resolved_at IS NULL
                 """)
@@ -298,10 +317,12 @@ extension PostgresStore: LessonStore {
 
     public func exportLessonVersions() async throws -> [LessonVersion] {
         try await read { db in
-            try await db.rows("""
+            try await db.rows(
+                """
                 SELECT v.snapshot, v.changed_by, v.changed_at FROM lesson_versions v JOIN lessons l ON l.id = v.lesson_id
                 ORDER BY v.lesson_id, v.version
-                """).compactMap(Self.lessonVersion)
+                """
+            ).compactMap(Self.lessonVersion)
         }
     }
 
@@ -311,12 +332,16 @@ extension PostgresStore: LessonStore {
             var newest: [String: Lesson] = [:]
             for version in versions {
                 let lesson = version.lesson
-                let added = try await db.run("""
+                let added = try await db.run(
+                    """
                     INSERT INTO lesson_versions (lesson_id, version, snapshot, changed_by, changed_at)
                     VALUES (\(lesson.id), \(lesson.version), \(RasiJSON.string(lesson)), \(version.changedBy), \(version.changedAt.pg))
                     ON CONFLICT DO NOTHING RETURNING 1
                     """)
-                if added == 0 { result.skipped += 1; continue }
+                if added == 0 {
+                    result.skipped += 1
+                    continue
+                }
                 result.added += 1
                 if (newest[lesson.id]?.version ?? 0) < lesson.version { newest[lesson.id] = lesson }
             }

@@ -18,9 +18,11 @@ extension PostgresStore: PrivacyStore {
     private func purge(where condition: (inout SQLBuilder) -> String) async throws -> PurgeCount {
         var sql = SQLBuilder()
         let matching = condition(&sql)
-        let query = sql.query("""
+        let query = sql.query(
+            """
             WITH gone AS (
-                DELETE FROM interactions WHERE id IN (SELECT id FROM interactions WHERE \(matching) LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                DELETE FROM interactions WHERE id IN (
+                    SELECT id FROM interactions WHERE \(matching) LIMIT \(PurgeCount.batchSize) FOR UPDATE SKIP LOCKED)
                 RETURNING id)
             SELECT (SELECT count(*) FROM gone) AS interactions,
                    (SELECT count(*) FROM feedback WHERE interaction_id IN (SELECT id FROM gone)) AS feedback,
@@ -36,10 +38,7 @@ extension PostgresStore: PrivacyStore {
                 batch.judgeRuns = try row["judge_runs"]
                 return batch
             }
-            count.interactions += batch.interactions
-            count.feedback += batch.feedback
-            count.judgeRuns += batch.judgeRuns
-            if batch.interactions < 1000 { return count }
+            if count.add(batch: batch) { return count }
         }
     }
 
@@ -48,7 +47,8 @@ extension PostgresStore: PrivacyStore {
     }
 
     static func insertAudit(_ entry: AuditEntry, db: PostgresConnection) async throws {
-        try await db.run("""
+        try await db.run(
+            """
             INSERT INTO audit_log (at, actor, action, target, detail)
             VALUES (\(entry.at.pg), \(entry.actor), \(entry.action), \(entry.target), \(entry.detail))
             """)
@@ -57,8 +57,9 @@ extension PostgresStore: PrivacyStore {
     public func listAudit(limit: Int, before: Int?) async throws -> [AuditEntry] {
         try await read { db in
             try await db.rows("SELECT * FROM audit_log WHERE id < \(before ?? Int.max) ORDER BY id DESC LIMIT \(limit)").map {
-                AuditEntry(id: try $0["id"], at: try $0["at"], actor: try $0["actor"], action: try $0["action"], target: try $0["target"],
-                           detail: try $0["detail"])
+                AuditEntry(
+                    id: try $0["id"], at: try $0["at"], actor: try $0["actor"], action: try $0["action"], target: try $0["target"],
+                    detail: try $0["detail"])
             }
         }
     }

@@ -33,9 +33,11 @@ extension PostgresStore: SignalStore {
 
     static func ruleFlags(of interactionId: String, db: PostgresConnection) async throws -> [FlagRule: RuleFlagState] {
         var flags: [FlagRule: RuleFlagState] = [:]
-        for row in try await db.rows("""
+        for row in try await db.rows(
+            """
             SELECT rule, resolved_at, resolved_by FROM flags WHERE interaction_id = \(interactionId) AND rule IS NOT NULL
-            """) {
+            """)
+        {
             guard let rule = FlagRule(rawValue: try row["rule"]) else { continue }
             flags[rule] = RuleFlagState(resolvedAt: try row["resolved_at"], resolvedBy: try row["resolved_by"])
         }
@@ -46,11 +48,13 @@ extension PostgresStore: SignalStore {
     /// Their rows are locked (in id order, as every counting transaction takes them) so that the
     /// counts the decision sees are the ones it moves: another interaction's feedback waits.
     static func injectedLessons(in interactionId: String, db: PostgresConnection) async throws -> [InjectedLesson] {
-        let counted = try await db.rows("""
+        let counted = try await db.rows(
+            """
             SELECT i.lesson_id, o.helpful AS counted FROM (SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = \(interactionId)) i
             LEFT JOIN lesson_outcomes o ON o.interaction_id = \(interactionId) AND o.lesson_id = i.lesson_id
             ORDER BY i.lesson_id
-            """).map { (id: try $0["lesson_id"] as String, counted: try $0["counted"] as Bool?) }
+            """
+        ).map { (id: try $0["lesson_id"] as String, counted: try $0["counted"] as Bool?) }
         guard !counted.isEmpty else { return [] }
         var lessons: [String: Lesson] = [:]
         for row in try await db.rows("SELECT * FROM lessons WHERE id = ANY(\(counted.map(\.id))) ORDER BY id FOR UPDATE") {
@@ -66,28 +70,33 @@ extension PostgresStore: SignalStore {
         case .raise(let flag):
             try await insertFlag(flag, of: interactionId, db: db)
         case .reopen(let flag):
-            try await db.run("""
+            try await db.run(
+                """
                 UPDATE flags SET resolved_at = NULL, resolved_by = NULL, reason = \(flag.reason), created_at = \(flag.createdAt.pg)
                 WHERE interaction_id = \(interactionId) AND rule = \(flag.rule?.rawValue)
                 """)
         case .clear(let rule, let date):
-            try await db.run("""
+            try await db.run(
+                """
                 UPDATE flags SET resolved_at = \(date.pg), resolved_by = \(SignalDecision.rulesActor)
                 WHERE interaction_id = \(interactionId) AND rule = \(rule.rawValue)
                 """)
         case .enqueue(let job):
-            return try await db.run("""
+            return try await db.run(
+                """
                 INSERT INTO jobs (id, kind, interaction_id, status, attempts, run_after, created_at)
                 VALUES (\(job.id), \(job.kind.rawValue), \(job.interactionId), 'queued', 0, \(job.runAfter.pg), \(job.createdAt.pg))
                 ON CONFLICT DO NOTHING RETURNING 1
                 """) > 0
         case .count(let outcome):
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO lesson_outcomes (interaction_id, lesson_id, helpful, at)
                 VALUES (\(interactionId), \(outcome.lessonId), \(outcome.helpful), \(outcome.at.pg))
                 ON CONFLICT (interaction_id, lesson_id) DO UPDATE SET helpful = excluded.helpful, at = excluded.at
                 """)
-            try await db.run("""
+            try await db.run(
+                """
                 UPDATE lessons SET helpful = helpful + \(outcome.helpfulDelta), harmful = harmful + \(outcome.harmfulDelta)
                 WHERE id = \(outcome.lessonId)
                 """)
@@ -101,9 +110,12 @@ extension PostgresStore: SignalStore {
 
     public func previousTurn(conversationId: String, before interactionId: String) async throws -> Interaction? {
         try await read { db in
-            guard let row = try await db.one("""
-                SELECT * FROM interactions WHERE conversation_id = \(conversationId) AND id < \(interactionId) ORDER BY id DESC LIMIT 1
-                """) else { return nil }
+            guard
+                let row = try await db.one(
+                    """
+                    SELECT * FROM interactions WHERE conversation_id = \(conversationId) AND id < \(interactionId) ORDER BY id DESC LIMIT 1
+                    """)
+            else { return nil }
             return try await Self.interaction(row, db: db, withDetail: false)
         }
     }
@@ -111,11 +123,13 @@ extension PostgresStore: SignalStore {
     public func unsweptInteractions(updatedBefore cutoff: Date, limit: Int) async throws -> [(interaction: Interaction, followed: Bool)] {
         let found = try await read { db in
             var found: [Pair] = []
-            for row in try await db.rows("""
+            for row in try await db.rows(
+                """
                 SELECT i.*, (i.conversation_id IS NULL OR EXISTS (
                     SELECT 1 FROM interactions j WHERE j.conversation_id = i.conversation_id AND j.id > i.id)) AS followed
                 FROM interactions i WHERE NOT i.swept AND i.updated_at < \(cutoff.pg) ORDER BY i.updated_at LIMIT \(limit)
-                """) {
+                """)
+            {
                 found.append(Pair(interaction: try await Self.interaction(row, db: db, withDetail: false), followed: try row["followed"]))
             }
             return found
@@ -137,7 +151,8 @@ extension PostgresStore: SignalStore {
         try await write { db in
             guard try await db.one("SELECT EXISTS (SELECT 1 FROM interactions WHERE id = \(interactionId)) AS found")?["found"] == true
             else { throw RasiError.notFound("interaction \(interactionId)") }
-            return try await db.run("""
+            return try await db.run(
+                """
                 UPDATE flags SET resolved_at = \(date.pg), resolved_by = \(actor) WHERE interaction_id = \(interactionId) AND resolved_at IS NULL
                 RETURNING 1
                 """)

@@ -11,7 +11,8 @@ extension PostgresStore: SynthesisStore {
 
     public func saveSynthesis(_ s: Synthesis) async throws {
         try await write { db in
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO syntheses (key, agent, prompt, output, model, prompt_tokens, completion_tokens, created_at)
                 VALUES (\(s.key), \(s.agent), \(RasiJSON.string(s.prompt)), \(s.output), \(s.model), \(s.tokens.prompt), \(s.tokens.completion),
                     \(s.createdAt.pg))

@@ -15,7 +15,8 @@ extension PostgresStore: TopicStore {
 
     public func saveTopic(_ topic: Topic, at date: Date) async throws {
         try await write { db in
-            try await db.run("""
+            try await db.run(
+                """
                 INSERT INTO topics (name, description, examples, updated_at)
                 VALUES (\(topic.name), \(topic.description), \(RasiJSON.string(topic.examples)), \(date.pg))
                 ON CONFLICT (name) DO UPDATE SET description = excluded.description, examples = excluded.examples, updated_at = excluded.updated_at

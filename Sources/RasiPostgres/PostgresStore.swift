@@ -20,40 +20,54 @@ public final class PostgresStore: Sendable {
     let staleJobAfter: TimeInterval
     /// What the lexical side's posting budget knows about words, kept in process.
     let lexemeStatistics = LexemeStatistics()
-    private let running: Task<Void, Never>
-    static let logger = Logger(label: "rasi.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// The pool's own log (connections failing, the circuit breaker): the server's logger.
+    let logger: Logger
+    /// Per-statement logging stays off: at debug level it would log every query's text.
+    static let statementLogger = Logger(label: "rasi.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    /// Connects to `url` (`postgres://user:pass@host:port/db`, with `?sslmode=disable|prefer|require`),
-    /// runs the connection pool in the background, and migrates the schema to the latest
-    /// version under an advisory lock, so replicas starting together migrate once.
-    public init(url: String, embeddingModel: String? = nil, dimensions: Int = 384, staleJobAfter: TimeInterval = 600) async throws {
-        let configuration = try Self.configuration(fromURL: url)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: Self.logger)
-        self.client = client
+    /// A store over `url` (`postgres://user:pass@host:port/db`, with `?sslmode=disable|prefer|require`).
+    /// Nothing connects until `run()` runs the connection pool: in `rasi serve` as a service beside
+    /// the HTTP server; elsewhere through `withStore`. Then `migrate()` brings the schema up to date.
+    public init(
+        url: String, embeddingModel: String? = nil, dimensions: Int = 384, staleJobAfter: TimeInterval = 600,
+        logger: Logger = Logger(label: "rasi.postgres")
+    ) throws {
+        self.client = PostgresClient(configuration: try Self.configuration(fromURL: url), backgroundLogger: logger)
         self.embeddingModel = embeddingModel
         self.dimensions = dimensions
         self.staleJobAfter = staleJobAfter
-        running = Task { await client.run() }
-        do {
-            try await migrate()
-        } catch {
-            running.cancel()
-            throw error
-        }
+        self.logger = logger
     }
 
-    /// Closes the connection pool; the store is unusable afterwards.
-    public func shutdown() async {
-        running.cancel()
-        _ = await running.value
+    /// Runs the connection pool until the calling task is cancelled; the store works only meanwhile.
+    public func run() async {
+        await client.run()
+    }
+
+    /// A store over `url` for the duration of `body`: its pool runs in a child task, the schema is
+    /// migrated first, and the pool is closed when `body` returns or throws.
+    public static func withStore<T>(
+        url: String, embeddingModel: String? = nil, dimensions: Int = 384, staleJobAfter: TimeInterval = 600,
+        logger: Logger = Logger(label: "rasi.postgres"), _ body: (PostgresStore) async throws -> T
+    ) async throws -> T {
+        let store = try PostgresStore(
+            url: url, embeddingModel: embeddingModel, dimensions: dimensions, staleJobAfter: staleJobAfter, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            try await store.migrate()
+            return try await body(store)
+        }
     }
 
     /// Runs one statement (`CREATE DATABASE`, say) over a pool of its own, closed afterwards.
     public static func execute(_ sql: String, at url: String) async throws {
-        let client = PostgresClient(configuration: try configuration(fromURL: url), backgroundLogger: logger)
-        let running = Task { await client.run() }
-        defer { running.cancel() }
-        try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        let client = PostgresClient(configuration: try configuration(fromURL: url), backgroundLogger: statementLogger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await client.query(PostgresQuery(unsafeSQL: sql), logger: statementLogger)
+        }
     }
 
     /// Whether a database URL names PostgreSQL.
@@ -67,11 +81,12 @@ public final class PostgresStore: Sendable {
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-        let tls: PostgresClient.Configuration.TLS = switch query["sslmode"] {
-        case "disable": .disable
-        case "require", "verify-ca", "verify-full": .require(.makeClientConfiguration())
-        default: .prefer(.makeClientConfiguration())
-        }
+        let tls: PostgresClient.Configuration.TLS =
+            switch query["sslmode"] {
+            case "disable": .disable
+            case "require", "verify-ca", "verify-full": .require(.makeClientConfiguration())
+            default: .prefer(.makeClientConfiguration())
+            }
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user?.removingPercentEncoding ?? "postgres",
             password: components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
@@ -116,7 +131,7 @@ public final class PostgresStore: Sendable {
 
     private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withTransaction(logger: Self.logger) { connection in try await body(connection) }
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
             let cause = error.closureError ?? error.commitError ?? error.beginError ?? error
             throw (cause as? PSQLError).map(PostgresStoreError.init) ?? cause
@@ -154,7 +169,7 @@ public struct PostgresStoreError: Error, CustomStringConvertible {
 extension PostgresConnection {
     func rows(_ query: PostgresQuery) async throws -> [PGRow] {
         var rows: [PGRow] = []
-        for try await row in try await self.query(query, logger: PostgresStore.logger) { rows.append(PGRow(row.makeRandomAccess())) }
+        for try await row in try await self.query(query, logger: PostgresStore.statementLogger) { rows.append(PGRow(row.makeRandomAccess())) }
         return rows
     }
 
@@ -166,7 +181,7 @@ extension PostgresConnection {
     @discardableResult
     func run(_ query: PostgresQuery) async throws -> Int {
         var count = 0
-        for try await _ in try await self.query(query, logger: PostgresStore.logger) { count += 1 }
+        for try await _ in try await self.query(query, logger: PostgresStore.statementLogger) { count += 1 }
         return count
     }
 }
@@ -236,11 +251,13 @@ struct PGVector: PostgresDecodable {
         "[" + vector.map { String($0) }.joined(separator: ",") + "]"
     }
 
-    init<JSONDecoder: PostgresJSONDecoder>(from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat, context: PostgresDecodingContext<JSONDecoder>) throws {
+    init<JSONDecoder: PostgresJSONDecoder>(
+        from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat, context: PostgresDecodingContext<JSONDecoder>
+    ) throws {
         switch format {
         case .binary:
             guard let dimensions = buffer.readInteger(as: Int16.self), buffer.readInteger(as: Int16.self) != nil,
-                  buffer.readableBytes == Int(dimensions) * 4
+                buffer.readableBytes == Int(dimensions) * 4
             else { throw PostgresDecodingError.Code.failure }
             var values = [Float]()
             values.reserveCapacity(Int(dimensions))

@@ -35,10 +35,12 @@ final class Checkpointer: Sendable {
     /// Installed on every connection of the store; only the writer commits, so only its hook fires.
     /// Replaces SQLite's automatic checkpoint, which is itself a WAL hook.
     func install(on db: Database) {
-        sqlite3_wal_hook(db.sqliteConnection, { context, _, _, pages in
-            Unmanaged<Checkpointer>.fromOpaque(context!).takeUnretainedValue().committed(pages: Int(pages))
-            return SQLITE_OK
-        }, Unmanaged.passUnretained(self).toOpaque())
+        sqlite3_wal_hook(
+            db.sqliteConnection,
+            { context, _, _, pages in
+                Unmanaged<Checkpointer>.fromOpaque(context!).takeUnretainedValue().committed(pages: Int(pages))
+                return SQLITE_OK
+            }, Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// Called on the writer right after a commit, with the log's length in pages.

@@ -48,7 +48,12 @@ actor CommitGroup {
         do {
             return try await database.write { db in
                 works.map { work in
-                    Result { try db.inSavepoint { try work(db); return .commit } }
+                    Result {
+                        try db.inSavepoint {
+                            try work(db)
+                            return .commit
+                        }
+                    }
                 }
             }
         } catch {

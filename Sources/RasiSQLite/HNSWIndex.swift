@@ -154,7 +154,8 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     private func greedy(from start: Int32, score startScore: Float, query: UnsafePointer<Float>, layer: Int) -> (Int32, Float) {
-        var current = start, best = startScore
+        var current = start
+        var best = startScore
         var improved = true
         while improved {
             improved = false
@@ -179,8 +180,8 @@ public final class HNSWIndex: @unchecked Sendable {
             for i in visited.indices { visited[i] = 0 }
             generation = 1
         }
-        var candidates = Heap<Float>(maxFirst: true)  // most similar first
-        var results = Heap<Float>(maxFirst: false)  // least similar on top, to evict
+        var candidates = Heap<Float>(maxFirst: true) // most similar first
+        var results = Heap<Float>(maxFirst: false) // least similar on top, to evict
         for (node, s) in entries {
             visited[Int(node)] = generation
             candidates.push(node, s)
@@ -255,7 +256,8 @@ struct Heap<S: Comparable> {
             items[0] = last
             var i = 0
             while true {
-                let l = 2 * i + 1, r = l + 1
+                let l = 2 * i + 1
+                let r = l + 1
                 var best = i
                 if l < items.count, before(items[l].1, items[best].1) { best = l }
                 if r < items.count, before(items[r].1, items[best].1) { best = r }

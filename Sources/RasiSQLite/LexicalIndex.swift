@@ -112,7 +112,8 @@ public final class LexicalIndex: Sendable {
             }
             let documents = Double(partition.count)
             let averageLength = Double(partition.totalLength) / documents
-            let k1 = 1.2, b = 0.75
+            let k1 = 1.2
+            let b = 0.75
             var scores: [Int32: Double] = [:]
             for term in ranked {
                 guard let postings = partition.postings[term] else { continue }

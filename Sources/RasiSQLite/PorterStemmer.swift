@@ -56,7 +56,9 @@ enum PorterStemmer {
 
     /// Plurals, -ed and -ing, and a final y after a vowel-bearing stem.
     static func step1(_ w: inout [UInt8]) {
-        let s = UInt8(ascii: "s"), e = UInt8(ascii: "e"), i = UInt8(ascii: "i")
+        let s = UInt8(ascii: "s")
+        let e = UInt8(ascii: "e")
+        let i = UInt8(ascii: "i")
         let n = w.count
         if w[n - 1] == s {
             if w[n - 2] == e {
@@ -105,14 +107,14 @@ enum PorterStemmer {
         ("ational", "ate"), ("tional", "tion"), ("enci", "ence"), ("anci", "ance"), ("izer", "ize"), ("logi", "log"),
         ("bli", "ble"), ("alli", "al"), ("entli", "ent"), ("eli", "e"), ("ousli", "ous"), ("ization", "ize"), ("ation", "ate"),
         ("ator", "ate"), ("alism", "al"), ("iveness", "ive"), ("fulness", "ful"), ("ousness", "ous"), ("aliti", "al"),
-        ("iviti", "ive"), ("biliti", "ble"),
+        ("iviti", "ive"), ("biliti", "ble")
     ])
     static let step3 = rules([
-        ("ical", "ic"), ("ness", ""), ("icate", "ic"), ("iciti", "ic"), ("ful", ""), ("ative", ""), ("alize", "al"),
+        ("ical", "ic"), ("ness", ""), ("icate", "ic"), ("iciti", "ic"), ("ful", ""), ("ative", ""), ("alize", "al")
     ])
     static let step4 = rules([
         ("al", ""), ("ance", ""), ("ence", ""), ("er", ""), ("ic", ""), ("able", ""), ("ible", ""), ("ant", ""), ("ement", ""),
-        ("ment", ""), ("ent", ""), ("ion", ""), ("ou", ""), ("ism", ""), ("ate", ""), ("iti", ""), ("ous", ""), ("ive", ""), ("ize", ""),
+        ("ment", ""), ("ent", ""), ("ion", ""), ("ou", ""), ("ism", ""), ("ate", ""), ("iti", ""), ("ous", ""), ("ive", ""), ("ize", "")
     ])
 
     static func ends(_ w: [UInt8], _ suffix: String) -> Bool {

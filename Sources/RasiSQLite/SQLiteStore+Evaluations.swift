@@ -7,8 +7,9 @@ import RasiCore
 extension SQLiteStore: EvaluationStore {
     public func saveEvaluation(_ report: EvaluationReport) async throws {
         try await database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO evaluations (id, suite, model, created_at, report) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [report.id, report.suite, report.model, report.createdAt, RasiJSON.string(report)])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO evaluations (id, suite, model, created_at, report) VALUES (?, ?, ?, ?, ?)",
+                arguments: [report.id, report.suite, report.model, report.createdAt, RasiJSON.string(report)])
         }
     }
 

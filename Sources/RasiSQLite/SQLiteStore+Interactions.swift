@@ -30,7 +30,7 @@ extension SQLiteStore: InteractionStore {
                 interaction.request, RasiJSON.string(interaction.messages), interaction.response, interaction.model,
                 interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
                 RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error,
-                interaction.createdAt, interaction.updatedAt,
+                interaction.createdAt, interaction.updatedAt
             ])
         try Self.insertSteps(interaction.steps, of: interaction.id, db: db)
         for feedback in interaction.feedback { _ = try Self.insertFeedback(feedback, db: db) }
@@ -41,8 +41,10 @@ extension SQLiteStore: InteractionStore {
     static func insertFeedback(_ feedback: Feedback, db: Database) throws -> Bool {
         try db.executeCached(
             sql: "INSERT OR IGNORE INTO feedback (id, interaction_id, rating, comment, source, signal, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [feedback.id, feedback.interactionId, feedback.rating?.rawValue, feedback.comment, feedback.source.rawValue,
-                        feedback.signal?.rawValue, feedback.createdAt])
+            arguments: [
+                feedback.id, feedback.interactionId, feedback.rating?.rawValue, feedback.comment, feedback.source.rawValue,
+                feedback.signal?.rawValue, feedback.createdAt
+            ])
         return db.changesCount > 0
     }
 
@@ -57,7 +59,7 @@ extension SQLiteStore: InteractionStore {
                 arguments: [
                     RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.latencyMs,
                     interaction.tokens.prompt, interaction.tokens.completion, RasiJSON.string(interaction.lessonsInjected),
-                    interaction.topic, interaction.error, interaction.updatedAt, interaction.id,
+                    interaction.topic, interaction.error, interaction.updatedAt, interaction.id
                 ])
             guard db.changesCount > 0 else { throw RasiError.notFound("interaction \(interaction.id)") }
             try Self.insertSteps(steps, of: interaction.id, db: db)
@@ -74,9 +76,10 @@ extension SQLiteStore: InteractionStore {
 
     public func interaction(turnKey: String, since: Date) async throws -> Interaction? {
         try await database.read { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM interactions WHERE turn_key = ? AND updated_at >= ? ORDER BY id DESC LIMIT 1",
-                arguments: [turnKey, since])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM interactions WHERE turn_key = ? AND updated_at >= ? ORDER BY id DESC LIMIT 1",
+                    arguments: [turnKey, since])
             else { return nil }
             return try Self.interaction(row, db: db, withDetail: true)
         }
@@ -86,10 +89,22 @@ extension SQLiteStore: InteractionStore {
         try await database.read { db in
             var clauses: [String] = []
             var arguments: StatementArguments = []
-            if let agent = filter.agent { clauses.append("i.agent = ?"); arguments += [agent] }
-            if let topic = filter.topic { clauses.append("i.topic = ?"); arguments += [topic] }
-            if let since = filter.since { clauses.append("i.created_at >= ?"); arguments += [since] }
-            if let before = filter.before { clauses.append(filter.oldestFirst ? "i.id > ?" : "i.id < ?"); arguments += [before] }
+            if let agent = filter.agent {
+                clauses.append("i.agent = ?")
+                arguments += [agent]
+            }
+            if let topic = filter.topic {
+                clauses.append("i.topic = ?")
+                arguments += [topic]
+            }
+            if let since = filter.since {
+                clauses.append("i.created_at >= ?")
+                arguments += [since]
+            }
+            if let before = filter.before {
+                clauses.append(filter.oldestFirst ? "i.id > ?" : "i.id < ?")
+                arguments += [before]
+            }
             if let flagged = filter.flagged {
                 clauses.append((flagged ? "" : "NOT ") + "EXISTS (SELECT 1 FROM flags f WHERE f.interaction_id = i.id AND f.resolved_at IS NULL)")
             }
@@ -125,10 +140,13 @@ extension SQLiteStore: InteractionStore {
 
     public func injections(lessonId: String, limit: Int) async throws -> [Injection] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM injections WHERE lesson_id = ? ORDER BY at DESC, rowid DESC LIMIT ?",
-                             arguments: [lessonId, limit]).map {
-                Injection(interactionId: $0["interaction_id"], lessonId: lessonId, version: $0["version"], rank: $0["rank"], score: $0["score"],
-                          at: $0["at"])
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM injections WHERE lesson_id = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+                arguments: [lessonId, limit]
+            ).map {
+                Injection(
+                    interactionId: $0["interaction_id"], lessonId: lessonId, version: $0["version"], rank: $0["rank"], score: $0["score"],
+                    at: $0["at"])
             }
         }
     }
@@ -138,9 +156,13 @@ extension SQLiteStore: InteractionStore {
         return try await database.read { db in
             let placeholders = Self.placeholders(interactionIds.count)
             var names: [String: [String]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT interaction_id, name FROM steps WHERE kind = 'tool_call' AND interaction_id IN (\(placeholders)) ORDER BY interaction_id, seq
-                """, arguments: StatementArguments(interactionIds)) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT interaction_id, name FROM steps WHERE kind = 'tool_call' \
+                    AND interaction_id IN (\(placeholders)) ORDER BY interaction_id, seq
+                    """, arguments: StatementArguments(interactionIds))
+            {
                 names[row["interaction_id"], default: []].append(row["name"] ?? "?")
             }
             return names
@@ -149,8 +171,10 @@ extension SQLiteStore: InteractionStore {
 
     static func insertSteps(_ steps: [Step], of interactionId: String, db: Database) throws {
         guard !steps.isEmpty else { return }
-        var seq = try Int.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM steps WHERE interaction_id = ?"),
-                                   arguments: [interactionId]) ?? 0
+        var seq =
+            try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM steps WHERE interaction_id = ?"),
+                arguments: [interactionId]) ?? 0
         for step in steps {
             seq += 1
             try db.executeCached(
@@ -160,8 +184,9 @@ extension SQLiteStore: InteractionStore {
     }
 
     static func insertFlag(_ flag: Flag, of interactionId: String, db: Database) throws {
-        try db.executeCached(sql: "INSERT OR IGNORE INTO flags (interaction_id, rule, reason, created_at) VALUES (?, ?, ?, ?)",
-                       arguments: [interactionId, flag.rule?.rawValue, flag.reason, flag.createdAt])
+        try db.executeCached(
+            sql: "INSERT OR IGNORE INTO flags (interaction_id, rule, reason, created_at) VALUES (?, ?, ?, ?)",
+            arguments: [interactionId, flag.rule?.rawValue, flag.reason, flag.createdAt])
     }
 
     /// Builds an interaction from its row; `withDetail` adds messages and steps, which lists leave out.
@@ -177,15 +202,17 @@ extension SQLiteStore: InteractionStore {
             db, sql: "SELECT rule, reason, created_at FROM flags WHERE interaction_id = ? AND resolved_at IS NULL ORDER BY id", arguments: [id]
         ).map { Flag(rule: ($0["rule"] as String?).flatMap(FlagRule.init), reason: $0["reason"], createdAt: $0["created_at"]) }
         interaction.feedback = try Row.fetchAll(db, sql: "SELECT * FROM feedback WHERE interaction_id = ? ORDER BY id", arguments: [id]).map {
-            Feedback(id: $0["id"], interactionId: id, rating: ($0["rating"] as String?).flatMap(Rating.init), comment: $0["comment"],
-                     source: FeedbackSource(rawValue: $0["source"]) ?? .user, signal: ($0["signal"] as String?).flatMap(Signal.init),
-                     createdAt: $0["created_at"])
+            Feedback(
+                id: $0["id"], interactionId: id, rating: ($0["rating"] as String?).flatMap(Rating.init), comment: $0["comment"],
+                source: FeedbackSource(rawValue: $0["source"]) ?? .user, signal: ($0["signal"] as String?).flatMap(Signal.init),
+                createdAt: $0["created_at"])
         }
         if withDetail {
             interaction.messages = json(JSONValue.self, row, "messages") ?? .null
             interaction.steps = try Row.fetchAll(db, sql: "SELECT * FROM steps WHERE interaction_id = ? ORDER BY seq", arguments: [id]).map {
-                Step(kind: Step.Kind(rawValue: $0["kind"]) ?? .message, name: $0["name"], arguments: $0["arguments"],
-                     content: $0["content"], callId: $0["call_id"], at: $0["at"])
+                Step(
+                    kind: Step.Kind(rawValue: $0["kind"]) ?? .message, name: $0["name"], arguments: $0["arguments"],
+                    content: $0["content"], callId: $0["call_id"], at: $0["at"])
             }
         }
         return interaction

@@ -22,8 +22,9 @@ extension SQLiteStore: JudgeStore {
 
     public func claimJob(owner: String, now: Date) async throws -> Job? {
         try await database.write { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM jobs WHERE status = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1", arguments: [now])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM jobs WHERE status = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1", arguments: [now])
             else { return nil }
             var job = Self.job(row)
             job.status = .running
@@ -38,11 +39,12 @@ extension SQLiteStore: JudgeStore {
         _ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date
     ) async throws -> Bool {
         let finished = try await database.write { db in
-            let (status, runAfter, error): (Job.Status, Date, String?) = switch outcome {
-            case .done: (.done, job.runAfter, nil)
-            case .retry(let at, let error): (.queued, at, error)
-            case .failed(let error): (.failed, job.runAfter, error)
-            }
+            let (status, runAfter, error): (Job.Status, Date, String?) =
+                switch outcome {
+                case .done: (.done, job.runAfter, nil)
+                case .retry(let at, let error): (.queued, at, error)
+                case .failed(let error): (.failed, job.runAfter, error)
+                }
             try db.execute(
                 sql: """
                     UPDATE jobs SET status = ?, owner = NULL, run_after = ?, last_error = ?, finished_at = ?
@@ -61,9 +63,10 @@ extension SQLiteStore: JudgeStore {
     public func releaseJobs(owner: String?) async throws -> Int {
         try await database.write { db in
             if let owner {
-                try db.execute(sql: """
-                    UPDATE jobs SET status = 'queued', owner = NULL, attempts = max(attempts - 1, 0) WHERE status = 'running' AND owner = ?
-                    """, arguments: [owner])
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET status = 'queued', owner = NULL, attempts = max(attempts - 1, 0) WHERE status = 'running' AND owner = ?
+                        """, arguments: [owner])
             } else {
                 try db.execute(sql: "UPDATE jobs SET status = 'queued', owner = NULL WHERE status = 'running'")
             }
@@ -74,8 +77,10 @@ extension SQLiteStore: JudgeStore {
     public func listJobs(status: Job.Status?, limit: Int) async throws -> [Job] {
         try await database.read { db in
             if let status {
-                return try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id LIMIT ?",
-                                        arguments: [status.rawValue, limit]).map(Self.job)
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id LIMIT ?",
+                    arguments: [status.rawValue, limit]
+                ).map(Self.job)
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY created_at, id LIMIT ?", arguments: [limit]).map(Self.job)
         }
@@ -98,7 +103,7 @@ extension SQLiteStore: JudgeStore {
             arguments: [
                 run.id, run.interactionId, run.jobId, run.status.rawValue, run.model, RasiJSON.string(run.prompt),
                 RasiJSON.string(run.outputs), run.verdict.map { RasiJSON.string($0) }, run.lessonId, run.error,
-                run.tokens.prompt, run.tokens.completion, run.latencyMs, run.createdAt,
+                run.tokens.prompt, run.tokens.completion, run.latencyMs, run.createdAt
             ])
     }
 

@@ -40,8 +40,9 @@ extension SQLiteStore: KeyStore {
     }
 
     static func key(_ row: Row) -> APIKey {
-        APIKey(id: row["id"], name: row["name"], role: Role(rawValue: row["role"]) ?? .agent, prefix: row["prefix"],
-               createdAt: row["created_at"], revokedAt: row["revoked_at"])
+        APIKey(
+            id: row["id"], name: row["name"], role: Role(rawValue: row["role"]) ?? .agent, prefix: row["prefix"],
+            createdAt: row["created_at"], revokedAt: row["revoked_at"])
     }
 }
 
@@ -52,17 +53,21 @@ extension SQLiteStore: SessionStore {
         try await database.write { db in
             // Expired sessions go as new ones come, so the table stays the size of the signed-in team.
             try db.execute(sql: "DELETE FROM sessions WHERE expires_at < ?", arguments: [now])
-            try db.execute(sql: "INSERT INTO sessions (secret_hash, key_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [secretHash, keyId, csrfToken, now, expiresAt])
+            try db.execute(
+                sql: "INSERT INTO sessions (secret_hash, key_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [secretHash, keyId, csrfToken, now, expiresAt])
         }
     }
 
     public func session(secretHash: String, now: Date) async throws -> PanelSession? {
         try await database.read { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT k.*, s.csrf_token, s.expires_at FROM sessions s JOIN api_keys k ON k.id = s.key_id
-                WHERE s.secret_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL
-                """, arguments: [secretHash, now])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT k.*, s.csrf_token, s.expires_at FROM sessions s JOIN api_keys k ON k.id = s.key_id
+                        WHERE s.secret_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL
+                        """, arguments: [secretHash, now])
             else { return nil }
             return PanelSession(key: Self.key(row), csrfToken: row["csrf_token"], expiresAt: row["expires_at"])
         }

@@ -71,10 +71,13 @@ extension SQLiteStore: LessonStore {
 
     public func lessonsWithoutEmbedding(model: String) async throws -> [Lesson] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(Self.lessonColumns) FROM lessons l LEFT JOIN lesson_embeddings e ON e.lesson_id = l.id AND e.model = ?
-                WHERE e.lesson_id IS NULL
-                """, arguments: [model]).map(Self.lesson)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.lessonColumns) FROM lessons l LEFT JOIN lesson_embeddings e ON e.lesson_id = l.id AND e.model = ?
+                    WHERE e.lesson_id IS NULL
+                    """, arguments: [model]
+            ).map(Self.lesson)
         }
     }
 
@@ -124,8 +127,9 @@ extension SQLiteStore: LessonStore {
         let deleted = try await database.write { db in
             try db.execute(sql: "DELETE FROM lessons WHERE id = ?", arguments: [id])
             guard db.changesCount > 0 else { return false }
-            try db.execute(sql: "UPDATE lesson_versions SET deleted_at = ?, deleted_by = ? WHERE lesson_id = ? AND deleted_at IS NULL",
-                           arguments: [Date(), by, id])
+            try db.execute(
+                sql: "UPDATE lesson_versions SET deleted_at = ?, deleted_by = ? WHERE lesson_id = ? AND deleted_at IS NULL",
+                arguments: [Date(), by, id])
             return true
         }
         if deleted { removeFromIndexes(id) }
@@ -136,25 +140,41 @@ extension SQLiteStore: LessonStore {
         try await database.read { db in
             var clauses: [String] = []
             var arguments: StatementArguments = []
-            if let agent = filter.agent { clauses.append("l.agent = ?"); arguments += [agent] }
-            if let status = filter.status { clauses.append("l.status = ?"); arguments += [status.rawValue] }
-            if let topic = filter.topic { clauses.append("l.topic = ?"); arguments += [topic] }
-            if let before = filter.before { clauses.append("l.id < ?"); arguments += [before] }
+            if let agent = filter.agent {
+                clauses.append("l.agent = ?")
+                arguments += [agent]
+            }
+            if let status = filter.status {
+                clauses.append("l.status = ?")
+                arguments += [status.rawValue]
+            }
+            if let topic = filter.topic {
+                clauses.append("l.topic = ?")
+                arguments += [topic]
+            }
+            if let before = filter.before {
+                clauses.append("l.id < ?")
+                arguments += [before]
+            }
             if let text = filter.text, let pattern = Self.matchAll(TextTerms.words(text)) {
                 clauses.append("l.rowid IN (SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH ?)")
                 arguments += [pattern]
             }
             let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-            return try Row.fetchAll(db, sql: "SELECT \(Self.lessonColumns) FROM lessons l \(whereSQL) ORDER BY l.id DESC LIMIT ?",
-                                    arguments: arguments + [filter.limit]).map(Self.lesson)
+            return try Row.fetchAll(
+                db, sql: "SELECT \(Self.lessonColumns) FROM lessons l \(whereSQL) ORDER BY l.id DESC LIMIT ?",
+                arguments: arguments + [filter.limit]
+            ).map(Self.lesson)
         }
     }
 
     public func lessonHistory(id: String) async throws -> [LessonVersion] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT snapshot, changed_by, changed_at FROM lesson_versions WHERE lesson_id = ? ORDER BY version",
-                             arguments: [id])
-                .compactMap(Self.lessonVersion)
+            try Row.fetchAll(
+                db, sql: "SELECT snapshot, changed_by, changed_at FROM lesson_versions WHERE lesson_id = ? ORDER BY version",
+                arguments: [id]
+            )
+            .compactMap(Self.lessonVersion)
         }
     }
 
@@ -172,7 +192,7 @@ extension SQLiteStore: LessonStore {
         let values: StatementArguments = [
             l.agent, l.topic, l.situation, l.did, l.shouldHaveDone, l.why, l.correctBehavior, l.polarity.rawValue,
             l.status.rawValue, l.confidence, l.sourceInteractionId, l.author, l.createdAt, l.updatedAt, l.version,
-            l.helpful, l.harmful, l.reviewReason,
+            l.helpful, l.harmful, l.reviewReason
         ]
         if insert {
             try db.execute(
@@ -258,8 +278,9 @@ extension SQLiteStore {
 
     public func resolveConflict(id: Int, by actor: String, resolution: String, at date: Date) async throws -> LessonConflict? {
         try await database.write { db in
-            try db.execute(sql: "UPDATE lesson_conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL",
-                           arguments: [date, actor, resolution, id])
+            try db.execute(
+                sql: "UPDATE lesson_conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL",
+                arguments: [date, actor, resolution, id])
             return try Row.fetchOne(db, sql: "SELECT * FROM lesson_conflicts WHERE id = ?", arguments: [id]).map(Self.conflict)
         }
     }
@@ -277,10 +298,13 @@ extension SQLiteStore {
 extension SQLiteStore {
     public func exportLessonVersions() async throws -> [LessonVersion] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT v.snapshot, v.changed_by, v.changed_at FROM lesson_versions v JOIN lessons l ON l.id = v.lesson_id
-                ORDER BY v.lesson_id, v.version
-                """).compactMap(Self.lessonVersion)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT v.snapshot, v.changed_by, v.changed_at FROM lesson_versions v JOIN lessons l ON l.id = v.lesson_id
+                    ORDER BY v.lesson_id, v.version
+                    """
+            ).compactMap(Self.lessonVersion)
         }
     }
 
@@ -291,12 +315,20 @@ extension SQLiteStore {
             var newest: [String: Lesson] = [:]
             for version in versions {
                 let lesson = version.lesson
-                let known = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM lesson_versions WHERE lesson_id = ? AND version = ?)",
-                                              arguments: [lesson.id, lesson.version]) ?? false
-                if known { result.skipped += 1; continue }
-                try db.execute(sql: "INSERT INTO lesson_versions (lesson_id, version, snapshot, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [lesson.id, lesson.version, RasiJSON.string(lesson), version.changedBy,
-                                           Timestamp.wholeMillisecond(version.changedAt)])
+                let known =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT EXISTS (SELECT 1 FROM lesson_versions WHERE lesson_id = ? AND version = ?)",
+                        arguments: [lesson.id, lesson.version]) ?? false
+                if known {
+                    result.skipped += 1
+                    continue
+                }
+                try db.execute(
+                    sql: "INSERT INTO lesson_versions (lesson_id, version, snapshot, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        lesson.id, lesson.version, RasiJSON.string(lesson), version.changedBy,
+                        Timestamp.wholeMillisecond(version.changedAt)
+                    ])
                 result.added += 1
                 if (newest[lesson.id]?.version ?? 0) < lesson.version { newest[lesson.id] = lesson }
             }

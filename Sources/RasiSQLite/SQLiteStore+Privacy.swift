@@ -21,22 +21,22 @@ extension SQLiteStore: PrivacyStore {
         while true {
             let batch = try await database.write { db -> PurgeCount in
                 var batch = PurgeCount()
-                let ids = try String.fetchAll(db, sql: "SELECT id FROM interactions WHERE \(condition) LIMIT 1000", arguments: arguments)
+                let ids = try String.fetchAll(
+                    db, sql: "SELECT id FROM interactions WHERE \(condition) LIMIT \(PurgeCount.batchSize)", arguments: arguments)
                 guard !ids.isEmpty else { return batch }
                 let placeholders = Self.placeholders(ids.count)
                 let list = StatementArguments(ids)
-                batch.feedback = try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM feedback WHERE interaction_id IN (\(placeholders))", arguments: list) ?? 0
-                batch.judgeRuns = try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM judge_runs WHERE interaction_id IN (\(placeholders))", arguments: list) ?? 0
+                batch.feedback =
+                    try Int.fetchOne(
+                        db, sql: "SELECT count(*) FROM feedback WHERE interaction_id IN (\(placeholders))", arguments: list) ?? 0
+                batch.judgeRuns =
+                    try Int.fetchOne(
+                        db, sql: "SELECT count(*) FROM judge_runs WHERE interaction_id IN (\(placeholders))", arguments: list) ?? 0
                 try db.execute(sql: "DELETE FROM interactions WHERE id IN (\(placeholders))", arguments: list)
                 batch.interactions = db.changesCount
                 return batch
             }
-            count.interactions += batch.interactions
-            count.feedback += batch.feedback
-            count.judgeRuns += batch.judgeRuns
-            if batch.interactions < 1000 { return count }
+            if count.add(batch: batch) { return count }
         }
     }
 
@@ -45,8 +45,9 @@ extension SQLiteStore: PrivacyStore {
     }
 
     static func insertAudit(_ entry: AuditEntry, db: Database) throws {
-        try db.execute(sql: "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [entry.at, entry.actor, entry.action, entry.target, entry.detail])
+        try db.execute(
+            sql: "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            arguments: [entry.at, entry.actor, entry.action, entry.target, entry.detail])
     }
 
     public func listAudit(limit: Int, before: Int?) async throws -> [AuditEntry] {

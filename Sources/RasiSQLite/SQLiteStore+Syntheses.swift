@@ -18,8 +18,10 @@ extension SQLiteStore: SynthesisStore {
                     INSERT OR IGNORE INTO syntheses (key, agent, prompt, output, model, prompt_tokens, completion_tokens, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [synthesis.key, synthesis.agent, RasiJSON.string(synthesis.prompt), synthesis.output, synthesis.model,
-                            synthesis.tokens.prompt, synthesis.tokens.completion, synthesis.createdAt])
+                arguments: [
+                    synthesis.key, synthesis.agent, RasiJSON.string(synthesis.prompt), synthesis.output, synthesis.model,
+                    synthesis.tokens.prompt, synthesis.tokens.completion, synthesis.createdAt
+                ])
         }
     }
 

@@ -51,11 +51,13 @@ public final class SQLiteStore: Sendable {
     private func loadRows() throws {
         let generation = cache.generation
         try database.read { db in
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT \(Self.lessonColumns), l.rowid, e.vector FROM lessons l
-                LEFT JOIN lesson_embeddings e ON e.lesson_id = l.id AND e.model = ?
-                WHERE l.status = 'active'
-                """, arguments: [embeddingModel])
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT \(Self.lessonColumns), l.rowid, e.vector FROM lessons l
+                    LEFT JOIN lesson_embeddings e ON e.lesson_id = l.id AND e.model = ?
+                    WHERE l.status = 'active'
+                    """, arguments: [embeddingModel])
             while let row = try rows.next() {
                 let lesson = Self.lesson(row)
                 cache.insert(lesson, row: row[Self.lessonColumnCount], readAt: generation)
@@ -158,11 +160,13 @@ extension Database {
 
 // MARK: - Moving to another store
 
-extension SQLiteStore {
+extension SQLiteStore: TableSource {
     /// The tables rasi keeps, parents before children, as `rasi migrate` copies them.
+    public var tableNames: [String] { Self.tables }
+
     public static let tables = [
         "api_keys", "sessions", "interactions", "steps", "feedback", "flags", "lessons", "lesson_versions", "lesson_embeddings",
-        "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses", "topics", "audit_log", "evaluations",
+        "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses", "topics", "audit_log", "evaluations"
     ]
 
     /// A page of a table's rows in storage order, after the row `after` (a rowid), every value
@@ -171,21 +175,25 @@ extension SQLiteStore {
     public func tableRows(_ table: String, after: Int64, limit: Int) async throws -> (columns: [String], rows: [(rowid: Int64, values: [String?])]) {
         guard Self.tables.contains(table) else { throw RasiError.invalidField("table", "unknown table \(table)") }
         return try await database.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT *, rowid AS rasi_rowid FROM \(table) WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                                        arguments: [after, limit])
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT *, rowid AS rasi_rowid FROM \(table) WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                arguments: [after, limit])
             let columns = try db.columns(in: table).map(\.name) + ["rowid"]
-            return (columns, rows.map { row in
-                let values: [String?] = row.databaseValues.map { value in
-                    switch value.storage {
-                    case .null: return nil
-                    case .int64(let number): return String(number)
-                    case .double(let number): return String(number)
-                    case .string(let text): return text
-                    case .blob(let data): return "[" + Self.floats(data).map { String($0) }.joined(separator: ",") + "]"
+            return (
+                columns,
+                rows.map { row in
+                    let values: [String?] = row.databaseValues.map { value in
+                        switch value.storage {
+                        case .null: return nil
+                        case .int64(let number): return String(number)
+                        case .double(let number): return String(number)
+                        case .string(let text): return text
+                        case .blob(let data): return "[" + Self.floats(data).map { String($0) }.joined(separator: ",") + "]"
+                        }
                     }
+                    return (row["rasi_rowid"], values)
                 }
-                return (row["rasi_rowid"], values)
-            })
+            )
         }
     }
 

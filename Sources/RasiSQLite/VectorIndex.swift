@@ -212,8 +212,9 @@ public final class FlatVectorIndex: Sendable {
             if let graph = partition.graph {
                 // Over-fetch past stale nodes, then keep each lesson's live node only.
                 let hits = graph.hnsw.search(query, k: k + min(graph.stale, 4 * k), ef: beam(for: partition.ids.count))
-                return Array(hits.lazy.filter { graph.liveNode[graph.lessonOf[$0.id]] == $0.id }
-                    .map { (graph.lessonOf[$0.id], $0.score) }.prefix(k))
+                return Array(
+                    hits.lazy.filter { graph.liveNode[graph.lessonOf[$0.id]] == $0.id }
+                        .map { (graph.lessonOf[$0.id], $0.score) }.prefix(k))
             }
             var top = TopK(k: k)
             partition.vectors.withUnsafeBufferPointer { vectors in
@@ -288,7 +289,8 @@ struct TopK {
             heap[0] = (row, score)
             var i = 0
             while true {
-                let left = 2 * i + 1, right = left + 1
+                let left = 2 * i + 1
+                let right = left + 1
                 var smallest = i
                 if left < heap.count, heap[left].score < heap[smallest].score { smallest = left }
                 if right < heap.count, heap[right].score < heap[smallest].score { smallest = right }

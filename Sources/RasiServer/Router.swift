@@ -9,15 +9,17 @@ public func buildRouter(_ services: RasiServices, metrics: PrometheusCollectorRe
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
     let limits = ServerLimits(services.configuration)
-    let routes = GuardedRouter(router: router, keys: services.credentials, maxFormBytes: limits.maxBodyBytes,
-                               limiter: RateLimiter(rate: limits.rateLimit, burst: limits.rateBurst))
+    let routes = GuardedRouter(
+        router: router, keys: services.credentials, maxFormBytes: limits.maxBodyBytes,
+        limiter: RateLimiter(rate: limits.rateLimit, burst: limits.rateBurst))
     routes.on(.get, "/healthz", .open) { _, _ in
         // Serving either way; "building" says retrieval is exact, and slower, until the vector graphs are in use.
         try JSONBody.response(["status": "ok", "indexes": services.indexesBuilding ? "building" : "ready"])
     }
     routes.on(.get, "/metrics", .role(.agent)) { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                 body: .init(byteBuffer: ByteBuffer(string: metrics.emitToString())))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(string: metrics.emitToString())))
     }
     GatewayController(services: services, limits: limits).register(routes)
     InteractionsController(services: services, limits: limits).register(routes)
@@ -28,7 +30,7 @@ public func buildRouter(_ services: RasiServices, metrics: PrometheusCollectorRe
     PrivacyController(services: services).register(routes)
     EvaluationsController(services: services, limits: limits).register(routes)
     KeysController(services: services, limits: limits).register(routes)
-    PanelController(services: services).register(routes)
+    PanelController(services: services, limits: limits).register(routes)
     // Described last, so the document covers every route registered above (and itself).
     let entries = routes.entries + [RouteEntry(method: .get, path: "/openapi.json", access: .open)]
     let document = RasiJSON.canonical(OpenAPI.document(routes: entries))

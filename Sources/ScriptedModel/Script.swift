@@ -176,7 +176,8 @@ extension Script {
 
 extension Script.Condition {
     func holds(for prompt: Prompt) -> Bool {
-        let user = prompt.lastUser.lowercased(), whole = prompt.whole.lowercased()
+        let user = prompt.lastUser.lowercased()
+        let whole = prompt.whole.lowercased()
         if let texts = lastUserContains?.values, !texts.allSatisfy({ user.contains($0.lowercased()) }) { return false }
         if let texts = lastUserContainsAny?.values, !texts.contains(where: { user.contains($0.lowercased()) }) { return false }
         if let texts = promptContains?.values, !texts.allSatisfy({ whole.contains($0.lowercased()) }) { return false }

@@ -55,9 +55,15 @@ public enum ScriptedModelServer {
             try await chatCompletion(request, context: context, state: state)
         }
         router.get("/v1/models") { _, _ in
-            json(.object(["object": .string("list"), "data": .array([.object([
-                "id": .string(modelName), "object": .string("model"), "owned_by": .string("rasi"), "created": 0,
-            ])])]))
+            json(
+                .object([
+                    "object": .string("list"),
+                    "data": .array([
+                        .object([
+                            "id": .string(modelName), "object": .string("model"), "owned_by": .string("rasi"), "created": 0
+                        ])
+                    ])
+                ]))
         }
         router.post("/v1/embeddings") { request, _ in
             var request = request
@@ -67,13 +73,17 @@ public enum ScriptedModelServer {
             }
             let inputs = json["input"]?.arrayValue?.compactMap(\.stringValue) ?? json["input"]?.stringValue.map { [$0] } ?? []
             guard !inputs.isEmpty else { return errorResponse(status: 400, message: "input is required") }
-            return Self.json(.object([
-                "object": .string("list"), "model": json["model"] ?? .string(modelName),
-                "data": .array(inputs.enumerated().map { index, text in .object([
-                    "object": .string("embedding"), "index": .int(Int64(index)),
-                    "embedding": .array(embedding(text).map { .double(Double($0)) }),
-                ]) }),
-            ]))
+            return Self.json(
+                .object([
+                    "object": .string("list"), "model": json["model"] ?? .string(modelName),
+                    "data": .array(
+                        inputs.enumerated().map { index, text in
+                            .object([
+                                "object": .string("embedding"), "index": .int(Int64(index)),
+                                "embedding": .array(embedding(text).map { .double(Double($0)) })
+                            ])
+                        })
+                ]))
         }
         router.get("/_scripted/requests") { _, _ in
             json(.object(["requests": .array(await state.requests)]))
@@ -129,7 +139,7 @@ public enum ScriptedModelServer {
         let completionTokens = max(1, ((content ?? "") + (reply.reasoning ?? "") + calls.map(\.arguments).joined()).count / 4)
         let usage: JSONValue = .object([
             "prompt_tokens": .int(Int64(promptTokens)), "completion_tokens": .int(Int64(completionTokens)),
-            "total_tokens": .int(Int64(promptTokens + completionTokens)),
+            "total_tokens": .int(Int64(promptTokens + completionTokens))
         ])
         let id = "chatcmpl-scripted-\(n)"
 
@@ -137,23 +147,27 @@ public enum ScriptedModelServer {
             var message: [String: JSONValue] = ["role": .string("assistant"), "content": content.map(JSONValue.string) ?? .null]
             if let reasoning = reply.reasoning { message["reasoning_content"] = .string(reasoning) }
             if !calls.isEmpty {
-                message["tool_calls"] = .array(calls.map { call in .object([
-                    "id": .string(call.id), "type": .string("function"),
-                    "function": .object(["name": .string(call.name), "arguments": .string(call.arguments)]),
-                ]) })
+                message["tool_calls"] = .array(
+                    calls.map { call in
+                        .object([
+                            "id": .string(call.id), "type": .string("function"),
+                            "function": .object(["name": .string(call.name), "arguments": .string(call.arguments)])
+                        ])
+                    })
             }
-            return Self.json(.object([
-                "id": .string(id), "object": .string("chat.completion"), "created": 0, "model": .string(model),
-                "choices": .array([.object(["index": 0, "message": .object(message), "finish_reason": .string(finish)])]),
-                "usage": usage,
-            ]))
+            return Self.json(
+                .object([
+                    "id": .string(id), "object": .string("chat.completion"), "created": 0, "model": .string(model),
+                    "choices": .array([.object(["index": 0, "message": .object(message), "finish_reason": .string(finish)])]),
+                    "usage": usage
+                ]))
         }
 
         let includeUsage = json["stream_options"]?["include_usage"]?.boolValue == true
         func chunk(_ delta: [String: JSONValue], finish: String? = nil) -> JSONValue {
             var object: [String: JSONValue] = [
                 "id": .string(id), "object": .string("chat.completion.chunk"), "created": 0, "model": .string(model),
-                "choices": .array([.object(["index": 0, "delta": .object(delta), "finish_reason": finish.map(JSONValue.string) ?? .null])]),
+                "choices": .array([.object(["index": 0, "delta": .object(delta), "finish_reason": finish.map(JSONValue.string) ?? .null])])
             ]
             if includeUsage { object["usage"] = .null }
             return .object(object)
@@ -163,23 +177,34 @@ public enum ScriptedModelServer {
         let firstContent = events.count
         for piece in words(content ?? "") { events.append(chunk(["content": .string(piece)])) }
         for (index, call) in calls.enumerated() {
-            events.append(chunk(["tool_calls": .array([.object([
-                "index": .int(Int64(index)), "id": .string(call.id), "type": .string("function"),
-                "function": .object(["name": .string(call.name), "arguments": .string("")]),
-            ])])]))
+            events.append(
+                chunk([
+                    "tool_calls": .array([
+                        .object([
+                            "index": .int(Int64(index)), "id": .string(call.id), "type": .string("function"),
+                            "function": .object(["name": .string(call.name), "arguments": .string("")])
+                        ])
+                    ])
+                ]))
             let half = call.arguments.index(call.arguments.startIndex, offsetBy: call.arguments.count / 2)
             for part in [String(call.arguments[..<half]), String(call.arguments[half...])] where !part.isEmpty {
-                events.append(chunk(["tool_calls": .array([.object([
-                    "index": .int(Int64(index)), "function": .object(["arguments": .string(part)]),
-                ])])]))
+                events.append(
+                    chunk([
+                        "tool_calls": .array([
+                            .object([
+                                "index": .int(Int64(index)), "function": .object(["arguments": .string(part)])
+                            ])
+                        ])
+                    ]))
             }
         }
         events.append(chunk([:], finish: finish))
         if includeUsage {
-            events.append(.object([
-                "id": .string(id), "object": .string("chat.completion.chunk"), "created": 0, "model": .string(model),
-                "choices": .array([]), "usage": usage,
-            ]))
+            events.append(
+                .object([
+                    "id": .string(id), "object": .string("chat.completion.chunk"), "created": 0, "model": .string(model),
+                    "choices": .array([]), "usage": usage
+                ]))
         }
         let gate = reply.holdAfterFirstChunk
         let allEvents = events
@@ -230,7 +255,8 @@ public enum ScriptedModelServer {
     }
 
     static func errorResponse(status: Int, message: String) -> Response {
-        json(.object(["error": .object(["message": .string(message), "type": .string("scripted_error"), "code": .string("scripted")])]),
-             status: .init(code: status))
+        json(
+            .object(["error": .object(["message": .string(message), "type": .string("scripted_error"), "code": .string("scripted")])]),
+            status: .init(code: status))
     }
 }

@@ -46,7 +46,10 @@ enum ToolRouter {
         return String(line)
     }
 
-    static let ignored: Set<String> = ["the", "and", "for", "you", "can", "what", "how", "with", "that", "this", "please", "are", "was", "have", "from", "tell", "want", "need", "would", "like", "there", "when", "does", "about"]
+    static let ignored: Set<String> = [
+        "the", "and", "for", "you", "can", "what", "how", "with", "that", "this", "please", "are", "was", "have", "from", "tell", "want", "need",
+        "would", "like", "there", "when", "does", "about"
+    ]
 
     static func words(_ text: String) -> Set<String> {
         var found = Set<String>()

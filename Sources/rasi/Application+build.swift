@@ -1,96 +1,148 @@
 import AsyncHTTPClient
+import Foundation
 import Hummingbird
 import Logging
-import Foundation
 import Metrics
 import Prometheus
 import RasiCore
+import RasiEmbeddings
 import RasiEngine
 import RasiModelClient
-import RasiServer
-import RasiEmbeddings
 import RasiPostgres
 import RasiSQLite
+import RasiServer
 import ServiceLifecycle
 
-/// Opens the store named by a database URL, migrated to the latest schema: a SQLite file (with
-/// an embedding model, its vectors are loaded into the in-process index) or PostgreSQL.
-public func openStore(url: String, embeddingModel: String? = nil, dimensions: Int = 384) async throws -> any RasiStore {
+/// The store a database URL names: a SQLite file, opened and migrated (with an embedding model,
+/// its vectors are loaded into the in-process index), or PostgreSQL, which connects only once
+/// its pool runs (`StoreService` in the server, `withStore` elsewhere).
+func openStore(url: String, embeddingModel: String? = nil, dimensions: Int = 384, logger: Logger) throws -> any RasiStore {
     if let path = SQLiteStore.path(fromURL: url) {
         return try SQLiteStore(path: path, embeddingModel: embeddingModel, dimensions: dimensions)
     }
     if PostgresStore.accepts(url) {
-        return try await PostgresStore(url: url, embeddingModel: embeddingModel, dimensions: dimensions)
+        return try PostgresStore(url: url, embeddingModel: embeddingModel, dimensions: dimensions, logger: logger)
     }
     throw RasiError.invalidField("RASI_DATABASE_URL", "must be sqlite:PATH or postgres://user:password@host:port/database, got \(url)")
 }
 
-public func openStore(_ configuration: RasiConfiguration, embeddingModel: String? = nil, dimensions: Int = 384) async throws -> any RasiStore {
-    try await openStore(url: configuration.databaseURL, embeddingModel: embeddingModel, dimensions: dimensions)
+/// Readies a store opened by `openStore` once its pool runs: PostgreSQL's schema migrated.
+func prepareStore(_ store: any RasiStore) async throws {
+    if let postgres = store as? PostgresStore { try await postgres.migrate() }
 }
 
-/// Closes a store's connections, if it has any (PostgreSQL's pool).
-public func closeStore(_ store: any RasiStore) async {
-    if let postgres = store as? PostgresStore { await postgres.shutdown() }
+/// The store `configuration` names, usable for the duration of `body` (migrated, its pool
+/// running in a child task), and closed when `body` returns or throws: the command line's way.
+func withStore<T>(
+    _ configuration: RasiConfiguration, embeddingModel: String? = nil, dimensions: Int = 384, logger: Logger = Logger(label: "rasi"),
+    _ body: (any RasiStore) async throws -> T
+) async throws -> T {
+    let store = try openStore(url: configuration.databaseURL, embeddingModel: embeddingModel, dimensions: dimensions, logger: logger)
+    guard let postgres = store as? PostgresStore else { return try await body(store) }
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await postgres.run() }
+        defer { group.cancelAll() }
+        try await postgres.migrate()
+        return try await body(store)
+    }
 }
 
-/// Keeps the store open while the server runs, and closes it last, after everything that uses it.
+/// The store's connections as a service of the server: PostgreSQL's pool runs until the graceful
+/// shutdown reaches it, last, after everything that uses it has stopped.
 struct StoreService: Service {
     let store: any RasiStore
 
     func run() async throws {
-        try? await gracefulShutdown()
-        await closeStore(store)
+        if let postgres = store as? PostgresStore {
+            await cancelWhenGracefulShutdown { await postgres.run() }
+        } else {
+            try? await gracefulShutdown()
+        }
     }
 }
 
-/// The server, ready to run: store opened and migrated, bootstrap key created.
-public func buildApplication(
+/// Holds a background service back until the store is ready (migrated, bootstrap key made), so the
+/// judge's queue and the sweeps never run against a schema that is not there yet.
+struct AfterStoreReady: Service {
+    let service: any Service
+    let ready: AsyncStream<Void>
+
+    func run() async throws {
+        // Ends at once when cancelled by the graceful shutdown before the store was ready.
+        for await _ in ready.cancelOnGracefulShutdown() { break }
+        guard !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
+        try await service.run()
+    }
+}
+
+/// The server, ready to run. The store's pool is the first service; before the server listens,
+/// the store is migrated, the bootstrap admin key made and missing embeddings filled in; only then
+/// do the judge's queue and the sweeps start. A failure there stops the start.
+func buildApplication(
     _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
-    let services = try await RasiServices.open(
-        configuration, httpClient: httpClient, metrics: PrometheusMetricsFactory(registry: metrics), logger: logger)
+    let embedder = try await loadEmbedder(configuration, httpClient: httpClient)
+    let store = try openStore(
+        url: configuration.databaseURL, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384, logger: logger)
+    let services = try makeServices(
+        configuration, store: store, embedder: embedder, httpClient: httpClient, metrics: PrometheusMetricsFactory(registry: metrics))
     let (router, _) = buildRouter(services, metrics: metrics)
-    return Application(
+    let (ready, storeReady) = AsyncStream.makeStream(of: Void.self)
+    var background: [any Service] = [
+        JudgeQueue(services: services, logger: logger), PeriodicService.abandonmentSweeper(services: services, logger: logger)
+    ]
+    if let days = configuration.retentionDays {
+        background.append(PeriodicService.retention(days: days, services: services, logger: logger))
+    }
+    var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "rasi"),
-        // Stopped after the HTTP server, so no request is left waiting on them.
-        services: backgroundServices(services, logger: logger),
+        // Stopped in reverse order, after the HTTP server: the store last.
+        services: [StoreService(store: store)] + background.map { AfterStoreReady(service: $0, ready: ready) },
         logger: logger)
-}
-
-extension RasiServices {
-    /// rasi's parts over the configured store, embedder and models, ready for the server or for
-    /// the Swift library in process: store opened and migrated, bootstrap key created, missing
-    /// embeddings made. Close the store with `closeStore(services.store)` when done.
-    public static func open(
-        _ configuration: RasiConfiguration, httpClient: HTTPClient, metrics: any MetricsFactory = MetricsSystem.factory, logger: Logger
-    ) async throws -> RasiServices {
-        // Cached, so the request retrieval embeds is not embedded again to detect the next turn's rephrase.
-        let embedder = try await loadEmbedder(configuration, httpClient: httpClient).map { (name: $0.name, model: CachingEmbedder($0.model) as any Embedder) }
-        let store = try await openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
-        let retriever: any LessonRetriever = embedder.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
-            ?? LexicalRetriever(store: store)
-        let upstream = Upstream(client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
-                                timeoutSeconds: configuration.upstreamTimeoutSeconds)
-        let services = RasiServices(
-            configuration: configuration, store: store, retriever: retriever, redactor: try PIIRedactor(custom: configuration.redactPatterns), upstream: upstream,
-            judgeModel: OpenAIChatModel(upstream: judgeUpstream(configuration, httpClient: httpClient)),
-            embedder: embedder?.model, embeddingModel: embedder?.name, metrics: metrics)
-        try await services.bootstrapAdminKey(logger: logger)
-        try await services.backfillEmbeddings(logger: logger)
-        return services
+    app.beforeServerStarts {
+        try await prepareStore(store)
+        try await services.prepare(logger: logger)
+        storeReady.yield()
+        storeReady.finish()
     }
+    return app
 }
 
-/// The long-lived work beside the HTTP server: the judge's queue, the abandonment sweeper, and
-/// the retention purge when a retention period is set.
-func backgroundServices(_ services: RasiServices, logger: Logger) -> [any Service] {
-    // Stopped in reverse order: the store last.
-    var background: [any Service] = [StoreService(store: services.store), JudgeQueue(services: services, logger: logger), PeriodicService.abandonmentSweeper(services: services, logger: logger)]
-    if let days = services.configuration.retentionDays { background.append(PeriodicService.retention(days: days, services: services, logger: logger)) }
-    return background
+/// rasi's parts over an opened store and the configured embedder and models. Nothing is read or
+/// written yet: `prepare(logger:)` does that once the store is ready.
+func makeServices(
+    _ configuration: RasiConfiguration, store: any RasiStore, embedder: (name: String, model: any Embedder)?, httpClient: HTTPClient,
+    metrics: any MetricsFactory = MetricsSystem.factory
+) throws -> RasiServices {
+    // Cached, so the request retrieval embeds is not embedded again to detect the next turn's rephrase.
+    let cached = embedder.map { (name: $0.name, model: CachingEmbedder($0.model) as any Embedder) }
+    let retriever: any LessonRetriever =
+        cached.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
+        ?? LexicalRetriever(store: store)
+    let upstream = Upstream(
+        client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,
+        timeoutSeconds: configuration.upstreamTimeoutSeconds)
+    return RasiServices(
+        configuration: configuration, store: store, retriever: retriever, redactor: try PIIRedactor(custom: configuration.redactPatterns),
+        upstream: upstream, judgeModel: OpenAIChatModel(upstream: judgeUpstream(configuration, httpClient: httpClient)),
+        embedder: cached?.model, embeddingModel: cached?.name, metrics: metrics)
+}
+
+/// rasi's parts over the configured store, embedder and models for the duration of `body`, for
+/// the command line and the Swift library in process: store migrated, bootstrap key created,
+/// missing embeddings made; the store closed afterwards.
+func withServices<T>(
+    _ configuration: RasiConfiguration, httpClient: HTTPClient, logger: Logger, _ body: (RasiServices) async throws -> T
+) async throws -> T {
+    let embedder = try await loadEmbedder(configuration, httpClient: httpClient)
+    return try await withStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384, logger: logger) {
+        store in
+        let services = try makeServices(configuration, store: store, embedder: embedder, httpClient: httpClient)
+        try await services.prepare(logger: logger)
+        return try await body(services)
+    }
 }
 
 /// The judge's endpoint: its own when configured, else the upstream's (with the upstream's key).
@@ -125,16 +177,4 @@ func makeHTTPClient(_ configuration: RasiConfiguration) -> HTTPClient {
     Upstream.makeClient(
         connectTimeoutSeconds: configuration.upstreamConnectTimeoutSeconds, timeoutSeconds: configuration.upstreamTimeoutSeconds,
         maxInFlight: configuration.maxInFlight)
-}
-
-extension LocalRasi {
-    /// rasi in this process over the store and embedder `configuration` names, migrated and ready.
-    static func open(_ configuration: RasiConfiguration, httpClient: HTTPClient, logger: Logger = Logger(label: "rasi.agent")) async throws -> LocalRasi {
-        LocalRasi(services: try await RasiServices.open(configuration, httpClient: httpClient, logger: logger), logger: logger)
-    }
-
-    /// Closes the store's connections.
-    func close() async {
-        await closeStore(services.store)
-    }
 }

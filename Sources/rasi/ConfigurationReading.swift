@@ -17,7 +17,7 @@ func configurationReader(flags: [String: String], environment: [String: String])
         EnvironmentVariablesProvider(
             environmentVariables: environment.filter { !$0.value.isEmpty },
             secretsSpecifier: .specific(Set(secrets.map(\.variable)))
-        ).prefixKeys(with: "rasi"),
+        ).prefixKeys(with: "rasi")
     ])
 }
 
@@ -56,7 +56,7 @@ extension RasiConfiguration {
     /// environment's settings (and, for an agent, over the file's default).
     mutating func loadPolicies(_ path: String) throws {
         guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONDecoder().decode(JSONValue.self, from: data), json.objectValue != nil
+            let json = try? JSONDecoder().decode(JSONValue.self, from: data), json.objectValue != nil
         else { throw RasiError.invalidField("RASI_POLICY_FILE", "cannot read a JSON object from \(path)") }
         for key in json.objectValue!.keys where !["default", "agents"].contains(key) {
             throw RasiError.invalidField("RASI_POLICY_FILE", "unknown key \"\(key)\"; expected default and agents")
@@ -176,8 +176,10 @@ struct Setting {
             },
             .number("sweep-interval", \.sweepIntervalSeconds, "Seconds between two runs of the abandonment sweeper."),
             .number("session-ttl", \.sessionSeconds, "Seconds an admin panel session lasts."),
-            Setting(key: "flag-rules", help: "Rules that flag an interaction for review, comma-separated, or none.",
-                    shownDefault: FlagRules.defaults.map(\.rawValue).sorted().joined(separator: ",")) {
+            Setting(
+                key: "flag-rules", help: "Rules that flag an interaction for review, comma-separated, or none.",
+                shownDefault: FlagRules.defaults.map(\.rawValue).sorted().joined(separator: ",")
+            ) {
                 $0.flagRules = try FlagRules.parse($1.list)
             },
             .text("judge-base-url", \.judge.baseURL, "The judge's endpoint, with /v1; the upstream's by default."),
@@ -188,8 +190,10 @@ struct Setting {
             .number("judge-attempts", \.judge.attempts, "Tries per judge run, later ones showing the model its mistake.", atLeast: 1),
             .number("judge-max-tries", \.judge.maxTries, "Tries per queued job when the judge's model cannot be reached.", atLeast: 1),
             .number("judge-backoff", \.judge.backoffSeconds, "Seconds before a queued job's first retry; doubled each time."),
-            Setting(key: "judge-auto-approve", help: "Judge-proposed lessons this confident (0 to 1) go live unreviewed.",
-                    shownDefault: "never") {
+            Setting(
+                key: "judge-auto-approve", help: "Judge-proposed lessons this confident (0 to 1) go live unreviewed.",
+                shownDefault: "never"
+            ) {
                 let confidence: Double = try $1.number()
                 guard (0...1).contains(confidence) else { throw $1.invalid("must be a confidence from 0 to 1") }
                 $0.judge.autoApproveAt = confidence
@@ -197,7 +201,7 @@ struct Setting {
             Setting(key: "judge-rubric", help: "A file of rubric items, one `name: question` a line, added to rasi's own.", shownDefault: nil) {
                 guard let text = try? String(contentsOfFile: $1.text, encoding: .utf8) else { throw $1.invalid("cannot read the file \($1.text)") }
                 $0.judge.extraRubric = try JudgeRubric.parseItems(text)
-            },
+            }
         ]
     }
 

@@ -85,9 +85,11 @@ struct Scenario: Service {
     }
 
     func ask(_ question: String, agentKey: String) async throws -> (answer: String, interaction: String, lessons: String) {
-        let (reply, headers) = try await call(.POST, "/v1/chat/completions", key: agentKey, json: [
-            "model": "demo", "messages": [["role": "user", "content": .string(question)]],
-        ], headers: [("X-RASI-Agent", "nutrition")])
+        let (reply, headers) = try await call(
+            .POST, "/v1/chat/completions", key: agentKey,
+            json: [
+                "model": "demo", "messages": [["role": "user", "content": .string(question)]]
+            ], headers: [("X-RASI-Agent", "nutrition")])
         let answer = reply["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
         return (answer, headers.first(name: "X-RASI-Interaction") ?? "", headers.first(name: "X-RASI-Lessons") ?? "")
     }
@@ -100,7 +102,8 @@ struct Scenario: Service {
         let (created, _) = try await call(.POST, "/api/v1/keys", key: adminKey, json: ["role": "agent", "name": "demo agent"])
         let agentKey = created["secret"]?.stringValue ?? ""
 
-        say("""
+        say(
+            """
             rasi demo: the upstream is rasi's SCRIPTED MODEL (deterministic rules, not an LLM), playing a
             nutrition assistant that only considers minerals when a lesson about them is in its context.
 
@@ -110,21 +113,26 @@ struct Scenario: Service {
         let first = try await ask(question, agentKey: agentKey)
         say("   user:  \(question)\n   agent: \(first.answer)\n   (interaction \(first.interaction); lessons injected: none)\n")
 
-        _ = try await call(.POST, "/api/v1/interactions/\(first.interaction)/feedback", key: agentKey,
-                           json: ["rating": "down", "comment": "Nothing about my low energy."])
-        say("""
+        _ = try await call(
+            .POST, "/api/v1/interactions/\(first.interaction)/feedback", key: agentKey,
+            json: ["rating": "down", "comment": "Nothing about my low energy."])
+        say(
+            """
             2. The user gives a thumbs-down: "Nothing about my low energy." The interaction is flagged for review
                (and the scripted judge proposes a lesson in the background).
 
             """)
 
-        let (lesson, _) = try await call(.POST, "/api/v1/interactions/\(first.interaction)/lessons", key: adminKey, json: [
-            "situation": "User asks about gut health together with low energy or fatigue",
-            "should_have_done": "Consider minerals as well as fibre",
-            "why": "Magnesium, zinc and iron shortfalls commonly cause both digestive trouble and fatigue",
-            "correct_behavior": "Ask about the user's diet and mention minerals such as magnesium, zinc and iron",
-        ])
-        say("""
+        let (lesson, _) = try await call(
+            .POST, "/api/v1/interactions/\(first.interaction)/lessons", key: adminKey,
+            json: [
+                "situation": "User asks about gut health together with low energy or fatigue",
+                "should_have_done": "Consider minerals as well as fibre",
+                "why": "Magnesium, zinc and iron shortfalls commonly cause both digestive trouble and fatigue",
+                "correct_behavior": "Ask about the user's diet and mention minerals such as magnesium, zinc and iron"
+            ])
+        say(
+            """
             3. A reviewer writes the correction; it becomes lesson \(lesson["id"]?.stringValue ?? ""):
                situation:        \(lesson["situation"]?.stringValue ?? "")
                did:              \(lesson["did"]?.stringValue ?? "")
@@ -134,7 +142,8 @@ struct Scenario: Service {
 
         let similar = "What should I eat for better digestion and gut health when my energy is low?"
         let second = try await ask(similar, agentKey: agentKey)
-        say("""
+        say(
+            """
             4. A similar question, in other words, on the very next request:
                user:  \(similar)
                agent: \(second.answer)
@@ -142,7 +151,8 @@ struct Scenario: Service {
 
             """)
 
-        say("""
+        say(
+            """
             rasi keeps running. Open the admin panel and sign in with this admin key:
                panel:     \(base)/admin
                admin key: \(adminKey)

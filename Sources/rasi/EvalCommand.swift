@@ -67,12 +67,29 @@ struct Eval: AsyncParsableCommand {
 
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             var temporary: URL?
-            var local: LocalRasi?
             var failure: (any Error)?
             do {
-                let connection: any RasiConnection
+                func evaluate(_ connection: any RasiConnection, place: String) async throws {
+                    let judgeEndpoint = judgeBaseURL ?? endpoint
+                    let judgeKey = judgeAPIKey ?? (judgeBaseURL == nil ? key : nil)
+                    let evaluation = Evaluation(
+                        suite: suite, suiteName: name ?? suiteName, model: model, endpoint: endpoint,
+                        chatModel: OpenAIChatModel(client: http, baseURL: endpoint, apiKey: key),
+                        judge: Judge(model: OpenAIChatModel(client: http, baseURL: judgeEndpoint, apiKey: judgeKey)),
+                        judgeModelName: judgeModel ?? model, rasi: connection, rounds: rounds, concurrency: concurrency,
+                        progress: { print($0) })
+                    print(
+                        "rasi eval: \(suite.tasks.count) tasks of \(name ?? suiteName) on \(model) at \(endpoint); lessons and interactions \(place)")
+                    let report = try await evaluation.run()
+                    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                    try RasiJSON.encoder(pretty: true).encode(report)
+                        .write(to: URL(fileURLWithPath: out).appendingPathComponent("evaluation.json"))
+                    try EvaluationChart.svg(report).write(toFile: out + "/learning-curve.svg", atomically: true, encoding: .utf8)
+                    for line in report.summaryLines { print(line) }
+                    print("wrote \(out)/evaluation.json and \(out)/learning-curve.svg (evaluation \(report.id))")
+                }
                 if let rasi {
-                    connection = RasiClient(baseURL: rasi, key: self.key!, httpClient: http)
+                    try await evaluate(RasiClient(baseURL: rasi, key: self.key!, httpClient: http), place: "through \(rasi)")
                 } else {
                     if let databaseURL {
                         configuration.databaseURL = databaseURL
@@ -82,31 +99,15 @@ struct Eval: AsyncParsableCommand {
                         temporary = folder
                         configuration.databaseURL = "sqlite:\(folder.path)/rasi.sqlite"
                     }
-                    local = try await LocalRasi.open(configuration, httpClient: http, logger: logger)
-                    local!.author = "rasi eval"
-                    connection = local!
+                    try await withServices(configuration, httpClient: http, logger: logger) { services in
+                        try await evaluate(
+                            LocalRasi(services: services, author: "rasi eval", logger: logger), place: "in \(configuration.databaseURL)")
+                    }
                 }
-                let judgeEndpoint = judgeBaseURL ?? endpoint
-                let judgeKey = judgeAPIKey ?? (judgeBaseURL == nil ? key : nil)
-                let place = rasi.map { "through \($0)" } ?? "in \(configuration.databaseURL)"
-                let evaluation = Evaluation(
-                    suite: suite, suiteName: name ?? suiteName, model: model, endpoint: endpoint,
-                    chatModel: OpenAIChatModel(client: http, baseURL: endpoint, apiKey: key),
-                    judge: Judge(model: OpenAIChatModel(client: http, baseURL: judgeEndpoint, apiKey: judgeKey)),
-                    judgeModelName: judgeModel ?? model, rasi: connection, rounds: rounds, concurrency: concurrency,
-                    progress: { print($0) })
-                print("rasi eval: \(suite.tasks.count) tasks of \(name ?? suiteName) on \(model) at \(endpoint); lessons and interactions \(place)")
-                let report = try await evaluation.run()
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                try RasiJSON.encoder(pretty: true).encode(report).write(to: URL(fileURLWithPath: out).appendingPathComponent("evaluation.json"))
-                try EvaluationChart.svg(report).write(toFile: out + "/learning-curve.svg", atomically: true, encoding: .utf8)
-                report.summaryLines.forEach { print($0) }
-                print("wrote \(out)/evaluation.json and \(out)/learning-curve.svg (evaluation \(report.id))")
             } catch {
                 failure = error
             }
             // Closed whatever happened, the temporary store removed.
-            await local?.close()
             try? await http.shutdown()
             if let temporary { try? FileManager.default.removeItem(at: temporary) }
             if let failure { throw failure }
@@ -129,14 +130,16 @@ struct Eval: AsyncParsableCommand {
         static func build(from folder: String, options: Clinc150Suite.Options) throws -> EvaluationSuite {
             let directory = URL(fileURLWithPath: folder)
             guard let corpus = try? Data(contentsOf: directory.appendingPathComponent("clinc150_dev.json")),
-                  let domains = try? Data(contentsOf: directory.appendingPathComponent("domains.json"))
+                let domains = try? Data(contentsOf: directory.appendingPathComponent("domains.json"))
             else { throw ValidationError("no CLINC150 corpus in \(folder) (clinc150_dev.json and domains.json)") }
             return try Clinc150Suite.build(corpus: corpus, domains: domains, options: options)
         }
 
         func run() async throws {
-            let suite = try Self.build(from: data, options: .init(
-                learnPerIntent: max(0, learnPerIntent), testPerIntent: max(0, testPerIntent), outOfScope: max(0, outOfScope), intents: intents))
+            let suite = try Self.build(
+                from: data,
+                options: .init(
+                    learnPerIntent: max(0, learnPerIntent), testPerIntent: max(0, testPerIntent), outOfScope: max(0, outOfScope), intents: intents))
             try suite.jsonl().write(toFile: out, atomically: true, encoding: .utf8)
             let learn = suite.tasks.filter { $0.split == .learn }.count
             print("wrote \(out): \(suite.tools.count) tools, \(learn) learn and \(suite.tasks.count - learn) test tasks")

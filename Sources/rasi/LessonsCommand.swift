@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RasiCore
 import RasiEngine
 import RasiModelClient
@@ -18,7 +19,7 @@ struct LessonsCommand: AsyncParsableCommand {
         @Option(help: "File to write; standard output when left out.") var out: String?
 
         func run() async throws {
-            let versions = try await openStore(try store.configuration()).exportLessonVersions()
+            let versions = try await withStore(try store.configuration()) { try await $0.exportLessonVersions() }
             let encoder = RasiJSON.encoder()
             var text = ""
             for version in versions { text += String(decoding: try encoder.encode(version), as: UTF8.self) + "\n" }
@@ -55,15 +56,15 @@ struct LessonsCommand: AsyncParsableCommand {
             let client = makeHTTPClient(configuration)
             do {
                 let embedder = try await loadEmbedder(configuration, httpClient: client)
-                let store = try await openStore(configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384)
-                let result = try await store.importLessonVersions(versions)
-                if let embedder {
-                    let missing = try await store.lessonsWithoutEmbedding(model: embedder.name)
-                    for start in stride(from: 0, to: missing.count, by: 64) {
-                        let batch = Array(missing[start..<min(start + 64, missing.count)])
-                        let vectors = try await embedder.model.embed(batch.map(\.retrievalText))
-                        try await store.saveEmbeddings(zip(batch, vectors).map { ($0, LessonEmbedding(model: embedder.name, vector: $1)) })
+                let logger = Logger(label: "rasi.lessons")
+                let result = try await withStore(
+                    configuration, embeddingModel: embedder?.name, dimensions: embedder?.model.dimensions ?? 384, logger: logger
+                ) { store in
+                    let result = try await store.importLessonVersions(versions)
+                    if let embedder {
+                        try await RasiServices.backfillEmbeddings(in: store, embedder: embedder.model, model: embedder.name, logger: logger)
                     }
+                    return result
                 }
                 print("imported \(result.added) versions (\(result.skipped) already present); \(result.updated.count) lessons updated")
             } catch {

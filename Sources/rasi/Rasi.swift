@@ -5,9 +5,9 @@ import Logging
 import Metrics
 import Prometheus
 import RasiCore
+import RasiEmbeddings
 import RasiEngine
 import RasiModelClient
-import RasiEmbeddings
 import RasiServer
 import ScriptedModel
 
@@ -17,7 +17,7 @@ struct Rasi: AsyncParsableCommand {
         abstract: "Retrieval-augmented self-improvement for LLM agents.",
         subcommands: [
             Serve.self, Demo.self, Eval.self, Keys.self, LessonsCommand.self, Purge.self, Migrate.self, Embed.self, Bench.self,
-            ScriptedModelCommand.self,
+            ScriptedModelCommand.self
         ]
     )
 }
@@ -47,11 +47,13 @@ struct Serve: AsyncParsableCommand {
         let configuration = try RasiConfiguration.read(flags: try Setting.flags(settings))
         var logger = Logger(label: "rasi")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        logger.notice("rasi serving", metadata: [
-            "database": "\(configuration.databaseURL)", "upstream": "\(configuration.upstreamBaseURL)",
-            "retrieval": "\(configuration.embedder == "none" ? "lexical" : "\(configuration.retrievalMode.rawValue), \(configuration.embedder)")",
-            "floor": "\(configuration.resolvedSelection.minScore)",
-        ])
+        logger.notice(
+            "rasi serving",
+            metadata: [
+                "database": "\(configuration.databaseURL)", "upstream": "\(configuration.upstreamBaseURL)",
+                "retrieval": "\(configuration.embedder == "none" ? "lexical" : "\(configuration.retrievalMode.rawValue), \(configuration.embedder)")",
+                "floor": "\(configuration.resolvedSelection.minScore)"
+            ])
         let httpClient = makeHTTPClient(configuration)
         // One registry for Hummingbird's request metrics and rasi's own, served at /metrics.
         let metrics = PrometheusCollectorRegistry()
@@ -81,9 +83,9 @@ struct Keys: AsyncParsableCommand {
             guard let role = Role(rawValue: role) else {
                 throw ValidationError("--role must be agent, reviewer or admin")
             }
-            let store = try await openStore(try self.store.configuration())
-            let (key, secret) = try await KeyIssuer.create(
-                role: role, name: name ?? "\(role.rawValue) key", by: "rasi keys (command line)", in: store)
+            let (key, secret) = try await withStore(try self.store.configuration()) { store in
+                try await KeyIssuer.create(role: role, name: name ?? "\(role.rawValue) key", by: "rasi keys (command line)", in: store)
+            }
             FileHandle.standardError.write(Data("created \(key.role.rawValue) key \(key.id); the secret is shown only now:\n".utf8))
             print(secret)
         }
@@ -94,8 +96,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            let store = try await openStore(try self.store.configuration())
-            for key in try await store.listKeys() {
+            for key in try await withStore(try self.store.configuration(), { try await $0.listKeys() }) {
                 print([key.id, key.role.rawValue, key.prefix + "…", key.name, key.revokedAt == nil ? "active" : "revoked"].joined(separator: "\t"))
             }
         }
@@ -107,8 +108,10 @@ struct Keys: AsyncParsableCommand {
         @Argument var id: String
 
         func run() async throws {
-            let store = try await openStore(try self.store.configuration())
-            guard try await KeyIssuer.revoke(id: id, by: "rasi keys (command line)", in: store) else { throw ValidationError("no key \(id)") }
+            let revoked = try await withStore(try self.store.configuration()) { store in
+                try await KeyIssuer.revoke(id: id, by: "rasi keys (command line)", in: store)
+            }
+            guard revoked else { throw ValidationError("no key \(id)") }
             print("revoked \(id)")
         }
     }
@@ -175,7 +178,9 @@ struct Purge: AsyncParsableCommand {
         guard let days = olderThanDays ?? configuration.retentionDays, days > 0 else {
             throw ValidationError("give --older-than-days or set RASI_RETENTION_DAYS")
         }
-        let count = try await openStore(configuration).purgeExpired(olderThanDays: days, by: "rasi purge (command line)")
+        let count = try await withStore(configuration) { store in
+            try await store.purgeExpired(olderThanDays: days, by: "rasi purge (command line)")
+        }
         print("deleted \(count.interactions) interactions older than \(days) days, with \(count.feedback) feedback and \(count.judgeRuns) judge runs")
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import RasiCore
+import Testing
 
 /// Embeds a text as its length, and counts the texts it was asked for.
 final class CountingEmbedder: Embedder, @unchecked Sendable {
@@ -30,8 +30,8 @@ final class CountingEmbedder: Embedder, @unchecked Sendable {
         let texts = (0..<20).map { String(repeating: "x", count: $0 + 1) }
         for text in texts { #expect(try await cached.embed([text]) == [[Float(text.count)]]) }
         _ = try await cached.embed([texts[0]])
-        #expect(base.embedded == 21)  // the oldest was evicted and embedded again
+        #expect(base.embedded == 21) // the oldest was evicted and embedded again
         _ = try await cached.embed([texts[19]])
-        #expect(base.embedded == 21)  // the newest was kept
+        #expect(base.embedded == 21) // the newest was kept
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import RasiCore
 
 @Suite struct ChatRequestTests {
@@ -34,7 +35,10 @@ import Testing
         let chat = try request([
             ["role": "user", "content": "first"],
             ["role": "assistant", "content": "reply"],
-            ["role": "user", "content": [["type": "text", "text": "second"], ["type": "image_url", "image_url": ["url": "x"]], ["type": "text", "text": "part"]]],
+            [
+                "role": "user",
+                "content": [["type": "text", "text": "second"], ["type": "image_url", "image_url": ["url": "x"]], ["type": "text", "text": "part"]]
+            ]
         ])
         #expect(chat.latestUserText == "second\npart")
         #expect(!chat.continuesTurn)
@@ -42,7 +46,9 @@ import Testing
 
     @Test func callsOfOneTurnShareTheTurnKeyAndANewUserMessageStartsAnother() throws {
         let user: JSONValue = ["role": "user", "content": "Where is order 42?"]
-        let call: JSONValue = ["role": "assistant", "content": nil, "tool_calls": [["id": "c1", "type": "function", "function": ["name": "lookup", "arguments": "{}"]]]]
+        let call: JSONValue = [
+            "role": "assistant", "content": nil, "tool_calls": [["id": "c1", "type": "function", "function": ["name": "lookup", "arguments": "{}"]]]
+        ]
         let result: JSONValue = ["role": "tool", "tool_call_id": "c1", "content": "shipped"]
         let first = try request([user])
         let second = try request([user, call, result])
@@ -60,9 +66,14 @@ import Testing
     @Test func toolResultsAreNamedByTheirCallAndLoggedOnce() throws {
         let chat = try request([
             ["role": "user", "content": "q"],
-            ["role": "assistant", "tool_calls": [["id": "c1", "function": ["name": "lookup", "arguments": "{}"]], ["id": "c2", "function": ["name": "policy", "arguments": "{}"]]]],
+            [
+                "role": "assistant",
+                "tool_calls": [
+                    ["id": "c1", "function": ["name": "lookup", "arguments": "{}"]], ["id": "c2", "function": ["name": "policy", "arguments": "{}"]]
+                ]
+            ],
             ["role": "tool", "tool_call_id": "c1", "content": "r1"],
-            ["role": "tool", "tool_call_id": "c2", "content": [["type": "text", "text": "r2"]]],
+            ["role": "tool", "tool_call_id": "c2", "content": [["type": "text", "text": "r2"]]]
         ])
         let steps = chat.toolResultSteps(excluding: ["c1"])
         #expect(steps.map(\.name) == ["policy"])
@@ -74,13 +85,13 @@ import Testing
         let tools: JSONValue = [["type": "function", "function": ["name": "f", "parameters": ["type": "object"]]]]
         let chat = try request(
             [["role": "system", "content": "You are helpful."], ["role": "developer", "content": "Rules."], ["role": "user", "content": "hi"]],
-            extra: ["tools": tools, "temperature": 0.2, "seed": 12345678901234])
+            extra: ["tools": tools, "temperature": 0.2, "seed": 12_345_678_901_234])
         let injected = chat.injecting("<rasi-lessons>x</rasi-lessons>")
         let messages = try #require(injected["messages"]?.arrayValue)
         #expect(messages.map { $0["role"]?.stringValue } == ["system", "developer", "system", "user"])
         #expect(messages[2]["content"]?.stringValue == "<rasi-lessons>x</rasi-lessons>")
         #expect(injected["tools"] == tools)
-        #expect(injected["seed"] == .int(12345678901234))
+        #expect(injected["seed"] == .int(12_345_678_901_234))
         #expect(chat.injecting("") == .object(chat.body))
     }
 
@@ -93,12 +104,15 @@ import Testing
 
 @Suite struct ModelReplyTests {
     @Test func aCompletionBecomesThinkingToolCallAndMessageSteps() throws {
-        let json = try JSONDecoder().decode(JSONValue.self, from: Data("""
-            {"model": "gpt-x", "choices": [{"finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Looking.",
-             "reasoning_content": "Need the order.",
-             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\\"id\\":42}"}}]}}],
-             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
-            """.utf8))
+        let json = try JSONDecoder().decode(
+            JSONValue.self,
+            from: Data(
+                """
+                {"model": "gpt-x", "choices": [{"finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Looking.",
+                 "reasoning_content": "Need the order.",
+                 "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\\"id\\":42}"}}]}}],
+                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+                """.utf8))
         let reply = ModelReply(completion: json)
         #expect(reply.steps().map(\.kind) == [.thinking, .toolCall, .message])
         #expect(reply.toolCalls == [.init(id: "c1", name: "lookup", arguments: "{\"id\":42}")])
@@ -117,7 +131,7 @@ import Testing
             #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]}"#,
             #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}}]}"#,
             #"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-            #"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+            #"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#
         ]
         let text = events.map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n"
         var accumulator = StreamAccumulator()

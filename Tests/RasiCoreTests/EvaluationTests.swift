@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import RasiCore
 import Testing
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 @Suite struct EvaluationSuiteTests {
     static let suite = """
@@ -32,9 +33,15 @@ import Testing
         (#"{"id": "a", "request": "x", "expected_tools": "t", "split": "learn"}"#, "line 1: expected_tools"),
         (#"{"id": "a", "request": "x", "rubric": "r", "split": "later"}"#, "line 1: split"),
         (#"{"id": "a", "rubric": "r", "split": "test"}"#, "line 1: request"),
-        ("{\"id\": \"a\", \"request\": \"x\", \"rubric\": \"r\", \"split\": \"test\"}\n{\"id\": \"a\", \"request\": \"y\", \"rubric\": \"r\", \"split\": \"test\"}", "line 2: id"),
+        (
+            """
+            {"id": "a", "request": "x", "rubric": "r", "split": "test"}
+            {"id": "a", "request": "y", "rubric": "r", "split": "test"}
+            """,
+            "line 2: id"
+        ),
         (#"{"id": "a", "request": "x", "expected_tools": ["nope"], "split": "test"}"#, "task a: expected_tools"),
-        ("not json", "line 1"),
+        ("not json", "line 1")
     ])
     func aBadSuiteNamesTheLineAndField(text: String, field: String) {
         #expect {
@@ -57,21 +64,26 @@ import Testing
 
 @Suite struct EvaluationReportTests {
     func result(_ id: String, _ split: EvaluationSuite.Split, _ passes: [Bool], tokens: Int = 0) -> EvaluationReport.TaskResult {
-        .init(id: id, split: split, request: "request \(id)", expectedTools: ["t"], attempts: passes.enumerated().map { round, passed in
-            EvaluationAttempt(passed: passed, lessons: round == 0 ? [] : ["les_1"], injectedTokens: round == 0 ? 0 : tokens)
-        })
+        .init(
+            id: id, split: split, request: "request \(id)", expectedTools: ["t"],
+            attempts: passes.enumerated().map { round, passed in
+                EvaluationAttempt(passed: passed, lessons: round == 0 ? [] : ["les_1"], injectedTokens: round == 0 ? 0 : tokens)
+            })
     }
 
     @Test func theReportCountsPassRatesFixesAndRegressionsPerSplit() {
-        let report = EvaluationReport(suite: "s", model: "m", endpoint: "e", lessonIds: ["les_1", "les_2"], lessonsLive: [0, 1, 2], results: [
-            result("l1", .learn, [false, true, true], tokens: 40),
-            result("l2", .learn, [false, false, true], tokens: 60),
-            result("t1", .test, [true, true, false], tokens: 30),
-            result("t2", .test, [false, true, true], tokens: 50),
-            result("t3", .test, [true, true, true]),
-            result("t4", .test, [false, false, false]),
-        ])
-        let learn = report.splits["learn"]!, test = report.splits["test"]!
+        let report = EvaluationReport(
+            suite: "s", model: "m", endpoint: "e", lessonIds: ["les_1", "les_2"], lessonsLive: [0, 1, 2],
+            results: [
+                result("l1", .learn, [false, true, true], tokens: 40),
+                result("l2", .learn, [false, false, true], tokens: 60),
+                result("t1", .test, [true, true, false], tokens: 30),
+                result("t2", .test, [false, true, true], tokens: 50),
+                result("t3", .test, [true, true, true]),
+                result("t4", .test, [false, false, false])
+            ])
+        let learn = report.splits["learn"]!
+        let test = report.splits["test"]!
         #expect(learn.passRateBefore == 0 && learn.passRateAfter == 1)
         #expect(learn.fixed == ["l1", "l2"] && learn.broken == [])
         #expect(learn.injectedTokensPerRequestAfter == 50)
@@ -85,9 +97,11 @@ import Testing
     }
 
     @Test func theChartDrawsOneLinePerSplitThroughEachRound() throws {
-        let report = EvaluationReport(suite: "routing <v2>", model: "m", endpoint: "e", lessonIds: ["les_1"], lessonsLive: [0, 1], results: [
-            result("l1", .learn, [false, true]), result("t1", .test, [false, true]), result("t2", .test, [true, true]),
-        ])
+        let report = EvaluationReport(
+            suite: "routing <v2>", model: "m", endpoint: "e", lessonIds: ["les_1"], lessonsLive: [0, 1],
+            results: [
+                result("l1", .learn, [false, true]), result("t1", .test, [false, true]), result("t2", .test, [true, true])
+            ])
         let svg = EvaluationChart.svg(report)
         #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(svg.contains("routing &lt;v2&gt;") && !svg.contains("<v2>"))
@@ -115,7 +129,8 @@ import Testing
         #expect(suite.tasks.filter { $0.split == .test }.count == 150 * 2 + 5)
         let raw = try JSONDecoder().decode([String: [[String]]].self, from: corpus)
         // Learn tasks come from the training split, test tasks from the validation split.
-        let train = Set(raw["train"]!.map { $0[0] }), validation = Set(raw["val"]!.map { $0[0] })
+        let train = Set(raw["train"]!.map { $0[0] })
+        let validation = Set(raw["val"]!.map { $0[0] })
         for task in suite.tasks where task.expectedTools != [] {
             #expect((task.split == .learn ? train : validation).contains(task.request))
             #expect(raw[task.split == .learn ? "train" : "val"]!.contains([task.request, task.expectedTools![0]]))
@@ -125,7 +140,8 @@ import Testing
         #expect(outOfScope.allSatisfy { task in raw[task.split == .learn ? "oos_train" : "oos_val"]!.contains { $0[0] == task.request } })
         // Valid as a suite file, and the same every time.
         #expect(try EvaluationSuite.parse(jsonl: suite.jsonl()) == suite)
-        #expect(try Clinc150Suite.build(corpus: corpus, domains: domains, options: .init(learnPerIntent: 3, testPerIntent: 2, outOfScope: 5)) == suite)
+        #expect(
+            try Clinc150Suite.build(corpus: corpus, domains: domains, options: .init(learnPerIntent: 3, testPerIntent: 2, outOfScope: 5)) == suite)
     }
 
     @Test func aSubsetOfIntentsKeepsOnlyTheirTools() throws {

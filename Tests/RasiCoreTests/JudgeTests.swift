@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import RasiCore
+import Testing
 
 /// A chat model that answers from a list, in order, and keeps what it was sent.
 final class ListedReplies: ChatModel, @unchecked Sendable {
@@ -51,8 +51,21 @@ final class ListedReplies: ChatModel, @unchecked Sendable {
         (#"{"verdict": "maybe", "rubric": []}"#, "`verdict`"),
         (#"{"verdict": "ok", "rubric": [{"item": "tools", "score": 5, "comment": "fine"}]}"#, "missing the items reasoning, need"),
         (#"{"verdict": "ok", "rubric": [{"item": "tools", "score": 9, "comment": "x"}]}"#, "`rubric[0].score`"),
-        (#"{"verdict": "problem", "rubric": [{"item": "tools", "score": 1, "comment": "x"}, {"item": "reasoning", "score": 1, "comment": "x"}, {"item": "need", "score": 1, "comment": "x"}]}"#, "needs a `lesson`"),
-        (#"{"verdict": "problem", "rubric": [{"item": "tools", "score": 1, "comment": "x"}, {"item": "reasoning", "score": 1, "comment": "x"}, {"item": "need", "score": 1, "comment": "x"}], "lesson": {"situation": "s", "did": "d", "should_have_done": "", "why": "w", "correct_behavior": "c"}}"#, "`lesson.should_have_done`"),
+        (
+            """
+            {"verdict": "problem", "rubric": [{"item": "tools", "score": 1, "comment": "x"}, \
+            {"item": "reasoning", "score": 1, "comment": "x"}, {"item": "need", "score": 1, "comment": "x"}]}
+            """,
+            "needs a `lesson`"
+        ),
+        (
+            """
+            {"verdict": "problem", "rubric": [{"item": "tools", "score": 1, "comment": "x"}, \
+            {"item": "reasoning", "score": 1, "comment": "x"}, {"item": "need", "score": 1, "comment": "x"}], \
+            "lesson": {"situation": "s", "did": "d", "should_have_done": "", "why": "w", "correct_behavior": "c"}}
+            """,
+            "`lesson.should_have_done`"
+        )
     ])
     func invalidOutputIsRefusedNamingTheField(_ output: String, _ named: String) {
         #expect {
@@ -66,25 +79,34 @@ final class ListedReplies: ChatModel, @unchecked Sendable {
         let extended = JudgeRubric(extra: try JudgeRubric.parseItems("# ours\npolicy: Did the agent follow the refund policy?\n"))
         #expect(extended.items.map(\.name) == ["tools", "reasoning", "need", "policy"])
         #expect(throws: JudgeOutputError.self) { try JudgeVerdict.parse(Self.problem, rubric: extended) }
-        #expect(JudgePrompt.messages(for: Interaction(agent: "a", request: "q"), rubric: extended).first?["content"]?.stringValue?
-            .contains("policy: Did the agent follow the refund policy?") == true)
+        #expect(
+            JudgePrompt.messages(for: Interaction(agent: "a", request: "q"), rubric: extended).first?["content"]?.stringValue?
+                .contains("policy: Did the agent follow the refund policy?") == true)
     }
 }
 
 @Suite struct JudgeRunTests {
     let interaction = Interaction(
         agent: "nutrition", request: "I feel tired and bloated, what should I eat?",
-        messages: [["role": "system", "content": "You are a nutrition assistant."], ["role": "user", "content": "I feel tired and bloated, what should I eat?"]],
-        steps: [Step(kind: .message, name: "user", content: "I feel tired and bloated, what should I eat?"),
-                Step(kind: .toolCall, name: "search_foods", arguments: "{\"q\":\"fibre\"}", callId: "c1"),
-                Step(kind: .toolResult, name: "search_foods", content: "oats, lentils", callId: "c1")],
+        messages: [
+            ["role": "system", "content": "You are a nutrition assistant."],
+            ["role": "user", "content": "I feel tired and bloated, what should I eat?"]
+        ],
+        steps: [
+            Step(kind: .message, name: "user", content: "I feel tired and bloated, what should I eat?"),
+            Step(kind: .toolCall, name: "search_foods", arguments: "{\"q\":\"fibre\"}", callId: "c1"),
+            Step(kind: .toolResult, name: "search_foods", content: "oats, lentils", callId: "c1")
+        ],
         response: "Eat more fibre.", model: "agent-model",
-        feedback: [Feedback(id: "f", interactionId: "i", rating: .down, comment: "ignored my fatigue", source: .user, signal: nil, createdAt: Date())])
+        feedback: [Feedback(id: "f", interactionId: "i", rating: .down, comment: "ignored my fatigue", source: .user, signal: nil, createdAt: Date())]
+    )
 
     @Test func theJudgeSeesTheWholeTraceAndTheFeedback() {
         let trace = JudgePrompt.trace(interaction)
-        for part in ["You are a nutrition assistant.", "[tool call] search_foods({\"q\":\"fibre\"})", "[tool result of search_foods] oats, lentils",
-                     "Eat more fibre.", "thumbs down", "ignored my fatigue"] {
+        for part in [
+            "You are a nutrition assistant.", "[tool call] search_foods({\"q\":\"fibre\"})", "[tool result of search_foods] oats, lentils",
+            "Eat more fibre.", "thumbs down", "ignored my fatigue"
+        ] {
             #expect(trace.contains(part), "trace lacks \(part)")
         }
     }

@@ -1,11 +1,16 @@
 import Foundation
 import Testing
+
 @testable import RasiCore
 
-func lesson(_ id: String, situation: String, polarity: Polarity = .negative, status: LessonStatus = .active, behavior: String = "Do the right thing.") -> Lesson {
-    Lesson.create(id: id, fields: LessonFields(
-        agent: "default", situation: situation, did: "Did the wrong thing.", shouldHaveDone: "Should have done better.",
-        why: "Because.", correctBehavior: behavior, polarity: polarity, status: status), author: "test")
+func lesson(_ id: String, situation: String, polarity: Polarity = .negative, status: LessonStatus = .active, behavior: String = "Do the right thing.")
+    -> Lesson
+{
+    Lesson.create(
+        id: id,
+        fields: LessonFields(
+            agent: "default", situation: situation, did: "Did the wrong thing.", shouldHaveDone: "Should have done better.",
+            why: "Because.", correctBehavior: behavior, polarity: polarity, status: status), author: "test")
 }
 
 @Suite struct LessonSelectionTests {
@@ -43,7 +48,7 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
     @Test func renderingIsDelimitedAndSaysWhatWentWrongOrRight() {
         let text = LessonRenderer.render([
             lesson("n", situation: "Refund request\nover two lines", behavior: "Check the policy."),
-            lesson("p", situation: "Greeting", polarity: .positive, behavior: "Keep it short."),
+            lesson("p", situation: "Greeting", polarity: .positive, behavior: "Keep it short.")
         ])
         #expect(text.hasPrefix("<rasi-lessons>\nLessons from reviewed past cases."))
         #expect(text.hasSuffix("</rasi-lessons>"))
@@ -106,8 +111,9 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
         var lessons: [Lesson] = []
         var block = LessonRenderer.Block()
         for i in 0..<12 {
-            var next = lesson("l\(i)", situation: "case \(i)\nwith a second line, prix 12,50 € pour l'élève", polarity: i % 3 == 0 ? .positive : .negative,
-                              behavior: "Step \(i * 37): answer </rasi-lessons> then stop.")
+            var next = lesson(
+                "l\(i)", situation: "case \(i)\nwith a second line, prix 12,50 € pour l'élève", polarity: i % 3 == 0 ? .positive : .negative,
+                behavior: "Step \(i * 37): answer </rasi-lessons> then stop.")
             if i % 4 == 1 { next.why = "" }
             lessons.append(next)
             block = block.adding(next)
@@ -151,7 +157,8 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
 
 @Suite struct KeySecretTests {
     @Test func secretsAreRandomAndHashedWithSHA256() {
-        let a = KeySecret.generate(), b = KeySecret.generate()
+        let a = KeySecret.generate()
+        let b = KeySecret.generate()
         #expect(a != b && a.hasPrefix("rasi_") && a.count == 45)
         #expect(KeySecret.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(KeySecret.constantTimeEquals("abc", "abc") && !KeySecret.constantTimeEquals("abc", "abd"))
@@ -167,8 +174,10 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
     let now = Date()
     let roomy = LessonSelectionPolicy(minScore: 0.3, maxLessons: 5, tokenBudget: 100_000)
 
-    func scored(_ id: String, _ score: Double, topic: String? = nil, confidence: Double = 0.8, ageDays: Double = 0,
-                helpful: Int = 0, harmful: Int = 0, polarity: Polarity = .negative) -> ScoredLesson {
+    func scored(
+        _ id: String, _ score: Double, topic: String? = nil, confidence: Double = 0.8, ageDays: Double = 0,
+        helpful: Int = 0, harmful: Int = 0, polarity: Polarity = .negative
+    ) -> ScoredLesson {
         var l = lesson(id, situation: "situation \(id)", polarity: polarity)
         l.topic = topic
         l.confidence = confidence
@@ -183,9 +192,11 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
         for budget in [60, 120, 250, 500] {
             let policy = LessonSelectionPolicy(minScore: 0, maxLessons: 10, tokenBudget: budget)
             let candidates = (0..<12).map { i in
-                ScoredLesson(lesson: lesson("l\(i)", situation: String(repeating: "word ", count: Int.random(in: 1...40, using: &rng)),
-                                            behavior: String(repeating: "step ", count: Int.random(in: 1...60, using: &rng))),
-                             score: Double.random(in: 0...1, using: &rng))
+                ScoredLesson(
+                    lesson: lesson(
+                        "l\(i)", situation: String(repeating: "word ", count: Int.random(in: 1...40, using: &rng)),
+                        behavior: String(repeating: "step ", count: Int.random(in: 1...60, using: &rng))),
+                    score: Double.random(in: 0...1, using: &rng))
             }
             let selection = policy.select(candidates)
             #expect(selection.tokens <= budget)
@@ -222,7 +233,9 @@ func lesson(_ id: String, situation: String, polarity: Polarity = .negative, sta
     @Test func perTopicCapsAreRespected() {
         var policy = roomy
         policy.maxPerTopic = 1
-        let candidates = [scored("a", 0.9, topic: "billing"), scored("b", 0.85, topic: "billing"), scored("c", 0.6, topic: "shipping"), scored("d", 0.5)]
+        let candidates = [
+            scored("a", 0.9, topic: "billing"), scored("b", 0.85, topic: "billing"), scored("c", 0.6, topic: "shipping"), scored("d", 0.5)
+        ]
         let selection = policy.select(candidates)
         #expect(selection.lessons.map(\.lesson.id) == ["a", "c", "d"])
         #expect(selection.setAside.map(\.reason) == [.topicCap])

@@ -1,5 +1,5 @@
-import Testing
 import RasiCore
+import Testing
 
 @Suite struct PhaseTimingsTests {
     @Test func phasesAreRecordedInOrderWithRepeatsSummedAndChildTasksIncluded() async throws {

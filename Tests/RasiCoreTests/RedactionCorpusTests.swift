@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import RasiCore
+import Testing
 
 /// Measures redaction on the labelled corpus in tests/redaction (written for this; see
 /// make_corpus.py there): precision and recall per type, printed, with recall ≥ 0.98 for every
@@ -29,7 +29,9 @@ import RasiCore
         let rows = try Self.corpus()
         #expect(rows.count >= 300)
         let redactor = try PIIRedactor()
-        var truePositives: [String: Int] = [:], falseNegatives: [String: Int] = [:], falsePositives: [String: Int] = [:]
+        var truePositives: [String: Int] = [:]
+        var falseNegatives: [String: Int] = [:]
+        var falsePositives: [String: Int] = [:]
         var misses: [String] = []
         var negativesTouched: [String] = []
         for row in rows {
@@ -48,8 +50,11 @@ import RasiCore
         print("redaction on \(rows.count) labelled strings (\(rows.filter { $0.pii.isEmpty }.count) with no personal data)")
         print("type      precision  recall    values")
         for type in PIIType.allCases.map(\.rawValue) {
-            let tp = Double(truePositives[type]!), fn = Double(falseNegatives[type]!), fp = Double(falsePositives[type]!)
-            let precision = tp + fp == 0 ? 1 : tp / (tp + fp), recall = tp + fn == 0 ? 1 : tp / (tp + fn)
+            let tp = Double(truePositives[type]!)
+            let fn = Double(falseNegatives[type]!)
+            let fp = Double(falsePositives[type]!)
+            let precision = tp + fp == 0 ? 1 : tp / (tp + fp)
+            let recall = tp + fn == 0 ? 1 : tp / (tp + fn)
             print(type.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%9.3f %7.3f %8d", precision, recall, Int(tp + fn)))
             #expect(recall >= 0.98, "\(type) recall \(recall)")
         }

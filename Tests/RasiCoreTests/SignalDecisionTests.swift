@@ -1,18 +1,21 @@
 import Foundation
-import Testing
 import RasiCore
+import Testing
 
 @Suite struct SignalDecisionTests {
     let now = Date()
 
     func feedback(_ rating: Rating? = nil, signal: Signal? = nil, at offset: TimeInterval = 0) -> Feedback {
-        Feedback(id: Identifier.make("fb"), interactionId: "int_1", rating: rating, comment: nil, source: signal == nil ? .user : .implicit,
-                 signal: signal, createdAt: now.addingTimeInterval(offset))
+        Feedback(
+            id: Identifier.make("fb"), interactionId: "int_1", rating: rating, comment: nil, source: signal == nil ? .user : .implicit,
+            signal: signal, createdAt: now.addingTimeInterval(offset))
     }
 
     /// The state after `added` was stored on an interaction that already had `earlier`.
-    func state(earlier: [Feedback] = [], added: [Feedback], flags: [FlagRule: RuleFlagState] = [:], injected: [InjectedLesson] = [],
-               error: String? = nil) -> SignalState {
+    func state(
+        earlier: [Feedback] = [], added: [Feedback], flags: [FlagRule: RuleFlagState] = [:], injected: [InjectedLesson] = [],
+        error: String? = nil
+    ) -> SignalState {
         var interaction = Interaction(id: "int_1", agent: "a", request: "where is my parcel", response: "Done.")
         interaction.feedback = earlier + added
         interaction.error = error
@@ -24,8 +27,10 @@ import RasiCore
     }
 
     func lesson(helpful: Int, harmful: Int, status: LessonStatus = .active) -> Lesson {
-        var lesson = Lesson.create(fields: LessonFields(agent: "a", situation: "parcel questions", did: "d", shouldHaveDone: "s", why: "w",
-                                                        correctBehavior: "c", status: status), author: "t")
+        var lesson = Lesson.create(
+            fields: LessonFields(
+                agent: "a", situation: "parcel questions", did: "d", shouldHaveDone: "s", why: "w",
+                correctBehavior: "c", status: status), author: "t")
         lesson.helpful = helpful
         lesson.harmful = harmful
         return lesson
@@ -93,7 +98,10 @@ import RasiCore
         // Given automatic judging, when an escalation raises a flag,
         let actions = decide(state(added: [feedback(signal: .escalate)]), enqueueJudge: true)
         // then a judge job for the interaction is queued, due now.
-        guard case .enqueue(let job) = try #require(actions.last) else { Issue.record("no judge job in \(actions)"); return }
+        guard case .enqueue(let job) = try #require(actions.last) else {
+            Issue.record("no judge job in \(actions)")
+            return
+        }
         #expect(job.kind == .judge && job.interactionId == "int_1" && job.runAfter == now && job.status == .queued)
     }
 
@@ -114,14 +122,17 @@ import RasiCore
 
     @Test func aNewVerdictCountsOnceForEachInjectedLesson() {
         // Given two lessons injected and nothing counted yet, when a thumbs-up arrives,
-        let injected = [InjectedLesson(lessonId: "les_a", counted: nil, lesson: lesson(helpful: 0, harmful: 0)),
-                        InjectedLesson(lessonId: "les_b", counted: nil, lesson: nil)]
+        let injected = [
+            InjectedLesson(lessonId: "les_a", counted: nil, lesson: lesson(helpful: 0, harmful: 0)),
+            InjectedLesson(lessonId: "les_b", counted: nil, lesson: nil)
+        ]
         let actions = decide(state(added: [feedback(.up)], injected: injected))
         // then each counts one helpful use, a deleted lesson's outcome included.
-        #expect(counts(actions) == [
-            LessonOutcome(lessonId: "les_a", helpful: true, helpfulDelta: 1, harmfulDelta: 0, at: now),
-            LessonOutcome(lessonId: "les_b", helpful: true, helpfulDelta: 1, harmfulDelta: 0, at: now),
-        ])
+        #expect(
+            counts(actions) == [
+                LessonOutcome(lessonId: "les_a", helpful: true, helpfulDelta: 1, harmfulDelta: 0, at: now),
+                LessonOutcome(lessonId: "les_b", helpful: true, helpfulDelta: 1, harmfulDelta: 0, at: now)
+            ])
     }
 
     @Test func theSameVerdictAgainCountsNothing() {
@@ -153,12 +164,18 @@ import RasiCore
         let actions = decide(state(added: [feedback(.down)], injected: injected))
         // then it is counted and retired: its next version, with the reason, and audited.
         #expect(counts(actions).map(\.harmfulDelta) == [1])
-        guard case .retire(let lesson, let audit) = try #require(actions.last) else { Issue.record("not retired: \(actions)"); return }
+        guard case .retire(let lesson, let audit) = try #require(actions.last) else {
+            Issue.record("not retired: \(actions)")
+            return
+        }
         #expect(lesson.status == .retired && lesson.version == before.version + 1 && lesson.updatedAt == now)
         #expect(lesson.helpful == 2 && lesson.harmful == 3)
         #expect(lesson.reviewReason == "retired automatically: harmful in 3 of 5 rated uses")
-        #expect(audit == AuditEntry(at: now, actor: SignalDecision.efficacyActor, action: "lesson.update", target: before.id,
-                                    detail: "version \(lesson.version), retired: retired automatically: harmful in 3 of 5 rated uses"))
+        #expect(
+            audit
+                == AuditEntry(
+                    at: now, actor: SignalDecision.efficacyActor, action: "lesson.update", target: before.id,
+                    detail: "version \(lesson.version), retired: retired automatically: harmful in 3 of 5 rated uses"))
     }
 
     @Test func aLessonUnderTheThresholdOrNotActiveIsNotRetired() {

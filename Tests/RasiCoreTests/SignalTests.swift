@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import RasiCore
+import Testing
 
 @Suite struct SignalPolicyTests {
     let policy = SignalPolicy()
@@ -59,8 +59,9 @@ import RasiCore
     let now = Date()
 
     func feedback(_ rating: Rating? = nil, signal: Signal? = nil, at offset: TimeInterval = 0) -> Feedback {
-        Feedback(id: Identifier.make("fb"), interactionId: "i", rating: rating, comment: nil, source: signal == nil ? .user : .implicit,
-                 signal: signal, createdAt: now.addingTimeInterval(offset))
+        Feedback(
+            id: Identifier.make("fb"), interactionId: "i", rating: rating, comment: nil, source: signal == nil ? .user : .implicit,
+            signal: signal, createdAt: now.addingTimeInterval(offset))
     }
 
     @Test func eachDefaultRuleFlagsWhatItNames() {
@@ -77,8 +78,10 @@ import RasiCore
         interaction.error = "upstream returned 500"
         #expect(rules.evaluate(interaction).map(\.rule) == [.upstreamError])
         interaction.error = nil
-        interaction.steps = [Step(kind: .toolCall, name: "lookup", arguments: "{}", callId: "c1"),
-                             Step(kind: .toolResult, content: "{\"error\": \"order not found\"}", callId: "c1")]
+        interaction.steps = [
+            Step(kind: .toolCall, name: "lookup", arguments: "{}", callId: "c1"),
+            Step(kind: .toolResult, content: "{\"error\": \"order not found\"}", callId: "c1")
+        ]
         let flags = rules.evaluate(interaction)
         #expect(flags.map(\.rule) == [.toolFailed])
         #expect(flags.first?.reason.contains("lookup") == true)
@@ -103,7 +106,7 @@ import RasiCore
 
     @Test(arguments: [
         ("{\"error\": \"not found\"}", true), ("Error: timeout", true), ("Traceback (most recent call last)", true),
-        ("{\"error\": null, \"status\": \"ok\"}", false), ("{\"total\": 12.5}", false), ("The error rate is 2%", false), ("", false),
+        ("{\"error\": null, \"status\": \"ok\"}", false), ("{\"total\": 12.5}", false), ("The error rate is 2%", false), ("", false)
     ])
     func aToolResultReportsAnErrorOnlyWhenItSaysSo(_ content: String, _ failed: Bool) {
         #expect(FlagRules.reportsError(content) == failed)
@@ -112,8 +115,9 @@ import RasiCore
 
 @Suite struct EfficacyTests {
     func feedback(_ rating: Rating? = nil, signal: Signal? = nil, at offset: TimeInterval) -> Feedback {
-        Feedback(id: Identifier.make("fb"), interactionId: "i", rating: rating, comment: nil, source: signal == nil ? .user : .implicit,
-                 signal: signal, createdAt: Date().addingTimeInterval(offset))
+        Feedback(
+            id: Identifier.make("fb"), interactionId: "i", rating: rating, comment: nil, source: signal == nil ? .user : .implicit,
+            signal: signal, createdAt: Date().addingTimeInterval(offset))
     }
 
     @Test func theLatestRatingDecidesAndOutweighsImplicitSignals() {

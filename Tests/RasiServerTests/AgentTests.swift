@@ -5,9 +5,10 @@ import RasiCore
 import RasiEngine
 import RasiModelClient
 import RasiServer
-@testable import rasi
 import ScriptedModel
 import Testing
+
+@testable import rasi
 
 /// A tool declared as a Swift type: an order lookup that records the lookup as a state change.
 struct LookupOrder: Tool {
@@ -32,7 +33,8 @@ struct LookupOrder: Tool {
     static let orderScript = """
         {"rules": [
           {"when": {"last_role": "tool"}, "reply": {"content": "Your order: {{last_tool_result}}"}},
-          {"when": {"last_user_contains": "order"}, "reply": {"reasoning": "The user asks about an order; look it up.", "tool_calls": [{"name": "lookup_order", "arguments": {"order_id": 42}}]}}
+          {"when": {"last_user_contains": "order"}, "reply": {"reasoning": "The user asks about an order; look it up.", \
+        "tool_calls": [{"name": "lookup_order", "arguments": {"order_id": 42}}]}}
         ]}
         """
 
@@ -41,13 +43,16 @@ struct LookupOrder: Tool {
     }
 
     /// An agent on the scripted model, logging to a test rasi in process.
-    func withAgent(_ script: Script, tools: [any Tool] = [LookupOrder()], _ body: @Sendable @escaping (Agent, TestRasi, ScriptedModelState) async throws -> Void) async throws {
+    func withAgent(
+        _ script: Script, tools: [any Tool] = [LookupOrder()], _ body: @Sendable @escaping (Agent, TestRasi, ScriptedModelState) async throws -> Void
+    ) async throws {
         try await withScriptedModel(script) { port, state in
             try await TestRasi.run { rasi, _ in
                 let http = HTTPClient(eventLoopGroupProvider: .singleton)
-                let agent = Agent(name: "support", model: "scripted", instructions: "You help customers with orders.", tools: tools,
-                                  chatModel: OpenAIChatModel(client: http, baseURL: "http://127.0.0.1:\(port)/v1", apiKey: nil),
-                                  rasi: LocalRasi(services: rasi.services))
+                let agent = Agent(
+                    name: "support", model: "scripted", instructions: "You help customers with orders.", tools: tools,
+                    chatModel: OpenAIChatModel(client: http, baseURL: "http://127.0.0.1:\(port)/v1", apiKey: nil),
+                    rasi: LocalRasi(services: rasi.services))
                 do {
                     try await body(agent, rasi, state)
                 } catch {
@@ -86,7 +91,8 @@ struct LookupOrder: Tool {
             unnamed.tools = [DynamicTool(name: "other", description: "Not the one the model calls") { _ in "unused" }]
             // Without lookup_order among the agent's tools, the model's call names no tool.
             let missing = try await unnamed.run("Where is my order?")
-            #expect(missing.interaction.steps.first { $0.kind == .toolResult }?.content?.hasPrefix("error: there is no tool named lookup_order") == true)
+            #expect(
+                missing.interaction.steps.first { $0.kind == .toolResult }?.content?.hasPrefix("error: there is no tool named lookup_order") == true)
         }
         let badArguments = """
             {"rules": [{"when": {"last_role": "tool"}, "reply": {"content": "{{last_tool_result}}"}},
@@ -105,9 +111,10 @@ struct LookupOrder: Tool {
             """
         try await withAgent(try script(gated), tools: []) { agent, rasi, state in
             #expect(try await agent.run("I need an invoice for my company").answer == "Here is your invoice.")
-            let lesson = try await rasi.services.createLesson(LessonFields(
-                agent: "support", situation: "Company asks for an invoice", shouldHaveDone: "Ask for the VAT number",
-                correctBehavior: "Ask for the company's VAT number before issuing a company invoice"), author: "test")
+            let lesson = try await rasi.services.createLesson(
+                LessonFields(
+                    agent: "support", situation: "Company asks for an invoice", shouldHaveDone: "Ask for the VAT number",
+                    correctBehavior: "Ask for the company's VAT number before issuing a company invoice"), author: "test")
 
             let run = try await agent.run("I need an invoice for my company")
 

@@ -1,8 +1,9 @@
 import Foundation
 import RasiCore
 import RasiEngine
-@testable import rasi
 import Testing
+
+@testable import rasi
 
 /// Configuration is read once, at the edge: flags over `RASI_*` variables over the defaults.
 @Suite struct ConfigurationTests {
@@ -109,26 +110,28 @@ import Testing
 
     /// The variables are public contract: none may be renamed or dropped.
     @Test func everySettingKeepsItsVariable() {
-        #expect(Setting.all.map(\.variable) == [
-            "RASI_HOST", "RASI_PORT", "RASI_DATABASE_URL", "RASI_UPSTREAM_BASE_URL", "RASI_UPSTREAM_API_KEY", "RASI_UPSTREAM_TIMEOUT",
-            "RASI_UPSTREAM_CONNECT_TIMEOUT", "RASI_BOOTSTRAP_ADMIN_KEY", "RASI_EMBEDDER", "RASI_MODEL_DIR", "RASI_EMBEDDINGS_BASE_URL",
-            "RASI_EMBEDDINGS_API_KEY", "RASI_RETRIEVAL", "RASI_MAX_BODY_BYTES", "RASI_TURN_WINDOW", "RASI_LESSONS_MIN_SCORE",
-            "RASI_LESSONS_MAX", "RASI_LESSONS_TOKEN_BUDGET", "RASI_POLICY_FILE", "RASI_CONFLICT_SIMILARITY", "RASI_CONFLICT_DIVERGENCE",
-            "RASI_CONFLICT_SYNTHESIS", "RASI_CONFLICT_CHECK", "RASI_EFFICACY_MIN_RATED", "RASI_TOPIC_FLOOR", "RASI_REDACT_PATTERNS",
-            "RASI_REDACT_INTERACTIONS", "RASI_RETENTION_DAYS", "RASI_PURGE_INTERVAL", "RASI_RATE_LIMIT", "RASI_MAX_IN_FLIGHT",
-            "RASI_RATE_BURST", "RASI_EFFICACY_HARMFUL_RATE", "RASI_REPHRASE_WINDOW", "RASI_REPHRASE_THRESHOLD",
-            "RASI_REPHRASE_LEXICAL_THRESHOLD", "RASI_ABANDON_AFTER", "RASI_HANDOFF_TOOLS", "RASI_ESCALATION_PHRASES",
-            "RASI_SWEEP_INTERVAL", "RASI_SESSION_TTL", "RASI_FLAG_RULES", "RASI_JUDGE_BASE_URL", "RASI_JUDGE_API_KEY",
-            "RASI_JUDGE_MODEL", "RASI_JUDGE_AUTO", "RASI_JUDGE_CONCURRENCY", "RASI_JUDGE_ATTEMPTS", "RASI_JUDGE_MAX_TRIES",
-            "RASI_JUDGE_BACKOFF", "RASI_JUDGE_AUTO_APPROVE", "RASI_JUDGE_RUBRIC",
-        ])
+        #expect(
+            Setting.all.map(\.variable) == [
+                "RASI_HOST", "RASI_PORT", "RASI_DATABASE_URL", "RASI_UPSTREAM_BASE_URL", "RASI_UPSTREAM_API_KEY", "RASI_UPSTREAM_TIMEOUT",
+                "RASI_UPSTREAM_CONNECT_TIMEOUT", "RASI_BOOTSTRAP_ADMIN_KEY", "RASI_EMBEDDER", "RASI_MODEL_DIR", "RASI_EMBEDDINGS_BASE_URL",
+                "RASI_EMBEDDINGS_API_KEY", "RASI_RETRIEVAL", "RASI_MAX_BODY_BYTES", "RASI_TURN_WINDOW", "RASI_LESSONS_MIN_SCORE",
+                "RASI_LESSONS_MAX", "RASI_LESSONS_TOKEN_BUDGET", "RASI_POLICY_FILE", "RASI_CONFLICT_SIMILARITY", "RASI_CONFLICT_DIVERGENCE",
+                "RASI_CONFLICT_SYNTHESIS", "RASI_CONFLICT_CHECK", "RASI_EFFICACY_MIN_RATED", "RASI_TOPIC_FLOOR", "RASI_REDACT_PATTERNS",
+                "RASI_REDACT_INTERACTIONS", "RASI_RETENTION_DAYS", "RASI_PURGE_INTERVAL", "RASI_RATE_LIMIT", "RASI_MAX_IN_FLIGHT",
+                "RASI_RATE_BURST", "RASI_EFFICACY_HARMFUL_RATE", "RASI_REPHRASE_WINDOW", "RASI_REPHRASE_THRESHOLD",
+                "RASI_REPHRASE_LEXICAL_THRESHOLD", "RASI_ABANDON_AFTER", "RASI_HANDOFF_TOOLS", "RASI_ESCALATION_PHRASES",
+                "RASI_SWEEP_INTERVAL", "RASI_SESSION_TTL", "RASI_FLAG_RULES", "RASI_JUDGE_BASE_URL", "RASI_JUDGE_API_KEY",
+                "RASI_JUDGE_MODEL", "RASI_JUDGE_AUTO", "RASI_JUDGE_CONCURRENCY", "RASI_JUDGE_ATTEMPTS", "RASI_JUDGE_MAX_TRIES",
+                "RASI_JUDGE_BACKOFF", "RASI_JUDGE_AUTO_APPROVE", "RASI_JUDGE_RUBRIC"
+            ])
     }
 
     /// The environment provider finds each setting under the variable the table and help show.
     @Test func everySettingIsReadFromItsVariable() {
         for setting in Setting.all {
-            #expect(setting.text(in: configurationReader(flags: [:], environment: [setting.variable: "value"])) == "value",
-                    "\(setting.variable)")
+            #expect(
+                setting.text(in: configurationReader(flags: [:], environment: [setting.variable: "value"])) == "value",
+                "\(setting.variable)")
         }
     }
 }

@@ -1,25 +1,36 @@
 import Foundation
-import Testing
 import RasiCore
 import RasiSQLite
+import Testing
 
 @Suite struct CurationStoreTests {
     func lesson(_ situation: String, confidence: Double = 0.8) -> Lesson {
-        Lesson.create(fields: LessonFields(agent: "a", situation: situation, did: "d", shouldHaveDone: "s", why: "w",
-                                           correctBehavior: "c", confidence: confidence), author: "t")
+        Lesson.create(
+            fields: LessonFields(
+                agent: "a", situation: situation, did: "d", shouldHaveDone: "s", why: "w",
+                correctBehavior: "c", confidence: confidence), author: "t")
     }
 
     func interactionInjecting(_ lesson: Lesson, store: any RasiStore) async throws -> String {
         let interaction = Interaction(agent: "a", request: "q", lessonsInjected: [lesson.id])
-        try await store.createInteraction(interaction, turnKey: nil, injections: [
-            Injection(interactionId: interaction.id, lessonId: lesson.id, version: lesson.version, rank: 1, score: 0.9)])
+        try await store.createInteraction(
+            interaction, turnKey: nil,
+            injections: [
+                Injection(interactionId: interaction.id, lessonId: lesson.id, version: lesson.version, rank: 1, score: 0.9)
+            ])
         return interaction.id
     }
 
-    func rate(_ rating: Rating, _ interactionId: String, store: any RasiStore, efficacy: EfficacyPolicy = EfficacyPolicy()) async throws -> SignalOutcome {
+    func rate(_ rating: Rating, _ interactionId: String, store: any RasiStore, efficacy: EfficacyPolicy = EfficacyPolicy()) async throws
+        -> SignalOutcome
+    {
         try await store.applySignals(
             interactionId: interactionId,
-            adding: [Feedback(id: Identifier.make("fb"), interactionId: interactionId, rating: rating, comment: nil, source: .user, signal: nil, createdAt: Date())],
+            adding: [
+                Feedback(
+                    id: Identifier.make("fb"), interactionId: interactionId, rating: rating, comment: nil, source: .user, signal: nil,
+                    createdAt: Date())
+            ],
             rules: FlagRules(), efficacy: efficacy, enqueueJudge: false, now: Date())
     }
 
@@ -45,9 +56,9 @@ import RasiSQLite
             efficacy.minRated = 3
             _ = try await rate(.up, try await interactionInjecting(stored, store: store), store: store, efficacy: efficacy)
             let second = try await rate(.down, try await interactionInjecting(stored, store: store), store: store, efficacy: efficacy)
-            #expect(second.retired.isEmpty)  // 1 of 2 harmful, under the minimum of 3 rated uses
+            #expect(second.retired.isEmpty) // 1 of 2 harmful, under the minimum of 3 rated uses
             let third = try await rate(.down, try await interactionInjecting(stored, store: store), store: store, efficacy: efficacy)
-            #expect(third.retired == [stored.id])  // 2 of 3 harmful
+            #expect(third.retired == [stored.id]) // 2 of 3 harmful
             let retired = try #require(try await store.lesson(id: stored.id))
             #expect(retired.status == .retired && retired.version == 2)
             #expect(retired.reviewReason == "retired automatically: harmful in 2 of 3 rated uses")
@@ -83,7 +94,9 @@ import RasiSQLite
                 let imported = try await target.importLessonVersions(exported)
                 #expect(imported.added == 3 && imported.skipped == 0 && imported.updated.count == 2)
                 // The JSONL a team keeps in git comes out byte for byte the same.
-                func lines(_ versions: [LessonVersion]) throws -> [String] { try versions.map { String(decoding: try RasiJSON.encoder().encode($0), as: UTF8.self) } }
+                func lines(_ versions: [LessonVersion]) throws -> [String] {
+                    try versions.map { String(decoding: try RasiJSON.encoder().encode($0), as: UTF8.self) }
+                }
                 #expect(try lines(try await target.exportLessonVersions()) == lines(exported))
                 #expect(try await target.lesson(id: first.id)?.correctBehavior == "offer a replacement first")
                 let again = try await target.importLessonVersions(exported)

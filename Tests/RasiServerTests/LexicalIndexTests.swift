@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+
 @testable import RasiSQLite
 
 /// The in-process lexical index stands in for FTS5 in retrieval, so it is checked against FTS5
@@ -41,9 +42,11 @@ import Testing
     }
 
     @Test func knownStemsFollowPorter() {
-        let stems = ["caresses": "caress", "ponies": "poni", "cats": "cat", "agreed": "agre", "hopping": "hop", "filing": "file",
-                     "relational": "relat", "conditional": "condit", "generalization": "gener", "happy": "happi", "feed": "feed",
-                     "sky": "sky", "controll": "control", "at": "at"]
+        let stems = [
+            "caresses": "caress", "ponies": "poni", "cats": "cat", "agreed": "agre", "hopping": "hop", "filing": "file",
+            "relational": "relat", "conditional": "condit", "generalization": "gener", "happy": "happi", "feed": "feed",
+            "sky": "sky", "controll": "control", "at": "at"
+        ]
         for (word, stem) in stems { #expect(PorterStemmer.stem(word) == stem, "\(word)") }
     }
 
@@ -55,8 +58,9 @@ import Testing
         for query in [["transfer", "money", "savings"], ["card", "declined", "why"], ["book", "flight", "tomorrow"]] {
             let hits = index.search(agent: "a", words: query, limit: 10, postingBudget: nil)
             let expected = try database.read { db in
-                try Row.fetchAll(db, sql: "SELECT rowid, bm25(docs) AS score FROM docs WHERE docs MATCH ? ORDER BY score, rowid LIMIT 10",
-                                 arguments: [query.map { "\"\($0)\"" }.joined(separator: " OR ")])
+                try Row.fetchAll(
+                    db, sql: "SELECT rowid, bm25(docs) AS score FROM docs WHERE docs MATCH ? ORDER BY score, rowid LIMIT 10",
+                    arguments: [query.map { "\"\($0)\"" }.joined(separator: " OR ")])
             }
             #expect(hits.count == 10)
             #expect(hits.map(\.id) == expected.map { String(format: "%05d", $0["rowid"] as Int64) }, "\(query)")

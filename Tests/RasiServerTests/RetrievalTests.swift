@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import RasiCore
+import Testing
+
 @testable import RasiEmbeddings
 @testable import RasiSQLite
 
@@ -13,7 +14,7 @@ import RasiCore
 
     @Test func searchReturnsTheExactTopKByInnerProduct() {
         var rng = SystemRandomNumberGenerator()
-        let index = FlatVectorIndex(dimensions: 37)  // not a multiple of the SIMD width
+        let index = FlatVectorIndex(dimensions: 37) // not a multiple of the SIMD width
         var vectors: [String: [Float]] = [:]
         for i in 0..<500 {
             let v = randomUnitVector(37, &rng)
@@ -63,7 +64,8 @@ let sharedModel: MiniLM? = {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
         let store = try SQLiteStore(path: folder.appendingPathComponent("r.sqlite").path, embeddingModel: MiniLM.modelName)
         for (agent, situation, status) in situations {
-            let lesson = Lesson.create(fields: LessonFields(agent: agent, situation: situation, shouldHaveDone: "s", correctBehavior: "c", status: status), author: "t")
+            let lesson = Lesson.create(
+                fields: LessonFields(agent: agent, situation: situation, shouldHaveDone: "s", correctBehavior: "c", status: status), author: "t")
             try await store.createLesson(lesson, embedding: LessonEmbedding(model: MiniLM.modelName, vector: model.embedBatch([situation])[0]))
         }
         return (store, folder)
@@ -71,12 +73,13 @@ let sharedModel: MiniLM? = {
 
     @Test func aParaphraseFindsItsLessonAndUnrelatedRequestsScoreLow() async throws {
         let model = try #require(sharedModel, "the built-in model is missing: run scripts/setup")
-        let (store, folder) = try await store(with: [
-            ("shop", "Customer wants to return a damaged parcel", .active),
-            ("shop", "Customer asks to change the delivery address", .active),
-            ("shop", "Customer asks for a refund of a damaged parcel", .retired),
-            ("bank", "Customer wants to return a damaged parcel", .active),
-        ], model: model)
+        let (store, folder) = try await store(
+            with: [
+                ("shop", "Customer wants to return a damaged parcel", .active),
+                ("shop", "Customer asks to change the delivery address", .active),
+                ("shop", "Customer asks for a refund of a damaged parcel", .retired),
+                ("bank", "Customer wants to return a damaged parcel", .active)
+            ], model: model)
         defer { try? FileManager.default.removeItem(at: folder) }
         for mode in HybridRetriever.Mode.allCases {
             let retriever = HybridRetriever(store: store, embedder: model, mode: mode)
@@ -137,7 +140,8 @@ let sharedModel: MiniLM? = {
         }
         index.waitForGraphs()
         #expect(index.hasGraph(agent: "a"))
-        var found = 0, total = 0
+        var found = 0
+        var total = 0
         for _ in 0..<50 {
             let q = unit()
             let truth = Set(exact.search(agent: "a", query: q, k: 10).map(\.id))
@@ -240,7 +244,8 @@ let sharedModel: MiniLM? = {
 
     @Test func addLayerNormNormalizesEachRowOfTheSum() {
         var rng = SystemRandomNumberGenerator()
-        let rows = 3, width = 37
+        let rows = 3
+        let width = 37
         let x = (0..<(rows * width)).map { _ in Float.random(in: -3...3, using: &rng) }
         let residual = (0..<(rows * width)).map { _ in Float.random(in: -3...3, using: &rng) }
         let gain = (0..<width).map { _ in Float.random(in: 0.5...2, using: &rng) }
@@ -276,7 +281,11 @@ let sharedModel: MiniLM? = {
             var weight = (0..<(outputs * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
             // The kernel keeps weights in half precision (or weights and inputs in bfloat16); the
             // expected product uses the same values.
-            if MiniLM.Linear.bfloat16 { weight = weight.map(Self.bfloat16) } else if MiniLM.Linear.kernels { weight = weight.map { Float(Float16($0)) } }
+            if MiniLM.Linear.bfloat16 {
+                weight = weight.map(Self.bfloat16)
+            } else if MiniLM.Linear.kernels {
+                weight = weight.map { Float(Float16($0)) }
+            }
             let bias = (0..<outputs).map { _ in Float.random(in: -1...1, using: &rng) }
             let linear = MiniLM.Linear(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
             for rows in [1, 5, 6, 7, 13, 25] {
@@ -303,7 +312,9 @@ let sharedModel: MiniLM? = {
     /// call after call (each reuses the pool) and with several callers at once (all but one run serially).
     @Test func aProductSplitOverThreadsHasTheSameBitsAsOneThreads() async {
         var rng = SystemRandomNumberGenerator()
-        let outputs = 1152, inputs = 384, rows = 70  // split from 64 rows (`PARALLEL_ROWS`)
+        let outputs = 1152
+        let inputs = 384
+        let rows = 70 // split from 64 rows (`PARALLEL_ROWS`)
         let weight = (0..<(outputs * inputs)).map { _ in Float.random(in: -1...1, using: &rng) }
         let bias = (0..<outputs).map { _ in Float.random(in: -1...1, using: &rng) }
         let linear = MiniLM.Linear(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
@@ -369,7 +380,8 @@ let sharedModel: MiniLM? = {
 
 @Suite struct LessonCacheTests {
     func lesson(_ situation: String) -> Lesson {
-        Lesson.create(fields: LessonFields(agent: "default", situation: situation, did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c"), author: "t")
+        Lesson.create(
+            fields: LessonFields(agent: "default", situation: situation, did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c"), author: "t")
     }
 
     /// The lessons a model call reads come from memory, and follow every commit to the table,
@@ -378,7 +390,8 @@ let sharedModel: MiniLM? = {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("rasi.sqlite").path
-        let a = lesson("a parcel arrived damaged"), b = lesson("the invoice shows the wrong address")
+        let a = lesson("a parcel arrived damaged")
+        let b = lesson("the invoice shows the wrong address")
         do {
             let store = try SQLiteStore(path: path)
             for l in [a, b] { try await store.createLesson(l, embedding: nil) }
@@ -386,7 +399,9 @@ let sharedModel: MiniLM? = {
             #expect(store.cache.count == 2)
             #expect(try await store.activeLessons(ids: [a.id], agent: "other").isEmpty, "another agent's read gets nothing")
 
-            try await store.database.write { try $0.execute(sql: "UPDATE lessons SET correct_behavior = 'offer a refund' WHERE id = ?", arguments: [a.id]) }
+            try await store.database.write {
+                try $0.execute(sql: "UPDATE lessons SET correct_behavior = 'offer a refund' WHERE id = ?", arguments: [a.id])
+            }
             #expect(store.cache.count == 1, "the commit did not drop the changed lesson")
             #expect(try await store.activeLessons(ids: [a.id], agent: "default")[a.id]?.correctBehavior == "offer a refund")
             #expect(store.cache.count == 2, "the lesson read again was not cached")
@@ -419,15 +434,18 @@ let sharedModel: MiniLM? = {
     @Test func theConflictsAModelCallReadsFollowEveryCommitToTheirTable() async throws {
         try await withTemporaryStore { sqlite in
             let store = sqlite
-            let ab = LessonPair("les_a", "les_b"), bc = LessonPair("les_b", "les_c")
+            let ab = LessonPair("les_a", "les_b")
+            let bc = LessonPair("les_b", "les_c")
             let all = ["les_a", "les_b", "les_c", "les_d"]
             #expect(try await store.conflictingPairs(among: all).isEmpty)
             try await store.recordConflict(LessonConflict(pair: ab, agent: "a", similarity: 0.9, reason: "r", detectedAt: Date()))
             #expect(try await store.conflictingPairs(among: all) == [ab])
             try await sqlite.database.write { db in
-                try db.execute(sql: """
-                    INSERT INTO lesson_conflicts (lesson_a, lesson_b, agent, similarity, reason, detected_at) VALUES ('les_b', 'les_c', 'a', 0.8, 'r', ?)
-                    """, arguments: [Date()])
+                try db.execute(
+                    sql: """
+                        INSERT INTO lesson_conflicts (lesson_a, lesson_b, agent, similarity, reason, detected_at) \
+                        VALUES ('les_b', 'les_c', 'a', 0.8, 'r', ?)
+                        """, arguments: [Date()])
             }
             #expect(try await store.conflictingPairs(among: all) == [ab, bc])
             #expect(try await store.conflictingPairs(among: ["les_a", "les_c"]).isEmpty)
@@ -437,7 +455,9 @@ let sharedModel: MiniLM? = {
                 throw Abandoned()
             }
             #expect(try await store.conflictingPairs(among: all) == [ab, bc])
-            try await sqlite.database.write { try $0.execute(sql: "UPDATE lesson_conflicts SET resolved_at = ? WHERE lesson_b = 'les_c'", arguments: [Date()]) }
+            try await sqlite.database.write {
+                try $0.execute(sql: "UPDATE lesson_conflicts SET resolved_at = ? WHERE lesson_b = 'les_c'", arguments: [Date()])
+            }
             #expect(try await store.conflictingPairs(among: all) == [ab])
             try await sqlite.database.write { try $0.execute(sql: "DELETE FROM lesson_conflicts") }
             #expect(try await store.conflictingPairs(among: all).isEmpty)
@@ -452,7 +472,9 @@ let sharedModel: MiniLM? = {
     @Test(.timeLimit(.minutes(1))) func quickReadsBesideAsyncReadsAllFinish() async throws {
         try await withTemporaryStore { store in
             let lessons = (0..<20).map { i in
-                Lesson.create(fields: LessonFields(agent: "default", situation: "case \(i)", did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c"), author: "t")
+                Lesson.create(
+                    fields: LessonFields(agent: "default", situation: "case \(i)", did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c"),
+                    author: "t")
             }
             for lesson in lessons { try await store.createLesson(lesson, embedding: nil) }
             let ids = lessons.map(\.id)
@@ -486,10 +508,15 @@ let sharedModel: MiniLM? = {
             let before = size(path)
             let text = String(repeating: "a long account of what the agent did and why it was wrong. ", count: 140)
             for batch in 0..<6 {
-                try await store.importLessons((0..<100).map { i in
-                    (Lesson.create(fields: LessonFields(agent: "default", situation: "case \(batch)-\(i)", did: "d", shouldHaveDone: "s",
-                                                        why: text, correctBehavior: "c"), author: "t"), nil)
-                })
+                try await store.importLessons(
+                    (0..<100).map { i in
+                        (
+                            Lesson.create(
+                                fields: LessonFields(
+                                    agent: "default", situation: "case \(batch)-\(i)", did: "d", shouldHaveDone: "s",
+                                    why: text, correctBehavior: "c"), author: "t"), nil
+                        )
+                    })
             }
             store.checkpointer.drain()
             #expect(store.checkpointer.completed >= 1, "no checkpoint ran on the checkpointer's connection")

@@ -1,13 +1,14 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import RasiCore
 import RasiEngine
 import RasiModelClient
 import RasiServer
-@testable import rasi
 import ScriptedModel
+import Testing
+
+@testable import rasi
 
 @Suite struct RouteAccessTests {
     /// Who may call each route. A route added without a line here fails this test.
@@ -72,7 +73,7 @@ import ScriptedModel
         "POST /api/v1/retrieve": .role(.agent),
         "POST /api/v1/keys": .role(.admin),
         "GET /api/v1/keys": .role(.admin),
-        "DELETE /api/v1/keys/{id}": .role(.admin),
+        "DELETE /api/v1/keys/{id}": .role(.admin)
     ]
 
     @Test func everyRouteHasTheExpectedAccessRuleAndEveryRuleIsEnforced() async throws {
@@ -132,11 +133,14 @@ import ScriptedModel
 @Suite struct LessonRouteTests {
     @Test func aNewLessonIsRetrievableOnTheNextRequestAndGoneAfterDeletion() async throws {
         try await TestRasi.run { rasi, client in
-            let reviewer = rasi.keys[.reviewer], agent = rasi.keys[.agent]
-            let (created, lesson, _) = try await client.call(.post, "/api/v1/lessons", key: reviewer, json: """
-                {"situation": "Customer asks how to return a damaged item", "should_have_done": "Offer a prepaid label",
-                 "correct_behavior": "Send a prepaid return label and apologise"}
-                """)
+            let reviewer = rasi.keys[.reviewer]
+            let agent = rasi.keys[.agent]
+            let (created, lesson, _) = try await client.call(
+                .post, "/api/v1/lessons", key: reviewer,
+                json: """
+                    {"situation": "Customer asks how to return a damaged item", "should_have_done": "Offer a prepaid label",
+                     "correct_behavior": "Send a prepaid return label and apologise"}
+                    """)
             #expect(created == .created)
             let id = try #require(lesson["id"]?.stringValue)
 
@@ -175,10 +179,14 @@ import ScriptedModel
 
 @Suite struct GatewayRouteTests {
     @Test func theGatewayInjectsMatchingLessonsAndLogsTheTurn() async throws {
-        let script = try JSONDecoder().decode(Script.self, from: Data("""
-            {"rules": [{"when": {"last_user_contains": "invoice", "prompt_contains": "VAT number"}, "reply": {"content": "Please send your VAT number."}},
-                       {"when": {"last_user_contains": "invoice"}, "reply": {"content": "Here is your invoice."}}]}
-            """.utf8))
+        let script = try JSONDecoder().decode(
+            Script.self,
+            from: Data(
+                """
+                {"rules": [{"when": {"last_user_contains": "invoice", "prompt_contains": "VAT number"}, \
+                "reply": {"content": "Please send your VAT number."}},
+                           {"when": {"last_user_contains": "invoice"}, "reply": {"content": "Here is your invoice."}}]}
+                """.utf8))
         try await withScriptedModel(script) { port, _ in
             try await TestRasi.run(upstreamPort: port) { rasi, client in
                 let chat = #"{"model": "m", "messages": [{"role": "user", "content": "I need an invoice for my company"}]}"#
@@ -186,10 +194,12 @@ import ScriptedModel
                 #expect(before["choices"]?.arrayValue?.first?["message"]?["content"] == "Here is your invoice.")
                 #expect(headers[.init("X-RASI-Lessons")!] == "")
 
-                _ = try await client.call(.post, "/api/v1/lessons", key: rasi.keys[.reviewer], json: """
-                    {"situation": "Company asks for an invoice", "should_have_done": "Ask for the VAT number",
-                     "correct_behavior": "Ask for the company's VAT number before issuing a company invoice"}
-                    """)
+                _ = try await client.call(
+                    .post, "/api/v1/lessons", key: rasi.keys[.reviewer],
+                    json: """
+                        {"situation": "Company asks for an invoice", "should_have_done": "Ask for the VAT number",
+                         "correct_behavior": "Ask for the company's VAT number before issuing a company invoice"}
+                        """)
                 let (_, after, afterHeaders) = try await client.call(.post, "/v1/chat/completions", key: rasi.keys[.agent], json: chat)
                 #expect(after["choices"]?.arrayValue?.first?["message"]?["content"] == "Please send your VAT number.")
                 let interactionId = try #require(afterHeaders[.init("X-RASI-Interaction")!])

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import RasiCore
 import RasiSQLite
+import Testing
 
 @Suite struct SQLiteStoreTests {
     func lessonFields(_ situation: String, agent: String = "default", status: LessonStatus = .active) -> LessonFields {
@@ -10,16 +10,20 @@ import RasiSQLite
 
     @Test(arguments: StoreKind.allCases) func anInteractionRoundTripsWithItsStepsFeedbackAndFlags(_ kind: StoreKind) async throws {
         try await withTemporaryStore(kind) { store in
-            var interaction = Interaction(agent: "a", conversationId: "c", userId: "u", request: "Where is my order?",
-                                          messages: [["role": "user", "content": "Where is my order?"]],
-                                          steps: [Step(kind: .message, name: "user", content: "Where is my order?")], model: "m")
+            var interaction = Interaction(
+                agent: "a", conversationId: "c", userId: "u", request: "Where is my order?",
+                messages: [["role": "user", "content": "Where is my order?"]],
+                steps: [Step(kind: .message, name: "user", content: "Where is my order?")], model: "m")
             try await store.createInteraction(interaction, turnKey: "turn-1")
             interaction.response = "Shipped."
             interaction.tokens = TokenUsage(prompt: 5, completion: 2)
             try await store.updateInteraction(interaction, appendingSteps: [Step(kind: .toolCall, name: "lookup", arguments: "{}", callId: "c1")])
             try await store.applySignals(
                 interactionId: interaction.id,
-                adding: [Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil, createdAt: Date())],
+                adding: [
+                    Feedback(
+                        id: "fb_1", interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil, createdAt: Date())
+                ],
                 rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
 
             let loaded = try #require(try await store.interaction(id: interaction.id))
@@ -38,7 +42,8 @@ import RasiSQLite
         try await withTemporaryStore(kind) { store in
             await #expect(throws: RasiError.notFound("interaction int_x")) {
                 try await store.applySignals(
-                    interactionId: "int_x", adding: [Feedback(id: "f", interactionId: "int_x", rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date())],
+                    interactionId: "int_x",
+                    adding: [Feedback(id: "f", interactionId: "int_x", rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date())],
                     rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
             }
         }

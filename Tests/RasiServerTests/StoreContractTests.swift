@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import RasiCore
 import RasiPostgres
+import Testing
 
 /// What every store must do the same way, run against SQLite and PostgreSQL alike (as are the
 /// store suites beside this one).
@@ -17,19 +17,24 @@ import RasiPostgres
     }
 
     func lesson(_ situation: String, agent: String = "default", status: LessonStatus = .active) -> Lesson {
-        Lesson.create(fields: LessonFields(agent: agent, situation: situation, did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c", status: status), author: "t")
+        Lesson.create(
+            fields: LessonFields(agent: agent, situation: situation, did: "d", shouldHaveDone: "s", why: "w", correctBehavior: "c", status: status),
+            author: "t")
     }
 
     @Test(arguments: StoreKind.allCases) func denseCandidatesAreTheNearestActiveLessonsOfTheAgent(_ kind: StoreKind) async throws {
         try await withTemporaryStore(kind, embeddingModel: Self.model, dimensions: 8) { store in
-            let near = lesson("near"), nearer = lesson("nearer"), far = lesson("far")
-            let otherAgent = lesson("other agent", agent: "other"), proposed = lesson("proposed", status: .proposed)
+            let near = lesson("near")
+            let nearer = lesson("nearer")
+            let far = lesson("far")
+            let otherAgent = lesson("other agent", agent: "other")
+            let proposed = lesson("proposed", status: .proposed)
             try await store.importLessons([
                 (near, LessonEmbedding(model: Self.model, vector: axis(0, lean: 1))),
                 (nearer, LessonEmbedding(model: Self.model, vector: axis(0, lean: 2).map { $0 }.enumerated().map { $0 == 0 ? $1 * 1.1 : $1 * 0.5 })),
                 (far, LessonEmbedding(model: Self.model, vector: axis(5))),
                 (otherAgent, LessonEmbedding(model: Self.model, vector: axis(0))),
-                (proposed, LessonEmbedding(model: Self.model, vector: axis(0))),
+                (proposed, LessonEmbedding(model: Self.model, vector: axis(0)))
             ])
             let found = try await store.denseCandidates(agent: "default", vector: axis(0), limit: 2)
             #expect(found.map(\.lesson.id) == [nearer.id, near.id])
@@ -69,7 +74,7 @@ import RasiPostgres
                 try await take("sweep", "a", until: 20, at: 5), // a renews
                 try await take("purge", "b", until: 10, at: 0), // another lease, another holder
                 try await take("sweep", "b", until: 40, at: 21), // unrenewed, it passes to b
-                try await take("sweep", "a", until: 40, at: 22),
+                try await take("sweep", "a", until: 40, at: 22)
             ]
             #expect(taken == [true, false, true, true, true, false])
         }
@@ -83,7 +88,11 @@ import RasiPostgres
                 try await store.createInteraction(interaction, turnKey: nil)
                 try await store.applySignals(
                     interactionId: interaction.id,
-                    adding: [Feedback(id: Identifier.make("fb"), interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: now)],
+                    adding: [
+                        Feedback(
+                            id: Identifier.make("fb"), interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil,
+                            createdAt: now)
+                    ],
                     rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: now)
             }
             let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
@@ -108,8 +117,11 @@ import RasiPostgres
             var ids: [String] = []
             for _ in 0..<12 {
                 let interaction = Interaction(agent: "default", request: "where is my parcel", lessonsInjected: [shared.id])
-                try await store.createInteraction(interaction, turnKey: nil, injections: [
-                    Injection(interactionId: interaction.id, lessonId: shared.id, version: shared.version, rank: 1, score: 0.9)])
+                try await store.createInteraction(
+                    interaction, turnKey: nil,
+                    injections: [
+                        Injection(interactionId: interaction.id, lessonId: shared.id, version: shared.version, rank: 1, score: 0.9)
+                    ])
                 ids.append(interaction.id)
             }
             // when each gets a thumbs-down at the same time,
@@ -118,8 +130,11 @@ import RasiPostgres
                     group.addTask {
                         try await store.applySignals(
                             interactionId: id,
-                            adding: [Feedback(id: Identifier.make("fb"), interactionId: id, rating: .down, comment: nil, source: .user, signal: nil,
-                                              createdAt: Date())],
+                            adding: [
+                                Feedback(
+                                    id: Identifier.make("fb"), interactionId: id, rating: .down, comment: nil, source: .user, signal: nil,
+                                    createdAt: Date())
+                            ],
                             rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
                     }
                 }
@@ -137,24 +152,27 @@ import RasiPostgres
     @Test func aPostgresJobHeldPastTheStaleLimitIsTakenAgain() async throws {
         let database = try await TestPostgres.createDatabase()
         defer { Task { try? await TestPostgres.dropDatabase(database.name) } }
-        let store = try await PostgresStore(url: database.url, staleJobAfter: 60)
-        let now = Date()
-        let interaction = Interaction(agent: "a", request: "where is my parcel", response: "?", model: "m")
-        try await store.createInteraction(interaction, turnKey: nil)
-        try await store.applySignals(
-            interactionId: interaction.id, adding: [Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: now)],
-            rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: now)
-        let held = try #require(try await store.claimJob(owner: "crashed", now: now))
-        // Another replica starting now leaves a fresh claim alone: its holder may be running it.
-        #expect(try await store.releaseJobs(owner: nil) == 0)
-        #expect(try await store.claimJob(owner: "other", now: now.addingTimeInterval(30)) == nil)
-        // Past the stale limit, the job is taken again; the old holder can no longer finish it.
-        let again = try #require(try await store.claimJob(owner: "other", now: now.addingTimeInterval(61)))
-        #expect(again.id == held.id && again.attempts == 2)
-        let finishedByOldHolder = try await store.finishJob(held, owner: "crashed", outcome: .done, run: nil, lesson: nil, now: now)
-        let finishedByNewHolder = try await store.finishJob(again, owner: "other", outcome: .done, run: nil, lesson: nil, now: now)
-        #expect(!finishedByOldHolder && finishedByNewHolder)
-        await store.shutdown()
+        try await PostgresStore.withStore(url: database.url, staleJobAfter: 60) { store in
+            let now = Date()
+            let interaction = Interaction(agent: "a", request: "where is my parcel", response: "?", model: "m")
+            try await store.createInteraction(interaction, turnKey: nil)
+            try await store.applySignals(
+                interactionId: interaction.id,
+                adding: [
+                    Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: now)
+                ],
+                rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: now)
+            let held = try #require(try await store.claimJob(owner: "crashed", now: now))
+            // Another replica starting now leaves a fresh claim alone: its holder may be running it.
+            #expect(try await store.releaseJobs(owner: nil) == 0)
+            #expect(try await store.claimJob(owner: "other", now: now.addingTimeInterval(30)) == nil)
+            // Past the stale limit, the job is taken again; the old holder can no longer finish it.
+            let again = try #require(try await store.claimJob(owner: "other", now: now.addingTimeInterval(61)))
+            #expect(again.id == held.id && again.attempts == 2)
+            let finishedByOldHolder = try await store.finishJob(held, owner: "crashed", outcome: .done, run: nil, lesson: nil, now: now)
+            let finishedByNewHolder = try await store.finishJob(again, owner: "other", outcome: .done, run: nil, lesson: nil, now: now)
+            #expect(!finishedByOldHolder && finishedByNewHolder)
+        }
     }
 
     /// Two imports naming the same two agents in opposite orders each lock one agent's lexical
@@ -163,41 +181,47 @@ import RasiPostgres
     @Test func postgresImportsThatDeadlockBothLand() async throws {
         let database = try await TestPostgres.createDatabase()
         defer { Task { try? await TestPostgres.dropDatabase(database.name) } }
-        let store = try await PostgresStore(url: database.url)
-        try await store.importLessons([lesson("seed", agent: "a"), lesson("seed", agent: "b")].map { ($0, nil) })
-        // Each import's second lesson waits half a second first, so both hold their first lock
-        // before either asks for its second.
-        try await PostgresStore.execute(
-            "CREATE FUNCTION pause() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$", at: database.url)
-        try await PostgresStore.execute(
-            "CREATE TRIGGER pause_slow BEFORE INSERT ON lessons FOR EACH ROW WHEN (NEW.situation LIKE 'slow%') EXECUTE FUNCTION pause()",
-            at: database.url)
-        let one = [lesson("quick one", agent: "a"), lesson("slow one", agent: "b")]
-        let two = [lesson("quick two", agent: "b"), lesson("slow two", agent: "a")]
-        async let first: Void = store.importLessons(one.map { ($0, nil) })
-        async let second: Void = store.importLessons(two.map { ($0, nil) })
-        try await first
-        try await second
-        for written in one + two { #expect(try await store.lesson(id: written.id) != nil) }
-        for agent in ["a", "b"] {
-            let found = try await store.lexicalCandidates(agent: agent, words: ["slow"], limit: 10)
-            #expect(found.count == 1)
+        try await PostgresStore.withStore(url: database.url) { store in
+            try await store.importLessons([lesson("seed", agent: "a"), lesson("seed", agent: "b")].map { ($0, nil) })
+            // Each import's second lesson waits half a second first, so both hold their first lock
+            // before either asks for its second.
+            try await PostgresStore.execute(
+                "CREATE FUNCTION pause() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$", at: database.url)
+            try await PostgresStore.execute(
+                "CREATE TRIGGER pause_slow BEFORE INSERT ON lessons FOR EACH ROW WHEN (NEW.situation LIKE 'slow%') EXECUTE FUNCTION pause()",
+                at: database.url)
+            let one = [lesson("quick one", agent: "a"), lesson("slow one", agent: "b")]
+            let two = [lesson("quick two", agent: "b"), lesson("slow two", agent: "a")]
+            async let first: Void = store.importLessons(one.map { ($0, nil) })
+            async let second: Void = store.importLessons(two.map { ($0, nil) })
+            try await first
+            try await second
+            for written in one + two { #expect(try await store.lesson(id: written.id) != nil) }
+            for agent in ["a", "b"] {
+                let found = try await store.lexicalCandidates(agent: agent, words: ["slow"], limit: 10)
+                #expect(found.count == 1)
+            }
         }
-        await store.shutdown()
     }
 
     @Test(arguments: StoreKind.allCases) func evaluationsAreKeptWholeAndListedNewestFirst(_ kind: StoreKind) async throws {
         try await withTemporaryStore(kind) { store in
             func report(_ suite: String, at seconds: TimeInterval) -> EvaluationReport {
-                EvaluationReport(suite: suite, model: "m", endpoint: "http://model/v1", createdAt: Date(timeIntervalSince1970: seconds),
-                                 lessonIds: ["les_1"], lessonsLive: [0, 1], results: [
-                    .init(id: "t1", split: .test, request: "book a flight", expectedTools: ["book_flight"], attempts: [
-                        EvaluationAttempt(passed: false, reason: "called no tool; expected book_flight"),
-                        EvaluationAttempt(passed: true, tools: ["book_flight"], interactionId: "int_1", lessons: ["les_1"], injectedTokens: 80),
-                    ]),
-                ])
+                EvaluationReport(
+                    suite: suite, model: "m", endpoint: "http://model/v1", createdAt: Date(timeIntervalSince1970: seconds),
+                    lessonIds: ["les_1"], lessonsLive: [0, 1],
+                    results: [
+                        .init(
+                            id: "t1", split: .test, request: "book a flight", expectedTools: ["book_flight"],
+                            attempts: [
+                                EvaluationAttempt(passed: false, reason: "called no tool; expected book_flight"),
+                                EvaluationAttempt(
+                                    passed: true, tools: ["book_flight"], interactionId: "int_1", lessons: ["les_1"], injectedTokens: 80)
+                            ])
+                    ])
             }
-            let older = report("first", at: 1_764_000_000.123), newer = report("second", at: 1_764_000_100.456)
+            let older = report("first", at: 1_764_000_000.123)
+            let newer = report("second", at: 1_764_000_100.456)
             try await store.saveEvaluation(older)
             try await store.saveEvaluation(newer)
 
@@ -230,7 +254,9 @@ import RasiPostgres
             #expect(try await store.lexicalCandidates(agent: "default", words: ["account", "balance"], limit: 10, postingBudget: 100).isEmpty)
             // Under the budget, nothing changes.
             let roomy = try await store.lexicalCandidates(agent: "default", words: ["routing", "zelle"], limit: 10, postingBudget: 100)
-            #expect(roomy.map(\.lesson.id) == (try await store.lexicalCandidates(agent: "default", words: ["routing", "zelle"], limit: 10)).map(\.lesson.id))
+            #expect(
+                roomy.map(\.lesson.id)
+                    == (try await store.lexicalCandidates(agent: "default", words: ["routing", "zelle"], limit: 10)).map(\.lesson.id))
         }
     }
 
@@ -252,9 +278,12 @@ import RasiPostgres
         try await withTemporaryStore(kind) { store in
             // No stop words, and words both stemmers leave whole: every store sees the same terms,
             // so the scores must be equal, and follow each change to the agent's active lessons.
-            var a = lesson("printer paper jam"), b = lesson("printer toner"), c = lesson("router modem")
+            var a = lesson("printer paper jam")
+            var b = lesson("printer toner")
+            var c = lesson("router modem")
             let d = lesson("paper paper toner")
-            try await store.importLessons([a, b, c, d, lesson("printer jam", agent: "other"), lesson("printer jam", status: .proposed)].map { ($0, nil) })
+            try await store.importLessons(
+                [a, b, c, d, lesson("printer jam", agent: "other"), lesson("printer jam", status: .proposed)].map { ($0, nil) })
             let query = ["printer", "jam"]
             func expect(_ corpus: [Lesson], sourceLocation: SourceLocation = #_sourceLocation) async throws {
                 let terms = corpus.map { $0.situation.split(separator: " ").map(String.init) }
@@ -303,7 +332,8 @@ import RasiPostgres
                             let failed = (try? await store.updateInteraction(missing, appendingSteps: [Step(kind: .message, content: "x")])) == nil
                             return (missing.id, failed)
                         }
-                        let interaction = Interaction(agent: "default", request: "request \(n)", steps: [Step(kind: .message, name: "user", content: "request \(n)")])
+                        let interaction = Interaction(
+                            agent: "default", request: "request \(n)", steps: [Step(kind: .message, name: "user", content: "request \(n)")])
                         try await store.createInteraction(interaction, turnKey: nil)
                         return (interaction.id, true)
                     }
@@ -344,7 +374,7 @@ import RasiPostgres
                 (close[0], LessonEmbedding(model: Self.model, vector: toward(0.1))),
                 (close[1], LessonEmbedding(model: Self.model, vector: toward(0.3))),
                 (close[2], LessonEmbedding(model: Self.model, vector: toward(0.6))),
-                (rare, LessonEmbedding(model: Self.model, vector: axis(6))),
+                (rare, LessonEmbedding(model: Self.model, vector: axis(6)))
             ])
             let query = "what does xq7 mean"
             // With a heavy lexical weight the far lesson can win: it is looked up and ranked first.

@@ -8,12 +8,13 @@ import Prometheus
 import RasiCore
 import RasiEngine
 import RasiModelClient
-import RasiServer
-@testable import rasi
 import RasiPostgres
 import RasiSQLite
+import RasiServer
 import ScriptedModel
 import Testing
+
+@testable import rasi
 
 /// A fresh SQLite file in a temporary folder, removed afterwards.
 @discardableResult
@@ -40,23 +41,23 @@ struct MissingPostgres: Error, CustomStringConvertible {
 /// A fresh, empty store of this kind, removed afterwards: a SQLite file, or a new database on
 /// the PostgreSQL server that `RASI_TEST_POSTGRES_URL` names.
 @discardableResult
-func withTemporaryStore<T>(_ kind: StoreKind, embeddingModel: String? = nil, dimensions: Int = 384,
-                           _ body: (any RasiStore) async throws -> T) async throws -> T {
+func withTemporaryStore<T>(
+    _ kind: StoreKind, embeddingModel: String? = nil, dimensions: Int = 384,
+    _ body: (any RasiStore) async throws -> T
+) async throws -> T {
     switch kind {
     case .sqlite:
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        return try await body(try SQLiteStore(path: folder.appendingPathComponent("rasi.sqlite").path, embeddingModel: embeddingModel, dimensions: dimensions))
+        return try await body(
+            try SQLiteStore(path: folder.appendingPathComponent("rasi.sqlite").path, embeddingModel: embeddingModel, dimensions: dimensions))
     case .postgres:
         let database = try await TestPostgres.createDatabase()
-        let store = try await PostgresStore(url: database.url, embeddingModel: embeddingModel, dimensions: dimensions)
         do {
-            let result = try await body(store)
-            await store.shutdown()
+            let result = try await PostgresStore.withStore(url: database.url, embeddingModel: embeddingModel, dimensions: dimensions, body)
             try await TestPostgres.dropDatabase(database.name)
             return result
         } catch {
-            await store.shutdown()
             try? await TestPostgres.dropDatabase(database.name)
             throw error
         }
@@ -129,12 +130,16 @@ struct TestRasi: Sendable {
 extension TestClientProtocol {
     /// Sends JSON with a role's key; returns the status and the decoded body.
     @discardableResult
-    func call(_ method: HTTPRequest.Method, _ uri: String, key: String?, json: String? = nil, headers: HTTPFields = [:]) async throws -> (HTTPResponse.Status, JSONValue, HTTPFields) {
+    func call(_ method: HTTPRequest.Method, _ uri: String, key: String?, json: String? = nil, headers: HTTPFields = [:]) async throws -> (
+        HTTPResponse.Status, JSONValue, HTTPFields
+    ) {
         var headers = headers
         if let key { headers[.authorization] = "Bearer \(key)" }
         headers[.contentType] = "application/json"
         return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }) { response in
-            let body = response.body.readableBytes == 0 ? JSONValue.null
+            let body =
+                response.body.readableBytes == 0
+                ? JSONValue.null
                 : ((try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body))) ?? .string(String(buffer: response.body)))
             return (response.status, body, response.headers)
         }

@@ -15,8 +15,10 @@ public struct LessonConflict: Codable, Sendable, Equatable {
     /// What the reviewer decided: `kept LESSON_ID` or `kept both`.
     public var resolution: String?
 
-    public init(id: Int = 0, pair: LessonPair, agent: String, similarity: Double, reason: String, detectedAt: Date,
-                resolvedAt: Date? = nil, resolvedBy: String? = nil, resolution: String? = nil) {
+    public init(
+        id: Int = 0, pair: LessonPair, agent: String, similarity: Double, reason: String, detectedAt: Date,
+        resolvedAt: Date? = nil, resolvedBy: String? = nil, resolution: String? = nil
+    ) {
         self.id = id
         self.pair = pair
         self.agent = agent
@@ -29,8 +31,12 @@ public struct LessonConflict: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, pair = "lessons", agent, similarity, reason, resolution
-        case detectedAt = "detected_at", resolvedAt = "resolved_at", resolvedBy = "resolved_by"
+        case id
+        case pair = "lessons"
+        case agent, similarity, reason, resolution
+        case detectedAt = "detected_at"
+        case resolvedAt = "resolved_at"
+        case resolvedBy = "resolved_by"
     }
 }
 
@@ -194,8 +200,18 @@ public struct PurgeCount: Codable, Sendable, Equatable {
     public var interactions = 0
     public var feedback = 0
     public var judgeRuns = 0
+    /// Interactions a purge deletes in one transaction; a smaller batch was the last.
+    public static let batchSize = 1000
 
     public init() {}
+
+    /// Adds one batch's counts; returns whether it was the last batch.
+    public mutating func add(batch: PurgeCount) -> Bool {
+        interactions += batch.interactions
+        feedback += batch.feedback
+        judgeRuns += batch.judgeRuns
+        return batch.interactions < Self.batchSize
+    }
 
     enum CodingKeys: String, CodingKey {
         case interactions, feedback

@@ -240,7 +240,10 @@ public struct InteractionFilter: Sendable, Equatable {
     /// Oldest first, as the review queue is worked; newest first otherwise.
     public var oldestFirst: Bool
 
-    public init(agent: String? = nil, flagged: Bool? = nil, feedback: FeedbackFilter? = nil, topic: String? = nil, text: String? = nil, since: Date? = nil, limit: Int = 50, before: String? = nil, oldestFirst: Bool = false) {
+    public init(
+        agent: String? = nil, flagged: Bool? = nil, feedback: FeedbackFilter? = nil, topic: String? = nil, text: String? = nil, since: Date? = nil,
+        limit: Int = 50, before: String? = nil, oldestFirst: Bool = false
+    ) {
         self.oldestFirst = oldestFirst
         self.agent = agent
         self.flagged = flagged
@@ -261,7 +264,8 @@ public struct LessonFilter: Sendable, Equatable {
     public var limit: Int
     public var before: String?
 
-    public init(agent: String? = nil, status: LessonStatus? = nil, topic: String? = nil, text: String? = nil, limit: Int = 50, before: String? = nil) {
+    public init(agent: String? = nil, status: LessonStatus? = nil, topic: String? = nil, text: String? = nil, limit: Int = 50, before: String? = nil)
+    {
         self.agent = agent
         self.status = status
         self.topic = topic

@@ -130,7 +130,7 @@ public struct LessonFields: Codable, Sendable, Equatable {
             ("agent", agent, Self.maxNameLength), ("topic", topic, Self.maxNameLength),
             ("situation", situation, Self.maxFieldLength), ("did", did, Self.maxFieldLength),
             ("should_have_done", shouldHaveDone, Self.maxFieldLength), ("why", why, Self.maxFieldLength),
-            ("correct_behavior", correctBehavior, Self.maxFieldLength),
+            ("correct_behavior", correctBehavior, Self.maxFieldLength)
         ]
         for (name, value, limit) in texts {
             if let value, value.count > limit {
@@ -148,7 +148,7 @@ public struct LessonFields: Codable, Sendable, Equatable {
     /// Throws `invalidField` for the first of the fields a new lesson needs that is missing or blank.
     public func requireForCreation() throws {
         let required: [(String, String?)] = [
-            ("situation", situation), ("should_have_done", shouldHaveDone), ("correct_behavior", correctBehavior),
+            ("situation", situation), ("should_have_done", shouldHaveDone), ("correct_behavior", correctBehavior)
         ]
         for (name, value) in required where (value ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw RasiError.invalidField(name, "is required")

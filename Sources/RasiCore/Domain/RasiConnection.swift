@@ -14,4 +14,3 @@ public protocol RasiConnection: Sendable {
     /// Keeps an evaluation's report, for the admin panel.
     func saveEvaluation(_ report: EvaluationReport) async throws
 }
-

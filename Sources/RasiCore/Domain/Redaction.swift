@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Removes personal data from text before it is stored.
@@ -16,7 +17,13 @@ extension Redactor {
 
 /// The kinds of personal data rasi redacts, each replaced by `[TYPE_n]`.
 public enum PIIType: String, Sendable, CaseIterable {
-    case secret = "SECRET", email = "EMAIL", iban = "IBAN", card = "CARD", ssn = "SSN", ip = "IP", phone = "PHONE"
+    case secret = "SECRET"
+    case email = "EMAIL"
+    case iban = "IBAN"
+    case card = "CARD"
+    case ssn = "SSN"
+    case ip = "IP"
+    case phone = "PHONE"
 }
 
 /// Typed, stable redaction of e-mail addresses, phone numbers (international and North
@@ -48,7 +55,12 @@ public struct PIIRedactor: Redactor {
             make(.secret, #"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@"#, group: 1),
             make(.secret, #"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})"#, group: 1),
             make(.secret, #"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"#),
-            make(.secret, #"\b(?:sk|pk|rk)-(?:live-|test-|proj-|ant-)?[A-Za-z0-9_-]{16,}|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|\brasi_[0-9a-f]{40}\b|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}|\bAKIA[0-9A-Z]{16}\b|\bxox[abprs]-[A-Za-z0-9-]{10,}|\bAIza[0-9A-Za-z_-]{35}"#),
+            make(
+                .secret,
+                #"\b(?:sk|pk|rk)-(?:live-|test-|proj-|ant-)?[A-Za-z0-9_-]{16,}|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"#
+                    + #"|\brasi_[0-9a-f]{40}\b|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}"#
+                    + #"|\bAKIA[0-9A-Z]{16}\b|\bxox[abprs]-[A-Za-z0-9-]{10,}|\bAIza[0-9A-Za-z_-]{35}"#
+            ),
             make(.secret, #"(?i)\b(?:api[_-]?key|secret|token|password|passwd|pwd|access[_-]?key)\s*[:=]\s*["']?([^\s"',;]{4,})"#, group: 1),
             make(.email, #"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"#),
             make(.iban, #"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"#, valid: Self.isIBAN),
@@ -56,13 +68,16 @@ public struct PIIRedactor: Redactor {
             make(.ssn, #"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b"#),
             make(.ip, #"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])"#),
             make(.ip, #"(?<![0-9A-Za-z:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:])"#, valid: Self.isIPv6),
-            make(.phone, #"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?)(?:[ .-]?\d{2,5}){1,4}(?![\w])"#, valid: { Self.digits($0).count >= 8 && Self.digits($0).count <= 15 }),
+            make(
+                .phone, #"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?)(?:[ .-]?\d{2,5}){1,4}(?![\w])"#,
+                valid: { Self.digits($0).count >= 8 && Self.digits($0).count <= 15 }),
             make(.phone, #"(?<![\w(])\(\d{3}\) ?\d{3}[ .-]\d{4}(?!\d)|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])"#),
-            make(.phone, #"(?<![\w+])0\d{2,4}[ ]\d{3,4}[ ]?\d{3,4}(?!\d)"#, valid: { Self.digits($0).count >= 10 && Self.digits($0).count <= 11 }),
+            make(.phone, #"(?<![\w+])0\d{2,4}[ ]\d{3,4}[ ]?\d{3,4}(?!\d)"#, valid: { Self.digits($0).count >= 10 && Self.digits($0).count <= 11 })
         ]
         for (type, pattern) in custom {
             do {
-                detectors.append(Detector(type: type.uppercased(), regex: try NSRegularExpression(pattern: pattern), group: 0, isValid: { _ in true }))
+                detectors.append(
+                    Detector(type: type.uppercased(), regex: try NSRegularExpression(pattern: pattern), group: 0, isValid: { _ in true }))
             } catch {
                 throw RasiError.invalidField("RASI_REDACT_PATTERNS", "\(type): not a valid regular expression")
             }
@@ -75,7 +90,8 @@ public struct PIIRedactor: Redactor {
         try text.components(separatedBy: CharacterSet.newlines).flatMap { $0.components(separatedBy: ";;") }
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
             .map { line in
-                guard let equals = line.firstIndex(of: "="), line[..<equals].allSatisfy({ $0.isLetter || $0 == "_" }), equals != line.startIndex else {
+                guard let equals = line.firstIndex(of: "="), line[..<equals].allSatisfy({ $0.isLetter || $0 == "_" }), equals != line.startIndex
+                else {
                     throw RasiError.invalidField("RASI_REDACT_PATTERNS", "each pattern is NAME=REGEX, got \"\(line)\"")
                 }
                 return (String(line[..<equals]), String(line[line.index(after: equals)...]))
@@ -84,7 +100,7 @@ public struct PIIRedactor: Redactor {
 
     public func redact(_ texts: [String]) -> [String] {
         var results = texts
-        var numbers: [String: [String: Int]] = [:]  // type → value → n
+        var numbers: [String: [String: Int]] = [:] // type → value → n
         for detector in detectors {
             for index in results.indices {
                 let text = results[index]
@@ -158,13 +174,15 @@ extension Redactor {
         var redacted = redact(texts).dropFirst(context.count).map { $0 }.makeIterator()
         var result = interaction
         result.request = redacted.next()!
-        let response = redacted.next()!, error = redacted.next()!
+        let response = redacted.next()!
+        let error = redacted.next()!
         if interaction.response != nil { result.response = response }
         if interaction.error != nil { result.error = error }
         result.messages = interaction.messages.replacingStrings(&redacted)
         var redactedSteps = all
         for index in redactedSteps.indices {
-            let content = redacted.next()!, arguments = redacted.next()!
+            let content = redacted.next()!
+            let arguments = redacted.next()!
             if redactedSteps[index].content != nil { redactedSteps[index].content = content }
             if redactedSteps[index].arguments != nil { redactedSteps[index].arguments = arguments }
         }

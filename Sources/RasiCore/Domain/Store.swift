@@ -183,7 +183,8 @@ public protocol SignalStore: Sendable {
     /// The feedback also counts, once per interaction (latest wins), as helpful or harmful for
     /// each lesson injected into it; an active lesson that `efficacy` finds harmful is retired
     /// and marked for review, in the same transaction.
-    func applySignals(interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, enqueueJudge: Bool, now: Date) async throws -> SignalOutcome
+    func applySignals(interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, enqueueJudge: Bool, now: Date)
+        async throws -> SignalOutcome
     /// The latest turn of a conversation before this interaction.
     func previousTurn(conversationId: String, before interactionId: String) async throws -> Interaction?
     /// Interactions the abandonment sweeper has not looked at, last updated before `cutoff`,
@@ -203,7 +204,8 @@ public protocol JudgeStore: Sendable {
     func claimJob(owner: String, now: Date) async throws -> Job?
     /// Ends a job this owner holds, logging its run and lesson in the same transaction. Returns
     /// false, changing nothing, when the owner no longer holds the job.
-    func finishJob(_ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date) async throws -> Bool
+    func finishJob(_ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date) async throws
+        -> Bool
     /// Puts running jobs back in the queue without counting the try: those of `owner` at a
     /// graceful stop, or every one (`nil`) at start, when no other process can hold them.
     func releaseJobs(owner: String?) async throws -> Int
@@ -233,8 +235,10 @@ extension PrivacyStore {
     public func purgeExpired(olderThanDays days: Double, by actor: String, now: Date = Date()) async throws -> PurgeCount {
         let count = try await purgeInteractions(olderThan: now.addingTimeInterval(-days * 86_400))
         if count.interactions > 0 {
-            try await recordAudit(AuditEntry(actor: actor, action: "purge", target: "interactions older than \(days) days",
-                                             detail: "\(count.interactions) interactions, \(count.feedback) feedback, \(count.judgeRuns) judge runs"))
+            try await recordAudit(
+                AuditEntry(
+                    actor: actor, action: "purge", target: "interactions older than \(days) days",
+                    detail: "\(count.interactions) interactions, \(count.feedback) feedback, \(count.judgeRuns) judge runs"))
         }
         return count
     }
@@ -264,4 +268,5 @@ public protocol EvaluationStore: Sendable {
     func listEvaluations(limit: Int) async throws -> [EvaluationReport]
 }
 
-public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore & PrivacyStore & LeaseStore & EvaluationStore
+public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore
+    & PrivacyStore & LeaseStore & EvaluationStore

@@ -44,22 +44,31 @@ public enum Clinc150Suite {
         var intents = domains.keys.sorted().flatMap { domain in domains[domain]!.sorted().map { (domain: domain, intent: $0) } }
         if let limit = options.intents { intents = Array(intents.prefix(max(1, limit))) }
 
-        var suite = EvaluationSuite(agents: [.init(name: agent, instructions: """
-            You are the request router of a virtual assistant. Call exactly one tool, the one that handles the user's \
-            request. If no tool handles it, call none and say the request is out of scope.
-            """)])
+        var suite = EvaluationSuite(agents: [
+            .init(
+                name: agent,
+                instructions: """
+                    You are the request router of a virtual assistant. Call exactly one tool, the one that handles the user's \
+                    request. If no tool handles it, call none and say the request is out of scope.
+                    """)
+        ])
         suite.tools = intents.map { entry in
-            EvaluationSuite.ToolSpec(agent: agent, name: entry.intent, description: "\(words(entry.domain)): \(words(entry.intent))",
-                                     parameters: JSONSchema.object())
+            EvaluationSuite.ToolSpec(
+                agent: agent, name: entry.intent, description: "\(words(entry.domain)): \(words(entry.intent))",
+                parameters: JSONSchema.object())
         }
         func rows(_ rows: [[String]], intent: String, count: Int) -> [String] {
             Array(rows.filter { $0.count == 2 && $0[1] == intent }.map { $0[0] }.prefix(count))
         }
         for entry in intents {
-            for (split, source, count) in [(EvaluationSuite.Split.learn, corpus.train, options.learnPerIntent), (.test, corpus.val, options.testPerIntent)] {
+            for (split, source, count) in [
+                (EvaluationSuite.Split.learn, corpus.train, options.learnPerIntent), (.test, corpus.val, options.testPerIntent)
+            ] {
                 for (k, request) in rows(source, intent: entry.intent, count: count).enumerated() {
-                    suite.tasks.append(.init(id: "\(split.rawValue)-\(entry.intent)-\(k + 1)", agent: agent, request: request,
-                                             expectedTools: [entry.intent], split: split))
+                    suite.tasks.append(
+                        .init(
+                            id: "\(split.rawValue)-\(entry.intent)-\(k + 1)", agent: agent, request: request,
+                            expectedTools: [entry.intent], split: split))
                 }
             }
         }

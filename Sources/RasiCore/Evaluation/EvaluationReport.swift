@@ -13,8 +13,10 @@ public struct EvaluationAttempt: Codable, Sendable, Equatable {
     /// Why it failed: the checker's or the judge's reason, or the error.
     public var reason: String?
 
-    public init(passed: Bool, tools: [String] = [], answer: String? = nil, interactionId: String? = nil, lessons: [String] = [],
-                injectedTokens: Int = 0, reason: String? = nil) {
+    public init(
+        passed: Bool, tools: [String] = [], answer: String? = nil, interactionId: String? = nil, lessons: [String] = [],
+        injectedTokens: Int = 0, reason: String? = nil
+    ) {
         self.passed = passed
         self.tools = tools
         self.answer = answer
@@ -122,8 +124,10 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     }
 
     /// The report of finished rounds: `lessonsLive[i]` lessons were live during round `i`.
-    public init(id: String = Identifier.make("eval"), suite: String, model: String, endpoint: String, createdAt: Date = Date(),
-                lessonIds: [String], lessonsLive: [Int], results: [TaskResult]) {
+    public init(
+        id: String = Identifier.make("eval"), suite: String, model: String, endpoint: String, createdAt: Date = Date(),
+        lessonIds: [String], lessonsLive: [Int], results: [TaskResult]
+    ) {
         self.id = id
         self.suite = suite
         self.model = model
@@ -134,14 +138,18 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         self.results = results
         let splits = EvaluationSuite.Split.allCases.filter { split in results.contains { $0.split == split } }
         curve = lessonsLive.enumerated().map { round, lessons in
-            Point(lessons: lessons, passRate: Dictionary(uniqueKeysWithValues: splits.map { split in
-                (split.rawValue, Self.passRate(results.filter { $0.split == split }.map { $0.attempts[round] }))
-            }))
+            Point(
+                lessons: lessons,
+                passRate: Dictionary(
+                    uniqueKeysWithValues: splits.map { split in
+                        (split.rawValue, Self.passRate(results.filter { $0.split == split }.map { $0.attempts[round] }))
+                    }))
         }
         var summaries: [String: SplitSummary] = [:]
         for split in splits {
             let tasks = results.filter { $0.split == split }
-            let before = tasks.map { $0.attempts.first! }, after = tasks.map { $0.attempts.last! }
+            let before = tasks.map { $0.attempts.first! }
+            let after = tasks.map { $0.attempts.last! }
             func perRequest(_ attempts: [EvaluationAttempt], _ value: (EvaluationAttempt) -> Int) -> Double {
                 attempts.isEmpty ? 0 : Double(attempts.map(value).reduce(0, +)) / Double(attempts.count)
             }
@@ -166,10 +174,12 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public var summaryLines: [String] {
         var lines = ["rasi eval \(suite) on \(model): \(results.count) tasks, \(lessonsCreated) lessons created"]
         for (name, split) in splits.sorted(by: { $0.key < $1.key }) {
-            lines.append(String(format: "  %@: pass rate %.1f%% -> %.1f%% (%d/%d -> %d/%d), fixed %d, broken %d, injected tokens/request %.0f -> %.0f",
-                                name, split.passRateBefore * 100, split.passRateAfter * 100, split.passedBefore, split.tasks,
-                                split.passedAfter, split.tasks, split.fixed.count, split.broken.count,
-                                split.injectedTokensPerRequestBefore, split.injectedTokensPerRequestAfter))
+            lines.append(
+                String(
+                    format: "  %@: pass rate %.1f%% -> %.1f%% (%d/%d -> %d/%d), fixed %d, broken %d, injected tokens/request %.0f -> %.0f",
+                    name, split.passRateBefore * 100, split.passRateAfter * 100, split.passedBefore, split.tasks,
+                    split.passedAfter, split.tasks, split.fixed.count, split.broken.count,
+                    split.injectedTokensPerRequestBefore, split.injectedTokensPerRequestAfter))
         }
         return lines
     }

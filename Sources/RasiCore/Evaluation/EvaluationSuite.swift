@@ -108,8 +108,10 @@ public struct EvaluationSuite: Sendable, Equatable {
             case "tool":
                 let parameters = object["parameters"]
                 if let parameters, parameters.objectValue == nil { throw RasiError.invalidField("\(at): parameters", "must be a JSON schema object") }
-                suite.tools.append(ToolSpec(agent: try text("agent", required: false) ?? "default", name: try text("name")!,
-                                            description: try text("description")!, parameters: parameters))
+                suite.tools.append(
+                    ToolSpec(
+                        agent: try text("agent", required: false) ?? "default", name: try text("name")!,
+                        description: try text("description")!, parameters: parameters))
             case "task":
                 let id = try text("id")!
                 guard ids.insert(id).inserted else { throw RasiError.invalidField("\(at): id", "\(id) is used twice") }
@@ -127,8 +129,10 @@ public struct EvaluationSuite: Sendable, Equatable {
                 guard let split = Split(rawValue: try text("split")!) else {
                     throw RasiError.invalidField("\(at): split", "must be learn or test")
                 }
-                suite.tasks.append(Task(id: id, agent: try text("agent", required: false) ?? "default", request: try text("request")!,
-                                        expectedTools: expected, rubric: rubric, split: split))
+                suite.tasks.append(
+                    Task(
+                        id: id, agent: try text("agent", required: false) ?? "default", request: try text("request")!,
+                        expectedTools: expected, rubric: rubric, split: split))
             case let other:
                 throw RasiError.invalidField("\(at): type", "must be task, tool or agent, got \(other)")
             }
@@ -152,7 +156,9 @@ public struct EvaluationSuite: Sendable, Equatable {
             lines.append(RasiJSON.canonical(["type": "agent", "name": .string(agent.name), "instructions": .string(agent.instructions)]))
         }
         for tool in tools {
-            var object: [String: JSONValue] = ["type": "tool", "agent": .string(tool.agent), "name": .string(tool.name), "description": .string(tool.description)]
+            var object: [String: JSONValue] = [
+                "type": "tool", "agent": .string(tool.agent), "name": .string(tool.name), "description": .string(tool.description)
+            ]
             if let parameters = tool.parameters { object["parameters"] = parameters }
             lines.append(RasiJSON.canonical(.object(object)))
         }

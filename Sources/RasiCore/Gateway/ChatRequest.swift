@@ -98,8 +98,10 @@ public struct ChatRequest: Sendable {
                     if let id = call["id"]?.stringValue, let name = call["function"]?["name"]?.stringValue { names[id] = name }
                 }
             } else if role == "tool", let callId = message["tool_call_id"]?.stringValue, !loggedCallIds.contains(callId) {
-                steps.append(Step(kind: .toolResult, name: names[callId] ?? message["name"]?.stringValue,
-                                  content: Self.text(of: message["content"]), callId: callId, at: date))
+                steps.append(
+                    Step(
+                        kind: .toolResult, name: names[callId] ?? message["name"]?.stringValue,
+                        content: Self.text(of: message["content"]), callId: callId, at: date))
             }
         }
         return steps

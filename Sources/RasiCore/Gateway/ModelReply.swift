@@ -15,7 +15,10 @@ public struct ModelReply: Sendable, Equatable {
     public var usage: TokenUsage?
     public var finishReason: String?
 
-    public init(content: String? = nil, reasoning: String? = nil, toolCalls: [ToolCall] = [], model: String? = nil, usage: TokenUsage? = nil, finishReason: String? = nil) {
+    public init(
+        content: String? = nil, reasoning: String? = nil, toolCalls: [ToolCall] = [], model: String? = nil, usage: TokenUsage? = nil,
+        finishReason: String? = nil
+    ) {
         self.content = content
         self.reasoning = reasoning
         self.toolCalls = toolCalls
@@ -30,8 +33,9 @@ public struct ModelReply: Sendable, Equatable {
         content = message?["content"]?.stringValue
         reasoning = Self.reasoning(in: message)
         toolCalls = (message?["tool_calls"]?.arrayValue ?? []).map { call in
-            ToolCall(id: call["id"]?.stringValue ?? "", name: call["function"]?["name"]?.stringValue ?? "",
-                     arguments: call["function"]?["arguments"]?.stringValue ?? "")
+            ToolCall(
+                id: call["id"]?.stringValue ?? "", name: call["function"]?["name"]?.stringValue ?? "",
+                arguments: call["function"]?["arguments"]?.stringValue ?? "")
         }
         model = json["model"]?.stringValue
         usage = Self.usage(in: json["usage"])
@@ -88,7 +92,8 @@ public struct StreamAccumulator: Sendable {
         guard line.hasPrefix("data:") else { return }
         let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
         guard payload != "[DONE]", let data = payload.data(using: .utf8),
-              let event = try? JSONDecoder().decode(JSONValue.self, from: data) else { return }
+            let event = try? JSONDecoder().decode(JSONValue.self, from: data)
+        else { return }
         if let m = event["model"]?.stringValue { model = m }
         if let u = ModelReply.usage(in: event["usage"]) { usage = u }
         guard let choice = event["choices"]?.arrayValue?.first else { return }

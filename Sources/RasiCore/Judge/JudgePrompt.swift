@@ -9,7 +9,7 @@ public enum JudgePrompt {
     public static func messages(for interaction: Interaction, rubric: JudgeRubric) -> [JSONValue] {
         [
             .object(["role": .string("system"), "content": .string(system(rubric))]),
-            .object(["role": .string("user"), "content": .string(trace(interaction))]),
+            .object(["role": .string("user"), "content": .string(trace(interaction))])
         ]
     }
 

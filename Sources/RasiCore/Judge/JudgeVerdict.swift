@@ -16,9 +16,15 @@ public struct JudgeRubric: Sendable, Equatable {
     public var items: [RubricItem]
 
     public static let defaultItems = [
-        RubricItem(name: "tools", question: "Did the agent call the right tools, with the right arguments, and use their results correctly? (No tool needed and none called counts as met.)"),
-        RubricItem(name: "reasoning", question: "Was the agent's reasoning sound: no unsupported leaps, no misplaced confidence, no ignored evidence?"),
-        RubricItem(name: "need", question: "Did the answer meet what the user needed, not only what they literally typed?"),
+        RubricItem(
+            name: "tools",
+            question:
+                "Did the agent call the right tools, with the right arguments, and use their results correctly? "
+                + "(No tool needed and none called counts as met.)"
+        ),
+        RubricItem(
+            name: "reasoning", question: "Was the agent's reasoning sound: no unsupported leaps, no misplaced confidence, no ignored evidence?"),
+        RubricItem(name: "need", question: "Did the answer meet what the user needed, not only what they literally typed?")
     ]
 
     public init(extra: [RubricItem] = []) {
@@ -119,7 +125,8 @@ extension JudgeVerdict {
         for (index, entry) in items.enumerated() {
             guard let name = entry["item"]?.stringValue else { throw JudgeOutputError("`rubric[\(index)].item` must be a string") }
             guard rubric.items.contains(where: { $0.name == name }) else {
-                throw JudgeOutputError("`rubric[\(index)].item` \"\(name)\" is not a rubric item; the items are " + rubric.items.map(\.name).joined(separator: ", "))
+                throw JudgeOutputError(
+                    "`rubric[\(index)].item` \"\(name)\" is not a rubric item; the items are " + rubric.items.map(\.name).joined(separator: ", "))
             }
             guard let number = entry["score"]?.numberValue, number == number.rounded(), (1...5).contains(number) else {
                 throw JudgeOutputError("`rubric[\(index)].score` must be a whole number from 1 to 5")
@@ -174,7 +181,9 @@ extension JudgeVerdict {
         guard let string = value.stringValue else { throw JudgeOutputError("`\(path)` must be a string") }
         let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)
         if required && trimmed.isEmpty { throw JudgeOutputError("`\(path)` must not be empty") }
-        if trimmed.count > LessonFields.maxFieldLength { throw JudgeOutputError("`\(path)` must be at most \(LessonFields.maxFieldLength) characters") }
+        if trimmed.count > LessonFields.maxFieldLength {
+            throw JudgeOutputError("`\(path)` must be at most \(LessonFields.maxFieldLength) characters")
+        }
         return trimmed
     }
 

@@ -49,25 +49,33 @@ public enum LessonEditorPrompt {
     /// Merge lessons that disagree into one consistent block of guidance.
     public static func synthesis(_ lessons: [Lesson]) -> [JSONValue] {
         [
-            .object(["role": "system", "content": .string("""
-                You are rasi's lesson editor. Several reviewed lessons apply to the same request but disagree \
-                in part. Merge them into one consistent block of guidance for the agent: keep what they agree on, \
-                and where they conflict follow the more confident and more recent lesson, saying when the other \
-                applies if it still does. Answer with the guidance only, as short imperative sentences, no preamble.
-                """)]),
-            .object(["role": "user", "content": .string(lessons.map(describe).joined(separator: "\n\n"))]),
+            .object([
+                "role": "system",
+                "content": .string(
+                    """
+                    You are rasi's lesson editor. Several reviewed lessons apply to the same request but disagree \
+                    in part. Merge them into one consistent block of guidance for the agent: keep what they agree on, \
+                    and where they conflict follow the more confident and more recent lesson, saying when the other \
+                    applies if it still does. Answer with the guidance only, as short imperative sentences, no preamble.
+                    """)
+            ]),
+            .object(["role": "user", "content": .string(lessons.map(describe).joined(separator: "\n\n"))])
         ]
     }
 
     /// Ask whether two lessons about similar situations contradict each other.
     public static func conflictCheck(_ a: Lesson, _ b: Lesson) -> [JSONValue] {
         [
-            .object(["role": "system", "content": .string("""
-                You are rasi's lesson editor. Two lessons apply to similar situations. Say whether following one \
-                would mean breaking the other. Answer with one JSON object and nothing else: \
-                {"contradict": true or false, "reason": "one sentence"}
-                """)]),
-            .object(["role": "user", "content": .string(describe(a) + "\n\n" + describe(b))]),
+            .object([
+                "role": "system",
+                "content": .string(
+                    """
+                    You are rasi's lesson editor. Two lessons apply to similar situations. Say whether following one \
+                    would mean breaking the other. Answer with one JSON object and nothing else: \
+                    {"contradict": true or false, "reason": "one sentence"}
+                    """)
+            ]),
+            .object(["role": "user", "content": .string(describe(a) + "\n\n" + describe(b))])
         ]
     }
 

@@ -30,8 +30,10 @@ public struct HybridRetriever: LessonRetriever {
     /// Postings the lexical side may rank (`LexicalBudget`); nil ranks every word.
     let postingBudget: Int?
 
-    public init(store: any LessonStore, embedder: any Embedder, mode: Mode = .hybrid, pool: Int = 50,
-                lexicalWeight: Double = HybridRetriever.defaultLexicalWeight, postingBudget: Int? = LexicalBudget.postings) {
+    public init(
+        store: any LessonStore, embedder: any Embedder, mode: Mode = .hybrid, pool: Int = 50,
+        lexicalWeight: Double = HybridRetriever.defaultLexicalWeight, postingBudget: Int? = LexicalBudget.postings
+    ) {
         self.postingBudget = postingBudget
         self.store = store
         self.embedder = embedder
@@ -87,9 +89,12 @@ public struct HybridRetriever: LessonRetriever {
             let bar = ranks.count >= limit ? ranks[limit - 1] : -Double.infinity
             contenders = lexicalOnly.filter { farthest + lexicalWeight * $0.score >= bar }
         }
-        let cosines = contenders.isEmpty ? [:] : try await PhaseTimings.measure("dense") {
-            try await store.denseScores(ids: contenders.map(\.id), vector: vector)
-        }
+        let cosines =
+            contenders.isEmpty
+            ? [:]
+            : try await PhaseTimings.measure("dense") {
+                try await store.denseScores(ids: contenders.map(\.id), vector: vector)
+            }
         for hit in contenders {
             if let cosine = cosines[hit.id] { fused[hit.id] = (cosine, hit.score) }
         }

@@ -43,10 +43,17 @@ public struct LessonSelectionPolicy: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case minScore = "min_score", maxLessons = "max_lessons", tokenBudget = "token_budget"
-        case confidenceWeight = "confidence_weight", recencyWeight = "recency_weight", recencyHalfLifeDays = "recency_half_life_days"
-        case helpfulnessWeight = "helpfulness_weight", helpfulnessEvidence = "helpfulness_evidence"
-        case duplicateSimilarity = "duplicate_similarity", diversity, maxPerTopic = "max_per_topic"
+        case minScore = "min_score"
+        case maxLessons = "max_lessons"
+        case tokenBudget = "token_budget"
+        case confidenceWeight = "confidence_weight"
+        case recencyWeight = "recency_weight"
+        case recencyHalfLifeDays = "recency_half_life_days"
+        case helpfulnessWeight = "helpfulness_weight"
+        case helpfulnessEvidence = "helpfulness_evidence"
+        case duplicateSimilarity = "duplicate_similarity"
+        case diversity
+        case maxPerTopic = "max_per_topic"
     }
 
     /// Decodes over a base policy: fields left out keep the base's value (per-agent overrides).
@@ -54,7 +61,10 @@ public struct LessonSelectionPolicy: Sendable, Equatable, Codable {
         guard case .object(let fields) = json else { throw RasiError.invalidField("policy", "must be an object") }
         var merged = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(base)).objectValue ?? [:]
         for (key, value) in fields {
-            guard merged[key] != nil else { throw RasiError.invalidField("policy.\(key)", "is not a policy setting; the settings are " + merged.keys.sorted().joined(separator: ", ")) }
+            guard merged[key] != nil else {
+                throw RasiError.invalidField(
+                    "policy.\(key)", "is not a policy setting; the settings are " + merged.keys.sorted().joined(separator: ", "))
+            }
             merged[key] = value
         }
         do {
@@ -83,7 +93,9 @@ public struct LessonSelection: Codable, Sendable, Equatable {
     /// A relevant lesson that was not injected, and why.
     public struct SetAside: Sendable, Equatable, Codable {
         public enum Reason: String, Sendable, Codable {
-            case duplicate, topicCap = "topic_cap", conflict, budget, limit
+            case duplicate
+            case topicCap = "topic_cap"
+            case conflict, budget, limit
         }
         public var lessonId: String
         public var reason: Reason
@@ -188,8 +200,9 @@ extension LessonSelectionPolicy {
             let candidate = pool.remove(at: index).candidate
             let id = candidate.lesson.id
             if let closest, closest.0 >= duplicateSimilarity,
-               let twin = chosen.first(where: { $0.lesson.id == closest.1 })?.lesson, Self.saySameThing(candidate.lesson, twin),
-               !conflicts.contains(LessonPair(id, twin.id)) {
+                let twin = chosen.first(where: { $0.lesson.id == closest.1 })?.lesson, Self.saySameThing(candidate.lesson, twin),
+                !conflicts.contains(LessonPair(id, twin.id))
+            {
                 setAside.append(.init(lessonId: id, reason: .duplicate, to: closest.1))
                 continue
             }
@@ -215,9 +228,12 @@ extension LessonSelectionPolicy {
             }
         }
         guard !chosen.isEmpty else { return LessonSelection(lessons: [], context: "", tokens: 0, setAside: setAside) }
-        let kept = keepConflicts ? conflicts.filter { pair in chosen.contains { pair.first == $0.lesson.id } && chosen.contains { pair.second == $0.lesson.id } } : []
-        return LessonSelection(lessons: chosen, context: block.text, tokens: block.tokens,
-                               setAside: setAside, conflicts: kept.sorted { ($0.first, $0.second) < ($1.first, $1.second) })
+        let kept =
+            keepConflicts
+            ? conflicts.filter { pair in chosen.contains { pair.first == $0.lesson.id } && chosen.contains { pair.second == $0.lesson.id } } : []
+        return LessonSelection(
+            lessons: chosen, context: block.text, tokens: block.tokens,
+            setAside: setAside, conflicts: kept.sorted { ($0.first, $0.second) < ($1.first, $1.second) })
     }
 }
 
@@ -281,10 +297,13 @@ public enum LessonRenderer {
     public static func renderSynthesis(_ guidance: String, of lessons: [Lesson]) -> String {
         [
             openingTag,
-            "Guidance merged from reviewed past cases (\(lessons.map(\.id).joined(separator: ", "))) that disagree in part. Where the current request matches, follow it.",
+            """
+            Guidance merged from reviewed past cases (\(lessons.map(\.id).joined(separator: ", "))) that disagree in part. \
+            Where the current request matches, follow it.
+            """,
             "",
             guidance.replacingOccurrences(of: closingTag, with: ""),
-            closingTag,
+            closingTag
         ].joined(separator: "\n")
     }
 

@@ -26,7 +26,9 @@ public enum Embeddings {
     /// The cosine of two vectors; 0 when either is zero.
     public static func cosine(_ a: [Float], _ b: [Float]) -> Double {
         let count = min(a.count, b.count)
-        var dot = SIMD8<Float>(), na = SIMD8<Float>(), nb = SIMD8<Float>()
+        var dot = SIMD8<Float>()
+        var na = SIMD8<Float>()
+        var nb = SIMD8<Float>()
         var i = 0
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
@@ -99,9 +101,10 @@ public struct LexicalRetriever: LessonRetriever {
             ScoredLesson(lesson: lesson, score: TextTerms.similarity(queryTerms, TextTerms.terms(lesson.retrievalText)))
         }
         // Stable: ties keep BM25 order.
-        return Array(scored.enumerated().sorted { a, b in
-            a.element.score != b.element.score ? a.element.score > b.element.score : a.offset < b.offset
-        }.map(\.element).prefix(limit))
+        return Array(
+            scored.enumerated().sorted { a, b in
+                a.element.score != b.element.score ? a.element.score > b.element.score : a.offset < b.offset
+            }.map(\.element).prefix(limit))
     }
 }
 
@@ -128,7 +131,9 @@ public actor CachingEmbedder: Embedder {
         let missing = Array(Set(texts.filter { found[$0] == nil }))
         if !missing.isEmpty {
             let computed = try await base.embed(missing)
-            guard computed.count == missing.count else { throw RasiError.unavailable("the embedder returned \(computed.count) vectors for \(missing.count) texts") }
+            guard computed.count == missing.count else {
+                throw RasiError.unavailable("the embedder returned \(computed.count) vectors for \(missing.count) texts")
+            }
             for (text, vector) in zip(missing, computed) {
                 found[text] = vector
                 remember(text, vector)

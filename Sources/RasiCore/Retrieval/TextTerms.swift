@@ -14,7 +14,7 @@ public enum TextTerms {
         "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which",
         "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "want", "wants",
         "user", "users", "ask", "asks", "asked", "asking", "agent", "tell", "know", "need", "needs", "like",
-        "thanks", "thank", "hi", "hello", "hey", "ok", "okay", "yes", "don", "t", "s", "m", "ll", "re", "ve",
+        "thanks", "thank", "hi", "hello", "hey", "ok", "okay", "yes", "don", "t", "s", "m", "ll", "re", "ve"
     ]
 
     /// The most frequent function words only. Hybrid retrieval leaves just these out of its
@@ -23,7 +23,7 @@ public enum TextTerms {
     /// would make the query scan most of the index (5× the postings of the rest together).
     public static let functionWords: Set<String> = [
         "a", "an", "the", "i", "me", "my", "you", "your", "to", "of", "in", "on", "for", "and", "or", "is", "are",
-        "it", "this", "that", "be", "with", "at", "from", "by", "please", "can", "do",
+        "it", "this", "that", "be", "with", "at", "from", "by", "please", "can", "do"
     ]
 
     public static func terms(_ text: String) -> [String] {

@@ -49,7 +49,8 @@ public struct FlagRules: Sendable, Equatable {
         var rules: Set<FlagRule> = []
         for name in names {
             guard let rule = FlagRule(rawValue: name) else {
-                throw RasiError.invalidField("RASI_FLAG_RULES", "unknown rule \"\(name)\"; rules are " + FlagRule.allCases.map(\.rawValue).joined(separator: ", "))
+                throw RasiError.invalidField(
+                    "RASI_FLAG_RULES", "unknown rule \"\(name)\"; rules are " + FlagRule.allCases.map(\.rawValue).joined(separator: ", "))
             }
             rules.insert(rule)
         }
@@ -67,12 +68,17 @@ public struct FlagRules: Sendable, Equatable {
             flags.append(RaisedFlag(rule: .escalate, reason: "escalated to a human" + (escalation.comment.map { ": \(Self.clip($0))" } ?? "")))
         }
         if enabled.contains(.rephrase), let rephrase = feedback.last(where: { $0.signal == .rephrase }),
-           !feedback.contains(where: { $0.rating == .up && $0.createdAt >= rephrase.createdAt }) {
-            flags.append(RaisedFlag(rule: .rephrase, reason: "the user asked again in other words" + (rephrase.comment.map { ": \(Self.clip($0))" } ?? "")))
+            !feedback.contains(where: { $0.rating == .up && $0.createdAt >= rephrase.createdAt })
+        {
+            flags.append(
+                RaisedFlag(rule: .rephrase, reason: "the user asked again in other words" + (rephrase.comment.map { ": \(Self.clip($0))" } ?? "")))
         }
         if enabled.contains(.abandon), feedback.contains(where: { $0.signal == .abandon }) {
-            flags.append(RaisedFlag(rule: .abandon, reason: interaction.error != nil
-                ? "the user left after an error" : "the user left without answering the agent's question"))
+            flags.append(
+                RaisedFlag(
+                    rule: .abandon,
+                    reason: interaction.error != nil
+                        ? "the user left after an error" : "the user left without answering the agent's question"))
         }
         if enabled.contains(.upstreamError), let error = interaction.error {
             flags.append(RaisedFlag(rule: .upstreamError, reason: "upstream error: \(Self.clip(error))"))

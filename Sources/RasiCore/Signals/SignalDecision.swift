@@ -144,8 +144,10 @@ public enum SignalDecision {
             case .open, .dismissed: return nil
             }
         }
-        for rule in FlagRule.allCases where state.ruleFlags[rule] == .open && rules.enabled.contains(rule)
-            && !holding.contains(where: { $0.rule == rule }) {
+        for rule in FlagRule.allCases
+        where state.ruleFlags[rule] == .open && rules.enabled.contains(rule)
+            && !holding.contains(where: { $0.rule == rule })
+        {
             actions.append(.clear(rule, at: now))
         }
         return actions
@@ -153,12 +155,13 @@ public enum SignalDecision {
 
     static func outcomeActions(_ injected: InjectedLesson, helpful: Bool, efficacy: EfficacyPolicy, now: Date) -> [SignalAction] {
         guard injected.counted != helpful else { return [] }
-        let (helpfulDelta, harmfulDelta) = switch (injected.counted, helpful) {
-        case (nil, true): (1, 0)
-        case (nil, false): (0, 1)
-        case (_, true): (1, -1)
-        case (_, false): (-1, 1)
-        }
+        let (helpfulDelta, harmfulDelta) =
+            switch (injected.counted, helpful) {
+            case (nil, true): (1, 0)
+            case (nil, false): (0, 1)
+            case (_, true): (1, -1)
+            case (_, false): (-1, 1)
+            }
         let outcome = LessonOutcome(lessonId: injected.lessonId, helpful: helpful, helpfulDelta: helpfulDelta, harmfulDelta: harmfulDelta, at: now)
         guard var lesson = injected.lesson else { return [.count(outcome)] }
         lesson.helpful += helpfulDelta
@@ -169,8 +172,9 @@ public enum SignalDecision {
         lesson.updatedAt = now
         let reason = "retired automatically: harmful in \(lesson.harmful) of \(lesson.helpful + lesson.harmful) rated uses"
         lesson.reviewReason = reason
-        let audit = AuditEntry(at: now, actor: efficacyActor, action: "lesson.update", target: lesson.id,
-                               detail: "version \(lesson.version), retired: \(reason)")
+        let audit = AuditEntry(
+            at: now, actor: efficacyActor, action: "lesson.update", target: lesson.id,
+            detail: "version \(lesson.version), retired: \(reason)")
         return [.count(outcome), .retire(lesson, audit: audit)]
     }
 }

@@ -34,7 +34,7 @@ public struct SignalPolicy: Sendable, Equatable {
         "talk to a representative", "speak to a representative", "speak with a representative", "customer service",
         "customer support", "talk to a manager", "speak to a manager", "speak to your manager", "talk to your manager",
         "talk to a supervisor", "speak to a supervisor", "speak to your supervisor", "transfer me", "connect me to",
-        "escalate this",
+        "escalate this"
     ]
 
     /// Messages that close or acknowledge a turn rather than ask anything.
@@ -43,7 +43,7 @@ public struct SignalPolicy: Sendable, Equatable {
         "awesome", "got", "it", "sure", "yes", "yeah", "yep", "no", "nope", "alright", "fine", "bye", "goodbye",
         "cheers", "that", "works", "helps", "helped", "helpful", "much", "so", "very", "lot", "a", "understood",
         "makes", "sense", "wonderful", "excellent", "right", "i", "see", "will", "do", "done", "all", "set", "ah",
-        "oh", "hmm", "lol", "please", "appreciate", "appreciated", "is", "was", "the", "answer",
+        "oh", "hmm", "lol", "please", "appreciate", "appreciated", "is", "was", "the", "answer"
     ]
 
     /// Lowercased words, letters and digits only.

@@ -47,11 +47,12 @@ struct InteractionsController {
         let body = try await request.decodeJSON(IngestBody.self, limit: limits.maxBodyBytes)
         let agent = try GatewayController.agentName(body.agent)
         if let latency = body.latencyMs, latency < 0 { throw RasiError.invalidField("latency_ms", "must not be negative") }
-        let stored = try await services.ingest(Interaction(
-            agent: agent, conversationId: body.conversationId, userId: body.userId, request: body.request,
-            messages: body.messages ?? .array([]), steps: body.steps ?? [], response: body.response, model: body.model,
-            latencyMs: body.latencyMs ?? 0, tokens: body.tokens ?? TokenUsage(), lessonsInjected: body.lessonsInjected ?? [],
-            topic: body.topic, error: body.error), logger: context.logger)
+        let stored = try await services.ingest(
+            Interaction(
+                agent: agent, conversationId: body.conversationId, userId: body.userId, request: body.request,
+                messages: body.messages ?? .array([]), steps: body.steps ?? [], response: body.response, model: body.model,
+                latencyMs: body.latencyMs ?? 0, tokens: body.tokens ?? TokenUsage(), lessonsInjected: body.lessonsInjected ?? [],
+                topic: body.topic, error: body.error), logger: context.logger)
         return try JSONBody.response(stored, status: .created, headers: [.rasiInteraction: stored.id])
     }
 

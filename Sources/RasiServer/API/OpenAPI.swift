@@ -36,47 +36,70 @@ enum OpenAPI {
         "correct_behavior": ["type": "string", "maxLength": .int(Int64(LessonFields.maxFieldLength)), "pattern": "\\S"],
         "polarity": string(enumeration: Polarity.allCases.map(\.rawValue)),
         "status": string(enumeration: LessonStatus.allCases.map(\.rawValue)),
-        "confidence": ["type": "number", "minimum": 0, "maximum": 1],
+        "confidence": ["type": "number", "minimum": 0, "maximum": 1]
     ]
 
     static let schemas: [String: Schema] = [
         "Error": object(["error": object(["message": string(), "type": string(), "code": string()])]),
-        "ChatRequest": object([
-            "model": string(), "stream": boolean,
-            "messages": ["type": "array", "minItems": 1, "items": object(["role": string(enumeration: ["system", "developer", "user", "assistant", "tool"]),
-                                                                         "content": string(), "tool_call_id": string()], required: ["role"])],
-            "tools": ["type": "array", "items": anyObject],
-        ], required: ["model", "messages"]),
-        "Step": object(["kind": string(enumeration: Step.Kind.allCases.map(\.rawValue)), "name": string(), "arguments": string(),
-                        "content": string(), "call_id": string(), "at": string("ISO-8601")], required: ["kind"]),
-        "InteractionIngest": object([
-            "agent": string(maxLength: LessonFields.maxNameLength), "conversation_id": string(), "user_id": string(), "request": string(),
-            "messages": ["type": "array", "items": anyObject], "steps": ["type": "array", "items": ref("Step")], "response": string(),
-            "model": string(), "latency_ms": ["type": "integer", "minimum": 0], "tokens": object(["prompt": integer, "completion": integer]),
-            "lessons_injected": ["type": "array", "items": string()], "topic": string(), "error": string(),
-        ], required: ["request"]),
-        "Feedback": object(["rating": string(enumeration: Rating.allCases.map(\.rawValue)), "comment": string(maxLength: 4000),
-                            "source": string(enumeration: FeedbackSource.allCases.map(\.rawValue)),
-                            "signal": string(enumeration: Signal.allCases.map(\.rawValue))]),
+        "ChatRequest": object(
+            [
+                "model": string(), "stream": boolean,
+                "messages": [
+                    "type": "array", "minItems": 1,
+                    "items": object(
+                        [
+                            "role": string(enumeration: ["system", "developer", "user", "assistant", "tool"]),
+                            "content": string(), "tool_call_id": string()
+                        ], required: ["role"])
+                ],
+                "tools": ["type": "array", "items": anyObject]
+            ], required: ["model", "messages"]),
+        "Step": object(
+            [
+                "kind": string(enumeration: Step.Kind.allCases.map(\.rawValue)), "name": string(), "arguments": string(),
+                "content": string(), "call_id": string(), "at": string("ISO-8601")
+            ], required: ["kind"]),
+        "InteractionIngest": object(
+            [
+                "agent": string(maxLength: LessonFields.maxNameLength), "conversation_id": string(), "user_id": string(), "request": string(),
+                "messages": ["type": "array", "items": anyObject], "steps": ["type": "array", "items": ref("Step")], "response": string(),
+                "model": string(), "latency_ms": ["type": "integer", "minimum": 0], "tokens": object(["prompt": integer, "completion": integer]),
+                "lessons_injected": ["type": "array", "items": string()], "topic": string(), "error": string()
+            ], required: ["request"]),
+        "Feedback": object([
+            "rating": string(enumeration: Rating.allCases.map(\.rawValue)), "comment": string(maxLength: 4000),
+            "source": string(enumeration: FeedbackSource.allCases.map(\.rawValue)),
+            "signal": string(enumeration: Signal.allCases.map(\.rawValue))
+        ]),
         "LessonFields": object(lessonProperties),
         "LessonCreate": object(lessonProperties, required: ["situation", "should_have_done", "correct_behavior"]),
         "Correction": object(lessonProperties, required: ["should_have_done", "correct_behavior"]),
         "Retrieve": object(["agent": string(), "query": string(), "k": ["type": "integer", "minimum": 1, "maximum": 20]], required: ["query"]),
-        "KeyCreate": object(["role": string(enumeration: Role.allCases.map(\.rawValue)), "name": string(maxLength: LessonFields.maxNameLength)],
-                            required: ["role"]),
-        "Evaluation": object([
-            "id": string(), "suite": string(), "model": string(), "endpoint": string(), "created_at": string("ISO-8601"),
-            "lessons_created": integer, "lesson_ids": ["type": "array", "items": string()],
-            "curve": ["type": "array", "items": object(["lessons": integer, "pass_rate": anyObject])],
-            "splits": anyObject,
-            "results": ["type": "array", "items": object(["id": string(), "split": string(enumeration: EvaluationSuite.Split.allCases.map(\.rawValue)),
-                                                          "request": string(), "expected_tools": ["type": "array", "items": string()],
-                                                          "attempts": ["type": "array", "items": anyObject]])],
-        ], required: ["id", "suite", "model", "endpoint", "created_at", "lessons_created", "lesson_ids", "curve", "splits", "results"]),
+        "KeyCreate": object(
+            ["role": string(enumeration: Role.allCases.map(\.rawValue)), "name": string(maxLength: LessonFields.maxNameLength)],
+            required: ["role"]),
+        "Evaluation": object(
+            [
+                "id": string(), "suite": string(), "model": string(), "endpoint": string(), "created_at": string("ISO-8601"),
+                "lessons_created": integer, "lesson_ids": ["type": "array", "items": string()],
+                "curve": ["type": "array", "items": object(["lessons": integer, "pass_rate": anyObject])],
+                "splits": anyObject,
+                "results": [
+                    "type": "array",
+                    "items": object([
+                        "id": string(), "split": string(enumeration: EvaluationSuite.Split.allCases.map(\.rawValue)),
+                        "request": string(), "expected_tools": ["type": "array", "items": string()],
+                        "attempts": ["type": "array", "items": anyObject]
+                    ])
+                ]
+            ], required: ["id", "suite", "model", "endpoint", "created_at", "lessons_created", "lesson_ids", "curve", "splits", "results"]),
         "ConflictResolve": object(["keep": string("a lesson id of the pair, or both")], required: ["keep"]),
-        "Topic": object(["description": string(maxLength: LessonFields.maxFieldLength),
-                         "examples": ["type": "array", "maxItems": 50, "items": string(maxLength: LessonFields.maxFieldLength)]],
-                        required: ["description"]),
+        "Topic": object(
+            [
+                "description": string(maxLength: LessonFields.maxFieldLength),
+                "examples": ["type": "array", "maxItems": 50, "items": string(maxLength: LessonFields.maxFieldLength)]
+            ],
+            required: ["description"])
     ]
 
     /// What each route takes: a JSON body schema and query parameters.
@@ -90,11 +113,13 @@ enum OpenAPI {
         "GET /healthz": .init(summary: "Liveness; no key needed"),
         "GET /openapi.json": .init(summary: "This description; no key needed"),
         "GET /metrics": .init(summary: "Prometheus metrics"),
-        "POST /v1/chat/completions": .init(summary: "OpenAI-compatible chat completions through rasi (lessons injected, interaction logged)", body: "ChatRequest"),
+        "POST /v1/chat/completions": .init(
+            summary: "OpenAI-compatible chat completions through rasi (lessons injected, interaction logged)", body: "ChatRequest"),
         "GET /v1/models": .init(summary: "The upstream's models"),
         "POST /api/v1/interactions": .init(summary: "Log an interaction from an agent that does not use the gateway", body: "InteractionIngest"),
-        "GET /api/v1/interactions": .init(summary: "Interactions, newest first; flagged=true is the review queue, oldest first",
-                                          query: ["agent", "flagged", "feedback", "topic", "q", "since", "limit", "cursor"]),
+        "GET /api/v1/interactions": .init(
+            summary: "Interactions, newest first; flagged=true is the review queue, oldest first",
+            query: ["agent", "flagged", "feedback", "topic", "q", "since", "limit", "cursor"]),
         "GET /api/v1/interactions/{id}": .init(summary: "One interaction with its full trace"),
         "POST /api/v1/interactions/{id}/feedback": .init(summary: "Feedback: a rating, a comment or a signal", body: "Feedback"),
         "POST /api/v1/interactions/{id}/lessons": .init(summary: "The correction box: a reviewer's lesson from this interaction", body: "Correction"),
@@ -125,7 +150,7 @@ enum OpenAPI {
         "GET /api/v1/evaluations/{id}/chart.svg": .init(summary: "The evaluation's learning curve as SVG"),
         "POST /api/v1/keys": .init(summary: "Create a key (the secret is shown once)", body: "KeyCreate"),
         "GET /api/v1/keys": .init(summary: "Keys, never their secrets"),
-        "DELETE /api/v1/keys/{id}": .init(summary: "Revoke a key at once"),
+        "DELETE /api/v1/keys/{id}": .init(summary: "Revoke a key at once")
     ]
 
     /// The document for the routes given (the panel's HTML pages are left out).
@@ -138,8 +163,10 @@ enum OpenAPI {
                 "summary": .string(operation.summary),
                 "operationId": .string(key.replacingOccurrences(of: "[^A-Za-z0-9]+", with: "_", options: .regularExpression)),
                 "responses": [
-                    "default": ["description": "an answer (errors in OpenAI's shape)", "content": ["application/json": ["schema": ["type": "object"]]]],
-                ],
+                    "default": [
+                        "description": "an answer (errors in OpenAI's shape)", "content": ["application/json": ["schema": ["type": "object"]]]
+                    ]
+                ]
             ]
             var parameters: [JSONValue] = operation.query.map { ["name": .string($0), "in": "query", "required": false, "schema": string()] }
             if route.path.contains("{id}") {
@@ -154,11 +181,13 @@ enum OpenAPI {
         }
         return [
             "openapi": "3.1.0",
-            "info": ["title": "rasi", "version": "1", "description": "Retrieval-augmented self-improvement for LLM agents: the gateway and the REST API."],
+            "info": [
+                "title": "rasi", "version": "1", "description": "Retrieval-augmented self-improvement for LLM agents: the gateway and the REST API."
+            ],
             "servers": [["url": "/"]],
             "security": [["bearer": []]],
             "components": ["securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]], "schemas": .object(schemas)],
-            "paths": .object(paths.mapValues { .object($0) }),
+            "paths": .object(paths.mapValues { .object($0) })
         ]
     }
 }

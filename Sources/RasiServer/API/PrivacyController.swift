@@ -19,7 +19,9 @@ struct PrivacyController {
     @Sendable func deleteUser(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let user = try context.id()
         let count = try await services.deleteUserData(user, by: context.actor)
-        return try JSONBody.response(["user_id": JSONValue.string(user), "deleted": try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(count))])
+        return try JSONBody.response([
+            "user_id": JSONValue.string(user), "deleted": try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(count))
+        ])
     }
 
     @Sendable func audit(_ request: Request, context: RasiRequestContext) async throws -> Response {

@@ -48,8 +48,9 @@ struct Query {
 
     /// The lesson list's filters, as the API and the panel both take them.
     func lessonFilter() throws -> LessonFilter {
-        LessonFilter(agent: string("agent"), status: try oneOf("status", LessonStatus.self), topic: string("topic"),
-                     text: string("q"), limit: try limit(), before: string("cursor"))
+        LessonFilter(
+            agent: string("agent"), status: try oneOf("status", LessonStatus.self), topic: string("topic"),
+            text: string("q"), limit: try limit(), before: string("cursor"))
     }
 
     func oneOf<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws -> T? where T.RawValue == String {

@@ -54,7 +54,9 @@ struct TopicsController {
     /// Recent unclassified requests (`limit`, 500) grouped by similarity into candidate topics.
     @Sendable func suggestions(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let found = try await services.topicSuggestions(limit: try Query(request).limit(default: 500, max: 5000))
-        return try JSONBody.response(["checked": JSONValue.int(Int64(found.checked)),
-                                      "suggestions": try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(found.suggestions))])
+        return try JSONBody.response([
+            "checked": JSONValue.int(Int64(found.checked)),
+            "suggestions": try JSONBody.decode(JSONValue.self, from: RasiJSON.encoder().encode(found.suggestions))
+        ])
     }
 }

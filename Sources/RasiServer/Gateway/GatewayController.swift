@@ -60,7 +60,9 @@ struct GatewayController {
         var forwarded = chat.injecting(selection.context)
         if chat.isStreaming { forwarded = ChatRequest.askingForStreamUsage(forwarded) }
         let started = ContinuousClock.now
-        async let sent = Result { try await PhaseTimings.measure("upstream") { try await services.upstream.send(.POST, "chat/completions", json: forwarded) } }
+        async let sent = Result {
+            try await PhaseTimings.measure("upstream") { try await services.upstream.send(.POST, "chat/completions", json: forwarded) }
+        }
         var (interaction, isNewTurn) = try await log.begin(
             chat, agent: agent, userId: userId, conversationHeader: request.headers[.rasiConversation],
             selection: selection)
@@ -76,7 +78,8 @@ struct GatewayController {
         let begun = interaction
         async let signals: Void = log.detectSignals(startingTurn: begun, isNew: isNewTurn)
         do {
-            let response = try await answer(await sent, started: started, chat: chat, interaction: &interaction, headers: headers, log: log, lease: lease)
+            let response = try await answer(
+                await sent, started: started, chat: chat, interaction: &interaction, headers: headers, log: log, lease: lease)
             await signals
             metrics.call(status: response.status.code)
             return response
@@ -108,7 +111,8 @@ struct GatewayController {
 
         let status = Int(upstreamResponse.status.code)
         if chat.isStreaming && (200..<300).contains(status) {
-            return streamingResponse(upstreamResponse, chat: chat, interaction: interaction, headers: headers, started: started, log: log, lease: lease)
+            return streamingResponse(
+                upstreamResponse, chat: chat, interaction: interaction, headers: headers, started: started, log: log, lease: lease)
         }
 
         let responseBody: ByteBuffer

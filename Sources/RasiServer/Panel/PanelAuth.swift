@@ -19,7 +19,8 @@ enum PanelAuth {
         if request.headers[.authorization] != nil {
             context.key = try await GuardedRouter.authenticate(request, keys: store)
         } else if let secret = request.cookies[sessionCookie]?.value,
-                  let session = try await store.session(secretHash: KeySecret.hash(secret), now: Date()) {
+            let session = try await store.session(secretHash: KeySecret.hash(secret), now: Date())
+        {
             context.key = session.key
             context.session = session
         } else {

@@ -11,11 +11,6 @@ struct PanelController {
     let services: RasiServices
     let limits: ServerLimits
 
-    init(services: RasiServices, limits: ServerLimits? = nil) {
-        self.services = services
-        self.limits = limits ?? ServerLimits(services.configuration)
-    }
-
     func register(_ routes: GuardedRouter) {
         routes.on(.get, "/admin", .panel(.reviewer)) { _, _ in PanelAuth.redirect("/admin/interactions") }
         routes.on(.get, "/admin/login", .open, signInPage)
@@ -47,7 +42,7 @@ struct PanelController {
         "created": "Lesson created: it is live on the next request.", "saved": "Saved as a new version.",
         "active": "The lesson is active: live on the next request.", "retired": "The lesson is retired: no longer injected.",
         "deleted": "Lesson deleted. Its history is kept.", "dismissed": "Flags dismissed.", "judged": "The judge has run.",
-        "revoked": "Key revoked: it stops working at once.", "resolved": "Conflict resolved.",
+        "revoked": "Key revoked: it stops working at once.", "resolved": "Conflict resolved."
     ]
 
     func notice(_ request: Request) -> String? {
@@ -104,13 +99,14 @@ struct PanelController {
         let (found, tools) = try await services.browseInteractions(filter)
         let parameters: [(String, String?)] = [
             ("q", filter.text), ("agent", filter.agent), ("topic", filter.topic), ("flagged", query.string("flagged")),
-            ("feedback", filter.feedback?.rawValue), ("since", query.string("since")),
+            ("feedback", filter.feedback?.rawValue), ("since", query.string("since"))
         ]
         let typed = Dictionary(uniqueKeysWithValues: parameters.map { ($0.0, $0.1 ?? "") })
         let page = InteractionsPage(
             rows: found.map { InteractionsPage.Row($0, tools: tools[$0.id] ?? []) },
-            filter: .init(q: typed["q"]!, agent: typed["agent"]!, topic: typed["topic"]!, flagged: typed["flagged"]!,
-                          feedback: typed["feedback"]!, since: typed["since"]!),
+            filter: .init(
+                q: typed["q"]!, agent: typed["agent"]!, topic: typed["topic"]!, flagged: typed["flagged"]!,
+                feedback: typed["feedback"]!, since: typed["since"]!),
             flaggedOptions: SelectOption.list([("", "any"), ("true", "flagged"), ("false", "not flagged")], selected: query.string("flagged")),
             feedbackOptions: SelectOption.list(
                 [("", "any or none"), ("down", "thumbs down"), ("up", "thumbs up"), ("any", "some"), ("none", "none")],
@@ -188,8 +184,9 @@ struct PanelController {
         let page = LessonsPage(
             rows: found.map(LessonsPage.Row.init),
             filter: .init(q: filter.text ?? "", agent: filter.agent ?? "", status: filter.status?.rawValue ?? ""),
-            statusOptions: SelectOption.list([("", "any"), ("active", "active"), ("proposed", "proposed"), ("retired", "retired")],
-                                             selected: filter.status?.rawValue),
+            statusOptions: SelectOption.list(
+                [("", "any"), ("active", "active"), ("proposed", "proposed"), ("retired", "retired")],
+                selected: filter.status?.rawValue),
             next: found.count == filter.limit ? found.last.map { "/admin/lessons" + PanelPages.query(parameters + [("cursor", $0.id)]) } : nil)
         return PanelPages.page(page, context: context, notice: notice(request))
     }
@@ -215,8 +212,9 @@ struct PanelController {
                 guard let value = Double(text) else { throw RasiError.invalidField("confidence", "must be a number between 0 and 1") }
                 confidence = value
             }
-            let fields = LessonFields(topic: form["topic"], situation: form["situation"], did: form["did"], shouldHaveDone: form["should_have_done"],
-                                      why: form["why"], correctBehavior: form["correct_behavior"], confidence: confidence)
+            let fields = LessonFields(
+                topic: form["topic"], situation: form["situation"], did: form["did"], shouldHaveDone: form["should_have_done"],
+                why: form["why"], correctBehavior: form["correct_behavior"], confidence: confidence)
             _ = try await services.updateLesson(current, with: fields, by: context.actor)
             return PanelAuth.redirect("/admin/lessons/\(id)?done=saved")
         } catch let error as RasiError {

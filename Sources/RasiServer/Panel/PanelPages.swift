@@ -20,7 +20,7 @@ enum PanelPages {
         "keys": PackageResources.keys_mustache,
         // Partials: `{{> csrf}}` in every form, `{{> option}}` in every `<select>`.
         "csrf": PackageResources.csrf_mustache, "option": PackageResources.option_mustache,
-        "conflict_lesson": PackageResources.conflict_lesson_mustache, "evaluation_task": PackageResources.evaluation_task_mustache,
+        "conflict_lesson": PackageResources.conflict_lesson_mustache, "evaluation_task": PackageResources.evaluation_task_mustache
     ]
 
     static let library: MustacheLibrary = {
@@ -44,8 +44,10 @@ enum PanelPages {
         let body = library.render(fields(of: page), withTemplate: type(of: page).template) ?? ""
         var nav: [LayoutView.NavItem] = []
         if let key = context.key {
-            var items = [("interactions", "Interactions", "i"), ("review", "Review queue", "r"), ("lessons", "Lessons", "l"),
-                         ("retrieve", "Try retrieval", "t"), ("evaluations", "Evaluations", "e")]
+            var items = [
+                ("interactions", "Interactions", "i"), ("review", "Review queue", "r"), ("lessons", "Lessons", "l"),
+                ("retrieve", "Try retrieval", "t"), ("evaluations", "Evaluations", "e")
+            ]
             if key.role == .admin { items.append(("keys", "Keys", "k")) }
             let current = type(of: page).section
             nav = items.map { LayoutView.NavItem(href: "/admin/\($0.0)", label: $0.1, key: $0.2, current: $0.0 == current) }
@@ -79,7 +81,7 @@ enum PanelPages {
             let mirror = Mirror(reflecting: value)
             guard mirror.displayStyle == .struct else { return value }
             var fields: [String: Any] = [:]
-            for case let (name?, child) in mirror.children {
+            for case (let name?, let child) in mirror.children {
                 if let optional = child as? any OptionalField {
                     if let wrapped = optional.wrapped { fields[name] = Self.fields(of: wrapped) }
                 } else {
@@ -93,8 +95,12 @@ enum PanelPages {
     /// An error as a page, with the status the API would answer.
     static func error(_ error: any Error, context: RasiRequestContext) -> Response {
         let (status, _, _, message) = ErrorMiddleware<RasiRequestContext>.describe(error)
-        let title = status == .notFound ? "Not found" : status == .forbidden ? "Not allowed"
-            : status.code >= 500 ? "Something went wrong" : "That did not work"
+        let title =
+            status == .notFound
+            ? "Not found"
+            : status == .forbidden
+                ? "Not allowed"
+                : status.code >= 500 ? "Something went wrong" : "That did not work"
         return page(ErrorPage(title: title, message: message), context: context, status: status)
     }
 

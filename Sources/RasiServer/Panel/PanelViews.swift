@@ -375,13 +375,15 @@ struct ReviewPage: PanelPage {
 
     init(_ queue: ReviewQueue, limit: Int) {
         flagged = queue.flagged.map {
-            Flagged(id: $0.id, time: PanelPages.time($0.createdAt), agent: $0.agent, request: PanelPages.clip($0.request),
-                    flags: $0.flags.map(FlagBadge.init))
+            Flagged(
+                id: $0.id, time: PanelPages.time($0.createdAt), agent: $0.agent, request: PanelPages.clip($0.request),
+                flags: $0.flags.map(FlagBadge.init))
         }
         next = queue.flagged.count == limit ? queue.flagged.last.map { "/admin/review?cursor=\($0.id)" } : nil
         proposed = queue.proposed.map {
-            Proposed(id: $0.id, situation: PanelPages.clip($0.situation, 200), correctBehavior: PanelPages.clip($0.correctBehavior, 200),
-                     confidence: String(format: "%.2f", $0.confidence))
+            Proposed(
+                id: $0.id, situation: PanelPages.clip($0.situation, 200), correctBehavior: PanelPages.clip($0.correctBehavior, 200),
+                confidence: String(format: "%.2f", $0.confidence))
         }
         conflicts = queue.conflicts.map { Conflict(id: $0.conflict.id, reason: $0.conflict.reason, a: .init($0.first), b: .init($0.second)) }
         autoRetired = queue.autoRetired.map { Retired(id: $0.id, situation: PanelPages.clip($0.situation, 160), reason: $0.reviewReason ?? "") }
@@ -506,12 +508,14 @@ struct LessonPage: PanelPage {
         canRetire = lesson.status != .retired
         activateLabel = lesson.status == .proposed ? "Approve" : "Reactivate"
         history = detail.history.reversed().map {
-            Version(version: $0.lesson.version, status: $0.lesson.status.rawValue, updated: PanelPages.time($0.changedAt),
-                    by: $0.changedBy, situation: PanelPages.clip($0.lesson.situation, 80))
+            Version(
+                version: $0.lesson.version, status: $0.lesson.status.rawValue, updated: PanelPages.time($0.changedAt),
+                by: $0.changedBy, situation: PanelPages.clip($0.lesson.situation, 80))
         }
         injections = detail.injections.map {
-            InjectionView(interaction: $0.interactionId, at: PanelPages.time($0.at), rank: $0.rank, score: String(format: "%.3f", $0.score),
-                          version: $0.version)
+            InjectionView(
+                interaction: $0.interactionId, at: PanelPages.time($0.at), rank: $0.rank, score: String(format: "%.3f", $0.score),
+                version: $0.version)
         }
     }
 }
@@ -552,8 +556,9 @@ struct ImpactPage: PanelPage {
         share = String(format: "%.1f%%", impact.share * 100)
         displaces = impact.displaces.sorted { $0.value > $1.value }.map { Displaced(id: $0.key, count: $0.value) }
         requests = impact.requests.map {
-            MatchedRequest(interaction: $0.interactionId, request: PanelPages.clip($0.request), score: String(format: "%.3f", $0.score),
-                    injected: $0.injected ? "yes" : "no", displaces: $0.displaces.joined(separator: ", "))
+            MatchedRequest(
+                interaction: $0.interactionId, request: PanelPages.clip($0.request), score: String(format: "%.3f", $0.score),
+                injected: $0.injected ? "yes" : "no", displaces: $0.displaces.joined(separator: ", "))
         }
     }
 }
@@ -583,9 +588,10 @@ struct RetrievePage: PanelPage {
         self.agent = agent
         self.query = query ?? ""
         ran = selection != nil
-        hits = selection?.lessons.map {
-            Hit(id: $0.lesson.id, situation: $0.lesson.situation, status: $0.lesson.status.rawValue, score: String(format: "%.3f", $0.score))
-        } ?? []
+        hits =
+            selection?.lessons.map {
+                Hit(id: $0.lesson.id, situation: $0.lesson.situation, status: $0.lesson.status.rawValue, score: String(format: "%.3f", $0.score))
+            } ?? []
         context = selection?.context
         tokens = selection?.tokens
     }
@@ -607,12 +613,13 @@ struct SplitRow {
 
     static func all(_ report: EvaluationReport) -> [SplitRow] {
         report.splits.sorted { $0.key < $1.key }.map { name, split in
-            SplitRow(split: name, tasks: split.tasks,
-                     before: PanelPages.percent(split.passRateBefore), after: PanelPages.percent(split.passRateAfter),
-                     fixed: split.fixed.count, broken: split.broken.count,
-                     tokensBefore: String(format: "%.0f", split.injectedTokensPerRequestBefore),
-                     tokensAfter: String(format: "%.0f", split.injectedTokensPerRequestAfter),
-                     lessonsPerRequest: String(format: "%.2f", split.lessonsPerRequestAfter))
+            SplitRow(
+                split: name, tasks: split.tasks,
+                before: PanelPages.percent(split.passRateBefore), after: PanelPages.percent(split.passRateAfter),
+                fixed: split.fixed.count, broken: split.broken.count,
+                tokensBefore: String(format: "%.0f", split.injectedTokensPerRequestBefore),
+                tokensAfter: String(format: "%.0f", split.injectedTokensPerRequestAfter),
+                lessonsPerRequest: String(format: "%.2f", split.lessonsPerRequestAfter))
         }
     }
 }
@@ -678,9 +685,10 @@ struct EvaluationPage: PanelPage {
         func tools(_ names: [String]) -> String { names.isEmpty ? "no tool" : names.joined(separator: ", ") }
         func changed(_ ids: [String]) -> [ChangedTask] {
             ids.prefix(200).compactMap { id in report.results.first { $0.id == id } }.map { result in
-                ChangedTask(id: result.id, request: PanelPages.clip(result.request), expected: result.expectedTools.map(tools) ?? "rubric",
-                            before: result.attempts.first.map { tools($0.tools) } ?? "", after: result.attempts.last.map { tools($0.tools) } ?? "",
-                            interaction: result.attempts.last?.interactionId ?? "")
+                ChangedTask(
+                    id: result.id, request: PanelPages.clip(result.request), expected: result.expectedTools.map(tools) ?? "rubric",
+                    before: result.attempts.first.map { tools($0.tools) } ?? "", after: result.attempts.last.map { tools($0.tools) } ?? "",
+                    interaction: result.attempts.last?.interactionId ?? "")
             }
         }
         title = "Evaluation: \(report.suite)"

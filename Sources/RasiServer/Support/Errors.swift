@@ -50,8 +50,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case is NIOTooManyBytesError:
             return (.contentTooLarge, "invalid_request_error", "payload_too_large", "request body is larger than the limit")
         case let error as HTTPError:
-            return (error.status, error.status.code >= 500 ? "server_error" : "invalid_request_error", "http_\(error.status.code)",
-                    error.body ?? error.status.reasonPhrase)
+            return (
+                error.status, error.status.code >= 500 ? "server_error" : "invalid_request_error", "http_\(error.status.code)",
+                error.body ?? error.status.reasonPhrase
+            )
         default:
             return (.internalServerError, "server_error", "internal_error", "internal error")
         }
@@ -59,7 +61,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func response(status: HTTPResponse.Status, type: String, code: String, message: String) -> Response {
         let body: JSONValue = ["error": ["message": .string(message), "type": .string(type), "code": .string(code)]]
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(data: RasiJSON.canonical(body))))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(data: RasiJSON.canonical(body))))
     }
 }
