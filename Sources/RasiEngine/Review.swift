@@ -57,7 +57,7 @@ extension RasiServices {
 
     /// What waits for a reviewer: flagged interactions oldest first (`limit` of them, after
     /// `cursor`), the judge's proposed lessons, open conflicts with both lessons, and the lessons
-    /// retired automatically (by lift) with the reason.
+    /// retired automatically (by the efficacy rule) with the reason.
     public func reviewQueue(after cursor: String?, limit: Int) async throws -> ReviewQueue {
         let flagged = try await interactions(InteractionFilter(flagged: true, limit: limit, before: cursor, oldestFirst: true))
         let proposed = try await lessons(LessonFilter(status: .proposed, limit: 100))

@@ -37,14 +37,11 @@ func withStore<T>(
     _ configuration: RasiConfiguration, embeddingModel: String? = nil, dimensions: Int = 384, logger: Logger = Logger(label: "rasi"),
     _ body: (any RasiStore) async throws -> T
 ) async throws -> T {
-    let store = try openStore(url: configuration.databaseURL, embeddingModel: embeddingModel, dimensions: dimensions, logger: logger)
-    guard let postgres = store as? PostgresStore else { return try await body(store) }
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await postgres.run() }
-        defer { group.cancelAll() }
-        try await postgres.migrate()
-        return try await body(store)
+    let url = configuration.databaseURL
+    if PostgresStore.accepts(url) {
+        return try await PostgresStore.withStore(url: url, embeddingModel: embeddingModel, dimensions: dimensions, logger: logger, body)
     }
+    return try await body(try openStore(url: url, embeddingModel: embeddingModel, dimensions: dimensions, logger: logger))
 }
 
 /// The store's connections as a service of the server: PostgreSQL's pool runs until the graceful
