@@ -9,6 +9,9 @@ public struct RasiConfiguration: Sendable {
     /// Base URL of the OpenAI-compatible model the gateway forwards to, including `/v1`.
     public var upstreamBaseURL = "https://api.openai.com/v1"
     public var upstreamAPIKey: String?
+    /// Where `/v1/messages` (Anthropic's Messages API) is forwarded: rasi calls `{base}/v1/messages`.
+    public var anthropicBaseURL = "https://api.anthropic.com"
+    public var anthropicAPIKey: String?
     /// Longest wait for the upstream's first byte, and between two bytes of a stream.
     public var upstreamTimeoutSeconds = 120
     /// Longest wait to connect to the upstream (the HTTP client retries refused connections until then).

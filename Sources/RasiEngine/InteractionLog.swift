@@ -19,6 +19,13 @@ extension RasiServices {
 
     /// Takes an interaction out of the review queue; a rule does not raise a dismissed flag again.
     /// Returns how many flags were dismissed.
+    /// The interaction of `agent` whose call produced the upstream response `responseId` (a
+    /// Responses API call's `previous_response_id`), if rasi logged it.
+    public func interaction(producing responseId: String, agent: String) async throws -> Interaction? {
+        guard let interaction = try await store.interaction(responseId: responseId), interaction.agent == agent else { return nil }
+        return interaction
+    }
+
     public func dismissFlags(of interactionId: String, by actor: String) async throws -> Int {
         try await store.dismissFlags(interactionId: interactionId, by: actor, at: Date())
     }

@@ -12,6 +12,8 @@ public struct RasiServices: Sendable {
     public var retriever: any LessonRetriever
     public var redactor: any Redactor
     public var upstream: Upstream
+    /// Where Anthropic Messages API calls go.
+    public var anthropic: Upstream
     /// The model lessons are embedded with, and its name; nil for lexical retrieval.
     public var embedder: (any Embedder)?
     public var embeddingModel: String?
@@ -31,9 +33,14 @@ public struct RasiServices: Sendable {
     public init(
         configuration: RasiConfiguration, store: any RasiStore, retriever: any LessonRetriever, redactor: any Redactor,
         upstream: Upstream, judgeModel: any ChatModel, embedder: (any Embedder)? = nil, embeddingModel: String? = nil,
-        metrics: any MetricsFactory = MetricsSystem.factory
+        metrics: any MetricsFactory = MetricsSystem.factory, anthropic: Upstream? = nil
     ) {
         self.metrics = metrics
+        self.anthropic =
+            anthropic
+            ?? Upstream(
+                client: upstream.client, baseURL: configuration.anthropicBaseURL, apiKey: configuration.anthropicAPIKey, keyHeader: .apiKey,
+                timeoutSeconds: configuration.upstreamTimeoutSeconds)
         self.judgeModel = judgeModel
         self.inFlight = InFlight(limit: configuration.maxInFlight)
         self.topics = TopicCatalog(store: store, embedder: embedder, floor: configuration.topicFloor)
@@ -56,9 +63,16 @@ public struct RasiMetrics: Sendable {
         self.factory = factory
     }
 
-    /// A gateway call answered with `status`.
-    public func call(status: Int) {
-        Counter(label: "rasi_gateway_calls_total", dimensions: [("status", String(status))], factory: factory).increment()
+    /// A gateway call through `api` answered with `status`.
+    public func call(api: AgentAPI, status: Int) {
+        Counter(label: "rasi_gateway_calls_total", dimensions: [("api", api.rawValue), ("status", String(status))], factory: factory).increment()
+    }
+
+    /// A call passed through to an upstream unchanged (not an interaction), by its first path
+    /// segment under `/v1` (`embeddings`, `models`, `audio`, ...).
+    public func passedThrough(route: String, status: Int) {
+        Counter(label: "rasi_passthrough_calls_total", dimensions: [("route", route), ("status", String(status))], factory: factory)
+            .increment()
     }
 
     /// Lessons injected into one model call of `agent`.

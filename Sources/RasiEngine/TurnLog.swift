@@ -15,42 +15,57 @@ public struct TurnLog: Sendable {
 
     /// Finds the turn this call continues, or starts a new interaction; records what the
     /// client sent (the user's request, tool results) and which lessons were injected.
+    /// `previous` is the interaction that produced the call's `previous_response_id`: its
+    /// conversation is this call's, and a call that only sends tool outputs continues its turn.
     public func begin(
-        _ chat: ChatRequest, agent: String, userId: String?, conversationHeader: String?, selection: LessonSelection
+        _ call: some AgentRequest, agent: String, userId: String?, conversationHeader: String?, selection: LessonSelection,
+        previous: Interaction? = nil
     ) async throws -> (Interaction, isNew: Bool) {
         let now = Date()
-        let turnKey = chat.turnKey(agent: agent, userId: userId)
+        let turnKey = call.turnKey(agent: agent, userId: userId)
         let injectedIds = selection.lessons.map(\.lesson.id)
-        var interaction: Interaction
-        var isNew = false
-        if chat.continuesTurn,
-            let existing = try await store.interaction(
+        let transcript = call.transcript
+        var existing: Interaction?
+        if call.latestUserIndex == nil {
+            existing = previous
+        } else if call.continuesTurn {
+            existing = try await store.interaction(
                 turnKey: turnKey, since: now.addingTimeInterval(-TimeInterval(services.configuration.turnWindowSeconds)))
-        {
-            interaction = existing
-            let known = Set(existing.steps.filter { $0.kind == .toolResult }.compactMap(\.callId))
-            let steps = chat.toolResultSteps(excluding: known, at: now)
-            interaction.messages = .array(chat.messages.map { .object($0) })
+        }
+        if var interaction = existing {
+            let known = Set(interaction.steps.filter { $0.kind == .toolResult }.compactMap(\.callId))
+            // A result whose call the client did not resend (the upstream keeps it) is named by the logged call.
+            let calls = Dictionary(interaction.steps.filter { $0.kind == .toolCall }.compactMap { s in s.callId.map { ($0, s.name) } }) { a, _ in a }
+            let steps = call.toolResultSteps(excluding: known, at: now).map { step in
+                var step = step
+                if step.name == nil, let id = step.callId { step.name = calls[id] ?? nil }
+                return step
+            }
+            // A call that refers to the upstream's copy of the conversation sends only what is new.
+            interaction.messages = call.latestUserIndex == nil ? .array((interaction.messages.arrayValue ?? []) + transcript) : .array(transcript)
             interaction.lessonsInjected += injectedIds.filter { !interaction.lessonsInjected.contains($0) }
             interaction.updatedAt = now
-            let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
+            let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: call.conversationTexts)
             // The injections go in the same transaction: one fsync per call, not two.
             try await store.updateInteraction(logged, appendingSteps: loggedSteps, injections: selection.injections(into: logged.id))
             interaction = logged
             interaction.steps += loggedSteps
-        } else {
-            // Filed under a topic as it is logged; the request's vector is the one retrieval just made.
-            let topic = try? await services.topics.classify(chat.latestUserText)
-            interaction = Interaction(
-                agent: agent, conversationId: chat.conversationId(agent: agent, userId: userId, header: conversationHeader),
-                userId: userId, request: chat.latestUserText, messages: .array(chat.messages.map { .object($0) }),
-                steps: [Step(kind: .message, name: "user", content: chat.latestUserText, at: now)] + chat.toolResultSteps(excluding: [], at: now),
-                model: chat.model, lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
-            interaction = services.forLog(interaction, appending: [], context: chat.conversationTexts).0
-            try await store.createInteraction(interaction, turnKey: turnKey, injections: selection.injections(into: interaction.id))
-            isNew = true
+            return (interaction, false)
         }
-        return (interaction, isNew)
+        let request = call.userRequest ?? ""
+        // Filed under a topic as it is logged; the request's vector is the one retrieval just made.
+        let topic = request.isEmpty ? nil : try? await services.topics.classify(request)
+        let conversation =
+            conversationHeader.flatMap { $0.isEmpty ? nil : $0 } ?? previous?.conversationId
+            ?? call.conversationId(agent: agent, userId: userId, header: nil)
+        let userStep = call.userRequest.map { [Step(kind: .message, name: "user", content: $0, at: now)] } ?? []
+        var interaction = Interaction(
+            agent: agent, conversationId: conversation, userId: userId, request: request, messages: .array(transcript),
+            steps: userStep + call.toolResultSteps(excluding: [], at: now), model: call.model, api: type(of: call).api,
+            lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
+        interaction = services.forLog(interaction, appending: [], context: call.conversationTexts).0
+        try await store.createInteraction(interaction, turnKey: turnKey, injections: selection.injections(into: interaction.id))
+        return (interaction, true)
     }
 
     public func detectSignals(startingTurn interaction: Interaction, isNew: Bool) async {
@@ -60,7 +75,7 @@ public struct TurnLog: Sendable {
 
     /// Records one model call's reply (or failure), its latency and tokens.
     public func finish(
-        _ interaction: inout Interaction, chat: ChatRequest, reply: ModelReply?, error: String?, since started: ContinuousClock.Instant
+        _ interaction: inout Interaction, call: some AgentRequest, reply: ModelReply?, error: String?, since started: ContinuousClock.Instant
     ) async throws {
         let elapsed = ContinuousClock.now - started
         let now = Date()
@@ -73,8 +88,10 @@ public struct TurnLog: Sendable {
         interaction.error = error
         interaction.latencyMs += elapsed.milliseconds
         interaction.updatedAt = now
-        let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: chat.conversationTexts)
-        try await PhaseTimings.measure("log") { try await store.updateInteraction(logged, appendingSteps: loggedSteps) }
+        let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: call.conversationTexts)
+        try await PhaseTimings.measure("log") {
+            try await store.updateInteraction(logged, appendingSteps: loggedSteps, responseId: reply?.responseId)
+        }
         interaction = logged
         interaction.steps += loggedSteps
         let finished = interaction

@@ -353,6 +353,25 @@ extension PostgresStore {
             -- Matching went through the GIN index; the postings replace it.
             DROP INDEX lessons_situation_search;
             """
+        ),
+        (
+            5, "agent APIs, response ids",
+            """
+            -- The API a gateway call came through: chat, responses or messages; NULL when the REST
+            -- ingest did not say. No CHECK, as in the embedded store, where widening one means a rebuild.
+            ALTER TABLE interactions ADD COLUMN api text;
+            -- The panel's API filter pages by id within an API, however rare the API.
+            CREATE INDEX interactions_by_api ON interactions (api, id);
+
+            -- The ids the upstream gave a Responses API call's answers, so a later call's
+            -- previous_response_id finds the interaction it continues.
+            CREATE TABLE response_ids (
+                response_id text COLLATE "C" PRIMARY KEY,
+                interaction_id text COLLATE "C" NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                created_at timestamptz NOT NULL
+            );
+            CREATE INDEX response_ids_by_interaction ON response_ids (interaction_id);
+            """
         )
     ]
 

@@ -21,10 +21,10 @@ extension PostgresStore: InteractionStore {
     static func insertInteraction(_ i: Interaction, turnKey: String?, db: PostgresConnection) async throws {
         try await db.run(
             """
-            INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model,
+            INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model, api,
                 latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
             VALUES (\(i.id), \(i.agent), \(i.conversationId), \(i.userId), \(turnKey), \(i.request), \(RasiJSON.string(i.messages)),
-                \(i.response), \(i.model), \(i.latencyMs), \(i.tokens.prompt), \(i.tokens.completion),
+                \(i.response), \(i.model), \(i.api?.rawValue), \(i.latencyMs), \(i.tokens.prompt), \(i.tokens.completion),
                 \(RasiJSON.string(i.lessonsInjected)), \(i.topic), \(i.error), \(i.createdAt.pg), \(i.updatedAt.pg))
             """)
         try await insertSteps(i.steps, of: i.id, db: db)
@@ -42,25 +42,42 @@ extension PostgresStore: InteractionStore {
             """) > 0
     }
 
-    public func updateInteraction(_ i: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws {
+    public func updateInteraction(_ i: Interaction, appendingSteps steps: [Step], injections: [Injection], responseId: String?) async throws {
         try await write { db in
             let updated = try await db.run(
                 """
                 UPDATE interactions SET messages = \(RasiJSON.string(i.messages)), response = \(i.response), model = \(i.model),
-                    latency_ms = \(i.latencyMs), prompt_tokens = \(i.tokens.prompt), completion_tokens = \(i.tokens.completion),
-                    lessons_injected = \(RasiJSON.string(i.lessonsInjected)), topic = \(i.topic), error = \(i.error),
-                    updated_at = \(i.updatedAt.pg)
+                    api = coalesce(\(i.api?.rawValue), api), latency_ms = \(i.latencyMs), prompt_tokens = \(i.tokens.prompt),
+                    completion_tokens = \(i.tokens.completion), lessons_injected = \(RasiJSON.string(i.lessonsInjected)),
+                    topic = \(i.topic), error = \(i.error), updated_at = \(i.updatedAt.pg)
                 WHERE id = \(i.id) RETURNING 1
                 """)
             guard updated > 0 else { throw RasiError.notFound("interaction \(i.id)") }
             try await Self.insertSteps(steps, of: i.id, db: db)
             try await Self.insertInjections(injections, db: db)
+            if let responseId {
+                try await db.run(
+                    """
+                    INSERT INTO response_ids (response_id, interaction_id, created_at) VALUES (\(responseId), \(i.id), \(Date().pg))
+                    ON CONFLICT (response_id) DO NOTHING
+                    """)
+            }
         }
     }
 
     public func interaction(id: String) async throws -> Interaction? {
         try await read { db in
             guard let row = try await db.one("SELECT * FROM interactions WHERE id = \(id)") else { return nil }
+            return try await Self.interaction(row, db: db, withDetail: true)
+        }
+    }
+
+    public func interaction(responseId: String) async throws -> Interaction? {
+        try await read { db in
+            guard
+                let row = try await db.one(
+                    "SELECT i.* FROM response_ids r JOIN interactions i ON i.id = r.interaction_id WHERE r.response_id = \(responseId)")
+            else { return nil }
             return try await Self.interaction(row, db: db, withDetail: true)
         }
     }
@@ -81,6 +98,7 @@ extension PostgresStore: InteractionStore {
         var sql = SQLBuilder()
         var clauses: [String] = []
         if let agent = filter.agent { clauses.append("i.agent = \(sql.bind(agent))") }
+        if let api = filter.api { clauses.append("i.api = \(sql.bind(api.rawValue))") }
         if let topic = filter.topic { clauses.append("i.topic = \(sql.bind(topic))") }
         if let since = filter.since { clauses.append("i.created_at >= \(sql.bind(since.pg))") }
         if let before = filter.before { clauses.append((filter.oldestFirst ? "i.id > " : "i.id < ") + sql.bind(before)) }
@@ -174,7 +192,8 @@ extension PostgresStore: InteractionStore {
         var interaction = Interaction(
             id: id, agent: try row["agent"], conversationId: try row["conversation_id"], userId: try row["user_id"],
             request: try row["request"], messages: .null, response: try row["response"], model: try row["model"],
-            latencyMs: try row["latency_ms"], tokens: TokenUsage(prompt: try row["prompt_tokens"], completion: try row["completion_tokens"]),
+            api: (try row["api"] as String?).flatMap(AgentAPI.init), latencyMs: try row["latency_ms"],
+            tokens: TokenUsage(prompt: try row["prompt_tokens"], completion: try row["completion_tokens"]),
             lessonsInjected: row.json([String].self, "lessons_injected") ?? [],
             topic: try row["topic"], error: try row["error"], createdAt: try row["created_at"], updatedAt: try row["updated_at"])
         interaction.flags = try await db.rows(

@@ -14,7 +14,7 @@ extension PostgresStore: PrivacyStore {
     }
 
     /// Deletes in batches of 1,000 interactions, each batch one transaction; the foreign keys
-    /// cascade to steps, feedback, flags, injections, outcomes, judge runs and jobs.
+    /// cascade to steps, feedback, flags, injections, outcomes, judge runs, jobs and response ids.
     private func purge(where condition: (inout SQLBuilder) -> String) async throws -> PurgeCount {
         var sql = SQLBuilder()
         let matching = condition(&sql)

@@ -305,6 +305,26 @@ extension SQLiteStore {
                     CREATE INDEX evaluations_by_created ON evaluations (created_at);
                     """)
         }
+        migrator.registerMigration("v9: agent APIs, response ids") { db in
+            try db.execute(
+                sql: """
+                    -- The API a gateway call came through: chat, responses or messages; NULL when the REST
+                    -- ingest did not say. No CHECK: another API would need the table rebuilt to widen it.
+                    ALTER TABLE interactions ADD COLUMN api TEXT;
+                    -- The panel's API filter pages by id within an API, however rare the API.
+                    CREATE INDEX interactions_by_api ON interactions (api, id);
+
+                    -- The ids the upstream gave a Responses API call's answers, so a later call's
+                    -- previous_response_id finds the interaction it continues.
+                    CREATE TABLE response_ids (
+                        response_id TEXT PRIMARY KEY,
+                        interaction_id TEXT NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+                        created_at DATETIME NOT NULL
+                    );
+                    -- Without it, every interaction deleted would scan this table for its ids.
+                    CREATE INDEX response_ids_by_interaction ON response_ids (interaction_id);
+                    """)
+        }
         return migrator
     }
 }

@@ -21,13 +21,13 @@ extension SQLiteStore: InteractionStore {
     static func insertInteraction(_ interaction: Interaction, turnKey: String?, db: Database) throws {
         try db.executeCached(
             sql: """
-                INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model,
+                INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model, api,
                     latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 interaction.id, interaction.agent, interaction.conversationId, interaction.userId, turnKey,
-                interaction.request, RasiJSON.string(interaction.messages), interaction.response, interaction.model,
+                interaction.request, RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.api?.rawValue,
                 interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
                 RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error,
                 interaction.createdAt, interaction.updatedAt
@@ -48,28 +48,46 @@ extension SQLiteStore: InteractionStore {
         return db.changesCount > 0
     }
 
-    public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws {
+    public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection], responseId: String?)
+        async throws
+    {
         try await commits.write { db in
             try db.executeCached(
                 sql: """
-                    UPDATE interactions SET messages = ?, response = ?, model = ?, latency_ms = ?, prompt_tokens = ?,
-                        completion_tokens = ?, lessons_injected = ?, topic = ?, error = ?, updated_at = ?
+                    UPDATE interactions SET messages = ?, response = ?, model = ?, api = coalesce(?, api), latency_ms = ?,
+                        prompt_tokens = ?, completion_tokens = ?, lessons_injected = ?, topic = ?, error = ?, updated_at = ?
                     WHERE id = ?
                     """,
                 arguments: [
-                    RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.latencyMs,
-                    interaction.tokens.prompt, interaction.tokens.completion, RasiJSON.string(interaction.lessonsInjected),
-                    interaction.topic, interaction.error, interaction.updatedAt, interaction.id
+                    RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.api?.rawValue,
+                    interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
+                    RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error, interaction.updatedAt, interaction.id
                 ])
             guard db.changesCount > 0 else { throw RasiError.notFound("interaction \(interaction.id)") }
             try Self.insertSteps(steps, of: interaction.id, db: db)
             try Self.insertInjections(injections, db: db)
+            if let responseId {
+                try db.executeCached(
+                    sql: "INSERT OR IGNORE INTO response_ids (response_id, interaction_id, created_at) VALUES (?, ?, ?)",
+                    arguments: [responseId, interaction.id, Date()])
+            }
         }
     }
 
     public func interaction(id: String) async throws -> Interaction? {
         try await database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM interactions WHERE id = ?", arguments: [id]) else { return nil }
+            return try Self.interaction(row, db: db, withDetail: true)
+        }
+    }
+
+    public func interaction(responseId: String) async throws -> Interaction? {
+        try await database.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT i.* FROM response_ids r JOIN interactions i ON i.id = r.interaction_id WHERE r.response_id = ?",
+                    arguments: [responseId])
+            else { return nil }
             return try Self.interaction(row, db: db, withDetail: true)
         }
     }
@@ -92,6 +110,10 @@ extension SQLiteStore: InteractionStore {
             if let agent = filter.agent {
                 clauses.append("i.agent = ?")
                 arguments += [agent]
+            }
+            if let api = filter.api {
+                clauses.append("i.api = ?")
+                arguments += [api.rawValue]
             }
             if let topic = filter.topic {
                 clauses.append("i.topic = ?")
@@ -195,7 +217,8 @@ extension SQLiteStore: InteractionStore {
         var interaction = Interaction(
             id: id, agent: row["agent"], conversationId: row["conversation_id"], userId: row["user_id"],
             request: row["request"], messages: .null, response: row["response"], model: row["model"],
-            latencyMs: row["latency_ms"], tokens: TokenUsage(prompt: row["prompt_tokens"] ?? 0, completion: row["completion_tokens"] ?? 0),
+            api: (row["api"] as String?).flatMap(AgentAPI.init), latencyMs: row["latency_ms"],
+            tokens: TokenUsage(prompt: row["prompt_tokens"] ?? 0, completion: row["completion_tokens"] ?? 0),
             lessonsInjected: json([String].self, row, "lessons_injected") ?? [],
             topic: row["topic"], error: row["error"], createdAt: row["created_at"], updatedAt: row["updated_at"])
         interaction.flags = try Row.fetchAll(

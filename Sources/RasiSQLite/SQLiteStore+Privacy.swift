@@ -14,8 +14,9 @@ extension SQLiteStore: PrivacyStore {
     }
 
     /// Deletes in batches of 1,000 interactions, each batch one transaction, so a large purge
-    /// never holds the write lock for long; the foreign keys cascade to steps, feedback, flags,
-    /// injections, outcomes, judge runs and jobs, and the FTS triggers drop the index entries.
+    /// never holds the write lock for long; the foreign keys (GRDB turns them on for every
+    /// connection) cascade to steps, feedback, flags, injections, outcomes, judge runs, jobs and
+    /// response ids, and the FTS triggers drop the index entries.
     private func purge(where condition: String, _ arguments: StatementArguments) async throws -> PurgeCount {
         var count = PurgeCount()
         while true {

@@ -165,8 +165,9 @@ extension SQLiteStore: TableSource {
     public var tableNames: [String] { Self.tables }
 
     public static let tables = [
-        "api_keys", "sessions", "interactions", "steps", "feedback", "flags", "lessons", "lesson_versions", "lesson_embeddings",
-        "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses", "topics", "audit_log", "evaluations"
+        "api_keys", "sessions", "interactions", "response_ids", "steps", "feedback", "flags", "lessons", "lesson_versions",
+        "lesson_embeddings", "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses", "topics", "audit_log",
+        "evaluations"
     ]
 
     /// A page of a table's rows in storage order, after the row `after` (a rowid), every value

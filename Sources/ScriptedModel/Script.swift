@@ -3,6 +3,12 @@ import RasiCore
 
 /// The scripted model's behaviour: rules tried in order, the first match answers.
 ///
+/// The rules are the same for Chat Completions, Responses and Messages: each request is read
+/// into chat terms first (`Prompt`). System text is the system messages, Responses'
+/// `instructions` and developer messages, or Messages' `system`; a Responses
+/// `function_call_output` or a Messages user turn made only of `tool_result` blocks is a message
+/// of role "tool", whose text `{{last_tool_result}}` stands for.
+///
 /// ```json
 /// {"rules": [
 ///   {"name": "minerals",
@@ -70,6 +76,8 @@ public struct Script: Codable, Sendable {
         /// Route the latest user message to one of the request's tools (see `ToolRouter`):
         /// calls it, or answers with `content` when no tool fits.
         public var route: Bool?
+        /// Response headers sent with the answer, error or not (`Retry-After`, rate limits, request ids).
+        public var headers: [String: String]?
 
         public init(content: String? = nil, reasoning: String? = nil, toolCalls: [ToolCall]? = nil) {
             self.content = content
@@ -78,7 +86,7 @@ public struct Script: Codable, Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case content, reasoning, error, route
+            case content, reasoning, error, route, headers
             case toolCalls = "tool_calls"
             case delayMs = "delay_ms"
             case holdAfterFirstChunk = "hold_after_first_chunk"
@@ -135,8 +143,15 @@ public struct ScriptJSON: Codable, Sendable {
     }
 }
 
-/// What a rule is matched against, read from a chat completion request.
+/// What a rule is matched against: a conversation, read from any of the model APIs into chat terms.
 struct Prompt {
+    /// One message of the conversation in chat terms: role "system", "user", "assistant" or "tool".
+    struct Turn {
+        var role: String
+        var text: String
+        var toolCalls: [(name: String, arguments: String)] = []
+    }
+
     let lastUser: String
     let whole: String
     /// The system messages' text, where rasi injects lessons.
@@ -144,25 +159,26 @@ struct Prompt {
     let lastRole: String?
     let lastToolResult: String
 
-    init(_ request: JSONValue) {
-        let messages = request["messages"]?.arrayValue ?? []
-        func text(_ content: JSONValue?) -> String {
-            if let s = content?.stringValue { return s }
-            return (content?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }.joined(separator: "\n")
-        }
-        lastUser = text(messages.last(where: { $0["role"]?.stringValue == "user" })?["content"])
-        lastRole = messages.last?["role"]?.stringValue
-        lastToolResult = text(messages.last(where: { $0["role"]?.stringValue == "tool" })?["content"])
-        system = messages.filter { $0["role"]?.stringValue == "system" }.map { text($0["content"]) }.joined(separator: "\n")
+    init(_ turns: [Turn]) {
+        lastUser = turns.last(where: { $0.role == "user" })?.text ?? ""
+        lastRole = turns.last?.role
+        lastToolResult = turns.last(where: { $0.role == "tool" })?.text ?? ""
+        system = turns.filter { $0.role == "system" }.map(\.text).joined(separator: "\n")
         var parts: [String] = []
-        for message in messages {
-            parts.append(text(message["content"]))
-            for call in message["tool_calls"]?.arrayValue ?? [] {
-                parts.append(call["function"]?["name"]?.stringValue ?? "")
-                parts.append(call["function"]?["arguments"]?.stringValue ?? "")
+        for turn in turns {
+            parts.append(turn.text)
+            for call in turn.toolCalls {
+                parts.append(call.name)
+                parts.append(call.arguments)
             }
         }
         whole = parts.joined(separator: "\n")
+    }
+
+    /// The text of a message's content: a string, or the `text` of each of its parts (all three APIs name it so).
+    static func text(_ content: JSONValue?) -> String {
+        if let s = content?.stringValue { return s }
+        return (content?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }.joined(separator: "\n")
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import RasiCore
@@ -6,7 +7,7 @@ import RasiCore
 /// The scripted model's state: its script, the requests it received, and the stream gates.
 public actor ScriptedModelState {
     var script: Script
-    /// The chat completion requests received, oldest first.
+    /// The model requests received, any API, oldest first.
     public private(set) var requests: [JSONValue] = []
     var counter = 0
     private var released: Set<String> = []
@@ -43,16 +44,29 @@ public actor ScriptedModelState {
     }
 }
 
-/// A deterministic, scriptable OpenAI-compatible model server for tests and the demo:
-/// `/v1/chat/completions` (streaming and not, with tool calls and reasoning) and
-/// `/v1/models`, plus `/_scripted/*` to inspect what it received and change its script.
+/// A deterministic, scriptable model server for tests and the demo. It speaks three APIs, each
+/// streaming and not, with tool calls and reasoning, all answered by the same `Script`:
+///
+/// - OpenAI Chat Completions, `POST /v1/chat/completions` (`ChatCompletionsAPI`);
+/// - OpenAI Responses, `POST /v1/responses` (`ResponsesAPI`);
+/// - Anthropic Messages, `POST /v1/messages` (`MessagesAPI`).
+///
+/// Each API reads its request into a `Prompt` in chat terms and writes the common `Answer` in
+/// its own format. Besides: `/v1/models`, `/v1/embeddings`, and `/_scripted/*` to see the
+/// requests received (any API), change the script and release stream gates.
 public enum ScriptedModelServer {
     public static let modelName = "rasi-scripted-model"
 
     public static func buildRouter(state: ScriptedModelState) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.post("/v1/chat/completions") { request, context in
-            try await chatCompletion(request, context: context, state: state)
+        router.post("/v1/chat/completions") { request, _ in
+            try await answer(ChatCompletionsAPI.self, request, state: state)
+        }
+        router.post("/v1/responses") { request, _ in
+            try await answer(ResponsesAPI.self, request, state: state)
+        }
+        router.post("/v1/messages") { request, _ in
+            try await answer(MessagesAPI.self, request, state: state)
         }
         router.get("/v1/models") { _, _ in
             json(
@@ -108,116 +122,44 @@ public enum ScriptedModelServer {
         return router
     }
 
-    static func chatCompletion(_ request: Request, context: BasicRequestContext, state: ScriptedModelState) async throws -> Response {
+    /// Answers a request to any of the APIs: the same rules, the same reply, the API's own wire format.
+    static func answer<API: ModelAPI>(_ api: API.Type, _ request: Request, state: ScriptedModelState) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: 16 << 20)
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)), json["messages"]?.arrayValue != nil else {
-            return errorResponse(status: 400, message: "messages is required")
+        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)), let scripted = API.read(json) else {
+            return Self.json(API.error(status: 400, message: "\(API.requiredField) is required"), status: .badRequest)
         }
-        let n = await state.record(json)
-        let prompt = Prompt(json)
-        let (_, reply) = await state.script.reply(to: prompt)
+        let number = await state.record(json)
+        let (_, reply) = await state.script.reply(to: scripted.prompt)
         if let delay = reply.delayMs { try await Task.sleep(for: .milliseconds(delay)) }
-        if let error = reply.error { return errorResponse(status: error.status, message: error.message ?? "scripted error") }
-
-        let model = json["model"]?.stringValue ?? modelName
-        var scripted = (reply.toolCalls ?? []).map { (name: $0.name, arguments: $0.arguments?.text ?? "{}") }
-        var content = reply.content.map { $0.replacingOccurrences(of: "{{last_tool_result}}", with: prompt.lastToolResult) }
-        if reply.route == true {
-            if let tool = ToolRouter.route(request: json, prompt: prompt) {
-                scripted = [(name: tool, arguments: "{}")]
-                content = nil
-            } else {
-                content = content ?? "No tool handles this request; it is out of scope."
-            }
+        var extra = HTTPFields()
+        for (name, value) in reply.headers ?? [:] {
+            if let name = HTTPField.Name(name) { extra.append(HTTPField(name: name, value: value)) }
         }
-        let calls = scripted.enumerated().map { i, call in
-            (id: "call_\(n)_\(i)", name: call.name, arguments: call.arguments)
+        if let error = reply.error {
+            var response = Self.json(API.error(status: error.status, message: error.message ?? "scripted error"), status: .init(code: error.status))
+            response.headers.append(contentsOf: extra)
+            return response
         }
-        let finish = calls.isEmpty ? "stop" : "tool_calls"
-        let promptTokens = max(1, prompt.whole.count / 4)
-        let completionTokens = max(1, ((content ?? "") + (reply.reasoning ?? "") + calls.map(\.arguments).joined()).count / 4)
-        let usage: JSONValue = .object([
-            "prompt_tokens": .int(Int64(promptTokens)), "completion_tokens": .int(Int64(completionTokens)),
-            "total_tokens": .int(Int64(promptTokens + completionTokens))
-        ])
-        let id = "chatcmpl-scripted-\(n)"
-
-        guard json["stream"]?.boolValue == true else {
-            var message: [String: JSONValue] = ["role": .string("assistant"), "content": content.map(JSONValue.string) ?? .null]
-            if let reasoning = reply.reasoning { message["reasoning_content"] = .string(reasoning) }
-            if !calls.isEmpty {
-                message["tool_calls"] = .array(
-                    calls.map { call in
-                        .object([
-                            "id": .string(call.id), "type": .string("function"),
-                            "function": .object(["name": .string(call.name), "arguments": .string(call.arguments)])
-                        ])
-                    })
-            }
-            return Self.json(
-                .object([
-                    "id": .string(id), "object": .string("chat.completion"), "created": 0, "model": .string(model),
-                    "choices": .array([.object(["index": 0, "message": .object(message), "finish_reason": .string(finish)])]),
-                    "usage": usage
-                ]))
+        let answer = Answer(reply: reply, to: scripted, number: number)
+        guard scripted.stream else {
+            var response = Self.json(API.message(answer, for: scripted))
+            response.headers.append(contentsOf: extra)
+            return response
         }
 
-        let includeUsage = json["stream_options"]?["include_usage"]?.boolValue == true
-        func chunk(_ delta: [String: JSONValue], finish: String? = nil) -> JSONValue {
-            var object: [String: JSONValue] = [
-                "id": .string(id), "object": .string("chat.completion.chunk"), "created": 0, "model": .string(model),
-                "choices": .array([.object(["index": 0, "delta": .object(delta), "finish_reason": finish.map(JSONValue.string) ?? .null])])
-            ]
-            if includeUsage { object["usage"] = .null }
-            return .object(object)
-        }
-        var events: [JSONValue] = [chunk(["role": .string("assistant"), "content": .string("")])]
-        for piece in words(reply.reasoning ?? "") { events.append(chunk(["reasoning_content": .string(piece)])) }
-        let firstContent = events.count
-        for piece in words(content ?? "") { events.append(chunk(["content": .string(piece)])) }
-        for (index, call) in calls.enumerated() {
-            events.append(
-                chunk([
-                    "tool_calls": .array([
-                        .object([
-                            "index": .int(Int64(index)), "id": .string(call.id), "type": .string("function"),
-                            "function": .object(["name": .string(call.name), "arguments": .string("")])
-                        ])
-                    ])
-                ]))
-            let half = call.arguments.index(call.arguments.startIndex, offsetBy: call.arguments.count / 2)
-            for part in [String(call.arguments[..<half]), String(call.arguments[half...])] where !part.isEmpty {
-                events.append(
-                    chunk([
-                        "tool_calls": .array([
-                            .object([
-                                "index": .int(Int64(index)), "function": .object(["arguments": .string(part)])
-                            ])
-                        ])
-                    ]))
-            }
-        }
-        events.append(chunk([:], finish: finish))
-        if includeUsage {
-            events.append(
-                .object([
-                    "id": .string(id), "object": .string("chat.completion.chunk"), "created": 0, "model": .string(model),
-                    "choices": .array([]), "usage": usage
-                ]))
-        }
-        let gate = reply.holdAfterFirstChunk
-        let allEvents = events
+        let stream = API.events(answer, for: scripted)
+        let gate = answer.gate
         let responseBody = ResponseBody { writer in
-            for (i, event) in allEvents.enumerated() {
-                let data = RasiJSON.canonical(event)
-                try await writer.write(ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
-                if let gate, i == firstContent { await state.wait(for: gate) }
+            for (i, event) in stream.events.enumerated() {
+                try await writer.write(ByteBuffer(string: event))
+                if let gate, i == stream.holdAfter { await state.wait(for: gate) }
             }
-            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: responseBody)
+        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        headers.append(contentsOf: extra)
+        return Response(status: .ok, headers: headers, body: responseBody)
     }
 
     /// A deterministic stand-in for an embedding: each lower-cased word hashed (FNV-1a) into
@@ -249,14 +191,23 @@ public enum ScriptedModelServer {
         return pieces
     }
 
+    /// Tool arguments streamed in two halves, so a client must join them; an empty half is left out.
+    static func halves(_ text: String) -> [String] {
+        let half = text.index(text.startIndex, offsetBy: text.count / 2)
+        return [String(text[..<half]), String(text[half...])].filter { !$0.isEmpty }
+    }
+
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         let data = RasiJSON.canonical(value)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
     }
 
     static func errorResponse(status: Int, message: String) -> Response {
-        json(
-            .object(["error": .object(["message": .string(message), "type": .string("scripted_error"), "code": .string("scripted")])]),
-            status: .init(code: status))
+        json(openAIError(message), status: .init(code: status))
+    }
+
+    /// OpenAI's error shape, for Chat Completions, Responses and embeddings.
+    static func openAIError(_ message: String) -> JSONValue {
+        .object(["error": .object(["message": .string(message), "type": .string("scripted_error"), "code": .string("scripted")])])
     }
 }

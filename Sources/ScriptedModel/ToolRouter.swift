@@ -14,12 +14,18 @@ enum ToolRouter {
         let description: String
     }
 
-    /// The tool to call, or nil to answer without one.
-    static func route(request: JSONValue, prompt: Prompt) -> String? {
-        let tools = (request["tools"]?.arrayValue ?? []).compactMap { tool -> Tool? in
-            guard let name = tool["function"]?["name"]?.stringValue else { return nil }
-            return Tool(name: name, description: tool["function"]?["description"]?.stringValue ?? "")
+    /// The tools a request declares, in any of the three shapes: Chat Completions nests name and
+    /// description under `function`; Responses (`"type": "function"`) and Messages have them at the top.
+    static func tools(_ declared: JSONValue?) -> [Tool] {
+        (declared?.arrayValue ?? []).compactMap { tool in
+            let fields = tool["function"] ?? tool
+            guard let name = fields["name"]?.stringValue else { return nil }
+            return Tool(name: name, description: fields["description"]?.stringValue ?? "")
         }
+    }
+
+    /// The tool to call, or nil to answer without one.
+    static func route(tools: [Tool], prompt: Prompt) -> String? {
         if let behaviour = topLessonBehaviour(prompt.system) {
             let lowered = behaviour.lowercased()
             let named = tools.compactMap { tool in lowered.range(of: "`\(tool.name.lowercased())`").map { (tool.name, $0.lowerBound) } }

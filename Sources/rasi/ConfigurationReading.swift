@@ -122,6 +122,8 @@ struct Setting {
             .text("database-url", \.databaseURL, "sqlite:PATH or postgres://user:password@host:port/database.", secret: true),
             .text("upstream-base-url", \.upstreamBaseURL, "The model the gateway forwards to, with /v1."),
             .text("upstream-api-key", \.upstreamAPIKey, "Its API key.", secret: true),
+            .text("anthropic-base-url", \.anthropicBaseURL, "Where /v1/messages is forwarded, without /v1."),
+            .text("anthropic-api-key", \.anthropicAPIKey, "Its API key (sent as x-api-key).", secret: true),
             .number("upstream-timeout", \.upstreamTimeoutSeconds, "Seconds to wait for the upstream's first byte, and between two bytes."),
             .number("upstream-connect-timeout", \.upstreamConnectTimeoutSeconds, "Seconds to wait to connect to the upstream."),
             .text("bootstrap-admin-key", \.bootstrapAdminKey, "Admin key to create at start if no admin key exists.", secret: true),

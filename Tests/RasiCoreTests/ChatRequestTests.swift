@@ -134,7 +134,7 @@ import Testing
             #"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#
         ]
         let text = events.map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n"
-        var accumulator = StreamAccumulator()
+        var accumulator = StreamAccumulator<ChatStreamReader>()
         let bytes = Array(text.utf8)
         // Cut into 7-byte pieces, so every line arrives split.
         for start in stride(from: 0, to: bytes.count, by: 7) { accumulator.consume(bytes[start..<min(start + 7, bytes.count)]) }

@@ -1,7 +1,9 @@
 import Foundation
+import GRDB
 import RasiCore
-import RasiSQLite
 import Testing
+
+@testable import RasiSQLite
 
 @Suite struct SQLiteStoreTests {
     func lessonFields(_ situation: String, agent: String = "default", status: LessonStatus = .active) -> LessonFields {
@@ -79,6 +81,30 @@ import Testing
             #expect(try await store.lessonHistory(id: lesson.id).count == 2, "history survives deletion")
             #expect(try await !store.deleteLesson(id: lesson.id, by: "reviewer"))
         }
+    }
+
+    @Test func aDatabaseOfTheSchemaBeforeAgentAPIsOpensWithItsInteractions() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("rasi.sqlite").path
+        // Given a database migrated up to v8 with an interaction in it,
+        let old = Interaction(agent: "default", request: "logged before agent APIs")
+        do {
+            let database = try DatabaseQueue(path: path)
+            try SQLiteStore.migrator.migrate(database, upTo: "v8: evaluations")
+            try await database.write { db in
+                try db.execute(
+                    sql: "INSERT INTO interactions (id, agent, request, messages, created_at, updated_at) VALUES (?, ?, ?, '[]', ?, ?)",
+                    arguments: [old.id, old.agent, old.request, old.createdAt, old.updatedAt])
+            }
+        }
+        // when the store opens it (and so migrates it),
+        let store = try SQLiteStore(path: path)
+        // then the interaction is there, of no API, and can record a response id.
+        #expect(try await store.interaction(id: old.id)?.api == nil)
+        try await store.updateInteraction(old, appendingSteps: [], responseId: "resp_old")
+        #expect(try await store.interaction(responseId: "resp_old")?.id == old.id)
     }
 
     @Test(arguments: StoreKind.allCases) func revokedKeysAreNotFound(_ kind: StoreKind) async throws {

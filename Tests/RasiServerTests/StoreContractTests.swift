@@ -1,6 +1,7 @@
 import Foundation
 import RasiCore
 import RasiPostgres
+import RasiSQLite
 import Testing
 
 /// What every store must do the same way, run against SQLite and PostgreSQL alike (as are the
@@ -349,6 +350,113 @@ import Testing
             }
             #expect(try await store.interaction(id: "int_missing_7") == nil)
             #expect(try await store.listInteractions(InteractionFilter(limit: 200)).count == 117)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func theAPIAnInteractionCameThroughIsKeptAndFiltersTheList(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            // Given a turn from each API, and one logged through the REST API, which does not say,
+            var byAPI: [(AgentAPI?, String)] = []
+            for api in [AgentAPI.chat, .responses, .messages, nil] {
+                let interaction = Interaction(agent: "default", request: "via \(api?.rawValue ?? "rest")", api: api)
+                try await store.createInteraction(interaction, turnKey: nil)
+                byAPI.append((api, interaction.id))
+            }
+            // when each is read, listed, or listed by API,
+            for (api, id) in byAPI { #expect(try await store.interaction(id: id)?.api == api) }
+            let listed = try await store.listInteractions(InteractionFilter())
+            #expect(Dictionary(uniqueKeysWithValues: listed.map { ($0.id, $0.api) }) == Dictionary(uniqueKeysWithValues: byAPI.map { ($1, $0) }))
+            // then each API's list has its turn alone.
+            for api in AgentAPI.allCases {
+                let found = try await store.listInteractions(InteractionFilter(api: api)).map(\.id)
+                #expect(found == byAPI.filter { $0.0 == api }.map(\.1))
+            }
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func anUpdateKeepsTheAPIItDoesNotSay(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            var interaction = Interaction(agent: "default", request: "hello", api: .messages)
+            try await store.createInteraction(interaction, turnKey: nil)
+            interaction.api = nil
+            interaction.response = "hi"
+            try await store.updateInteraction(interaction, appendingSteps: [])
+            let stored = try #require(try await store.interaction(id: interaction.id))
+            #expect(stored.api == .messages && stored.response == "hi")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func aResponseIdFindsTheInteractionThatRecordedIt(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            // Given an interaction whose answer the upstream named resp_1,
+            var interaction = Interaction(agent: "default", request: "where is my parcel", api: .responses)
+            try await store.createInteraction(interaction, turnKey: nil)
+            interaction.response = "On its way."
+            try await store.updateInteraction(
+                interaction, appendingSteps: [Step(kind: .message, name: "assistant", content: "On its way.")], responseId: "resp_1")
+            // and another that names the same id again (it is ignored: the first keeps it),
+            let other = Interaction(agent: "default", request: "something else", api: .responses)
+            try await store.createInteraction(other, turnKey: nil)
+            try await store.updateInteraction(other, appendingSteps: [], responseId: "resp_1")
+
+            // the id finds the first, with its steps; an id never recorded finds nothing.
+            let found = try #require(try await store.interaction(responseId: "resp_1"))
+            #expect(found.id == interaction.id && found.api == .responses && found.response == "On its way.")
+            #expect(found.steps.map(\.content) == ["On its way."])
+            #expect(try await store.interaction(responseId: "resp_unknown") == nil)
+        }
+    }
+
+    /// Counts a table's rows as `rasi migrate` does, in either store.
+    func count(_ table: String, in store: any RasiStore) async throws -> Int {
+        switch store {
+        case let store as SQLiteStore: return try await store.count(table: table)
+        case let store as PostgresStore: return try await store.count(table: table)
+        default: throw RasiError.invalidField("store", "unknown store")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func deletingInteractionsLeavesNoResponseIdBehind(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            // Given response ids of a user who asks to be forgotten, of an expired turn, and of another user,
+            let now = Date()
+            let forgotten = Interaction(agent: "default", userId: "u_forget", request: "a", createdAt: now)
+            let expired = Interaction(agent: "default", userId: "u_keep", request: "b", createdAt: now.addingTimeInterval(-40 * 86_400))
+            let kept = Interaction(agent: "default", userId: "u_keep", request: "c", createdAt: now)
+            for (n, interaction) in [forgotten, expired, kept].enumerated() {
+                try await store.createInteraction(interaction, turnKey: nil)
+                try await store.updateInteraction(interaction, appendingSteps: [], responseId: "resp_\(n)")
+            }
+            #expect(try await count("response_ids", in: store) == 3)
+
+            // when the user's data is deleted, then the expired interactions,
+            #expect(try await store.purgeUser("u_forget").interactions == 1)
+            #expect(try await store.interaction(responseId: "resp_0") == nil)
+            #expect(try await count("response_ids", in: store) == 2)
+            #expect(try await store.purgeInteractions(olderThan: now.addingTimeInterval(-30 * 86_400)).interactions == 1)
+
+            // then only the other user's live interaction keeps its id.
+            #expect(try await count("response_ids", in: store) == 1)
+            #expect(try await store.interaction(responseId: "resp_1") == nil)
+            #expect(try await store.interaction(responseId: "resp_2")?.id == kept.id)
+        }
+    }
+
+    @Test func rasiMigrateCopiesTheAPIAndResponseIds() async throws {
+        try await withTemporaryStore { sqlite in
+            // Given a SQLite store with an interaction of the Responses API and its response id,
+            let interaction = Interaction(agent: "default", request: "where is my parcel", api: .responses)
+            try await sqlite.createInteraction(interaction, turnKey: nil)
+            try await sqlite.updateInteraction(interaction, appendingSteps: [], responseId: "resp_copied")
+            try await withTemporaryStore(.postgres) { store in
+                let postgres = try #require(store as? PostgresStore)
+                // when it is copied to PostgreSQL,
+                let copies = try await postgres.copy(from: sqlite, batch: 100)
+                #expect(copies.allSatisfy { $0.isComplete })
+                #expect(copies.first { $0.table == "response_ids" }?.copied == 1)
+                // then the copy keeps both.
+                #expect(try await postgres.interaction(responseId: "resp_copied")?.api == .responses)
+            }
         }
     }
 

@@ -102,6 +102,8 @@ struct TestRasi: Sendable {
         try await withTemporaryStore { store in
             var configuration = RasiConfiguration()
             configuration.upstreamBaseURL = "http://127.0.0.1:\(upstreamPort)/v1"
+            // The scripted model speaks Anthropic's Messages API too, at its root.
+            configuration.anthropicBaseURL = "http://127.0.0.1:\(upstreamPort)"
             configuration.maxBodyBytes = 64 * 1024
             configuration.upstreamConnectTimeoutSeconds = 1
             let client = makeHTTPClient(configuration)

@@ -84,6 +84,8 @@ class Rasi:
             "RASI_PORT": str(self.port),
             "RASI_DATABASE_URL": f"sqlite:{self.database}",
             "RASI_UPSTREAM_BASE_URL": upstream,
+            # The scripted model speaks Anthropic's Messages API too, at its root.
+            "RASI_ANTHROPIC_BASE_URL": upstream.removesuffix("/v1"),
             "RASI_UPSTREAM_TIMEOUT": "10",
             "RASI_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
             "RASI_MODEL_DIR": os.environ.get("RASI_MODEL_DIR", str(ROOT / "models" / "all-MiniLM-L6-v2")),

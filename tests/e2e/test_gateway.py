@@ -160,7 +160,7 @@ def test_upstream_server_error_is_502_and_the_interaction_is_logged(rasi, model,
     logged = rasi.api("GET", "/api/v1/interactions", key=reviewer_key).json()["interactions"]
     assert len(logged) == 1 and logged[0]["request"] == "boom" and logged[0]["id"] == interaction_id
     assert "500" in logged[0]["error"] and "model crashed" in logged[0]["error"]
-    assert 'rasi_gateway_calls_total{status="502"} 1' in rasi.api("GET", "/metrics").text
+    assert 'rasi_gateway_calls_total{api="chat",status="502"} 1' in rasi.api("GET", "/metrics").text
 
 
 def test_upstream_client_error_is_passed_through_and_logged(rasi, model, agent_key, reviewer_key):
@@ -204,7 +204,7 @@ def test_metrics_count_requests_gateway_calls_and_injections(rasi, model, agent_
     response = rasi.api("GET", "/metrics", key=agent_key)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert 'rasi_gateway_calls_total{status="200"} 1' in text
+    assert 'rasi_gateway_calls_total{api="chat",status="200"} 1' in text
     assert 'rasi_lessons_injected_total{agent="default"} 0' in text
     assert "hb_requests" in text  # Hummingbird's request counter, through swift-metrics
 

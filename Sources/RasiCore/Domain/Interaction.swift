@@ -140,6 +140,11 @@ public struct TokenUsage: Codable, Sendable, Equatable {
     }
 }
 
+/// The agent API a gateway call came through.
+public enum AgentAPI: String, Codable, Sendable, CaseIterable {
+    case chat, responses, messages
+}
+
 /// One agent turn: from a user's request to the final answer, with every step between.
 public struct Interaction: Codable, Sendable, Equatable {
     public var id: String
@@ -154,6 +159,8 @@ public struct Interaction: Codable, Sendable, Equatable {
     /// The final answer, when there is one.
     public var response: String?
     public var model: String?
+    /// The API the turn came through; nil when it was logged through the REST API, which does not say.
+    public var api: AgentAPI?
     public var latencyMs: Int
     public var tokens: TokenUsage
     public var lessonsInjected: [String]
@@ -168,7 +175,7 @@ public struct Interaction: Codable, Sendable, Equatable {
     public init(
         id: String = Identifier.make("int"), agent: String, conversationId: String? = nil, userId: String? = nil,
         request: String, messages: JSONValue = .array([]), steps: [Step] = [], response: String? = nil,
-        model: String? = nil, latencyMs: Int = 0, tokens: TokenUsage = TokenUsage(), lessonsInjected: [String] = [],
+        model: String? = nil, api: AgentAPI? = nil, latencyMs: Int = 0, tokens: TokenUsage = TokenUsage(), lessonsInjected: [String] = [],
         topic: String? = nil, flags: [Flag] = [], feedback: [Feedback] = [], error: String? = nil,
         createdAt: Date = Date(), updatedAt: Date? = nil
     ) {
@@ -181,6 +188,7 @@ public struct Interaction: Codable, Sendable, Equatable {
         self.steps = steps
         self.response = response
         self.model = model
+        self.api = api
         self.latencyMs = latencyMs
         self.tokens = tokens
         self.lessonsInjected = lessonsInjected
@@ -193,7 +201,7 @@ public struct Interaction: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, agent, request, messages, steps, response, model, tokens, topic, flags, feedback, error
+        case id, agent, request, messages, steps, response, model, api, tokens, topic, flags, feedback, error
         case conversationId = "conversation_id"
         case userId = "user_id"
         case latencyMs = "latency_ms"
@@ -229,6 +237,7 @@ public struct InteractionFilter: Sendable, Equatable {
     }
 
     public var agent: String?
+    public var api: AgentAPI?
     public var flagged: Bool?
     public var feedback: FeedbackFilter?
     public var topic: String?
@@ -241,11 +250,12 @@ public struct InteractionFilter: Sendable, Equatable {
     public var oldestFirst: Bool
 
     public init(
-        agent: String? = nil, flagged: Bool? = nil, feedback: FeedbackFilter? = nil, topic: String? = nil, text: String? = nil, since: Date? = nil,
-        limit: Int = 50, before: String? = nil, oldestFirst: Bool = false
+        agent: String? = nil, api: AgentAPI? = nil, flagged: Bool? = nil, feedback: FeedbackFilter? = nil, topic: String? = nil,
+        text: String? = nil, since: Date? = nil, limit: Int = 50, before: String? = nil, oldestFirst: Bool = false
     ) {
         self.oldestFirst = oldestFirst
         self.agent = agent
+        self.api = api
         self.flagged = flagged
         self.feedback = feedback
         self.topic = topic

@@ -40,9 +40,14 @@ public protocol InteractionStore: Sendable {
     /// Writes many interactions, with their steps, feedback and flags, in one transaction
     /// (moving stores, benchmarks). Flag rules are not run.
     func importInteractions(_ interactions: [Interaction]) async throws
-    /// Replaces an interaction's mutable fields and appends new steps (and injections), in one transaction.
-    func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws
+    /// Replaces an interaction's mutable fields and appends new steps (and injections), in one transaction;
+    /// its `api` is kept when `interaction.api` is nil. A `responseId` (an id the upstream gave its
+    /// answer) is recorded as this interaction's in the same transaction; one already recorded is kept.
+    func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection], responseId: String?) async throws
     func interaction(id: String) async throws -> Interaction?
+    /// The interaction whose update recorded this response id, with its messages and steps: where a
+    /// Responses API call's `previous_response_id` continues.
+    func interaction(responseId: String) async throws -> Interaction?
     /// The most recent interaction of a turn, if it was logged within `since`.
     func interaction(turnKey: String, since: Date) async throws -> Interaction?
     func listInteractions(_ filter: InteractionFilter) async throws -> [Interaction]
@@ -58,7 +63,15 @@ extension InteractionStore {
     }
 
     public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step]) async throws {
-        try await updateInteraction(interaction, appendingSteps: steps, injections: [])
+        try await updateInteraction(interaction, appendingSteps: steps, injections: [], responseId: nil)
+    }
+
+    public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection]) async throws {
+        try await updateInteraction(interaction, appendingSteps: steps, injections: injections, responseId: nil)
+    }
+
+    public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], responseId: String?) async throws {
+        try await updateInteraction(interaction, appendingSteps: steps, injections: [], responseId: responseId)
     }
 }
 
@@ -222,7 +235,7 @@ public protocol SynthesisStore: Sendable {
 /// Retention, deletion of one user's data, and the audit log.
 public protocol PrivacyStore: Sendable {
     /// Deletes interactions created before `date`, with their steps, feedback, flags, injections,
-    /// judge runs and jobs, and their search index entries. Lessons are kept (they are redacted).
+    /// judge runs, jobs and response ids, and their search index entries. Lessons are kept (they are redacted).
     func purgeInteractions(olderThan date: Date) async throws -> PurgeCount
     /// The same for every interaction of one end user.
     func purgeUser(_ userId: String) async throws -> PurgeCount

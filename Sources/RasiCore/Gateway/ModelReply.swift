@@ -14,10 +14,13 @@ public struct ModelReply: Sendable, Equatable {
     public var model: String?
     public var usage: TokenUsage?
     public var finishReason: String?
+    /// The upstream's id for this reply, when a later call can refer to it (the Responses API's
+    /// `previous_response_id`).
+    public var responseId: String?
 
     public init(
         content: String? = nil, reasoning: String? = nil, toolCalls: [ToolCall] = [], model: String? = nil, usage: TokenUsage? = nil,
-        finishReason: String? = nil
+        finishReason: String? = nil, responseId: String? = nil
     ) {
         self.content = content
         self.reasoning = reasoning
@@ -25,6 +28,7 @@ public struct ModelReply: Sendable, Equatable {
         self.model = model
         self.usage = usage
         self.finishReason = finishReason
+        self.responseId = responseId
     }
 
     /// Reads a non-streaming chat completion body.
@@ -65,17 +69,20 @@ public struct ModelReply: Sendable, Equatable {
     }
 }
 
+/// Reads one API's stream, event by event, into the reply it adds up to.
+public protocol StreamEventReader: Sendable {
+    init()
+    /// One server-sent event's data, parsed as JSON.
+    mutating func read(_ event: JSONValue)
+    /// What the events read so far add up to; also when the stream broke off.
+    func reply() -> ModelReply
+}
+
 /// Assembles a `ModelReply` from server-sent events as they pass through, without holding
 /// the stream back: feed it each chunk of bytes, read the reply when the stream ends.
-public struct StreamAccumulator: Sendable {
+public struct StreamAccumulator<Reader: StreamEventReader>: Sendable {
     private var pending: [UInt8] = []
-    private var content = ""
-    private var reasoning = ""
-    private var calls: [Int: ModelReply.ToolCall] = [:]
-    private var model: String?
-    private var usage: TokenUsage?
-    private var finishReason: String?
-    private var sawContent = false
+    private var reader = Reader()
 
     public init() {}
 
@@ -88,12 +95,40 @@ public struct StreamAccumulator: Sendable {
         }
     }
 
+    /// Every API rasi serves puts one JSON object on each `data:` line (the `event:` line
+    /// repeats its `type`), so lines are read one by one.
     private mutating func handle(line: String) {
         guard line.hasPrefix("data:") else { return }
         let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
         guard payload != "[DONE]", let data = payload.data(using: .utf8),
             let event = try? JSONDecoder().decode(JSONValue.self, from: data)
         else { return }
+        reader.read(event)
+    }
+
+    public mutating func finish() -> ModelReply {
+        if !pending.isEmpty {
+            let line = String(decoding: pending, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            pending.removeAll()
+            handle(line: line)
+        }
+        return reader.reply()
+    }
+}
+
+/// Chat Completions chunks: `choices[0].delta` carries text, reasoning and tool-call pieces.
+public struct ChatStreamReader: StreamEventReader {
+    private var content = ""
+    private var reasoning = ""
+    private var calls: [Int: ModelReply.ToolCall] = [:]
+    private var model: String?
+    private var usage: TokenUsage?
+    private var finishReason: String?
+    private var sawContent = false
+
+    public init() {}
+
+    public mutating func read(_ event: JSONValue) {
         if let m = event["model"]?.stringValue { model = m }
         if let u = ModelReply.usage(in: event["usage"]) { usage = u }
         guard let choice = event["choices"]?.arrayValue?.first else { return }
@@ -114,13 +149,8 @@ public struct StreamAccumulator: Sendable {
         }
     }
 
-    public mutating func finish() -> ModelReply {
-        if !pending.isEmpty {
-            let line = String(decoding: pending, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            pending.removeAll()
-            handle(line: line)
-        }
-        return ModelReply(
+    public func reply() -> ModelReply {
+        ModelReply(
             content: sawContent ? content : nil, reasoning: reasoning.isEmpty ? nil : reasoning,
             toolCalls: calls.keys.sorted().compactMap { calls[$0] }, model: model, usage: usage, finishReason: finishReason
         )

@@ -54,6 +54,21 @@ enum OpenAPI {
                 ],
                 "tools": ["type": "array", "items": anyObject]
             ], required: ["model", "messages"]),
+        "ResponsesRequest": object(
+            [
+                "model": string(), "stream": boolean, "instructions": string(), "previous_response_id": string(),
+                "input": ["oneOf": [string(), ["type": "array", "items": anyObject]]], "tools": ["type": "array", "items": anyObject]
+            ], required: ["model"]),
+        "MessagesRequest": object(
+            [
+                "model": string(), "stream": boolean, "max_tokens": ["type": "integer"],
+                "system": ["oneOf": [string(), ["type": "array", "items": anyObject]]],
+                "messages": [
+                    "type": "array", "minItems": 1,
+                    "items": object(["role": string(enumeration: ["user", "assistant"]), "content": string()], required: ["role", "content"])
+                ],
+                "tools": ["type": "array", "items": anyObject]
+            ], required: ["model", "max_tokens", "messages"]),
         "Step": object(
             [
                 "kind": string(enumeration: Step.Kind.allCases.map(\.rawValue)), "name": string(), "arguments": string(),
@@ -115,7 +130,11 @@ enum OpenAPI {
         "GET /metrics": .init(summary: "Prometheus metrics"),
         "POST /v1/chat/completions": .init(
             summary: "OpenAI-compatible chat completions through rasi (lessons injected, interaction logged)", body: "ChatRequest"),
-        "GET /v1/models": .init(summary: "The upstream's models"),
+        "POST /v1/responses": .init(
+            summary: "OpenAI's Responses API through rasi (lessons injected, interaction logged)", body: "ResponsesRequest"),
+        "POST /v1/messages": .init(
+            summary: "Anthropic's Messages API through rasi (lessons added to system, interaction logged; errors in Anthropic's shape)",
+            body: "MessagesRequest"),
         "POST /api/v1/interactions": .init(summary: "Log an interaction from an agent that does not use the gateway", body: "InteractionIngest"),
         "GET /api/v1/interactions": .init(
             summary: "Interactions, newest first; flagged=true is the review queue, oldest first",
@@ -156,7 +175,8 @@ enum OpenAPI {
     /// The document for the routes given (the panel's HTML pages are left out).
     static func document(routes: [RouteEntry]) -> JSONValue {
         var paths: [String: [String: JSONValue]] = [:]
-        for route in routes where !route.path.hasPrefix("/admin") {
+        // The admin panel's pages are not an API; `/v1/**` is the upstream's API, passed through.
+        for route in routes where !route.path.hasPrefix("/admin") && !route.path.hasSuffix("/**") {
             let key = "\(route.method) \(route.path)"
             let operation = operations[key] ?? Operation(summary: key)
             var spec: [String: JSONValue] = [

@@ -4,22 +4,46 @@ import Hummingbird
 import NIOCore
 import RasiCore
 
-/// Maps every error to an HTTP status and OpenAI's error body, once, at the edge:
-/// `{"error": {"message", "type", "code"}}`.
+/// The error body a route speaks: OpenAI's, `{"error": {"message", "type", "code"}}`, everywhere
+/// but Anthropic's Messages API, whose SDKs read `{"type": "error", "error": {"type", "message"}}`.
+enum ErrorShape: Sendable {
+    case openAI
+    case anthropic
+
+    init(path: String) {
+        self = path == "/v1/messages" || path.hasPrefix("/v1/messages/") ? .anthropic : .openAI
+    }
+
+    /// Anthropic's error types, by status.
+    static func anthropicType(_ status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400, 422: "invalid_request_error"
+        case 401: "authentication_error"
+        case 403: "permission_error"
+        case 404: "not_found_error"
+        case 413: "request_too_large"
+        case 429: "rate_limit_error"
+        case 503, 529: "overloaded_error"
+        default: "api_error"
+        }
+    }
+}
+
+/// Maps every error to an HTTP status and the route's error body, once, at the edge.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
-            let response = Self.response(for: error)
+            let response = Self.response(for: error, shape: ErrorShape(path: request.uri.path))
             if response.status == .internalServerError { context.logger.error("request failed", metadata: ["error": "\(error)"]) }
             return response
         }
     }
 
-    static func response(for error: any Error) -> Response {
+    static func response(for error: any Error, shape: ErrorShape = .openAI) -> Response {
         let (status, type, code, message) = describe(error)
-        var response = response(status: status, type: type, code: code, message: message)
+        var response = response(status: status, type: type, code: code, message: message, shape: shape)
         switch error as? RasiError {
         case .rateLimited(let seconds)?: response.headers[.retryAfter] = String(seconds)
         case .overloaded?: response.headers[.retryAfter] = "1"
@@ -59,8 +83,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    static func response(status: HTTPResponse.Status, type: String, code: String, message: String) -> Response {
-        let body: JSONValue = ["error": ["message": .string(message), "type": .string(type), "code": .string(code)]]
+    static func response(status: HTTPResponse.Status, type: String, code: String, message: String, shape: ErrorShape = .openAI) -> Response {
+        let body: JSONValue =
+            switch shape {
+            case .openAI: ["error": ["message": .string(message), "type": .string(type), "code": .string(code)]]
+            case .anthropic: ["type": "error", "error": ["type": .string(ErrorShape.anthropicType(status)), "message": .string(message)]]
+            }
         return Response(
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(data: RasiJSON.canonical(body))))

@@ -18,6 +18,10 @@ public struct RouteEntry: Sendable, Equatable {
     public var access: Access
 }
 
+extension HTTPField.Name {
+    static let apiKey = Self("x-api-key")!
+}
+
 /// Registers routes with their access rule. The only way routes are added to rasi's router.
 final class GuardedRouter: @unchecked Sendable {
     // Mutated only while the router is built, before the server starts.
@@ -76,17 +80,23 @@ final class GuardedRouter: @unchecked Sendable {
         return key
     }
 
-    /// The active key named by `Authorization: Bearer KEY`, or 401.
+    /// The active key named by `Authorization: Bearer KEY`, or by `x-api-key: KEY` (what the
+    /// Anthropic SDKs send), or 401.
     static func authenticate(_ request: Request, keys: any KeyStore) async throws -> APIKey {
-        guard let header = request.headers[.authorization] else {
-            throw RasiError.unauthorized("missing API key: send Authorization: Bearer KEY")
-        }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw RasiError.unauthorized("malformed Authorization header: expected Bearer KEY")
+        let secret: Substring
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw RasiError.unauthorized("malformed Authorization header: expected Bearer KEY")
+            }
+            secret = parts[1]
+        } else if let header = request.headers[.apiKey] {
+            secret = Substring(header)
+        } else {
+            throw RasiError.unauthorized("missing API key: send Authorization: Bearer KEY (or x-api-key: KEY)")
         }
         // Looked up by its SHA-256, so the secret itself is never compared or stored.
-        guard let key = try await keys.activeKey(secretHash: KeySecret.hash(String(parts[1]).trimmingCharacters(in: .whitespaces))) else {
+        guard let key = try await keys.activeKey(secretHash: KeySecret.hash(secret.trimmingCharacters(in: .whitespaces))) else {
             throw RasiError.unauthorized("invalid or revoked API key")
         }
         return key
