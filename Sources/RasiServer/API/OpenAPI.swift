@@ -138,7 +138,7 @@ enum OpenAPI {
         "POST /api/v1/interactions": .init(summary: "Log an interaction from an agent that does not use the gateway", body: "InteractionIngest"),
         "GET /api/v1/interactions": .init(
             summary: "Interactions, newest first; flagged=true is the review queue, oldest first",
-            query: ["agent", "flagged", "feedback", "topic", "q", "since", "limit", "cursor"]),
+            query: ["agent", "api", "flagged", "feedback", "topic", "q", "since", "limit", "cursor"]),
         "GET /api/v1/interactions/{id}": .init(summary: "One interaction with its full trace"),
         "POST /api/v1/interactions/{id}/feedback": .init(summary: "Feedback: a rating, a comment or a signal", body: "Feedback"),
         "POST /api/v1/interactions/{id}/lessons": .init(summary: "The correction box: a reviewer's lesson from this interaction", body: "Correction"),

@@ -263,6 +263,8 @@ struct InteractionPage: PanelPage {
     let agent: String
     let time: String
     let model: String
+    /// The agent API the call came through: Chat Completions, Responses or Messages.
+    let api: String
     let conversation: String
     let user: String
     let topic: String
@@ -291,6 +293,13 @@ struct InteractionPage: PanelPage {
         agent = interaction.agent
         time = PanelPages.time(interaction.createdAt)
         model = interaction.model ?? ""
+        api =
+            switch interaction.api {
+            case .chat?: "Chat Completions"
+            case .responses?: "Responses"
+            case .messages?: "Messages (Anthropic)"
+            case nil: "logged through the API"
+            }
         conversation = interaction.conversationId ?? ""
         user = interaction.userId ?? ""
         topic = interaction.topic ?? ""
