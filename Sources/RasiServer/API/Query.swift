@@ -42,7 +42,8 @@ struct Query {
     /// The interaction list's filters, as the API and the panel both take them.
     func interactionFilter() throws -> InteractionFilter {
         InteractionFilter(
-            agent: string("agent"), api: try oneOf("api", AgentAPI.self), flagged: try bool("flagged"), feedback: try oneOf("feedback", InteractionFilter.FeedbackFilter.self),
+            agent: string("agent"), api: try oneOf("api", AgentAPI.self), flagged: try bool("flagged"),
+            feedback: try oneOf("feedback", InteractionFilter.FeedbackFilter.self),
             topic: string("topic"), text: string("q"), since: try date("since"), limit: try limit(), before: string("cursor"))
     }
 
