@@ -6,15 +6,28 @@ import RasiCore
 
 extension Request {
     /// The body as bytes, refusing (413) anything over `limit`.
-    mutating func bytes(limit: Int) async throws -> ByteBuffer {
-        if let length = headers[.contentLength].flatMap(Int.init), length > limit {
-            throw RasiError.payloadTooLarge(limit)
+    ///
+    /// A body over the limit is still read to its end (and dropped) before the 413 goes out, up to
+    /// `drainLimit`: a client that sends `Connection: close`, as urllib and every HTTP/1.0-style
+    /// client does, writes its whole body before it reads a byte, so a server that stops reading
+    /// leaves both sides waiting. Past `drainLimit` the 413 is sent and the connection closed.
+    mutating func bytes(limit: Int, drainLimit: Int = 256 << 20) async throws -> ByteBuffer {
+        var iterator = body.makeAsyncIterator()
+        var collected = ByteBuffer()
+        var over = headers[.contentLength].flatMap(Int.init).map { $0 > limit } ?? false
+        var dropped = 0
+        while let chunk = try await iterator.next() {
+            if !over, collected.readableBytes + chunk.readableBytes <= limit {
+                collected.writeImmutableBuffer(chunk)
+            } else {
+                over = true
+                dropped += chunk.readableBytes
+                if dropped > drainLimit { break }
+            }
         }
-        do {
-            return try await collectBody(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw RasiError.payloadTooLarge(limit)
-        }
+        if over { throw RasiError.payloadTooLarge(limit) }
+        body = RequestBody(buffer: collected)
+        return collected
     }
 
     /// The body decoded as `T`; a decoding failure is a 400 naming the field.
