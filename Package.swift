@@ -68,6 +68,8 @@ let package = Package(
             dependencies: [
                 "RasiCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // Its pool's error, to tell a database that went away from a query that failed.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log")
             ]
         ),

@@ -14,12 +14,15 @@ import ScriptedModel
 /// `rasi bench gateway`: what rasi adds to a model call. A loopback upstream (the scripted model)
 /// answers after a fixed delay; the same requests go to it directly and through rasi (a real
 /// `rasi serve`, in its own process, over a store filled beforehand), one at a time and 32 at
-/// once, streaming (time to first token) and not, with 0, 10k and 100k active lessons. Reported
-/// as added latency (p50/p99) and throughput ratio, measured in the same run.
+/// once, streaming (time to first chunk) and not, with 0, 10k and 100k active lessons, on each
+/// agent API asked for (Chat Completions, Responses, Messages). Reported as added latency
+/// (p50/p99) and throughput ratio, measured in the same run.
 struct GatewayBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gateway", abstract: "Measure the latency and throughput rasi adds to model calls.")
 
     @Option(help: "Active lessons per stage, comma-separated.") var lessons = "0,10000,100000"
+    @Option(help: "The agent APIs measured, comma-separated: chat (/v1/chat/completions), responses (/v1/responses), messages (/v1/messages).")
+    var api = "chat"
     @Option(help: "The upstream's delay in milliseconds.") var delayMs = 300
     @Option(help: "Requests per scenario with one client.") var sequential = 50
     @Option(help: "Client counts to measure, comma-separated (one at a time, then concurrent).") var clients = "1,32"
@@ -33,6 +36,7 @@ struct GatewayBench: AsyncParsableCommand {
     @OptionGroup var model: ModelOptions
 
     struct Scenario: Codable {
+        var api: AgentAPI
         var lessons: Int
         var clients: Int
         var stream: Bool
@@ -51,7 +55,7 @@ struct GatewayBench: AsyncParsableCommand {
         var phasesP99Ms: [String: Double]
 
         enum CodingKeys: String, CodingKey {
-            case lessons, clients, stream
+            case api, lessons, clients, stream
             case directP50Ms = "direct_p50_ms"
             case directP99Ms = "direct_p99_ms"
             case rasiP50Ms = "rasi_p50_ms"
@@ -67,7 +71,27 @@ struct GatewayBench: AsyncParsableCommand {
         }
     }
 
+    /// The APIs of `--api`, in the order given.
+    var apis: [AgentAPI] {
+        get throws {
+            let names = api.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let apis = try names.map { name in
+                guard let api = AgentAPI(rawValue: name) else {
+                    throw ValidationError("unknown API \(name) in --api: the APIs are chat, responses and messages")
+                }
+                return api
+            }
+            guard !apis.isEmpty else { throw ValidationError("--api needs at least one of chat, responses and messages") }
+            return apis
+        }
+    }
+
+    func validate() throws {
+        _ = try apis
+    }
+
     func run() async throws {
+        let apis = try apis
         let corpus = try RetrievalBench.load(data)
         guard let train = corpus["train"], let validation = corpus["val"] else { throw ValidationError("\(data) needs train and val") }
         // Both shuffled (the corpus is sorted by intent), so every scenario's requests spread
@@ -87,6 +111,9 @@ struct GatewayBench: AsyncParsableCommand {
         client.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
         var results: [Scenario] = []
+        // Stopped once the client's connections to it are closed: cancelled with a connection
+        // still open, it logs "Waiting on child channel: CancellationError()".
+        var upstream: Task<Void, any Error>?
         do {
             let (upstreamURL, upstreamTask) = try await Self.start(
                 Application(
@@ -99,9 +126,10 @@ struct GatewayBench: AsyncParsableCommand {
                                     return reply
                                 }()))),
                     configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "bench-upstream"), logger: logger))
-            defer { upstreamTask.cancel() }
+            upstream = upstreamTask
 
-            print("stage    clients stream  direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected")
+            print(
+                "stage    clients stream  api        direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected")
             for count in integers(lessons) {
                 let path = folder.appendingPathComponent("store-\(count).sqlite").path
                 let store = try SQLiteStore(path: path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
@@ -128,13 +156,16 @@ struct GatewayBench: AsyncParsableCommand {
                 let server = try await ServeProcess.start(
                     rasi ?? ServeProcess.siblingBinary,
                     settings: [
-                        "RASI_DATABASE_URL": "sqlite:\(path)", "RASI_UPSTREAM_BASE_URL": upstreamURL + "/v1", "RASI_BOOTSTRAP_ADMIN_KEY": key,
+                        "RASI_DATABASE_URL": "sqlite:\(path)", "RASI_UPSTREAM_BASE_URL": upstreamURL + "/v1",
+                        // rasi calls `{base}/v1/messages`: the scripted upstream's root.
+                        "RASI_ANTHROPIC_BASE_URL": upstreamURL, "RASI_BOOTSTRAP_ADMIN_KEY": key,
                         "RASI_RATE_LIMIT": "0", "RASI_JUDGE_AUTO": "false",
                         "RASI_MODEL_DIR": model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)
                     ])
                 do {
                     try await server.ready(http)
-                    results += try await measure(stage: count, http, upstream: upstreamURL, rasi: server.url, key: key, queries: queries)
+                    results += try await measure(
+                        stage: count, apis: apis, http, upstream: upstreamURL, rasi: server.url, key: key, queries: queries)
                 } catch {
                     await server.stop()
                     throw error
@@ -143,77 +174,114 @@ struct GatewayBench: AsyncParsableCommand {
             }
         } catch {
             try? await http.shutdown()
+            upstream?.cancel()
             throw error
         }
         try await http.shutdown()
+        upstream?.cancel()
+        if apis.count > 1 { Self.printSideBySide(results, apis: apis) }
         try BenchOutput.write(
             [
-                "delay_ms": AnyEncodable(delayMs), "scenarios": AnyEncodable(results),
+                "delay_ms": AnyEncodable(delayMs), "apis": AnyEncodable(apis), "scenarios": AnyEncodable(results),
                 "worst_added_p99_ms": AnyEncodable(results.map(\.addedP99Ms).max() ?? 0),
                 "worst_throughput_ratio_concurrent": AnyEncodable(results.filter { $0.clients > 1 }.map(\.throughputRatio).min() ?? 0)
             ], to: out)
     }
 
-    /// One stage's scenarios (each client count, streamed and not), printed as they are measured.
+    /// One stage's scenarios (each client count, streamed and not, each API), printed as they are
+    /// measured. The APIs take turns within each scenario, so they are compared on the machine as
+    /// it is at that moment; each gets requests of its own, so none finds another's work cached.
     func measure(
-        stage count: Int, _ http: HTTPClient, upstream upstreamURL: String, rasi rasiURL: String, key: String,
+        stage count: Int, apis: [AgentAPI], _ http: HTTPClient, upstream upstreamURL: String, rasi rasiURL: String, key: String,
         queries: [RetrievalBench.Item]
     ) async throws -> [Scenario] {
         // Not measured: the stage's first calls open connections and page in what the
         // store just built; a run of sequential calls is what is measured.
         if warmup > 0 {
             let warming = (0..<warmup).map { queries[(queries.count - 1 - $0) % queries.count].text }
-            _ = try await Self.load(http, Target(url: upstreamURL, key: nil, texts: warming), clients: 1, stream: false)
-            _ = try await Self.load(http, Target(url: rasiURL, key: key, texts: warming), clients: 1, stream: false)
+            for api in apis {
+                _ = try await Self.load(http, Target(api: api, url: upstreamURL, key: nil, texts: warming), clients: 1, stream: false)
+                _ = try await Self.load(http, Target(api: api, url: rasiURL, key: key, texts: warming), clients: 1, stream: false)
+            }
         }
         var results: [Scenario] = []
         var offset = 0
         for clients in integers(clients) {
             for stream in [false, true] {
-                let total = clients == 1 ? sequential : clients * rounds
-                let texts = (0..<total).map { queries[(offset + $0) % queries.count].text }
-                offset += total
-                let directTarget = Target(url: upstreamURL, key: nil, texts: texts)
-                let rasiTarget = Target(url: rasiURL, key: key, texts: texts.map { $0 + " " })
-                // One client: each request goes direct, then through rasi, turn about, so both
-                // see the machine as it is at that moment. Many: one way at a time (throughput).
-                let (direct, through) =
-                    clients == 1
-                    ? try await Self.alternating(http, directTarget, rasiTarget, stream: stream)
-                    : (
-                        try await Self.load(http, directTarget, clients: clients, stream: stream),
-                        try await Self.load(http, rasiTarget, clients: clients, stream: stream)
-                    )
-                let scenario = Scenario(
-                    lessons: count, clients: clients, stream: stream,
-                    directP50Ms: percentile(direct.latencies, 0.5), directP99Ms: percentile(direct.latencies, 0.99),
-                    rasiP50Ms: percentile(through.latencies, 0.5), rasiP99Ms: percentile(through.latencies, 0.99),
-                    addedP50Ms: percentile(through.latencies, 0.5) - percentile(direct.latencies, 0.5),
-                    addedP99Ms: percentile(through.latencies, 0.99) - percentile(direct.latencies, 0.99),
-                    directPerSecond: direct.perSecond, rasiPerSecond: through.perSecond, throughputRatio: through.perSecond / direct.perSecond,
-                    injectedShare: Double(through.injected) / Double(total),
-                    phasesP50Ms: Self.phasePercentiles(through.phases, 0.5), phasesP99Ms: Self.phasePercentiles(through.phases, 0.99))
-                results.append(scenario)
-                if worst {
-                    for i in through.latencies.indices.sorted(by: { through.latencies[$0] > through.latencies[$1] }).prefix(6) {
-                        let phases = through.phases[i].sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }
-                        print(String(format: "  worst %.1f ms: ", through.latencies[i]) + phases.joined(separator: ", "))
-                    }
+                for api in apis {
+                    let total = clients == 1 ? sequential : clients * rounds
+                    let texts = (0..<total).map { queries[(offset + $0) % queries.count].text }
+                    offset += total
+                    let scenario = try await measure(
+                        stage: count, api: api, clients: clients, stream: stream, http,
+                        direct: Target(api: api, url: upstreamURL, key: nil, texts: texts),
+                        rasi: Target(api: api, url: rasiURL, key: key, texts: texts.map { $0 + " " }))
+                    results.append(scenario)
                 }
-                print(
-                    String(
-                        format: "%7d %8d %6@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
-                        count, clients, stream ? "yes" : "no", scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms,
-                        scenario.rasiP99Ms, scenario.addedP50Ms, scenario.addedP99Ms, scenario.directPerSecond,
-                        scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
-                print(
-                    "        phases p50/p99 ms: "
-                        + scenario.phasesP50Ms.keys.sorted().map {
-                            String(format: "%@ %.1f/%.1f", $0, scenario.phasesP50Ms[$0]!, scenario.phasesP99Ms[$0] ?? 0)
-                        }.joined(separator: ", "))
             }
         }
         return results
+    }
+
+    /// One scenario: the same texts sent direct and through rasi; printed as it is measured.
+    func measure(
+        stage count: Int, api: AgentAPI, clients: Int, stream: Bool, _ http: HTTPClient, direct directTarget: Target, rasi rasiTarget: Target
+    ) async throws -> Scenario {
+        // One client: each request goes direct, then through rasi, turn about, so both
+        // see the machine as it is at that moment. Many: one way at a time (throughput).
+        let (direct, through) =
+            clients == 1
+            ? try await Self.alternating(http, directTarget, rasiTarget, stream: stream)
+            : (
+                try await Self.load(http, directTarget, clients: clients, stream: stream),
+                try await Self.load(http, rasiTarget, clients: clients, stream: stream)
+            )
+        let scenario = Scenario(
+            api: api, lessons: count, clients: clients, stream: stream,
+            directP50Ms: percentile(direct.latencies, 0.5), directP99Ms: percentile(direct.latencies, 0.99),
+            rasiP50Ms: percentile(through.latencies, 0.5), rasiP99Ms: percentile(through.latencies, 0.99),
+            addedP50Ms: percentile(through.latencies, 0.5) - percentile(direct.latencies, 0.5),
+            addedP99Ms: percentile(through.latencies, 0.99) - percentile(direct.latencies, 0.99),
+            directPerSecond: direct.perSecond, rasiPerSecond: through.perSecond, throughputRatio: through.perSecond / direct.perSecond,
+            injectedShare: Double(through.injected) / Double(directTarget.texts.count),
+            phasesP50Ms: Self.phasePercentiles(through.phases, 0.5), phasesP99Ms: Self.phasePercentiles(through.phases, 0.99))
+        if worst {
+            for i in through.latencies.indices.sorted(by: { through.latencies[$0] > through.latencies[$1] }).prefix(6) {
+                let phases = through.phases[i].sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }
+                print(String(format: "  worst %.1f ms: ", through.latencies[i]) + phases.joined(separator: ", "))
+            }
+        }
+        print(
+            String(
+                // Padded here: `%-9@` does not pad on Linux.
+                format: "%7d %8d %@  %@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
+                count, clients, stream ? "   yes" : "    no", api.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
+                scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms, scenario.rasiP99Ms, scenario.addedP50Ms,
+                scenario.addedP99Ms, scenario.directPerSecond, scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
+        print(
+            "        phases p50/p99 ms: "
+                + scenario.phasesP50Ms.keys.sorted().map {
+                    String(format: "%@ %.1f/%.1f", $0, scenario.phasesP50Ms[$0]!, scenario.phasesP99Ms[$0] ?? 0)
+                }.joined(separator: ", "))
+        return scenario
+    }
+
+    /// Each scenario's added latency and throughput ratio, one column per API.
+    static func printSideBySide(_ results: [Scenario], apis: [AgentAPI]) {
+        print("\nadded p50/p99 ms and throughput ratio, by API")
+        print("stage    clients stream" + apis.map { $0.rawValue.padding(toLength: 29, withPad: " ", startingAt: 0) }.reduce("  ") { $0 + $1 })
+        var seen = Set<String>()
+        for first in results where seen.insert("\(first.lessons) \(first.clients) \(first.stream)").inserted {
+            let cells = apis.map { api in
+                guard
+                    let row = results.first(where: {
+                        $0.api == api && ($0.lessons, $0.clients, $0.stream) == (first.lessons, first.clients, first.stream)
+                    })
+                else { return String(repeating: " ", count: 29) }
+                return String(format: "%6.1f / %6.1f  %5.2f       ", row.addedP50Ms, row.addedP99Ms, row.throughputRatio)
+            }
+            print(String(format: "%7d %8d %@  ", first.lessons, first.clients, first.stream ? "   yes" : "    no") + cells.joined())
+        }
     }
 
     /// Runs an application on a port the system picks; returns its base URL and the task serving it.
@@ -228,8 +296,10 @@ struct GatewayBench: AsyncParsableCommand {
         return ("http://127.0.0.1:\(port)", task)
     }
 
-    /// Where a scenario's requests go: straight to the upstream, or through rasi with a key.
+    /// Where a scenario's requests go: straight to the upstream, or through rasi with a key; in
+    /// one API, on its path (the same on both).
     struct Target {
+        var api: AgentAPI
         var url: String
         var key: String?
         var texts: [String]
@@ -238,26 +308,65 @@ struct GatewayBench: AsyncParsableCommand {
     typealias Call = (latency: Double, whole: Double, injected: Bool, phases: [String: Double])
     typealias Load = (latencies: [Double], perSecond: Double, injected: Int, phases: [[String: Double]])
 
-    /// One chat completion; the latency of a streamed call is its time to the first chunk, of another its whole time.
+    /// One model call; the latency of a streamed call is its time to the first chunk, of another its whole time.
     static func call(_ http: HTTPClient, _ target: Target, _ index: Int, stream: Bool) async throws -> Call {
-        var request = HTTPClientRequest(url: target.url + "/v1/chat/completions")
+        var request = HTTPClientRequest(url: target.url + path(target.api))
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        if let key = target.key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
-        let body: JSONValue = ["model": "bench", "stream": .bool(stream), "messages": [["role": "user", "content": .string(target.texts[index])]]]
-        request.body = .bytes(ByteBuffer(data: RasiJSON.canonical(body)))
+        if target.api == .messages {
+            // As Anthropic's SDKs send it; rasi takes its own key in either header.
+            request.headers.add(name: "anthropic-version", value: "2023-06-01")
+            if let key = target.key { request.headers.add(name: "x-api-key", value: key) }
+        } else if let key = target.key {
+            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        }
+        request.body = .bytes(ByteBuffer(data: RasiJSON.canonical(body(target.api, target.texts[index], stream: stream))))
         let sent = ContinuousClock.now
         let response = try await http.execute(request, timeout: .seconds(60))
         var latency: Double?
-        for try await _ in response.body {
+        var tail: [UInt8] = []
+        for try await chunk in response.body {
             if latency == nil { latency = (ContinuousClock.now - sent).seconds * 1000 }
+            if stream { tail = Array((tail + chunk.readableBytesView).suffix(256)) }
         }
         let whole = (ContinuousClock.now - sent).seconds * 1000
         guard response.status == .ok else { throw ValidationError("\(target.url) answered \(response.status.code)") }
+        // A stream measured must be whole: its API's last event came.
+        guard !stream || String(decoding: tail, as: UTF8.self).contains(lastEvent(target.api)) else {
+            throw ValidationError("\(target.url)\(path(target.api)): the stream ended before \(lastEvent(target.api))")
+        }
         return (
             stream ? (latency ?? whole) : whole, whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty,
             PhaseTimings.parse(response.headers.first(name: "Server-Timing") ?? "")
         )
+    }
+
+    /// Where each API is served, on rasi and on the upstream alike.
+    static func path(_ api: AgentAPI) -> String {
+        switch api {
+        case .chat: "/v1/chat/completions"
+        case .responses: "/v1/responses"
+        case .messages: "/v1/messages"
+        }
+    }
+
+    /// What ends each API's stream (the scripted model writes `type` last in each event).
+    static func lastEvent(_ api: AgentAPI) -> String {
+        switch api {
+        case .chat: "data: [DONE]"
+        case .responses: #""type":"response.completed"}"#
+        case .messages: #"{"type":"message_stop"}"#
+        }
+    }
+
+    /// One user message in each API's request shape.
+    static func body(_ api: AgentAPI, _ text: String, stream: Bool) -> JSONValue {
+        switch api {
+        case .chat: ["model": "bench", "stream": .bool(stream), "messages": [["role": "user", "content": .string(text)]]]
+        case .responses: ["model": "bench", "stream": .bool(stream), "input": .string(text)]
+        case .messages:
+            ["model": "bench", "stream": .bool(stream), "max_tokens": 1024, "messages": [["role": "user", "content": .string(text)]]]
+        }
     }
 
     static func summary(_ calls: [Call], perSecond: Double) -> Load {

@@ -125,6 +125,9 @@ extension RasiServices {
 
     /// Whether retrieval is exact, and slower, until the store's vector graphs are in use.
     public var indexesBuilding: Bool { store.indexesBuilding }
+
+    /// Why the store cannot be used right now (PostgreSQL away), or nil.
+    public func storeOutage() async -> String? { await store.outage() }
 }
 
 /// A candidate topic found among unclassified requests.

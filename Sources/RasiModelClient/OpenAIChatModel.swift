@@ -28,15 +28,9 @@ public struct OpenAIChatModel: ChatModel {
     public func reply(model: String, messages: [JSONValue], tools: [JSONValue]) async throws -> ModelReply {
         var request: [String: JSONValue] = ["model": .string(model), "messages": .array(messages), "temperature": .int(0)]
         if !tools.isEmpty { request["tools"] = .array(tools) }
-        let response = try await upstream.send(.POST, "chat/completions", json: .object(request))
-        let body = try await response.body.collect(upTo: maxBodyBytes)
-        let status = Int(response.status.code)
-        guard (200..<300).contains(status) else {
-            throw RasiError.upstream(status: status, message: Upstream.errorMessage(body))
-        }
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
-            json["choices"]?.arrayValue?.first?["message"]?.objectValue != nil
-        else { throw RasiError.upstream(status: 502, message: "the reply has no choices[0].message") }
+        let json = try await upstream.call(
+            "chat/completions", json: .object(request), maxBodyBytes: maxBodyBytes, expecting: "choices[0].message"
+        ) { $0["choices"]?.arrayValue?.first?["message"]?.objectValue != nil }
         return ModelReply(completion: json)
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import RasiCore
+import _ConnectionPoolModule
 
 /// The scale-out store: PostgreSQL with pgvector, through PostgresNIO.
 ///
@@ -13,6 +14,10 @@ import RasiCore
 /// locks (`FOR UPDATE SKIP LOCKED`) or leases.
 public final class PostgresStore: Sendable {
     let client: PostgresClient
+    /// The server as one connection sees it, for the reachability watcher.
+    let connectionConfiguration: PostgresConnection.Configuration
+    /// Whether PostgreSQL answers, as the watcher last found.
+    let health = Outage()
     let embeddingModel: String?
     let dimensions: Int
     /// A job whose holder has not finished it after this long is taken to be lost with its
@@ -33,6 +38,7 @@ public final class PostgresStore: Sendable {
         logger: Logger = Logger(label: "rasi.postgres")
     ) throws {
         self.client = PostgresClient(configuration: try Self.configuration(fromURL: url), backgroundLogger: logger)
+        self.connectionConfiguration = try Target(url: url).connectionConfiguration(timeout: .seconds(2))
         self.embeddingModel = embeddingModel
         self.dimensions = dimensions
         self.staleJobAfter = staleJobAfter
@@ -41,7 +47,12 @@ public final class PostgresStore: Sendable {
 
     /// Runs the connection pool until the calling task is cancelled; the store works only meanwhile.
     public func run() async {
-        await client.run()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.watch() }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// A store over `url` for the duration of `body`: its pool runs in a child task, the schema is
@@ -75,22 +86,60 @@ public final class PostgresStore: Sendable {
         url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")
     }
 
-    static func configuration(fromURL url: String) throws -> PostgresClient.Configuration {
-        guard accepts(url), let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
-            throw RasiError.invalidField("RASI_DATABASE_URL", "must be postgres://user:password@host:port/database")
+    /// What a `postgres://` URL names, parsed once for the pool and for the reachability check.
+    struct Target {
+        var host: String
+        var port: Int
+        var username: String
+        var password: String?
+        var database: String?
+        var sslMode: String?
+        var pool: Int
+
+        init(url: String) throws {
+            guard PostgresStore.accepts(url), let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+                throw RasiError.invalidField("RASI_DATABASE_URL", "must be postgres://user:password@host:port/database")
+            }
+            let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+            let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+            self.host = host
+            port = components.port ?? 5432
+            username = components.user?.removingPercentEncoding ?? "postgres"
+            password = components.password?.removingPercentEncoding
+            self.database = database.isEmpty ? nil : database
+            sslMode = query["sslmode"]
+            pool = Int(query["pool"] ?? "") ?? 20
         }
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+
+        /// One connection's configuration, connecting within `timeout`.
+        func connectionConfiguration(timeout: Duration) throws -> PostgresConnection.Configuration {
+            let tls: PostgresConnection.Configuration.TLS =
+                switch sslMode {
+                case "disable": .disable
+                case "require", "verify-ca", "verify-full": .require(try .init(configuration: .makeClientConfiguration()))
+                default: .prefer(try .init(configuration: .makeClientConfiguration()))
+                }
+            var configuration = PostgresConnection.Configuration(
+                host: host, port: port, username: username, password: password, database: database, tls: tls)
+            configuration.options.connectTimeout = .seconds(Int64(timeout.components.seconds))
+            return configuration
+        }
+
+        /// The URL without its password, to name in messages.
+        var display: String { "postgres://\(username)@\(host):\(port)/\(database ?? username)" }
+    }
+
+    static func configuration(fromURL url: String) throws -> PostgresClient.Configuration {
+        let target = try Target(url: url)
         let tls: PostgresClient.Configuration.TLS =
-            switch query["sslmode"] {
+            switch target.sslMode {
             case "disable": .disable
             case "require", "verify-ca", "verify-full": .require(.makeClientConfiguration())
             default: .prefer(.makeClientConfiguration())
             }
         var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user?.removingPercentEncoding ?? "postgres",
-            password: components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
-        configuration.options.maximumConnections = Int(query["pool"] ?? "") ?? 20
+            host: target.host, port: target.port, username: target.username, password: target.password, database: target.database, tls: tls)
+        configuration.options.maximumConnections = target.pool
         // Timestamps are read and written as instants; UTC keeps text output (logs, psql) unambiguous.
         configuration.options.additionalStartupParameters = [("TimeZone", "UTC"), ("application_name", "rasi")]
         return configuration
@@ -101,10 +150,11 @@ public final class PostgresStore: Sendable {
     @discardableResult
     /// Runs `body` on one pooled connection, outside a transaction (reads, single statements).
     func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        if let outage = health.current { throw RasiError.unavailable(outage) }
         do {
             return try await client.withConnection { connection in try await body(connection) }
-        } catch let error as PSQLError {
-            throw PostgresStoreError(error)
+        } catch {
+            throw Self.translated(error)
         }
     }
 
@@ -130,14 +180,34 @@ public final class PostgresStore: Sendable {
     static let transactionRetries = 4
 
     private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        if let outage = health.current { throw RasiError.unavailable(outage) }
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
-            let cause = error.closureError ?? error.commitError ?? error.beginError ?? error
-            throw (cause as? PSQLError).map(PostgresStoreError.init) ?? cause
-        } catch let error as PSQLError {
-            throw PostgresStoreError(error)
+            throw Self.translated(error.closureError ?? error.commitError ?? error.beginError ?? error)
+        } catch {
+            throw Self.translated(error)
         }
+    }
+
+    /// A database error in rasi's terms. A connection that broke, a server shutting down, or a
+    /// pool that could not open a connection mean the database is away, not that the statement
+    /// was wrong: `unavailable`, which callers get as 503 with `Retry-After`. The pool keeps
+    /// trying to connect, so the store recovers by itself once PostgreSQL is back.
+    static func translated(_ error: any Error) -> any Error {
+        if let error = error as? PSQLError {
+            let broken: [PSQLError.Code] = [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed]
+            let state = error.serverInfo?[.sqlState] ?? ""
+            if broken.contains(error.code) || state.hasPrefix("08") || state.hasPrefix("57P") {
+                return RasiError.unavailable(
+                    "the database is unreachable (PostgreSQL: \(state.isEmpty ? "\(error.code)" : state)); try again shortly")
+            }
+            return PostgresStoreError(error)
+        }
+        if let error = error as? ConnectionPoolError {
+            return RasiError.unavailable("the database is unreachable (PostgreSQL pool: \(error)); try again shortly")
+        }
+        return error
     }
 
     /// The SQL literal of a string: for the few names that must be literal (an index's predicate).

@@ -13,8 +13,15 @@ public func buildRouter(_ services: RasiServices, metrics: PrometheusCollectorRe
         router: router, keys: services.credentials, maxFormBytes: limits.maxBodyBytes,
         limiter: RateLimiter(rate: limits.rateLimit, burst: limits.rateBurst))
     routes.on(.get, "/healthz", .open) { _, _ in
+        // 503 while the store is away, so a load balancer sends calls elsewhere.
+        if let outage = await services.storeOutage() {
+            var response = try JSONBody.response(["status": "unavailable", "store": outage])
+            response.status = .serviceUnavailable
+            response.headers[.retryAfter] = "5"
+            return response
+        }
         // Serving either way; "building" says retrieval is exact, and slower, until the vector graphs are in use.
-        try JSONBody.response(["status": "ok", "indexes": services.indexesBuilding ? "building" : "ready"])
+        return try JSONBody.response(["status": "ok", "indexes": services.indexesBuilding ? "building" : "ready"])
     }
     routes.on(.get, "/metrics", .role(.agent)) { _, _ in
         Response(

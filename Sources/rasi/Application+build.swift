@@ -27,8 +27,10 @@ func openStore(url: String, embeddingModel: String? = nil, dimensions: Int = 384
 }
 
 /// Readies a store opened by `openStore` once its pool runs: PostgreSQL's schema migrated.
-func prepareStore(_ store: any RasiStore) async throws {
-    if let postgres = store as? PostgresStore { try await postgres.migrate() }
+func prepareStore(_ store: any RasiStore, url: String) async throws {
+    guard let postgres = store as? PostgresStore else { return }
+    try await PostgresStore.checkReachable(url: url)
+    try await postgres.migrate()
 }
 
 /// The store `configuration` names, usable for the duration of `body` (migrated, its pool
@@ -39,6 +41,7 @@ func withStore<T>(
 ) async throws -> T {
     let url = configuration.databaseURL
     if PostgresStore.accepts(url) {
+        try await PostgresStore.checkReachable(url: url)
         return try await PostgresStore.withStore(url: url, embeddingModel: embeddingModel, dimensions: dimensions, logger: logger, body)
     }
     return try await body(try openStore(url: url, embeddingModel: embeddingModel, dimensions: dimensions, logger: logger))
@@ -97,9 +100,11 @@ func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "rasi"),
         // Stopped in reverse order, after the HTTP server: the store last.
         services: [StoreService(store: store)] + background.map { AfterStoreReady(service: $0, ready: ready) },
+        // Said once the store is ready and the port is open, not before: a start that fails never says it.
+        onServerRunning: { channel in logger.notice("rasi serving", metadata: ["address": "\(channel.localAddress?.description ?? "?")"]) },
         logger: logger)
     app.beforeServerStarts {
-        try await prepareStore(store)
+        try await prepareStore(store, url: configuration.databaseURL)
         try await services.prepare(logger: logger)
         storeReady.yield()
         storeReady.finish()

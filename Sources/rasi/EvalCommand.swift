@@ -18,7 +18,9 @@ struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a suite, learn from the learn split's failures, run it again; report pass rates, fixes, regressions and tokens.",
             discussion: """
-                The agent talks to any OpenAI-compatible endpoint (--base-url, --api-key, --model). Lessons and \
+                The agent talks to any OpenAI-compatible endpoint (--base-url, --api-key, --model), through Chat \
+                Completions, the Responses API or Anthropic's Messages API (--api); the judge of rubric tasks through \
+                Chat Completions. Lessons and \
                 interactions go to a running rasi server (--rasi and a reviewer --key; the panel then shows the \
                 report under Evaluations), or to a store in this process (--database-url; a fresh temporary \
                 SQLite store when neither is given). Writes evaluation.json and learning-curve.svg to --out.
@@ -26,10 +28,26 @@ struct Eval: AsyncParsableCommand {
 
         @Option(help: "The suite: a JSONL file, or clinc150 for the CLINC150 routing suite built with default options.") var suite: String
         @Option(help: "The suite's name in the report (default: the file's name).") var name: String?
-        @Option(help: "The agent's OpenAI-compatible endpoint, with /v1 (default: RASI_UPSTREAM_BASE_URL).") var baseURL: String?
-        @Option(help: "Its API key (default: RASI_UPSTREAM_API_KEY).") var apiKey: String?
+        @Option(
+            help: """
+                The API the agent calls its model through: chat (Chat Completions, {base}/chat/completions), responses \
+                (OpenAI's Responses API, {base}/responses) or messages (Anthropic's Messages API, {base}/v1/messages).
+                """)
+        var api: AgentAPI = .chat
+        @Option(
+            help: """
+                The agent's endpoint: OpenAI-compatible with /v1 (default: RASI_UPSTREAM_BASE_URL); for --api messages, \
+                Anthropic's without /v1 (default: RASI_ANTHROPIC_BASE_URL).
+                """)
+        var baseURL: String?
+        @Option(help: "Its API key (default: RASI_UPSTREAM_API_KEY; for --api messages, RASI_ANTHROPIC_API_KEY).") var apiKey: String?
         @Option(help: "The agent's model.") var model: String
-        @Option(help: "The judge's endpoint for rubric tasks (default: the agent's).") var judgeBaseURL: String?
+        @Option(
+            help: """
+                The judge's OpenAI-compatible endpoint for rubric tasks (default: the agent's; for --api messages, the \
+                agent's with /v1, where Anthropic and the scripted model serve Chat Completions).
+                """)
+        var judgeBaseURL: String?
         @Option(help: "The judge's API key (default: the agent's when the endpoint is the same).") var judgeAPIKey: String?
         @Option(help: "The judge's model (default: the agent's).") var judgeModel: String?
         @Option(help: "A rasi server to work through, e.g. http://127.0.0.1:8080.") var rasi: String?
@@ -46,6 +64,9 @@ struct Eval: AsyncParsableCommand {
             if rasi != nil, databaseURL != nil { throw ValidationError("give --rasi or --database-url, not both") }
             guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
             guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+            if api == .messages, let baseURL, baseURL.trimmingCharacters(in: ["/"]).hasSuffix("/v1") {
+                throw ValidationError("--api messages takes the endpoint without /v1, as RASI_ANTHROPIC_BASE_URL: rasi calls {base}/v1/messages")
+            }
         }
 
         func loadSuite() throws -> (EvaluationSuite, String) {
@@ -56,12 +77,23 @@ struct Eval: AsyncParsableCommand {
             return (try EvaluationSuite.parse(jsonl: text), URL(fileURLWithPath: suite).deletingPathExtension().lastPathComponent)
         }
 
+        /// The agent's model, through the API of `--api`.
+        func agentModel(_ http: HTTPClient, endpoint: String, key: String?) -> any ChatModel {
+            switch api {
+            case .chat: OpenAIChatModel(client: http, baseURL: endpoint, apiKey: key)
+            case .responses: OpenAIResponsesModel(client: http, baseURL: endpoint, apiKey: key)
+            case .messages: AnthropicMessagesModel(client: http, baseURL: endpoint, apiKey: key)
+            }
+        }
+
         func run() async throws {
             let (suite, suiteName) = try loadSuite()
-            var configuration = try RasiConfiguration.read(
-                flags: ["upstream-base-url": baseURL, "upstream-api-key": apiKey, "model-dir": modelOptions.modelDir])
-            let endpoint = configuration.upstreamBaseURL
-            let key = configuration.upstreamAPIKey
+            let endpointFlags: [String: String?] =
+                api == .messages
+                ? ["anthropic-base-url": baseURL, "anthropic-api-key": apiKey] : ["upstream-base-url": baseURL, "upstream-api-key": apiKey]
+            var configuration = try RasiConfiguration.read(flags: endpointFlags.merging(["model-dir": modelOptions.modelDir]) { $1 })
+            let endpoint = api == .messages ? configuration.anthropicBaseURL : configuration.upstreamBaseURL
+            let key = api == .messages ? configuration.anthropicAPIKey : configuration.upstreamAPIKey
             var logger = Logger(label: "rasi.eval")
             logger.logLevel = .warning
 
@@ -70,16 +102,17 @@ struct Eval: AsyncParsableCommand {
             var failure: (any Error)?
             do {
                 func evaluate(_ connection: any RasiConnection, place: String) async throws {
-                    let judgeEndpoint = judgeBaseURL ?? endpoint
+                    let judgeEndpoint = judgeBaseURL ?? (api == .messages ? endpoint.trimmingCharacters(in: ["/"]) + "/v1" : endpoint)
                     let judgeKey = judgeAPIKey ?? (judgeBaseURL == nil ? key : nil)
                     let evaluation = Evaluation(
                         suite: suite, suiteName: name ?? suiteName, model: model, endpoint: endpoint,
-                        chatModel: OpenAIChatModel(client: http, baseURL: endpoint, apiKey: key),
+                        chatModel: agentModel(http, endpoint: endpoint, key: key),
                         judge: Judge(model: OpenAIChatModel(client: http, baseURL: judgeEndpoint, apiKey: judgeKey)),
                         judgeModelName: judgeModel ?? model, rasi: connection, rounds: rounds, concurrency: concurrency,
                         progress: { print($0) })
                     print(
-                        "rasi eval: \(suite.tasks.count) tasks of \(name ?? suiteName) on \(model) at \(endpoint); lessons and interactions \(place)")
+                        "rasi eval: \(suite.tasks.count) tasks of \(name ?? suiteName) on \(model) at \(endpoint) (\(api.rawValue) API); "
+                            + "lessons and interactions \(place)")
                     let report = try await evaluation.run()
                     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                     try RasiJSON.encoder(pretty: true).encode(report)
@@ -146,3 +179,5 @@ struct Eval: AsyncParsableCommand {
         }
     }
 }
+
+extension AgentAPI: ExpressibleByArgument {}

@@ -48,7 +48,7 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "rasi")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         logger.notice(
-            "rasi serving",
+            "rasi starting",
             metadata: [
                 "database": "\(configuration.databaseURL)", "upstream": "\(configuration.upstreamBaseURL)",
                 "retrieval": "\(configuration.embedder == "none" ? "lexical" : "\(configuration.retrievalMode.rawValue), \(configuration.embedder)")",

@@ -281,5 +281,11 @@ public protocol EvaluationStore: Sendable {
     func listEvaluations(limit: Int) async throws -> [EvaluationReport]
 }
 
+/// Whether the store can be used right now.
+public protocol StoreHealth: Sendable {
+    /// Why the store cannot be used now (its database is away), or nil.
+    func outage() async -> String?
+}
+
 public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore
-    & PrivacyStore & LeaseStore & EvaluationStore
+    & PrivacyStore & LeaseStore & EvaluationStore & StoreHealth

@@ -36,3 +36,11 @@ extension RasiError: CustomStringConvertible {
         }
     }
 }
+
+/// A store's error that means the store cannot take the work now (its disk is full, its
+/// database is away), not that the work was wrong. Answered 503 with `Retry-After`; the store
+/// recovers by itself once the cause is gone.
+public protocol StoreOutageError: Error {
+    /// What is wrong, in words a user can act on; nil when this error is not an outage.
+    var outage: String? { get }
+}

@@ -53,7 +53,8 @@ struct GatewayController {
         routes.on(.post, "/v1/messages", .role(.agent)) { request, context in
             try await relay(request, context: context, wire: messages, parse: MessagesRequest.init(json:))
         }
-        let passthrough = Passthrough(metrics: RasiMetrics(services.metrics), inFlight: services.inFlight)
+        let passthrough = Passthrough(
+            metrics: RasiMetrics(services.metrics), inFlight: services.inFlight, maxBodyBytes: max(limits.maxBodyBytes, 64 << 20))
         for method in [HTTPRequest.Method.get, .post, .delete] {
             // Anthropic's other Messages routes (count_tokens, batches) go to Anthropic; the rest of /v1 to the upstream.
             routes.on(method, "/v1/messages/**", .role(.agent)) { request, context in

@@ -9,12 +9,20 @@ import RasiEngine
 import RasiModelClient
 
 /// Every `/v1` route that is not an agent API (embeddings, moderations, audio, images, files,
-/// models, ...) goes to the upstream unchanged, both bodies streamed: an agent that uses one
+/// models, ...) goes to the upstream unchanged: an agent that uses one
 /// base URL for everything keeps working behind rasi. rasi's key is checked (by the route) and
 /// the upstream's substituted; the upstream's status and headers come back. Not an interaction.
+///
+/// The client's body is read whole (up to `maxBodyBytes`, 413 beyond) before it is sent on; the
+/// upstream's reply is streamed back. Streaming the request too left the upload reading the
+/// client's connection after the upstream had answered without reading it (a 404, an early 401),
+/// while the server drained the same connection for the next request: two readers of one
+/// stream, which NIO stops the process for.
 struct Passthrough: Sendable {
     let metrics: RasiMetrics
     let inFlight: InFlight
+    /// Largest body passed through (file and audio uploads are larger than any chat request).
+    let maxBodyBytes: Int
 
     /// Hop-by-hop headers, and those that carry the client's credentials for rasi or describe
     /// rasi's own connection: never forwarded either way.
@@ -39,10 +47,9 @@ struct Passthrough: Sendable {
             forwarded.headers.add(name: field.name.rawName, value: field.value)
         }
         upstream.authorize(&forwarded.headers)
-        if request.method != .get && request.method != .head {
-            let length = request.headers[.contentLength].flatMap(Int.init)
-            forwarded.body = .stream(request.body, length: length.map { .known(Int64($0)) } ?? .unknown)
-        }
+        var request = request
+        let sent = try await request.bytes(limit: maxBodyBytes)
+        if sent.readableBytes > 0 || ![.get, .head].contains(request.method) { forwarded.body = .bytes(sent) }
 
         let response: HTTPClientResponse
         do {

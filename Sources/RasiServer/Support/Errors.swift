@@ -47,7 +47,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error as? RasiError {
         case .rateLimited(let seconds)?: response.headers[.retryAfter] = String(seconds)
         case .overloaded?: response.headers[.retryAfter] = "1"
-        default: break
+        // The store is away (PostgreSQL stopped, a full disk): worth trying again in a few seconds.
+        case .unavailable?: response.headers[.retryAfter] = "5"
+        default: if (error as? any StoreOutageError)?.outage != nil { response.headers[.retryAfter] = "5" }
         }
         return response
     }
@@ -69,6 +71,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .rateLimited: return (.tooManyRequests, "rate_limit_error", "rate_limited", error.description)
             case .overloaded: return (.serviceUnavailable, "server_error", "overloaded", error.description)
             }
+        case let error as any StoreOutageError where error.outage != nil:
+            return (.serviceUnavailable, "server_error", "store_unavailable", error.outage!)
         case let error as EmbeddingError:
             return (.badGateway, "upstream_error", "embeddings_error", error.description)
         case is NIOTooManyBytesError:
