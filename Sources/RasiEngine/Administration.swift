@@ -22,8 +22,13 @@ extension RasiServices {
         guard try await KeyIssuer.revoke(id: id, by: actor, in: store) else { throw RasiError.notFound("key \(id)") }
     }
 
-    /// What a start does once the store is ready: the bootstrap admin key made, missing embeddings filled in.
+    /// What a start does once the store is ready: this process's lease taken, the calls that
+    /// stopped processes left open marked interrupted, the bootstrap admin key made, missing
+    /// embeddings filled in.
     public func prepare(logger: Logger) async throws {
+        // Taken before any call can begin, so no other replica takes this process's calls for interrupted.
+        try await renewProcessLease()
+        try await markInterruptedCalls(logger: logger)
         try await bootstrapAdminKey(logger: logger)
         try await backfillEmbeddings(logger: logger)
     }

@@ -27,6 +27,11 @@ public struct RasiConfiguration: Sendable {
     public var retrievalMode = HybridRetriever.Mode.hybrid
     /// Largest request body accepted, in bytes; larger ones get 413.
     public var maxBodyBytes = 4 * 1024 * 1024
+    /// Seconds a connection may send nothing (no request, or a request's head not yet whole) before it is closed.
+    public var idleTimeoutSeconds = 30
+    /// Seconds a request may take to arrive whole, from its head to its body's end: a body trickled a
+    /// byte at a time never leaves the connection idle. Past them it is answered 408 and closed.
+    public var bodyReadTimeoutSeconds = 30
     /// Largest upstream response body read whole (non-streaming).
     public var maxUpstreamBodyBytes = 32 * 1024 * 1024
     /// A call that continues a turn joins the turn's interaction if that was updated within this window.

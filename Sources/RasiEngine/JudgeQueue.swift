@@ -188,6 +188,16 @@ public struct PeriodicService: Service {
 }
 
 extension PeriodicService {
+    /// The liveness check, run by every process: renews the lease that says this process is
+    /// alive (so its open calls stay open), then marks the calls that processes no longer alive
+    /// left open as interrupted, so a replica that died is cleaned up by those that survive it.
+    public static func liveness(services: RasiServices, logger: Logger) -> PeriodicService {
+        PeriodicService(name: "liveness check", interval: RasiServices.processLeaseRenewal, lease: nil, logger: logger) {
+            try await services.renewProcessLease()
+            try await services.markInterruptedCalls(logger: logger)
+        }
+    }
+
     /// The retention purge: every interval, deletes the interactions past the retention period.
     public static func retention(days: Double, services: RasiServices, logger: Logger) -> PeriodicService {
         PeriodicService(

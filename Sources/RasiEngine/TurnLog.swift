@@ -45,6 +45,7 @@ public struct TurnLog: Sendable {
             interaction.messages = call.latestUserIndex == nil ? .array((interaction.messages.arrayValue ?? []) + transcript) : .array(transcript)
             interaction.lessonsInjected += injectedIds.filter { !interaction.lessonsInjected.contains($0) }
             interaction.updatedAt = now
+            interaction.callOpenBy = services.instance
             let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: call.conversationTexts)
             // The injections go in the same transaction: one fsync per call, not two.
             try await store.updateInteraction(logged, appendingSteps: loggedSteps, injections: selection.injections(into: logged.id))
@@ -63,6 +64,8 @@ public struct TurnLog: Sendable {
             agent: agent, conversationId: conversation, userId: userId, request: request, messages: .array(transcript),
             steps: userStep + call.toolResultSteps(excluding: [], at: now), model: call.model, api: type(of: call).api,
             lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
+        // Open until `finish`: a process killed before then leaves it open, and the next check marks it interrupted.
+        interaction.callOpenBy = services.instance
         interaction = services.forLog(interaction, appending: [], context: call.conversationTexts).0
         try await store.createInteraction(interaction, turnKey: turnKey, injections: selection.injections(into: interaction.id))
         return (interaction, true)
@@ -86,6 +89,7 @@ public struct TurnLog: Sendable {
             if let usage = reply.usage { interaction.tokens = interaction.tokens + usage }
         }
         interaction.error = error
+        interaction.callOpenBy = nil
         interaction.latencyMs += elapsed.milliseconds
         interaction.updatedAt = now
         let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: call.conversationTexts)
@@ -96,5 +100,42 @@ public struct TurnLog: Sendable {
         interaction.steps += loggedSteps
         let finished = interaction
         await services.neverFailing(finished, logger: logger) { try await services.detectSignals(afterCall: finished) }
+    }
+}
+
+/// Calls left open by a process that stopped. Each process renews a lease of its own, named
+/// after it, while it runs; a call whose process holds no live lease can no longer end, so it
+/// is marked interrupted: at start, and every round of the liveness check, by every replica.
+extension RasiServices {
+    /// The leases that say a process is alive: this prefix, then the process's instance name.
+    public static let processLeasePrefix = "process:"
+    /// How often a process renews its lease. Each renewal holds for three rounds, so a process
+    /// is taken for stopped (and its open calls marked) 15 to 20 seconds after it stopped.
+    public static let processLeaseRenewal: Duration = .seconds(5)
+
+    /// Says that this process is alive for three more renewal rounds.
+    public func renewProcessLease(now: Date = Date()) async throws {
+        // The name is this process's alone: no other holder can have it.
+        _ = try await store.acquireLease(
+            Self.processLeasePrefix + instance, holder: instance, until: now.addingTimeInterval(3 * Self.processLeaseRenewal.seconds), now: now)
+    }
+
+    /// Marks the calls left open by processes no longer alive as interrupted (the reply never
+    /// ended: the turn failed), then runs the flag rules over each, as a failed call's finish
+    /// does: `upstream_error` flags it. Returns the ids marked.
+    @discardableResult
+    public func markInterruptedCalls(now: Date = Date(), logger: Logger) async throws -> [String] {
+        let marked = try await store.markInterruptedCalls(error: Interaction.interruptedError, leasePrefix: Self.processLeasePrefix, now: now)
+        for id in marked {
+            do {
+                try await applySignals(id)
+            } catch {
+                logger.warning("flag rules failed on an interrupted call", metadata: ["interaction": "\(id)", "error": "\(error)"])
+            }
+        }
+        if !marked.isEmpty {
+            logger.notice("calls left open by a stopped process are marked interrupted", metadata: ["count": "\(marked.count)"])
+        }
+        return marked
     }
 }

@@ -5,17 +5,49 @@ import PostgresNIO
 import RasiCore
 import Synchronization
 
-/// What the store's watcher last found: nil while PostgreSQL answers, else why it does not.
+/// What the store's watcher last found: nil while PostgreSQL answers, else why it does not;
+/// and the operations waiting to hear that it went away.
 final class Outage: Sendable {
-    private let state = Mutex<String?>(nil)
+    private struct State {
+        var problem: String?
+        var waiting: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var next: UInt64 = 0
+    }
 
-    var current: String? { state.withLock { $0 } }
+    private let state = Mutex(State())
 
-    /// Records what the watcher found; true when that changed.
+    var current: String? { state.withLock { $0.problem } }
+
+    /// Records what the watcher found; true when that changed. Going away wakes every waiter.
     func update(_ problem: String?) -> Bool {
-        state.withLock { current in
-            defer { current = problem }
-            return (current == nil) != (problem == nil)
+        let (changed, woken) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+            let changed = (state.problem == nil) != (problem == nil)
+            state.problem = problem
+            guard problem != nil else { return (changed, []) }
+            defer { state.waiting = [:] }
+            return (changed, Array(state.waiting.values))
+        }
+        for continuation in woken { continuation.resume() }
+        return changed
+    }
+
+    /// Returns when the database is found away, or when the calling task is cancelled.
+    func untilAway() async {
+        let id = state.withLock { state in
+            state.next += 1
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.problem != nil || Task.isCancelled { return true }
+                    state.waiting[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiting.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -22,10 +22,11 @@ extension PostgresStore: InteractionStore {
         try await db.run(
             """
             INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model, api,
-                latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
+                latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at, call_open_by)
             VALUES (\(i.id), \(i.agent), \(i.conversationId), \(i.userId), \(turnKey), \(i.request), \(RasiJSON.string(i.messages)),
                 \(i.response), \(i.model), \(i.api?.rawValue), \(i.latencyMs), \(i.tokens.prompt), \(i.tokens.completion),
-                \(RasiJSON.string(i.lessonsInjected)), \(i.topic), \(i.error), \(i.createdAt.pg), \(i.updatedAt.pg))
+                \(RasiJSON.string(i.lessonsInjected)), \(i.topic), \(i.error), \(i.createdAt.pg), \(i.updatedAt.pg),
+                \(i.callOpenBy))
             """)
         try await insertSteps(i.steps, of: i.id, db: db)
         for feedback in i.feedback { _ = try await insertFeedback(feedback, db: db) }
@@ -49,7 +50,7 @@ extension PostgresStore: InteractionStore {
                 UPDATE interactions SET messages = \(RasiJSON.string(i.messages)), response = \(i.response), model = \(i.model),
                     api = coalesce(\(i.api?.rawValue), api), latency_ms = \(i.latencyMs), prompt_tokens = \(i.tokens.prompt),
                     completion_tokens = \(i.tokens.completion), lessons_injected = \(RasiJSON.string(i.lessonsInjected)),
-                    topic = \(i.topic), error = \(i.error), updated_at = \(i.updatedAt.pg)
+                    topic = \(i.topic), error = \(i.error), updated_at = \(i.updatedAt.pg), call_open_by = \(i.callOpenBy)
                 WHERE id = \(i.id) RETURNING 1
                 """)
             guard updated > 0 else { throw RasiError.notFound("interaction \(i.id)") }
@@ -196,6 +197,7 @@ extension PostgresStore: InteractionStore {
             tokens: TokenUsage(prompt: try row["prompt_tokens"], completion: try row["completion_tokens"]),
             lessonsInjected: row.json([String].self, "lessons_injected") ?? [],
             topic: try row["topic"], error: try row["error"], createdAt: try row["created_at"], updatedAt: try row["updated_at"])
+        interaction.callOpenBy = try row["call_open_by"]
         interaction.flags = try await db.rows(
             """
             SELECT rule, reason, created_at FROM flags WHERE interaction_id = \(id) AND resolved_at IS NULL ORDER BY id
@@ -216,6 +218,22 @@ extension PostgresStore: InteractionStore {
             }
         }
         return interaction
+    }
+
+    public func markInterruptedCalls(error: String, leasePrefix: String, now: Date) async throws -> [String] {
+        try await write { db in
+            // Two replicas marking at once mark each call once: the second's update finds it no longer open.
+            let marked: [String] = try await db.rows(
+                """
+                UPDATE interactions i SET error = coalesce(i.error, \(error)), call_open_by = NULL, updated_at = \(now.pg)
+                WHERE i.call_open_by IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = \(leasePrefix) || i.call_open_by AND l.until >= \(now.pg))
+                RETURNING i.id
+                """
+            ).map { try $0["id"] }
+            try await db.run("DELETE FROM leases WHERE left(name, length(\(leasePrefix))) = \(leasePrefix) AND until < \(now.pg)")
+            return marked
+        }
     }
 
     /// A `to_tsquery` text matching every word; only letters and digits get in (`queryWords`),

@@ -150,9 +150,8 @@ public final class PostgresStore: Sendable {
     @discardableResult
     /// Runs `body` on one pooled connection, outside a transaction (reads, single statements).
     func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        if let outage = health.current { throw RasiError.unavailable(outage) }
         do {
-            return try await client.withConnection { connection in try await body(connection) }
+            return try await unlessAway { client in try await client.withConnection { connection in try await body(connection) } }
         } catch {
             throw Self.translated(error)
         }
@@ -180,13 +179,38 @@ public final class PostgresStore: Sendable {
     static let transactionRetries = 4
 
     private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        if let outage = health.current { throw RasiError.unavailable(outage) }
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await unlessAway { client in
+                try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            }
         } catch let error as PostgresTransactionError {
             throw Self.translated(error.closureError ?? error.commitError ?? error.beginError ?? error)
         } catch {
             throw Self.translated(error)
+        }
+    }
+
+    /// Runs `operation` unless PostgreSQL is away, and gives up on it (503) the moment the watcher
+    /// finds it away: a call waiting for a connection then would otherwise wait for the pool's
+    /// circuit breaker, a minute.
+    private func unlessAway<T: Sendable>(_ operation: (PostgresClient) async throws -> T) async throws -> T {
+        if let outage = health.current { throw RasiError.unavailable(outage) }
+        // The operation runs in a child task, and the group awaits its children before it returns:
+        // it never outlives this call, as its non-escaping type promises.
+        return try await withoutActuallyEscaping(operation) { operation in
+            let running = UncheckedSendable(operation)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await running.value(self.client) }
+                group.addTask {
+                    await self.health.untilAway()
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let result = try await group.next() ?? nil else {
+                    throw RasiError.unavailable(health.current ?? "the database is unreachable; try again shortly")
+                }
+                return result
+            }
         }
     }
 
@@ -214,6 +238,12 @@ public final class PostgresStore: Sendable {
     static func literal(_ text: String) -> String {
         "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
     }
+}
+
+/// A value the compiler cannot prove Sendable, handed to a child task that cannot outlive its owner.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// A database error with the server's own words (PostgresNIO hides them by default, since a

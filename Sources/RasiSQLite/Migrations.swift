@@ -325,6 +325,16 @@ extension SQLiteStore {
                     CREATE INDEX response_ids_by_interaction ON response_ids (interaction_id);
                     """)
         }
+        migrator.registerMigration("v10: open calls") { db in
+            try db.execute(
+                sql: """
+                    -- The process with a gateway call open on the interaction, until the call ends: one a
+                    -- stopped process left open is marked interrupted.
+                    ALTER TABLE interactions ADD COLUMN call_open_by TEXT;
+                    -- Few calls are open at a time: the periodic check reads only those.
+                    CREATE INDEX interactions_with_call_open ON interactions (call_open_by) WHERE call_open_by IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

@@ -22,15 +22,15 @@ extension SQLiteStore: InteractionStore {
         try db.executeCached(
             sql: """
                 INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model, api,
-                    latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at, call_open_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 interaction.id, interaction.agent, interaction.conversationId, interaction.userId, turnKey,
                 interaction.request, RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.api?.rawValue,
                 interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
                 RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error,
-                interaction.createdAt, interaction.updatedAt
+                interaction.createdAt, interaction.updatedAt, interaction.callOpenBy
             ])
         try Self.insertSteps(interaction.steps, of: interaction.id, db: db)
         for feedback in interaction.feedback { _ = try Self.insertFeedback(feedback, db: db) }
@@ -55,13 +55,15 @@ extension SQLiteStore: InteractionStore {
             try db.executeCached(
                 sql: """
                     UPDATE interactions SET messages = ?, response = ?, model = ?, api = coalesce(?, api), latency_ms = ?,
-                        prompt_tokens = ?, completion_tokens = ?, lessons_injected = ?, topic = ?, error = ?, updated_at = ?
+                        prompt_tokens = ?, completion_tokens = ?, lessons_injected = ?, topic = ?, error = ?, updated_at = ?,
+                        call_open_by = ?
                     WHERE id = ?
                     """,
                 arguments: [
                     RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.api?.rawValue,
                     interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
-                    RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error, interaction.updatedAt, interaction.id
+                    RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error, interaction.updatedAt,
+                    interaction.callOpenBy, interaction.id
                 ])
             guard db.changesCount > 0 else { throw RasiError.notFound("interaction \(interaction.id)") }
             try Self.insertSteps(steps, of: interaction.id, db: db)
@@ -221,6 +223,7 @@ extension SQLiteStore: InteractionStore {
             tokens: TokenUsage(prompt: row["prompt_tokens"] ?? 0, completion: row["completion_tokens"] ?? 0),
             lessonsInjected: json([String].self, row, "lessons_injected") ?? [],
             topic: row["topic"], error: row["error"], createdAt: row["created_at"], updatedAt: row["updated_at"])
+        interaction.callOpenBy = row["call_open_by"]
         interaction.flags = try Row.fetchAll(
             db, sql: "SELECT rule, reason, created_at FROM flags WHERE interaction_id = ? AND resolved_at IS NULL ORDER BY id", arguments: [id]
         ).map { Flag(rule: ($0["rule"] as String?).flatMap(FlagRule.init), reason: $0["reason"], createdAt: $0["created_at"]) }
@@ -239,6 +242,26 @@ extension SQLiteStore: InteractionStore {
             }
         }
         return interaction
+    }
+
+    public func markInterruptedCalls(error: String, leasePrefix: String, now: Date) async throws -> [String] {
+        try await database.write { db in
+            // Read, then written, in one write transaction: nothing can open or end a call in between.
+            let marked = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM interactions i WHERE call_open_by IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = ? || i.call_open_by AND l.until >= ?)
+                    """, arguments: [leasePrefix, now])
+            for id in marked {
+                try db.execute(
+                    sql: "UPDATE interactions SET error = coalesce(error, ?), call_open_by = NULL, updated_at = ? WHERE id = ?",
+                    arguments: [error, now, id])
+            }
+            try db.execute(
+                sql: "DELETE FROM leases WHERE substr(name, 1, length(?)) = ? AND until < ?", arguments: [leasePrefix, leasePrefix, now])
+            return marked
+        }
     }
 
     /// An FTS5 query matching every word (quoted, so user text cannot inject FTS syntax).

@@ -1,8 +1,11 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
+import NIOCore
+import NIOHTTPTypes
 import Prometheus
 import RasiCore
 import RasiEmbeddings
@@ -90,13 +93,16 @@ func buildApplication(
     let (router, _) = buildRouter(services, metrics: metrics)
     let (ready, storeReady) = AsyncStream.makeStream(of: Void.self)
     var background: [any Service] = [
-        JudgeQueue(services: services, logger: logger), PeriodicService.abandonmentSweeper(services: services, logger: logger)
+        JudgeQueue(services: services, logger: logger), PeriodicService.abandonmentSweeper(services: services, logger: logger),
+        // Renews this process's lease and marks the calls of processes that died mid-call.
+        PeriodicService.liveness(services: services, logger: logger)
     ]
     if let days = configuration.retentionDays {
         background.append(PeriodicService.retention(days: days, services: services, logger: logger))
     }
     var app = Application(
         router: router,
+        server: httpServer(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "rasi"),
         // Stopped in reverse order, after the HTTP server: the store last.
         services: [StoreService(store: store)] + background.map { AfterStoreReady(service: $0, ready: ready) },

@@ -136,6 +136,8 @@ struct Setting {
                 $0.retrievalMode = mode
             },
             .number("max-body-bytes", \.maxBodyBytes, "Largest request body in bytes; larger ones get 413."),
+            .number("idle-timeout", \.idleTimeoutSeconds, "Seconds a connection may send nothing before it is closed.", atLeast: 1),
+            .number("body-read-timeout", \.bodyReadTimeoutSeconds, "Seconds a request may take to arrive whole; then 408, closed.", atLeast: 1),
             .number("turn-window", \.turnWindowSeconds, "Seconds within which a call that continues a turn joins its interaction."),
             .number("lessons-min-score", \.minScore, "Similarity floor of lesson selection; the retrieval's own by default."),
             .number("lessons-max", \.selection.maxLessons, "Lessons injected per request, at most."),

@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try RasiConfiguration.read(flags: try Setting.flags(settings))
+        // A file-size limit reached (RLIMIT_FSIZE, a quota) would otherwise kill the process;
+        // ignored, the write fails and the store answers 503 until there is room again.
+        signal(SIGXFSZ, SIG_IGN)
         var logger = Logger(label: "rasi")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         logger.notice(

@@ -171,6 +171,10 @@ public struct Interaction: Codable, Sendable, Equatable {
     public var error: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The process (`RasiServices.instance`) with a model call open on this interaction: set as
+    /// a gateway call begins, cleared as it ends. One left open by a process that stopped marks
+    /// the call as interrupted. Stored, never in the API's JSON.
+    public var callOpenBy: String? = nil
 
     public init(
         id: String = Identifier.make("int"), agent: String, conversationId: String? = nil, userId: String? = nil,
@@ -212,6 +216,10 @@ public struct Interaction: Codable, Sendable, Equatable {
 }
 
 extension Interaction {
+    /// The error of an interaction whose call was still open when its process stopped (killed,
+    /// crashed): the reply never ended, so the turn counts as failed, not as answered.
+    public static let interruptedError = "interrupted: rasi stopped before the model's reply ended"
+
     /// What the agent did in this turn, in a few lines: the tools it called and its answer.
     /// The correction box starts from this.
     public var didSummary: String {

@@ -55,6 +55,12 @@ public protocol InteractionStore: Sendable {
     func injections(lessonId: String, limit: Int) async throws -> [Injection]
     /// The names of the tools each interaction called, in order (for lists, which leave steps out).
     func toolNames(interactionIds: [String]) async throws -> [String: [String]]
+    /// In one transaction, ends the calls left open by processes that stopped: each interaction
+    /// whose `callOpenBy` names a process holding no lease named `leasePrefix` + that name
+    /// running to `now` or later gets `error` (an error it has is kept), no open call, and
+    /// `updatedAt` = `now`; the leases under `leasePrefix` that ran out are dropped. Returns
+    /// the ids of the interactions marked.
+    func markInterruptedCalls(error: String, leasePrefix: String, now: Date) async throws -> [String]
 }
 
 extension InteractionStore {
