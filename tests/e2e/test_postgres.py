@@ -99,7 +99,7 @@ def test_periodic_work_runs_on_one_replica_at_a_time(workdir, model, postgres_ur
         # Each periodic job has one holder, and it stays the same while both replicas run.
         holders = []
         for _ in range(6):
-            holders.append(dict(query(postgres_url, "SELECT name, holder FROM leases WHERE name NOT LIKE 'process:%'")))
+            holders.append(dict(query(postgres_url, "SELECT name, holder FROM leases WHERE name NOT LIKE 'process:%%'")))
             time.sleep(0.5)
         assert set(holders[0]) == {"abandonment sweep", "retention purge"}
         assert all(h == holders[0] for h in holders)
