@@ -174,11 +174,37 @@ def wait_for(condition, timeout: float = 20, interval: float = 0.1, what: str = 
 
 
 def injected_lessons(upstream_request) -> str:
-    """The lessons block rasi placed in a request the upstream received, or ''."""
-    for message in upstream_request["messages"]:
-        if message["role"] == "system" and "<rasi-lessons>" in (message.get("content") or ""):
-            return message["content"]
-    return ""
+    """The lessons block rasi placed in a request the upstream received, whatever its API, or ''.
+    rasi puts it in a system message (Chat Completions), a system input item (Responses) or
+    `system` (Messages)."""
+    candidates = [m.get("content") for m in upstream_request.get("messages", []) if m.get("role") == "system"]
+    if isinstance(upstream_request.get("input"), list):
+        candidates += [i.get("content") for i in upstream_request["input"] if i.get("role") == "system"]
+    system = upstream_request.get("system")
+    candidates += [b.get("text") for b in system] if isinstance(system, list) else [system]
+    return next((c for c in candidates if isinstance(c, str) and "<rasi-lessons>" in c), "")
+
+
+def collect(response, stream):
+    """The assistant's content and tool calls (as OpenAI message dicts) from a chat completion,
+    whole or streamed."""
+    if not stream:
+        message = response.choices[0].message
+        calls = [c.model_dump() for c in (message.tool_calls or [])]
+        return message.content or "", [{"id": c["id"], "type": "function", "function": c["function"]} for c in calls]
+    content, calls = "", {}
+    for chunk in response:
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        content += delta.content or ""
+        for call in delta.tool_calls or []:
+            entry = calls.setdefault(call.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+            entry["id"] = call.id or entry["id"]
+            if call.function:
+                entry["function"]["name"] += call.function.name or ""
+                entry["function"]["arguments"] += call.function.arguments or ""
+    return content, [calls[i] for i in sorted(calls)]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import free_port
+from conftest import collect, free_port
 
 TOOLS = [{
     "type": "function",
@@ -126,27 +126,6 @@ def test_tool_calling_turn_of_several_calls_is_one_interaction(rasi, model, agen
     following = rasi.api("GET", f"/api/v1/interactions/{next_id}", key=reviewer_key).json()
     assert following["conversation_id"] == logged["conversation_id"]
     assert following["request"] == "thanks!"
-
-
-def collect(response, stream):
-    """The assistant's content and tool calls (as OpenAI message dicts) from either response kind."""
-    if not stream:
-        message = response.choices[0].message
-        calls = [c.model_dump() for c in (message.tool_calls or [])]
-        return message.content or "", [{"id": c["id"], "type": "function", "function": c["function"]} for c in calls]
-    content, calls = "", {}
-    for chunk in response:
-        if not chunk.choices:
-            continue
-        delta = chunk.choices[0].delta
-        content += delta.content or ""
-        for call in delta.tool_calls or []:
-            entry = calls.setdefault(call.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-            entry["id"] = call.id or entry["id"]
-            if call.function:
-                entry["function"]["name"] += call.function.name or ""
-                entry["function"]["arguments"] += call.function.arguments or ""
-    return content, [calls[i] for i in sorted(calls)]
 
 
 def test_upstream_server_error_is_502_and_the_interaction_is_logged(rasi, model, agent_key, reviewer_key):

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import ADMIN_KEY, Rasi, ScriptedModel
+from conftest import ADMIN_KEY, Rasi, ScriptedModel, collect, injected_lessons
 
 CANCEL = "How do I cancel my subscription?"
 ORDER = "What is the delivery status of my order 42?"
@@ -108,18 +108,6 @@ def steps(interaction):
     return [(s["kind"], s.get("name")) for s in interaction["steps"]]
 
 
-def injected(upstream_request) -> str:
-    """The lessons block in a request the scripted model received, whatever its API, or ''.
-    rasi puts it in a system message (Chat Completions), a system input item (Responses) or
-    `system` (Messages)."""
-    candidates = [m.get("content") for m in upstream_request.get("messages", []) if m.get("role") == "system"]
-    if isinstance(upstream_request.get("input"), list):
-        candidates += [i.get("content") for i in upstream_request["input"] if i.get("role") == "system"]
-    system = upstream_request.get("system")
-    candidates += [b.get("text") for b in system] if isinstance(system, list) else [system]
-    return next((c for c in candidates if isinstance(c, str) and "<rasi-lessons>" in c), "")
-
-
 def openai_client(rasi, key, agent) -> openai.OpenAI:
     return rasi.openai(key, **{"X-RASI-Agent": agent})
 
@@ -146,7 +134,7 @@ def test_openai_chat_gets_the_lesson_and_is_logged(rasi, model, agent_key, revie
     sent = model.requests()[-1]
     assert [m["role"] for m in sent["messages"]] == ["system", "system", "user"]
     assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
-    assert "Mention the pause option before cancelling" in injected(sent)
+    assert "Mention the pause option before cancelling" in injected_lessons(sent)
 
     interaction = logged(rasi, reviewer_key, raw.headers["X-RASI-Interaction"])
     assert interaction["api"] == "chat" and interaction["agent"] == agent
@@ -161,46 +149,24 @@ def test_openai_chat_tool_turn_is_one_interaction(rasi, model, agent_key, review
     messages = [{"role": "user", "content": ORDER}]
 
     first = client.chat.completions.with_raw_response.create(model="scripted", messages=messages, tools=CHAT_TOOLS, stream=stream)
-    content, calls = chat_reply(first.parse(), stream)
+    content, calls = collect(first.parse(), stream)
     assert content == ""
     [call] = calls
     assert call["function"]["name"] == "lookup_order" and json.loads(call["function"]["arguments"]) == {"order_id": "42"}
     messages += [{"role": "assistant", "content": None, "tool_calls": calls},
                  {"role": "tool", "tool_call_id": call["id"], "content": "shipped on Monday"}]
     second = client.chat.completions.with_raw_response.create(model="scripted", messages=messages, tools=CHAT_TOOLS, stream=stream)
-    assert chat_reply(second.parse(), stream) == (TRACKED, [])
+    assert collect(second.parse(), stream) == (TRACKED, [])
 
     assert first.headers["X-RASI-Interaction"] == second.headers["X-RASI-Interaction"]
     assert first.headers["X-RASI-Lessons"] == second.headers["X-RASI-Lessons"] == lesson
-    assert "give its tracking link" in injected(model.requests()[-1])
+    assert "give its tracking link" in injected_lessons(model.requests()[-1])
     interaction = logged(rasi, reviewer_key, first.headers["X-RASI-Interaction"])
     assert interaction["api"] == "chat"
     assert steps(interaction) == ORDER_TURN
     assert interaction["steps"][2]["content"] == "shipped on Monday"
     assert interaction["steps"][1]["call_id"] == interaction["steps"][2]["call_id"] == call["id"]
     assert interaction["response"] == TRACKED and interaction["lessons_injected"] == [lesson]
-
-
-def chat_reply(reply, stream):
-    """The assistant's content and its tool calls, as Chat Completions message dicts."""
-    if not stream:
-        message = reply.choices[0].message
-        return message.content or "", [
-            {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
-            for c in message.tool_calls or []]
-    content, calls = "", {}
-    for chunk in reply:
-        if not chunk.choices:
-            continue
-        delta = chunk.choices[0].delta
-        content += delta.content or ""
-        for call in delta.tool_calls or []:
-            entry = calls.setdefault(call.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-            entry["id"] = call.id or entry["id"]
-            if call.function:
-                entry["function"]["name"] += call.function.name or ""
-                entry["function"]["arguments"] += call.function.arguments or ""
-    return content, [calls[i] for i in sorted(calls)]
 
 
 # --- the official openai SDK: Responses ---------------------------------------------------------
@@ -253,7 +219,7 @@ def test_openai_responses_tool_turn_is_one_interaction(rasi, model, agent_key, r
     assert first.headers["X-RASI-Interaction"] == second.headers["X-RASI-Interaction"]
     assert first.headers["X-RASI-Lessons"] == second.headers["X-RASI-Lessons"] == lesson
     sent = model.requests()[-1]
-    assert "give its tracking link" in injected(sent)
+    assert "give its tracking link" in injected_lessons(sent)
     if continued == "previous_response_id":
         assert sent["previous_response_id"] == response.id
         assert [i.get("type", "message") for i in sent["input"]] == ["message", "function_call_output"]
@@ -278,7 +244,7 @@ def test_openai_responses_stream_helper_tool_turn_continued_by_previous_response
         text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
         final = stream.get_final_response()
     assert text == final.output_text == TRACKED
-    assert "give its tracking link" in injected(model.requests()[-1])
+    assert "give its tracking link" in injected_lessons(model.requests()[-1])
 
     # The id of a streamed response leads back to its interaction just as a whole one's does.
     interaction = only_interaction(rasi, reviewer_key, agent)
@@ -301,7 +267,7 @@ def test_anthropic_message_gets_the_lesson_in_system_and_is_logged(rasi, model, 
     # The lessons follow the client's own system text.
     sent = model.requests()[-1]
     assert sent["system"].startswith("Be brief.\n\n<rasi-lessons>")
-    assert "Mention the pause option" in injected(sent)
+    assert "Mention the pause option" in injected_lessons(sent)
 
     interaction = logged(rasi, reviewer_key, raw.headers["X-RASI-Interaction"])
     assert interaction["api"] == "messages" and interaction["agent"] == agent
@@ -324,7 +290,7 @@ def test_anthropic_stream_gets_the_lesson_and_is_logged(rasi, model, agent_key, 
     sent = model.requests()[-1]
     assert sent["stream"] is True
     assert sent["system"][0] == system[0]
-    assert len(sent["system"]) == 2 and "Mention the pause option" in injected(sent)
+    assert len(sent["system"]) == 2 and "Mention the pause option" in injected_lessons(sent)
 
     interaction = logged(rasi, reviewer_key, headers["X-RASI-Interaction"])
     assert interaction["api"] == "messages"
@@ -355,7 +321,7 @@ def test_anthropic_tool_turn_is_one_interaction(rasi, model, agent_key, reviewer
 
     assert first["X-RASI-Interaction"] == second["X-RASI-Interaction"]
     assert first["X-RASI-Lessons"] == second["X-RASI-Lessons"] == lesson
-    assert "give its tracking link" in injected(model.requests()[-1])
+    assert "give its tracking link" in injected_lessons(model.requests()[-1])
     interaction = logged(rasi, reviewer_key, first["X-RASI-Interaction"])
     assert interaction["api"] == "messages"
     assert steps(interaction) == ORDER_TURN
@@ -438,7 +404,7 @@ def test_openai_agents_sdk_runs_a_tool_through_the_responses_api(rasi, model, ag
     assert [request.get("stream", False) for request in sent] == [run == "run_streamed"] * 2
     assert ("previous_response_id" in sent[1]) == (run == "auto_previous_response_id")
     assert all("input" in request and request["instructions"] == "You are a shop assistant." for request in sent)
-    assert all("give its tracking link" in injected(request) for request in sent)
+    assert all("give its tracking link" in injected_lessons(request) for request in sent)
     interaction = only_interaction(rasi, reviewer_key, agent)
     assert interaction["api"] == "responses"
     assert steps(interaction) == ORDER_TURN
@@ -458,7 +424,7 @@ def test_langchain_chat_openai_gets_the_lesson(rasi, model, agent_key, reviewer_
     assert reply.content == PAUSED
     headers = {name.lower(): value for name, value in reply.response_metadata["headers"].items()}
     assert headers["x-rasi-lessons"] == lesson
-    assert "Mention the pause option" in injected(model.requests()[-1])
+    assert "Mention the pause option" in injected_lessons(model.requests()[-1])
 
     interaction = logged(rasi, reviewer_key, headers["x-rasi-interaction"])
     assert interaction["api"] == "chat" and interaction["agent"] == agent
@@ -475,7 +441,7 @@ def test_langchain_chat_anthropic_gets_the_lesson(rasi, model, agent_key, review
     assert reply.content == PAUSED
     sent = model.requests()[-1]
     assert "max_tokens" in sent and sent["system"].startswith("Be brief.")
-    assert "Mention the pause option" in injected(sent)
+    assert "Mention the pause option" in injected_lessons(sent)
 
     interaction = only_interaction(rasi, reviewer_key, agent)
     assert interaction["api"] == "messages"
@@ -498,13 +464,13 @@ def test_a_lesson_corrected_on_a_chat_interaction_reaches_responses_and_messages
     responses = openai_client(rasi, agent_key, agent).responses.with_raw_response.create(model="scripted", input=CANCEL)
     assert responses.parse().output_text == PAUSED
     assert responses.headers["X-RASI-Lessons"] == lesson["id"]
-    assert "Mention the pause option" in injected(model.requests()[-1])
+    assert "Mention the pause option" in injected_lessons(model.requests()[-1])
 
     messages = anthropic_client(rasi, agent_key, agent).messages.with_raw_response.create(
         model="claude-scripted", max_tokens=256, messages=[{"role": "user", "content": CANCEL}])
     assert messages.parse().content[0].text == PAUSED
     assert messages.headers["X-RASI-Lessons"] == lesson["id"]
-    assert "Mention the pause option" in injected(model.requests()[-1])
+    assert "Mention the pause option" in injected_lessons(model.requests()[-1])
 
     for raw, api in [(responses, "responses"), (messages, "messages")]:
         interaction = logged(rasi, reviewer_key, raw.headers["X-RASI-Interaction"])
@@ -525,7 +491,7 @@ def test_a_lesson_corrected_on_a_messages_interaction_reaches_a_chat_call(rasi, 
         model="scripted", messages=[{"role": "user", "content": CANCEL}])
     assert chat.parse().choices[0].message.content == PAUSED
     assert chat.headers["X-RASI-Lessons"] == lesson["id"]
-    assert "Mention the pause option" in injected(model.requests()[-1])
+    assert "Mention the pause option" in injected_lessons(model.requests()[-1])
     interaction = logged(rasi, reviewer_key, chat.headers["X-RASI-Interaction"])
     assert interaction["api"] == "chat" and interaction["lessons_injected"] == [lesson["id"]]
 

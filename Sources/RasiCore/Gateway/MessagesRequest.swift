@@ -10,6 +10,8 @@ public struct MessagesRequest: AgentRequest {
     public static let api = AgentAPI.messages
     public let body: [String: JSONValue]
     public let messages: [[String: JSONValue]]
+    /// `system` (as a system message) then the messages: built once.
+    public let transcript: [JSONValue]
     let userIndex: Int
 
     /// Validates the fields rasi relies on; throws `invalidField` naming the first bad one.
@@ -37,6 +39,12 @@ public struct MessagesRequest: AgentRequest {
         self.body = body
         self.messages = messages
         self.userIndex = userIndex
+        let conversation = messages.map { JSONValue.object($0) }
+        if let system = body["system"], !system.isNull {
+            transcript = [["role": "system", "content": system]] + conversation
+        } else {
+            transcript = conversation
+        }
     }
 
     /// A user message that is more than tool results: something the user asked.
@@ -55,12 +63,6 @@ public struct MessagesRequest: AgentRequest {
 
     public var model: String { body["model"]?.stringValue ?? "" }
     public var isStreaming: Bool { body["stream"]?.boolValue ?? false }
-
-    public var transcript: [JSONValue] {
-        let conversation = messages.map { JSONValue.object($0) }
-        guard let system = body["system"], !system.isNull else { return conversation }
-        return [["role": "system", "content": system]] + conversation
-    }
 
     private var offset: Int { transcript.count - messages.count }
     public var firstUserIndex: Int? { messages.firstIndex(where: Self.isUserRequest).map { $0 + offset } }

@@ -12,6 +12,8 @@ public struct ResponsesRequest: AgentRequest {
     public let items: [JSONValue]
     public let instructions: String?
     public let previousResponseId: String?
+    /// `instructions` (as a system message) then the items: built once, read by every question asked of the call.
+    public let transcript: [JSONValue]
 
     /// Validates the fields rasi relies on; throws `invalidField` naming the first bad one.
     public init(json: JSONValue) throws {
@@ -42,6 +44,7 @@ public struct ResponsesRequest: AgentRequest {
         self.items = items
         self.instructions = body["instructions"]?.stringValue
         self.previousResponseId = previousResponseId
+        self.transcript = (instructions.map { [["role": "system", "content": .string($0)]] } ?? []) + items
         guard latestUserIndex != nil || previousResponseId != nil else {
             throw RasiError.invalidField("input", "must contain a message with role \"user\"")
         }
@@ -49,11 +52,6 @@ public struct ResponsesRequest: AgentRequest {
 
     public var model: String { body["model"]?.stringValue ?? "" }
     public var isStreaming: Bool { body["stream"]?.boolValue ?? false }
-
-    public var transcript: [JSONValue] {
-        guard let instructions else { return items }
-        return [["role": "system", "content": .string(instructions)]] + items
-    }
 
     static func isUserMessage(_ item: JSONValue) -> Bool {
         item["role"]?.stringValue == "user" && [nil, "message"].contains(item["type"]?.stringValue)
