@@ -115,53 +115,17 @@ struct GatewayBench: AsyncParsableCommand {
         // still open, it logs "Waiting on child channel: CancellationError()".
         var upstream: Task<Void, any Error>?
         do {
-            let (upstreamURL, upstreamTask) = try await Self.start(
-                Application(
-                    router: ScriptedModelServer.buildRouter(
-                        state: ScriptedModelState(
-                            script: Script(
-                                fallback: {
-                                    var reply = Script.Reply(content: "A fixed answer from the loopback upstream, streamed in a few chunks.")
-                                    reply.delayMs = delayMs
-                                    return reply
-                                }()))),
-                    configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "bench-upstream"), logger: logger))
+            let (upstreamURL, upstreamTask) = try await Self.startUpstream(delayMs: delayMs, logger: logger)
             upstream = upstreamTask
 
             print(
                 "stage    clients stream  api        direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected")
             for count in integers(lessons) {
                 let path = folder.appendingPathComponent("store-\(count).sqlite").path
-                let store = try SQLiteStore(path: path, embeddingModel: MiniLM.modelName, dimensions: embedder.dimensions)
-                var rng = SplitMix64(seed: 5)
-                for start in stride(from: 0, to: count, by: 5000) {
-                    try await store.importLessons(
-                        (start..<min(start + 5000, count)).map { i in
-                            let a = i % seeds.count
-                            let b = Int.random(in: 0..<seeds.count, using: &rng)
-                            var vector = zip(seedVectors[a], seedVectors[b]).map { 0.8 * $0 + 0.2 * $1 }
-                            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                            vector = vector.map { $0 / norm }
-                            let fields = LessonFields(
-                                agent: "default", topic: seeds[a].intent, situation: seeds[a].text,
-                                shouldHaveDone: "follow the runbook", correctBehavior: "Follow the runbook for \(seeds[a].intent).")
-                            return (Lesson.create(fields: fields, author: "bench"), LessonEmbedding(model: MiniLM.modelName, vector: vector))
-                        })
-                }
-                // The import's own store builds a graph too; not beside the measurements.
-                while store.indexesBuilding { try await Task.sleep(for: .milliseconds(250)) }
-                // The server as users run it, on the defaults but for what a benchmark needs: no rate
-                // limit (one key asks as fast as it can) and no judge working beside the calls.
+                try await Self.fillStore(at: path, lessons: count, seeds: seeds, vectors: seedVectors, dimensions: embedder.dimensions)
                 let key = KeySecret.generate()
                 let server = try await ServeProcess.start(
-                    rasi ?? ServeProcess.siblingBinary,
-                    settings: [
-                        "RASI_DATABASE_URL": "sqlite:\(path)", "RASI_UPSTREAM_BASE_URL": upstreamURL + "/v1",
-                        // rasi calls `{base}/v1/messages`: the scripted upstream's root.
-                        "RASI_ANTHROPIC_BASE_URL": upstreamURL, "RASI_BOOTSTRAP_ADMIN_KEY": key,
-                        "RASI_RATE_LIMIT": "0", "RASI_JUDGE_AUTO": "false",
-                        "RASI_MODEL_DIR": model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)
-                    ])
+                    rasi ?? ServeProcess.siblingBinary, settings: Self.serveSettings(database: path, upstream: upstreamURL, key: key, model: model))
                 do {
                     try await server.ready(http)
                     results += try await measure(
@@ -284,6 +248,58 @@ struct GatewayBench: AsyncParsableCommand {
         }
     }
 
+    /// The loopback upstream: the scripted model, answering every request after `delayMs`; its base URL
+    /// and the task serving it.
+    static func startUpstream(delayMs: Int, logger: Logger) async throws -> (String, Task<Void, any Error>) {
+        var reply = Script.Reply(content: "A fixed answer from the loopback upstream, streamed in a few chunks.")
+        reply.delayMs = delayMs
+        return try await start(
+            Application(
+                router: ScriptedModelServer.buildRouter(state: ScriptedModelState(script: Script(fallback: reply))),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "bench-upstream"), logger: logger))
+    }
+
+    /// Fills a new SQLite store at `path` with `count` active lessons, the seed requests', past the seeds
+    /// variants with two seeds' vectors mixed (as `bench index`); returns their ids once the store's own
+    /// graph is built, so that building it is not beside the measurements.
+    @discardableResult
+    static func fillStore(
+        at path: String, lessons count: Int, seeds: [RetrievalBench.Item], vectors seedVectors: [[Float]], dimensions: Int
+    ) async throws -> [String] {
+        let store = try SQLiteStore(path: path, embeddingModel: MiniLM.modelName, dimensions: dimensions)
+        var rng = SplitMix64(seed: 5)
+        var ids: [String] = []
+        for start in stride(from: 0, to: count, by: 5000) {
+            let batch = (start..<min(start + 5000, count)).map { i in
+                let a = i % seeds.count
+                let b = Int.random(in: 0..<seeds.count, using: &rng)
+                var vector = zip(seedVectors[a], seedVectors[b]).map { 0.8 * $0 + 0.2 * $1 }
+                let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                vector = vector.map { $0 / norm }
+                let fields = LessonFields(
+                    agent: "default", topic: seeds[a].intent, situation: seeds[a].text,
+                    shouldHaveDone: "follow the runbook", correctBehavior: "Follow the runbook for \(seeds[a].intent).")
+                return (Lesson.create(fields: fields, author: "bench"), LessonEmbedding(model: MiniLM.modelName, vector: vector))
+            }
+            try await store.importLessons(batch)
+            ids += batch.map(\.0.id)
+        }
+        while store.indexesBuilding { try await Task.sleep(for: .milliseconds(250)) }
+        return ids
+    }
+
+    /// `rasi serve`'s settings over a store at `path`: the defaults but for what a benchmark needs: no
+    /// rate limit (one key asks as fast as it can) and no judge working beside the calls; `key` is an admin key.
+    static func serveSettings(database path: String, upstream upstreamURL: String, key: String, model: ModelOptions) -> [String: String] {
+        [
+            "RASI_DATABASE_URL": "sqlite:\(path)", "RASI_UPSTREAM_BASE_URL": upstreamURL + "/v1",
+            // rasi calls `{base}/v1/messages`: the scripted upstream's root.
+            "RASI_ANTHROPIC_BASE_URL": upstreamURL, "RASI_BOOTSTRAP_ADMIN_KEY": key,
+            "RASI_RATE_LIMIT": "0", "RASI_JUDGE_AUTO": "false",
+            "RASI_MODEL_DIR": model.modelDir ?? ModelLocation.directory(ProcessInfo.processInfo.environment)
+        ]
+    }
+
     /// Runs an application on a port the system picks; returns its base URL and the task serving it.
     static func start(_ app: some ApplicationProtocol) async throws -> (String, Task<Void, any Error>) {
         let (ports, reported) = AsyncStream.makeStream(of: Int.self)
@@ -305,7 +321,7 @@ struct GatewayBench: AsyncParsableCommand {
         var texts: [String]
     }
 
-    typealias Call = (latency: Double, whole: Double, injected: Bool, phases: [String: Double])
+    typealias Call = (latency: Double, whole: Double, injected: Bool, phases: [String: Double], interaction: String?)
     typealias Load = (latencies: [Double], perSecond: Double, injected: Int, phases: [[String: Double]])
 
     /// One model call; the latency of a streamed call is its time to the first chunk, of another its whole time.
@@ -337,7 +353,7 @@ struct GatewayBench: AsyncParsableCommand {
         }
         return (
             stream ? (latency ?? whole) : whole, whole, !(response.headers.first(name: "X-RASI-Lessons") ?? "").isEmpty,
-            PhaseTimings.parse(response.headers.first(name: "Server-Timing") ?? "")
+            PhaseTimings.parse(response.headers.first(name: "Server-Timing") ?? ""), response.headers.first(name: "X-RASI-Interaction")
         )
     }
 

@@ -11,6 +11,7 @@ import RasiSQLite
 /// Each request of the lesson split becomes a lesson (situation = the request, topic = its
 /// intent). Each request of the query split should retrieve a lesson of its own intent; each
 /// out-of-scope request should get nothing injected. Lexical, dense and hybrid side by side.
+/// With `--examples`, also how much a lesson's examples help (`ExamplesBench.swift`).
 struct RetrievalBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retrieval", abstract: "Measure retrieval on a labelled corpus (CLINC150 by default).")
@@ -24,6 +25,7 @@ struct RetrievalBench: AsyncParsableCommand {
     @Option(help: "Share of --floor-split requests that must get nothing injected at the picked floor.") var oosTarget = 0.8
     @Option(help: "Lessons injected at most per request, as the gateway does.") var k = 3
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/retrieval.json"
+    @Option(help: "Also measure one lesson per intent with this many example requests each (\"0,4,8\").") var examples: String?
     @OptionGroup var model: ModelOptions
 
     struct Item {
@@ -95,42 +97,24 @@ struct RetrievalBench: AsyncParsableCommand {
                 format: "embedded %d lessons in %.1f s (%.0f sentences/s)", lessonItems.count, embedSeconds, Double(lessonItems.count) / embedSeconds)
         )
 
-        let lexical = LexicalRetriever(store: store)
         var results: [ModeResult] = []
         for mode in ["lexical", "dense", "hybrid"] {
-            var ranked: [[ScoredLesson]] = []
-            var latencies: [Double] = []
-            for (item, vector) in zip(all, queryVectors) {
-                let started = clock.now
-                let candidates: [ScoredLesson]
-                switch mode {
-                case "lexical": candidates = try await lexical.candidates(agent: "bench", query: item.text, limit: 12)
-                default:
-                    let retriever = HybridRetriever(store: store, embedder: model, mode: mode == "dense" ? .dense : .hybrid)
-                    candidates = try await retriever.candidates(agent: "bench", query: item.text, vector: vector, limit: 12)
-                }
-                latencies.append((clock.now - started).seconds * 1000)
-                ranked.append(candidates)
-            }
-            let inScope = Array(ranked[0..<queryItems.count])
-            let oosRanked = Array(ranked[queryItems.count..<(queryItems.count + oosItems.count)])
-            let floorRanked = Array(ranked[(queryItems.count + oosItems.count)...])
-            let chosenFloor = floor ?? Self.pickFloor(floorRanked, target: oosTarget)
-            let policy = LessonSelectionPolicy(minScore: chosenFloor, maxLessons: k, tokenBudget: 100_000)
-            func injected(_ candidates: [ScoredLesson]) -> [ScoredLesson] { policy.select(candidates).lessons }
-
-            let top1 = zip(queryItems, inScope).filter { $0.1.first?.lesson.topic == $0.0.intent }.count
-            let recall3 = zip(queryItems, inScope).filter { pair in pair.1.prefix(3).contains { $0.lesson.topic == pair.0.intent } }.count
-            let atFloor = zip(queryItems, inScope).filter { injected($0.1).first?.lesson.topic == $0.0.intent }.count
-            let injectedCount = inScope.filter { !injected($0).isEmpty }.count
+            let (ranked, latencies) = try await Self.retrieve(all, vectors: queryVectors, mode: mode, store: store, model: model)
+            let m = measure(ranked, queries: queryItems, oos: oosItems.count)
+            let top1 = zip(queryItems, m.inScope).filter { $0.1.first?.lesson.topic == $0.0.intent }.count
+            let recall3 = zip(queryItems, m.inScope).filter { pair in pair.1.prefix(3).contains { $0.lesson.topic == pair.0.intent } }.count
             let result = ModeResult(
                 mode: mode, top1Accuracy: Self.share(top1, queryItems.count), recallAt3: Self.share(recall3, queryItems.count),
-                floor: chosenFloor, accuracyAtFloor: Self.share(atFloor, queryItems.count),
-                inScopeInjected: Self.share(injectedCount, queryItems.count),
-                oosNothingInjected: Self.share(oosRanked.filter { injected($0).isEmpty }.count, oosItems.count),
-                floorSplitNothingInjected: Self.share(floorRanked.filter { injected($0).isEmpty }.count, floorItems.count),
+                floor: m.floor, accuracyAtFloor: m.rightFirst, inScopeInjected: m.inScopeInjected,
+                oosNothingInjected: m.oosNothingInjected, floorSplitNothingInjected: m.floorSplitNothingInjected,
                 latencyMsP50: percentile(latencies, 0.5), latencyMsP99: percentile(latencies, 0.99))
             results.append(result)
+        }
+        var exampleRows: [ExamplesRow]?
+        if let examples {
+            exampleRows = try await examplesStudy(
+                counts: integers(examples), training: lessonItems, queries: queryItems, oos: oosItems, floorItems: floorItems,
+                vectors: queryVectors, model: model, folder: folder)
         }
 
         print("")
@@ -149,13 +133,77 @@ struct RetrievalBench: AsyncParsableCommand {
                         r.top1Accuracy, r.recallAt3, r.floor, r.accuracyAtFloor, r.inScopeInjected,
                         r.oosNothingInjected, r.latencyMsP50, r.latencyMsP99))
         }
-        let report: [String: AnyEncodable] = [
+        var report: [String: AnyEncodable] = [
             "data": AnyEncodable(data), "lessons": AnyEncodable(lessonItems.count), "queries": AnyEncodable(queryItems.count),
             "oos": AnyEncodable(oosItems.count), "floor_split": AnyEncodable(floorSplit), "oos_target": AnyEncodable(oosTarget),
             "k": AnyEncodable(k), "embedding_sentences_per_second": AnyEncodable(Double(lessonItems.count) / embedSeconds),
             "modes": AnyEncodable(results)
         ]
+        if let exampleRows {
+            Self.printExamples(exampleRows, lessons: lessons, floorSplit: floorSplit, oosTarget: oosTarget)
+            report["examples"] = AnyEncodable(exampleRows)
+        }
         try BenchOutput.write(report, to: out)
+    }
+
+    /// The candidates `mode` retrieves for each request, as the gateway retrieves them, and how
+    /// long each retrieval took (ms).
+    static func retrieve(
+        _ items: [Item], vectors: [[Float]], mode: String, store: SQLiteStore, model: MiniLM
+    ) async throws -> (ranked: [[ScoredLesson]], latencies: [Double]) {
+        let clock = ContinuousClock()
+        let lexical = LexicalRetriever(store: store)
+        let retriever = HybridRetriever(store: store, embedder: model, mode: mode == "dense" ? .dense : .hybrid)
+        var ranked: [[ScoredLesson]] = []
+        var latencies: [Double] = []
+        for (item, vector) in zip(items, vectors) {
+            let started = clock.now
+            let candidates: [ScoredLesson]
+            switch mode {
+            case "lexical": candidates = try await lexical.candidates(agent: "bench", query: item.text, limit: 12)
+            default: candidates = try await retriever.candidates(agent: "bench", query: item.text, vector: vector, limit: 12)
+            }
+            latencies.append((clock.now - started).seconds * 1000)
+            ranked.append(candidates)
+        }
+        return (ranked, latencies)
+    }
+
+    /// What the gateway injects at a floor, over the candidates of the in-scope queries, then the
+    /// `oos` out-of-scope ones, then those of the floor split, in that order.
+    struct AtFloor {
+        var inScope: [[ScoredLesson]]
+        var floor: Double
+        /// Share of in-scope queries whose first injected lesson is of their intent, and whose
+        /// injected lessons include one of it.
+        var rightFirst: Double
+        var rightAmongInjected: Double
+        /// Share of in-scope queries whose first injected lesson matched through one of its examples.
+        var firstByExample: Double
+        var inScopeInjected: Double
+        var oosNothingInjected: Double
+        var floorSplitNothingInjected: Double
+    }
+
+    /// At `--floor`, or at the floor picked on the floor split for `--oos-target`.
+    func measure(_ ranked: [[ScoredLesson]], queries: [Item], oos: Int) -> AtFloor {
+        let inScope = Array(ranked[0..<queries.count])
+        let oosRanked = Array(ranked[queries.count..<(queries.count + oos)])
+        let floorRanked = Array(ranked[(queries.count + oos)...])
+        let chosenFloor = floor ?? Self.pickFloor(floorRanked, target: oosTarget)
+        let policy = LessonSelectionPolicy(minScore: chosenFloor, maxLessons: k, tokenBudget: 100_000)
+        let injected = inScope.map { policy.select($0).lessons }
+        func share(_ predicate: (Item, [ScoredLesson]) -> Bool) -> Double {
+            Self.share(zip(queries, injected).filter(predicate).count, queries.count)
+        }
+        return AtFloor(
+            inScope: inScope, floor: chosenFloor,
+            rightFirst: share { $1.first?.lesson.topic == $0.intent },
+            rightAmongInjected: share { item, lessons in lessons.contains { $0.lesson.topic == item.intent } },
+            firstByExample: share { $1.first?.matched != nil },
+            inScopeInjected: share { !$1.isEmpty },
+            oosNothingInjected: Self.share(oosRanked.filter { policy.select($0).lessons.isEmpty }.count, oosRanked.count),
+            floorSplitNothingInjected: Self.share(floorRanked.filter { policy.select($0).lessons.isEmpty }.count, floorRanked.count))
     }
 
     /// The lowest floor at which at least `target` of these out-of-scope requests have no candidate at or above it.

@@ -8,8 +8,11 @@ import Synchronization
 /// of one embedded alone (`rasi bench embed`: 410 sentences/s batched, 3.2 ms alone).
 ///
 /// Large submissions go in chunks of `maxBatch`, so a bulk embedding does not hold back the
-/// single queries that arrive meanwhile. One queue serves one model: each job brings the pass
-/// to run (its model's), and a batch runs the first one's.
+/// single queries that arrive meanwhile. Queries waiting together are taken `maxPass` at a time:
+/// a pass answers all its texts at once, and clients answered together come back together, so
+/// one large pass keeps a burst of clients in step round after round, each waiting for all the
+/// others (`rasi bench gateway`, 32 clients). Smaller passes spread them out. One queue serves
+/// one model: each job brings the pass to run (its model's), and a batch runs the first one's.
 final class ForwardQueue: Sendable {
     typealias Forward = @Sendable ([String]) -> [[Float]]
 
@@ -27,9 +30,11 @@ final class ForwardQueue: Sendable {
     private let state = Mutex(State())
     private let thread = DispatchQueue(label: "rasi.embeddings", qos: .userInitiated)
     let maxBatch: Int
+    let maxPass: Int
 
-    init(maxBatch: Int = 32) {
+    init(maxBatch: Int = 32, maxPass: Int = ProcessInfo.processInfo.environment["EXPERIMENT_EMBED_PASS"].flatMap { Int($0) } ?? 32) {
         self.maxBatch = maxBatch
+        self.maxPass = maxPass
     }
 
     func embed(_ texts: [String], forward: @escaping Forward) async -> [[Float]] {
@@ -55,7 +60,7 @@ final class ForwardQueue: Sendable {
         }
     }
 
-    /// Takes what is pending (up to `maxBatch` texts, at least one job), runs it as one pass,
+    /// Takes what is pending (up to `maxPass` texts, at least one job), runs it as one pass,
     /// answers each job with its own vectors; stops when nothing is left.
     private func drain() {
         while let jobs = next() {
@@ -76,7 +81,7 @@ final class ForwardQueue: Sendable {
             }
             var taken = 1
             var texts = state.pending[0].texts.count
-            while taken < state.pending.count, texts + state.pending[taken].texts.count <= maxBatch {
+            while taken < state.pending.count, texts + state.pending[taken].texts.count <= maxPass {
                 texts += state.pending[taken].texts.count
                 taken += 1
             }

@@ -108,6 +108,9 @@ public struct JudgeConfiguration: Sendable {
     /// Tries per queued job when the judge's model cannot be reached, with exponential backoff.
     public var maxTries = 5
     public var backoffSeconds = 30.0
+    /// Other ways of asking the judge's model proposes for each new lesson, with a few near
+    /// misses as counter-examples, in the background (`RASI_LESSON_EXAMPLES`); 0: none.
+    public var lessonExamples = 6
     /// Judge-proposed lessons with at least this confidence go live without review; nil: never.
     public var autoApproveAt: Double?
     /// Rubric items added to rasi's own.

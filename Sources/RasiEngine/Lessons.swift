@@ -59,16 +59,19 @@ extension RasiServices {
     public func prepareLesson(_ fields: LessonFields, author: String) async throws -> (Lesson, LessonEmbedding?) {
         try fields.requireForCreation()
         try fields.validate()
-        var fields = fields
+        var fields = try await withSourceRequest(fields)
+        try fields.validate()
         if fields.topic == nil, let situation = fields.situation { fields.topic = try await topics.classify(situation) }
         let lesson = Lesson.create(fields: fields.redacted(by: redactor), author: author)
         return (lesson, try await embedding(of: lesson))
     }
 
     /// Saves an edit as the lesson's next version, re-embedded; live on the next request.
-    public func updateLesson(_ current: Lesson, with fields: LessonFields, by actor: String) async throws -> Lesson {
+    /// A change by rasi itself (`keepReviewReason`) leaves the reason a reviewer is asked to look.
+    public func updateLesson(_ current: Lesson, with fields: LessonFields, by actor: String, keepReviewReason: Bool = false) async throws -> Lesson {
         try fields.validate()
-        let next = current.applying(fields.redacted(by: redactor))
+        var next = current.applying(fields.redacted(by: redactor))
+        if keepReviewReason { next.reviewReason = current.reviewReason }
         for (name, value) in [("situation", next.situation), ("should_have_done", next.shouldHaveDone), ("correct_behavior", next.correctBehavior)]
         where value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw RasiError.invalidField(name, "must not be empty")
@@ -79,9 +82,12 @@ extension RasiServices {
         return next
     }
 
+    /// The lesson's vectors: its situation's, its examples' and its counter-examples'.
     public func embedding(of lesson: Lesson) async throws -> LessonEmbedding? {
-        guard let embedder, let embeddingModel, let vector = try await embedder.embed([lesson.retrievalText]).first else { return nil }
-        return LessonEmbedding(model: embeddingModel, vector: vector)
+        guard let embedder, let embeddingModel else { return nil }
+        let vectors = try await embedder.embed(lesson.embeddedTexts)
+        guard vectors.count == lesson.embeddedTexts.count else { return nil }
+        return LessonEmbedding(model: embeddingModel, vectors: vectors, examples: lesson.examples.count)
     }
 
     /// Embeds the lessons that have no vector from the model in use (made before it was configured).
@@ -102,8 +108,14 @@ extension RasiServices {
         // In batches, each batch one transaction: a large store is re-embedded at the bulk rate.
         for start in stride(from: 0, to: missing.count, by: 64) {
             let batch = Array(missing[start..<min(start + 64, missing.count)])
-            let vectors = try await embedder.embed(batch.map(\.retrievalText))
-            try await store.saveEmbeddings(zip(batch, vectors).map { ($0, LessonEmbedding(model: model, vector: $1)) })
+            let vectors = try await embedder.embed(batch.flatMap(\.embeddedTexts))
+            var offset = 0
+            let embeddings = batch.map { lesson in
+                defer { offset += lesson.embeddedTexts.count }
+                let own = Array(vectors[offset..<offset + lesson.embeddedTexts.count])
+                return (lesson, LessonEmbedding(model: model, vectors: own, examples: lesson.examples.count))
+            }
+            try await store.saveEmbeddings(embeddings)
         }
         return missing.count
     }
@@ -116,6 +128,7 @@ extension RasiServices {
                 actor: actor, action: lesson.version == 1 ? "lesson.create" : "lesson.update", target: lesson.id,
                 detail: "version \(lesson.version), \(lesson.status.rawValue)"))
         _ = try? await detectConflicts(lesson, embedding: embedding)
+        proposeExamplesInBackground(lesson)
     }
 
     /// Removes a lesson from use at once, keeping its history. Audited.

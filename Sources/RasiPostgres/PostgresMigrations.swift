@@ -382,6 +382,24 @@ extension PostgresStore {
             -- Few calls are open at a time: the periodic check reads only those.
             CREATE INDEX interactions_with_call_open ON interactions (call_open_by) WHERE call_open_by IS NOT NULL;
             """
+        ),
+        (
+            7, "lesson examples",
+            """
+            -- Requests a lesson applies to, and must not apply to: JSON arrays of {text, source}.
+            ALTER TABLE lessons ADD COLUMN examples text NOT NULL DEFAULT '[]';
+            ALTER TABLE lessons ADD COLUMN counter_examples text NOT NULL DEFAULT '[]';
+            -- Their vectors, for the model in lesson_embeddings: kind 'example' or 'counter', position
+            -- in the lesson's list.
+            CREATE TABLE lesson_example_embeddings (
+                lesson_id text COLLATE "C" NOT NULL REFERENCES lessons (id) ON DELETE CASCADE,
+                kind text NOT NULL,
+                position integer NOT NULL,
+                model text NOT NULL,
+                vector vector NOT NULL,
+                PRIMARY KEY (lesson_id, kind, position)
+            );
+            """
         )
     ]
 
@@ -413,6 +431,13 @@ extension PostgresStore {
                             unsafeSQL: """
                                 CREATE INDEX IF NOT EXISTS \(name) ON lesson_embeddings
                                 USING hnsw ((vector::vector(\(dimensions))) vector_cosine_ops) WHERE model = \(Self.literal(embeddingModel))
+                                """))
+                    try await connection.run(
+                        PostgresQuery(
+                            unsafeSQL: """
+                                CREATE INDEX IF NOT EXISTS lesson_examples_hnsw_\(dimensions)_\(Self.identifier(embeddingModel))
+                                ON lesson_example_embeddings USING hnsw ((vector::vector(\(dimensions))) vector_cosine_ops)
+                                WHERE model = \(Self.literal(embeddingModel)) AND kind = 'example'
                                 """))
                 }
             } catch {

@@ -44,29 +44,79 @@ extension PostgresStore: LessonStore {
             VALUES (\(id), \(embedding.model), \(embedding.vector.count), \(PGVector.text(embedding.vector))::vector)
             ON CONFLICT (lesson_id) DO UPDATE SET model = excluded.model, dimensions = excluded.dimensions, vector = excluded.vector
             """)
+        try await db.run("DELETE FROM lesson_example_embeddings WHERE lesson_id = \(id)")
+        for (kind, vectors) in [("example", embedding.examples), ("counter", embedding.counterExamples)] {
+            for (position, vector) in vectors.enumerated() {
+                try await db.run(
+                    """
+                    INSERT INTO lesson_example_embeddings (lesson_id, kind, position, model, vector)
+                    VALUES (\(id), \(kind), \(position), \(embedding.model), \(PGVector.text(vector))::vector)
+                    """)
+            }
+        }
     }
 
-    /// The indexed expression: this model's vectors at its dimension, as the HNSW index holds them.
-    private var indexedVector: String { "(e.vector::vector(\(dimensions)))" }
-
+    /// Nearest lessons by their situations and examples: the nearest situations and the nearest
+    /// examples through their HNSW indexes (iterative scans keep going past other agents' and
+    /// inactive lessons), then each lesson found scored over all of its own vectors, counter-
+    /// examples included (`ExampleMatch`). One round trip.
     public func denseHits(agent: String, vector: [Float], limit: Int) async throws -> [LessonHit] {
         guard let embeddingModel, vector.count == dimensions else { return [] }
-        // Nearest first through the HNSW index; iterative scans keep going past vectors of other
-        // agents or inactive lessons until `limit` rows pass the filter.
-        let query = PostgresQuery(
-            unsafeSQL: """
-                SELECT l.id, 1 - (\(indexedVector) <=> $1::vector(\(dimensions))) AS score
-                FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
-                WHERE e.model = \(Self.literal(embeddingModel)) AND l.agent = $2 AND l.status = 'active'
-                ORDER BY \(indexedVector) <=> $1::vector(\(dimensions)) LIMIT $3
-                """, binds: Self.binds(PGVector.text(vector), agent, limit))
-        return try await read { db in
+        let model = Self.literal(embeddingModel)
+        let near = """
+            (SELECT l.id FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
+             WHERE e.model = \(model) AND l.agent = $2 AND l.status = 'active'
+             ORDER BY \(indexedVector("e")) <=> $1::vector(\(dimensions)) LIMIT $3)
+            UNION
+            (SELECT l.id FROM lesson_example_embeddings x JOIN lessons l ON l.id = x.lesson_id
+             WHERE x.model = \(model) AND x.kind = 'example' AND l.agent = $2 AND l.status = 'active'
+             ORDER BY \(indexedVector("x")) <=> $1::vector(\(dimensions)) LIMIT $3 * 2)
+            """
+        let hits = try await read { db in
             // Both settings in one round trip, for this connection: every HNSW scan (this query
             // is the only one) sets them first, so no transaction is needed to scope them.
             try await db.run(
                 "SELECT set_config('hnsw.iterative_scan', 'strict_order', false), set_config('hnsw.ef_search', \(String(max(64, limit * 2))), false)")
-            return try await db.rows(query).map { LessonHit(id: try $0["id"], score: try $0["score"]) }
+            return try await matches(near: near, binds: Self.binds(PGVector.text(vector), agent, limit), db: db)
         }
+        return Array(hits.values.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }.prefix(limit))
+    }
+
+    /// The indexed expression: this model's vectors at its dimension, as the HNSW indexes hold them.
+    private func indexedVector(_ table: String) -> String { "(\(table).vector::vector(\(dimensions)))" }
+
+    /// The lessons `near` selects (a query of ids, `$1` the request's vector), each scored over its
+    /// situation and examples, those a closer counter-example blocks left out.
+    private func matches(near: String, binds: PostgresBindings, db: PostgresConnection) async throws -> [String: LessonHit] {
+        guard let embeddingModel else { return [:] }
+        let model = Self.literal(embeddingModel)
+        let query = PostgresQuery(
+            unsafeSQL: """
+                WITH near AS (\(near))
+                SELECT e.lesson_id, 'situation' AS kind, 0 AS position, 1 - (\(indexedVector("e")) <=> $1::vector(\(dimensions))) AS score
+                FROM lesson_embeddings e WHERE e.lesson_id IN (SELECT id FROM near) AND e.model = \(model) AND e.dimensions = \(dimensions)
+                UNION ALL
+                SELECT x.lesson_id, x.kind, x.position, 1 - (\(indexedVector("x")) <=> $1::vector(\(dimensions)))
+                FROM lesson_example_embeddings x WHERE x.lesson_id IN (SELECT id FROM near) AND x.model = \(model)
+                """, binds: binds)
+        var points: [String: (situation: Double?, examples: [Int: Double], counters: [Double])] = [:]
+        for row in try await db.rows(query) {
+            let id: String = try row["lesson_id"]
+            let score: Double = try row["score"]
+            switch try row["kind"] as String {
+            case "situation": points[id, default: (nil, [:], [])].situation = score
+            case "counter": points[id, default: (nil, [:], [])].counters.append(score)
+            default: points[id, default: (nil, [:], [])].examples[try row["position"] as Int] = score
+            }
+        }
+        var hits: [String: LessonHit] = [:]
+        for (id, point) in points {
+            guard let situation = point.situation else { continue }
+            let examples = (0..<((point.examples.keys.max() ?? -1) + 1)).map { point.examples[$0] ?? -1 }
+            guard let match = ExampleMatch.score(situation: situation, examples: examples, counterExamples: point.counters) else { continue }
+            hits[id] = LessonHit(id: id, score: match.score, example: match.example)
+        }
+        return hits
     }
 
     public func activeLessons(ids: [String], agent: String) async throws -> [String: Lesson] {
@@ -77,19 +127,10 @@ extension PostgresStore: LessonStore {
         }
     }
 
-    public func denseScores(ids: [String], vector: [Float]) async throws -> [String: Double] {
-        guard let embeddingModel, vector.count == dimensions, !ids.isEmpty else { return [:] }
-        let query = PostgresQuery(
-            unsafeSQL: """
-                SELECT e.lesson_id, 1 - (\(indexedVector) <=> $1::vector(\(dimensions))) AS score
-                FROM lesson_embeddings e JOIN lessons l ON l.id = e.lesson_id
-                WHERE e.model = \(Self.literal(embeddingModel)) AND e.dimensions = \(dimensions) AND l.status = 'active' AND e.lesson_id = ANY($2)
-                """, binds: Self.binds(PGVector.text(vector), ids))
-        return try await read { db in
-            var scores: [String: Double] = [:]
-            for row in try await db.rows(query) { scores[try row["lesson_id"]] = try row["score"] }
-            return scores
-        }
+    public func denseScores(ids: [String], vector: [Float]) async throws -> [String: LessonHit] {
+        guard embeddingModel != nil, vector.count == dimensions, !ids.isEmpty else { return [:] }
+        let near = "SELECT id FROM lessons WHERE id = ANY($2) AND status = 'active'"
+        return try await read { db in try await matches(near: near, binds: Self.binds(PGVector.text(vector), ids), db: db) }
     }
 
     public func lessonVectors(ids: [String]) async throws -> [String: [Float]] {
@@ -212,10 +253,12 @@ extension PostgresStore: LessonStore {
         try await db.run(
             """
             INSERT INTO lessons (id, agent, topic, situation, did, should_have_done, why, correct_behavior, polarity, status,
-                confidence, source_interaction_id, author, created_at, updated_at, version, helpful, harmful, review_reason)
+                confidence, source_interaction_id, author, created_at, updated_at, version, helpful, harmful, review_reason,
+                examples, counter_examples)
             VALUES (\(l.id), \(l.agent), \(l.topic), \(l.situation), \(l.did), \(l.shouldHaveDone), \(l.why), \(l.correctBehavior),
                 \(l.polarity.rawValue), \(l.status.rawValue), \(l.confidence), \(l.sourceInteractionId), \(l.author),
-                \(l.createdAt.pg), \(l.updatedAt.pg), \(l.version), \(l.helpful), \(l.harmful), \(l.reviewReason))
+                \(l.createdAt.pg), \(l.updatedAt.pg), \(l.version), \(l.helpful), \(l.harmful), \(l.reviewReason),
+                \(RasiJSON.string(l.examples)), \(RasiJSON.string(l.counterExamples)))
             """)
     }
 
@@ -228,7 +271,8 @@ extension PostgresStore: LessonStore {
                 polarity = \(l.polarity.rawValue), status = \(l.status.rawValue), confidence = \(l.confidence),
                 source_interaction_id = \(l.sourceInteractionId), author = \(l.author), created_at = \(l.createdAt.pg),
                 updated_at = \(l.updatedAt.pg), version = \(l.version), helpful = \(l.helpful), harmful = \(l.harmful),
-                review_reason = \(l.reviewReason)
+                review_reason = \(l.reviewReason), examples = \(RasiJSON.string(l.examples)),
+                counter_examples = \(RasiJSON.string(l.counterExamples))
             WHERE id = \(l.id) RETURNING 1
             """) > 0
     }
@@ -248,7 +292,14 @@ extension PostgresStore: LessonStore {
             polarity: Polarity(rawValue: try row["polarity"]) ?? .negative, status: LessonStatus(rawValue: try row["status"]) ?? .proposed,
             confidence: try row["confidence"], sourceInteractionId: try row["source_interaction_id"], author: try row["author"],
             createdAt: try row["created_at"], updatedAt: try row["updated_at"], version: try row["version"], helpful: try row["helpful"],
-            harmful: try row["harmful"], reviewReason: try row["review_reason"])
+            harmful: try row["harmful"], reviewReason: try row["review_reason"], examples: examples(try row["examples"]),
+            counterExamples: examples(try row["counter_examples"]))
+    }
+
+    /// A JSON array of examples; none when empty or unreadable.
+    static func examples(_ text: String) -> [LessonExample] {
+        guard text != "[]" else { return [] }
+        return (try? RasiJSON.decoder().decode([LessonExample].self, from: Data(text.utf8))) ?? []
     }
 
     static func binds(_ values: any PostgresDynamicTypeEncodable...) -> PostgresBindings {
@@ -354,6 +405,7 @@ extension PostgresStore: LessonStore {
                     _ = try await Self.updateRow(lesson, db: db)
                 }
                 try await db.run("DELETE FROM lesson_embeddings WHERE lesson_id = \(id)")
+                try await db.run("DELETE FROM lesson_example_embeddings WHERE lesson_id = \(id)")
                 result.updated.append(id)
             }
             return result

@@ -335,6 +335,24 @@ extension SQLiteStore {
                     CREATE INDEX interactions_with_call_open ON interactions (call_open_by) WHERE call_open_by IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v11: lesson examples") { db in
+            try db.execute(
+                sql: """
+                    -- Requests a lesson applies to, and must not apply to: JSON arrays of {text, source}.
+                    ALTER TABLE lessons ADD COLUMN examples TEXT NOT NULL DEFAULT '[]';
+                    ALTER TABLE lessons ADD COLUMN counter_examples TEXT NOT NULL DEFAULT '[]';
+                    -- Their vectors, for the model in `lesson_embeddings`: kind 'example' or 'counter',
+                    -- position in the lesson's list.
+                    CREATE TABLE lesson_example_embeddings (
+                        lesson_id TEXT NOT NULL REFERENCES lessons (id) ON DELETE CASCADE,
+                        kind TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        model TEXT NOT NULL,
+                        vector BLOB NOT NULL,
+                        PRIMARY KEY (lesson_id, kind, position)
+                    );
+                    """)
+        }
         return migrator
     }
 }

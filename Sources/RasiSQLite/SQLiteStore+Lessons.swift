@@ -43,13 +43,20 @@ extension SQLiteStore: LessonStore {
         guard let index else { return }
         if lesson.status == .active, let embedding, embedding.model == embeddingModel, embedding.vector.count == index.dimensions {
             index.upsert(id: lesson.id, agent: lesson.agent, vector: embedding.vector)
+            let fits = { (vectors: [[Float]]) in vectors.filter { $0.count == index.dimensions } }
+            examples.set(
+                lesson.id, agent: lesson.agent, examples: fits(embedding.examples), counterExamples: fits(embedding.counterExamples), in: index)
         } else if lesson.status != .active || embedding != nil {
             index.remove(id: lesson.id)
+            examples.remove(lesson.id, from: index)
         }
     }
 
     func removeFromIndexes(_ id: String) {
-        index?.remove(id: id)
+        if let index {
+            index.remove(id: id)
+            examples.remove(id, from: index)
+        }
         lexical.remove(id: id)
     }
 
@@ -58,15 +65,36 @@ extension SQLiteStore: LessonStore {
         try db.execute(
             sql: "INSERT OR REPLACE INTO lesson_embeddings (lesson_id, model, dimensions, vector) VALUES (?, ?, ?, ?)",
             arguments: [id, embedding.model, embedding.vector.count, blob(embedding.vector)])
+        try db.execute(sql: "DELETE FROM lesson_example_embeddings WHERE lesson_id = ?", arguments: [id])
+        for (kind, vectors) in [("example", embedding.examples), ("counter", embedding.counterExamples)] {
+            for (position, vector) in vectors.enumerated() {
+                try db.execute(
+                    sql: "INSERT INTO lesson_example_embeddings (lesson_id, kind, position, model, vector) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [id, kind, position, embedding.model, blob(vector)])
+            }
+        }
     }
 
+    /// Nearest lessons by their situations and examples (`ExampleVectors`): with examples in the
+    /// store, three points a lesson are searched for and each lesson found is scored over all of its own.
     public func denseHits(agent: String, vector: [Float], limit: Int) async throws -> [LessonHit] {
-        index?.search(agent: agent, query: vector, k: limit).map { LessonHit(id: $0.id, score: Double($0.score)) } ?? []
+        guard let index else { return [] }
+        guard !examples.isEmpty else {
+            return index.search(agent: agent, query: vector, k: limit).map { LessonHit(id: $0.id, score: Double($0.score)) }
+        }
+        var ids: [String] = []
+        var seen: Set<String> = []
+        for point in index.search(agent: agent, query: vector, k: limit * 3) {
+            let lesson = ExampleVectors.owner(of: point.id).lesson
+            if seen.insert(lesson).inserted { ids.append(lesson) }
+        }
+        let hits = examples.matches(ids, query: vector, in: index)
+        return Array(ids.compactMap { hits[$0] }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }.prefix(limit))
     }
 
-    public func denseScores(ids: [String], vector: [Float]) async throws -> [String: Double] {
+    public func denseScores(ids: [String], vector: [Float]) async throws -> [String: LessonHit] {
         guard let index else { return [:] }
-        return index.scores(ids: ids, query: vector).mapValues(Double.init)
+        return examples.matches(ids, query: vector, in: index)
     }
 
     public func lessonsWithoutEmbedding(model: String) async throws -> [Lesson] {
@@ -192,21 +220,23 @@ extension SQLiteStore: LessonStore {
         let values: StatementArguments = [
             l.agent, l.topic, l.situation, l.did, l.shouldHaveDone, l.why, l.correctBehavior, l.polarity.rawValue,
             l.status.rawValue, l.confidence, l.sourceInteractionId, l.author, l.createdAt, l.updatedAt, l.version,
-            l.helpful, l.harmful, l.reviewReason
+            l.helpful, l.harmful, l.reviewReason, RasiJSON.string(l.examples), RasiJSON.string(l.counterExamples)
         ]
         if insert {
             try db.execute(
                 sql: """
                     INSERT INTO lessons (agent, topic, situation, did, should_have_done, why, correct_behavior, polarity, status,
-                        confidence, source_interaction_id, author, created_at, updated_at, version, helpful, harmful, review_reason, id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        confidence, source_interaction_id, author, created_at, updated_at, version, helpful, harmful, review_reason,
+                        examples, counter_examples, id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: values + [l.id])
         } else {
             try db.execute(
                 sql: """
                     UPDATE lessons SET agent = ?, topic = ?, situation = ?, did = ?, should_have_done = ?, why = ?,
                         correct_behavior = ?, polarity = ?, status = ?, confidence = ?, source_interaction_id = ?, author = ?,
-                        created_at = ?, updated_at = ?, version = ?, helpful = ?, harmful = ?, review_reason = ?
+                        created_at = ?, updated_at = ?, version = ?, helpful = ?, harmful = ?, review_reason = ?,
+                        examples = ?, counter_examples = ?
                     WHERE id = ?
                     """, arguments: values + [l.id])
         }
@@ -220,11 +250,12 @@ extension SQLiteStore: LessonStore {
 
     /// The columns `lesson(_:)` reads, in its order; `l` is the lessons table's alias.
     /// Columns in `lessonColumns`: what a query selects after them starts at this index.
-    static let lessonColumnCount = 19
+    static let lessonColumnCount = 21
 
     static let lessonColumns = """
         l.id, l.agent, l.topic, l.situation, l.did, l.should_have_done, l.why, l.correct_behavior, l.polarity, l.status, \
-        l.confidence, l.source_interaction_id, l.author, l.created_at, l.updated_at, l.version, l.helpful, l.harmful, l.review_reason
+        l.confidence, l.source_interaction_id, l.author, l.created_at, l.updated_at, l.version, l.helpful, l.harmful, l.review_reason, \
+        l.examples, l.counter_examples
         """
 
     /// A lesson from a row that starts with `lessonColumns`. Read by position: looking each
@@ -234,7 +265,13 @@ extension SQLiteStore: LessonStore {
             id: row[0], agent: row[1], topic: row[2], situation: row[3], did: row[4], shouldHaveDone: row[5], why: row[6],
             correctBehavior: row[7], polarity: Polarity(rawValue: row[8]) ?? .negative, status: LessonStatus(rawValue: row[9]) ?? .proposed,
             confidence: row[10], sourceInteractionId: row[11], author: row[12], createdAt: row[13], updatedAt: row[14], version: row[15],
-            helpful: row[16], harmful: row[17], reviewReason: row[18])
+            helpful: row[16], harmful: row[17], reviewReason: row[18], examples: examples(row[19]), counterExamples: examples(row[20]))
+    }
+
+    /// A JSON array of examples; none when empty or unreadable.
+    static func examples(_ text: String?) -> [LessonExample] {
+        guard let text, text != "[]" else { return [] }
+        return (try? RasiJSON.decoder().decode([LessonExample].self, from: Data(text.utf8))) ?? []
     }
 }
 
@@ -337,6 +374,7 @@ extension SQLiteStore {
                 guard (current ?? 0) < lesson.version else { continue }
                 try Self.upsertLesson(lesson, insert: current == nil, db: db)
                 try db.execute(sql: "DELETE FROM lesson_embeddings WHERE lesson_id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM lesson_example_embeddings WHERE lesson_id = ?", arguments: [id])
                 result.updated.append(id)
                 updated.append(lesson)
             }
@@ -345,7 +383,7 @@ extension SQLiteStore {
         // Their vectors were dropped with the old text: searchable by their words at once, by
         // meaning once they are embedded again.
         for lesson in updated {
-            index?.remove(id: lesson.id)
+            removeFromIndexes(lesson.id)
             updateIndex(lesson, embedding: nil)
         }
         return result

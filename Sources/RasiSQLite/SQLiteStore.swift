@@ -14,6 +14,8 @@ public final class SQLiteStore: Sendable {
     let commits: CommitGroup
     /// Vectors of the active lessons, for the embedding model in use; nil when retrieval is lexical only.
     let index: FlatVectorIndex?
+    /// The active lessons' examples in `index`, and their counter-examples.
+    let examples = ExampleVectors()
     /// BM25 over the active lessons' situations, for the lexical side of retrieval.
     let lexical = LexicalIndex()
     /// The active lessons as committed, for the reads on every model call's path.
@@ -66,6 +68,29 @@ public final class SQLiteStore: Sendable {
                 let vector = Self.floats(blob)
                 if vector.count == index.dimensions { index.upsert(id: lesson.id, agent: lesson.agent, vector: vector) }
             }
+            guard let index, let embeddingModel else { return }
+            let points = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT x.lesson_id, l.agent, x.kind, x.vector FROM lesson_example_embeddings x JOIN lessons l ON l.id = x.lesson_id
+                    WHERE l.status = 'active' AND x.model = ? ORDER BY x.lesson_id, x.kind, x.position
+                    """, arguments: [embeddingModel])
+            var current: (id: String, agent: String, examples: [[Float]], counters: [[Float]])?
+            func flush() {
+                guard let c = current else { return }
+                examples.set(c.id, agent: c.agent, examples: c.examples, counterExamples: c.counters, in: index)
+            }
+            while let row = try points.next() {
+                let id: String = row[0]
+                if current?.id != id {
+                    flush()
+                    current = (id, row[1], [], [])
+                }
+                let vector = Self.floats(row[3])
+                guard vector.count == index.dimensions else { continue }
+                if (row[2] as String) == "counter" { current?.counters.append(vector) } else { current?.examples.append(vector) }
+            }
+            flush()
         }
     }
 
@@ -166,7 +191,8 @@ extension SQLiteStore: TableSource {
 
     public static let tables = [
         "api_keys", "sessions", "interactions", "response_ids", "steps", "feedback", "flags", "lessons", "lesson_versions",
-        "lesson_embeddings", "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses", "topics", "audit_log",
+        "lesson_embeddings", "lesson_example_embeddings", "injections", "judge_runs", "jobs", "lesson_conflicts", "lesson_outcomes", "syntheses",
+        "topics", "audit_log",
         "evaluations"
     ]
 

@@ -190,6 +190,9 @@ struct Setting {
             .text("judge-api-key", \.judge.apiKey, "The judge's API key.", secret: true),
             .text("judge-model", \.judge.model, "The judge's model; the judged interaction's by default."),
             .bool("judge-auto", \.judge.automatic, "Judge newly flagged interactions in the background."),
+            .number(
+                "lesson-examples", \.judge.lessonExamples,
+                "Example requests the judge's model proposes for each new lesson, in the background (0: none)."),
             .number("judge-concurrency", \.judge.concurrency, "Judge runs at once, at most.", atLeast: 1),
             .number("judge-attempts", \.judge.attempts, "Tries per judge run, later ones showing the model its mistake.", atLeast: 1),
             .number("judge-max-tries", \.judge.maxTries, "Tries per queued job when the judge's model cannot be reached.", atLeast: 1),

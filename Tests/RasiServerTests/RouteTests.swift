@@ -34,6 +34,8 @@ import Testing
         "GET /api/v1/conflicts": .role(.reviewer),
         "POST /api/v1/conflicts/{id}/resolve": .role(.reviewer),
         "GET /api/v1/lessons/{id}/impact": .role(.reviewer),
+        "POST /api/v1/lessons/{id}/examples": .role(.reviewer),
+        "POST /api/v1/lessons/{id}/examples/proposals": .role(.reviewer),
         "GET /api/v1/syntheses": .role(.reviewer),
         "DELETE /api/v1/users/{id}/data": .role(.admin),
         "GET /api/v1/audit": .role(.admin),

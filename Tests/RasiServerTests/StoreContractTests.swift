@@ -43,7 +43,7 @@ import Testing
 
             let scores = try await store.denseScores(ids: [near.id, far.id, proposed.id], vector: axis(0))
             #expect(Set(scores.keys) == [near.id, far.id])
-            #expect(abs(scores[far.id] ?? 1) < 1e-6)
+            #expect(abs(scores[far.id]?.score ?? 1) < 1e-6)
             let vectors = try await store.lessonVectors(ids: [near.id, proposed.id])
             #expect(Set(vectors.keys) == [near.id])
             #expect(zip(vectors[near.id] ?? [], axis(0, lean: 1)).allSatisfy { abs($0 - $1) < 1e-6 })

@@ -84,11 +84,35 @@ extension InteractionStore {
 /// A lesson's vector, and the model that made it.
 public struct LessonEmbedding: Sendable, Equatable {
     public var model: String
+    /// The situation's vector.
     public var vector: [Float]
+    /// One vector per example and per counter-example, in the lesson's order.
+    public var examples: [[Float]]
+    public var counterExamples: [[Float]]
 
-    public init(model: String, vector: [Float]) {
+    public init(model: String, vector: [Float], examples: [[Float]] = [], counterExamples: [[Float]] = []) {
         self.model = model
         self.vector = vector
+        self.examples = examples
+        self.counterExamples = counterExamples
+    }
+
+    /// A lesson's vectors from those of `Lesson.embeddedTexts`, in its order.
+    public init(model: String, vectors: [[Float]], examples: Int) {
+        self.init(
+            model: model, vector: vectors[0], examples: Array(vectors[1..<(1 + examples)]), counterExamples: Array(vectors[(1 + examples)...]))
+    }
+}
+
+/// How a lesson with examples fits a request: its best cosine over the situation and the
+/// examples, unless a counter-example is closer still (then it does not fit at all).
+public enum ExampleMatch {
+    /// The relevance and which example gave it (nil: the situation), or nil when blocked.
+    public static func score(situation: Double, examples: [Double], counterExamples: [Double]) -> (score: Double, example: Int?)? {
+        var best = (score: situation, example: Int?.none)
+        for (i, score) in examples.enumerated() where score > best.score { best = (score, i) }
+        if let closest = counterExamples.max(), closest > best.score { return nil }
+        return best
     }
 }
 
@@ -96,10 +120,13 @@ public struct LessonEmbedding: Sendable, Equatable {
 public struct LessonHit: Sendable, Equatable {
     public var id: String
     public var score: Double
+    /// Which of the lesson's examples matched best (nil: its situation, or not a dense search).
+    public var example: Int?
 
-    public init(id: String, score: Double) {
+    public init(id: String, score: Double, example: Int? = nil) {
         self.id = id
         self.score = score
+        self.example = example
     }
 }
 
@@ -122,7 +149,13 @@ extension LessonStore {
     public func withLessons(_ hits: [LessonHit], agent: String) async throws -> [ScoredLesson] {
         guard !hits.isEmpty else { return [] }
         let lessons = try await activeLessons(ids: hits.map(\.id), agent: agent)
-        return hits.compactMap { hit in lessons[hit.id].map { ScoredLesson(lesson: $0, score: hit.score) } }
+        return hits.compactMap { hit in
+            lessons[hit.id].map { lesson in
+                ScoredLesson(
+                    lesson: lesson, score: hit.score,
+                    matched: hit.example.flatMap { lesson.examples.indices.contains($0) ? lesson.examples[$0] : nil })
+            }
+        }
     }
 }
 
@@ -149,8 +182,9 @@ public protocol LessonStore: Sendable {
     func denseHits(agent: String, vector: [Float], limit: Int) async throws -> [LessonHit]
     /// Those of these lessons that are active and `agent`'s, by id.
     func activeLessons(ids: [String], agent: String) async throws -> [String: Lesson]
-    /// The cosine of `vector` with each given active lesson's vector.
-    func denseScores(ids: [String], vector: [Float]) async throws -> [String: Double]
+    /// Each given active lesson's best cosine with `vector` over its situation and examples (as
+    /// `denseHits` scores); a lesson a closer counter-example blocks is left out.
+    func denseScores(ids: [String], vector: [Float]) async throws -> [String: LessonHit]
     /// Stores many lessons in one transaction (imports, benchmarks); searchable when this returns.
     func importLessons(_ lessons: [(Lesson, LessonEmbedding?)]) async throws
     /// Lessons with no vector from `model` yet (after a model change, or made without one).

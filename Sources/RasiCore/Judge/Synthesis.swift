@@ -84,4 +84,50 @@ public enum LessonEditorPrompt {
         guard let json = JudgeVerdict.extractObject(reply), let contradict = json["contradict"]?.boolValue else { return nil }
         return (contradict, json["reason"]?.stringValue ?? "")
     }
+
+    /// Ask for other ways users would ask for what a lesson covers, and near misses where it must not apply.
+    public static func examples(_ lesson: Lesson, count: Int) -> [JSONValue] {
+        let known = ([lesson.situation] + lesson.examples.map(\.text)).map { "- " + $0 }.joined(separator: "\n")
+        return [
+            .object([
+                "role": "system",
+                "content": .string(
+                    """
+                    You are rasi's lesson editor. A lesson tells an agent how to handle a kind of request. Write \(count) \
+                    other ways real users would ask for the same thing (varied wording, short, as a user would type them), \
+                    and up to 3 near misses: requests that look alike but where the lesson must not apply. Answer with one \
+                    JSON object and nothing else: {"examples": ["..."], "counter_examples": ["..."]}
+                    """)
+            ]),
+            .object(["role": "user", "content": .string(describe(lesson) + "\nRequests it already matches:\n" + known)])
+        ]
+    }
+
+    /// The model's answer to `examples`, validated: at least one example, each request a
+    /// non-empty string of at most `LessonExample.maxLength` characters; at most `count`
+    /// examples and 3 counter-examples are kept. Throws naming what was wrong.
+    public static func parseExamples(_ reply: String, count: Int) throws(JudgeOutputError) -> (examples: [String], counterExamples: [String]) {
+        guard let json = JudgeVerdict.extractObject(reply) else { throw JudgeOutputError("the reply holds no JSON object") }
+        func texts(_ name: String, required: Bool) throws(JudgeOutputError) -> [String] {
+            guard let value = json[name] else {
+                if required { throw JudgeOutputError("`\(name)` is missing") }
+                return []
+            }
+            guard let items = value.arrayValue else { throw JudgeOutputError("`\(name)` must be a list of strings") }
+            var found: [String] = []
+            for (i, item) in items.enumerated() {
+                guard let text = item.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
+                    throw JudgeOutputError("`\(name)[\(i)]` must be a non-empty string")
+                }
+                guard text.count <= LessonExample.maxLength else {
+                    throw JudgeOutputError("`\(name)[\(i)]` must be at most \(LessonExample.maxLength) characters")
+                }
+                found.append(text)
+            }
+            return found
+        }
+        let examples = try texts("examples", required: true)
+        guard !examples.isEmpty else { throw JudgeOutputError("`examples` is empty") }
+        return (Array(examples.prefix(count)), Array(try texts("counter_examples", required: false).prefix(3)))
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Semantic retrieval: the request is embedded and compared with the lessons' situations.
+/// Semantic retrieval: the request is embedded and compared with the lessons' situations and
+/// examples (a lesson scores its best; a closer counter-example keeps it out: `ExampleMatch`).
 ///
 /// - `dense`: nearest lessons by cosine.
 /// - `hybrid`: dense and lexical candidates ranked by cosine + `lexicalWeight` × BM25, so a
@@ -68,10 +69,10 @@ public struct HybridRetriever: LessonRetriever {
         guard let vector = try await PhaseTimings.measure("embed", embed) else { return [] }
         let dense = try await PhaseTimings.measure("dense") { try await store.denseHits(agent: agent, vector: vector, limit: limit) }
         let lexical = try await lexicalSide
-        typealias Entry = (cosine: Double, bm25: Double)
+        typealias Entry = (cosine: Double, bm25: Double, example: Int?)
         func rank(_ entry: Entry) -> Double { entry.cosine + lexicalWeight * entry.bm25 }
         var fused: [String: Entry] = [:]
-        for hit in dense { fused[hit.id] = (hit.score, 0) }
+        for hit in dense { fused[hit.id] = (hit.score, 0, hit.example) }
         var lexicalOnly: [LessonHit] = []
         for hit in lexical {
             if fused[hit.id] != nil {
@@ -95,13 +96,14 @@ public struct HybridRetriever: LessonRetriever {
             : try await PhaseTimings.measure("dense") {
                 try await store.denseScores(ids: contenders.map(\.id), vector: vector)
             }
+        // A contender a counter-example blocks has no score, and is left out.
         for hit in contenders {
-            if let cosine = cosines[hit.id] { fused[hit.id] = (cosine, hit.score) }
+            if let dense = cosines[hit.id] { fused[hit.id] = (dense.score, hit.score, dense.example) }
         }
         // Each candidate is scored with its cosine (see above); ties by id, so the order is the same every time.
         let best = fused.sorted { rank($0.value) != rank($1.value) ? rank($0.value) > rank($1.value) : $0.key < $1.key }
             .prefix(limit)
-            .map { LessonHit(id: $0.key, score: $0.value.cosine) }
+            .map { LessonHit(id: $0.key, score: $0.value.cosine, example: $0.value.example) }
         return try await PhaseTimings.measure("fetch") { try await store.withLessons(best, agent: agent) }
     }
 }

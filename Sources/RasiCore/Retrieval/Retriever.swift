@@ -2,10 +2,13 @@
 public struct ScoredLesson: Codable, Sendable, Equatable {
     public var lesson: Lesson
     public var score: Double
+    /// The example the request matched best, when that was closer than the situation.
+    public var matched: LessonExample?
 
-    public init(lesson: Lesson, score: Double) {
+    public init(lesson: Lesson, score: Double, matched: LessonExample? = nil) {
         self.lesson = lesson
         self.score = score
+        self.matched = matched
     }
 }
 

@@ -15,7 +15,35 @@ struct LessonsController {
         routes.on(.patch, "/api/v1/lessons/{id}", .role(.reviewer), update)
         routes.on(.delete, "/api/v1/lessons/{id}", .role(.reviewer), delete)
         routes.on(.get, "/api/v1/lessons/{id}/versions", .role(.reviewer), versions)
+        routes.on(.post, "/api/v1/lessons/{id}/examples", .role(.reviewer), markExample)
+        routes.on(.post, "/api/v1/lessons/{id}/examples/proposals", .role(.reviewer), proposeExamples)
         routes.on(.post, "/api/v1/retrieve", .role(.agent), retrieve)
+    }
+
+    struct ExampleMark: Decodable {
+        var request: String
+        var applies: Bool
+    }
+
+    /// One click in the panel: this past request is one the lesson applies to, or must not.
+    @Sendable func markExample(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        var request = request
+        let id = try context.id()
+        let mark = try await request.decodeJSON(ExampleMark.self, limit: limits.maxBodyBytes)
+        return try JSONBody.response(try await services.markExample(lessonId: id, request: mark.request, applies: mark.applies, by: context.actor))
+    }
+
+    /// Asks the judge's model for examples now, as it does in the background when a lesson is made.
+    @Sendable func proposeExamples(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let id = try context.id()
+        do {
+            guard let lesson = try await services.proposeExamples(id) else {
+                throw RasiError.unavailable("no model to ask: set RASI_JUDGE_MODEL")
+            }
+            return try JSONBody.response(lesson)
+        } catch let error as JudgeOutputError {
+            throw RasiError.upstream(status: 502, message: "the judge's model gave no usable examples: \(error)")
+        }
     }
 
     @Sendable func createRoute(_ request: Request, context: RasiRequestContext) async throws -> Response {

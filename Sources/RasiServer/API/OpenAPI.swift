@@ -36,8 +36,16 @@ enum OpenAPI {
         "correct_behavior": ["type": "string", "maxLength": .int(Int64(LessonFields.maxFieldLength)), "pattern": "\\S"],
         "polarity": string(enumeration: Polarity.allCases.map(\.rawValue)),
         "status": string(enumeration: LessonStatus.allCases.map(\.rawValue)),
-        "confidence": ["type": "number", "minimum": 0, "maximum": 1]
+        "confidence": ["type": "number", "minimum": 0, "maximum": 1],
+        "examples": examples, "counter_examples": examples
     ]
+
+    /// A lesson's examples: requests, each a string or `{text, source}`.
+    static let examples: Schema = {
+        let text: Schema = ["type": "string", "minLength": 1, "maxLength": .int(Int64(LessonExample.maxLength)), "pattern": "\\S"]
+        let example = object(["text": text, "source": string(enumeration: LessonExample.Source.allCases.map(\.rawValue))], required: ["text"])
+        return ["type": "array", "maxItems": .int(Int64(LessonExample.maxCount)), "items": ["oneOf": [text, example]]]
+    }()
 
     static let schemas: [String: Schema] = [
         "Error": object(["error": object(["message": string(), "type": string(), "code": string()])]),
@@ -89,6 +97,8 @@ enum OpenAPI {
         "LessonFields": object(lessonProperties),
         "LessonCreate": object(lessonProperties, required: ["situation", "should_have_done", "correct_behavior"]),
         "Correction": object(lessonProperties, required: ["should_have_done", "correct_behavior"]),
+        "ExampleMark": object(
+            ["request": ["type": "string", "minLength": 1, "pattern": "\\S"], "applies": boolean], required: ["request", "applies"]),
         "Retrieve": object(["agent": string(), "query": string(), "k": ["type": "integer", "minimum": 1, "maximum": 20]], required: ["query"]),
         "KeyCreate": object(
             ["role": string(enumeration: Role.allCases.map(\.rawValue)), "name": string(maxLength: LessonFields.maxNameLength)],
@@ -153,6 +163,9 @@ enum OpenAPI {
         "DELETE /api/v1/lessons/{id}": .init(summary: "Delete a lesson (its history is kept)"),
         "GET /api/v1/lessons/{id}/versions": .init(summary: "Every version, with who saved it and when"),
         "GET /api/v1/lessons/{id}/impact": .init(summary: "Recent requests that would retrieve the lesson", query: ["limit"]),
+        "POST /api/v1/lessons/{id}/examples": .init(
+            summary: "Mark a request as one the lesson applies to (an example) or not (a counter-example)", body: "ExampleMark"),
+        "POST /api/v1/lessons/{id}/examples/proposals": .init(summary: "Ask the judge's model for examples now (a new version)"),
         "POST /api/v1/retrieve": .init(summary: "The lessons the gateway would inject", body: "Retrieve"),
         "GET /api/v1/conflicts": .init(summary: "Contradicting lesson pairs", query: ["open", "limit"]),
         "POST /api/v1/conflicts/{id}/resolve": .init(summary: "Resolve a conflict", body: "ConflictResolve"),

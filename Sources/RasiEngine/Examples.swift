@@ -1,0 +1,76 @@
+import Foundation
+import Logging
+import RasiCore
+
+/// A lesson's examples and counter-examples: the other ways of asking it applies to, and the
+/// near misses it must not. They come from the lesson's source interaction, from the judge's
+/// model when the lesson is made, and from reviewers.
+extension RasiServices {
+    /// The fields with the source interaction's request among the examples, when it is not
+    /// there already (and is not the situation itself).
+    func withSourceRequest(_ fields: LessonFields) async throws -> LessonFields {
+        guard let source = fields.sourceInteractionId, let interaction = try await store.interaction(id: source) else { return fields }
+        let request = String(interaction.request.trimmingCharacters(in: .whitespacesAndNewlines).prefix(LessonExample.maxLength))
+        let known = ([fields.situation ?? ""] + (fields.examples ?? []).map(\.text)).map { $0.lowercased() }
+        guard !request.isEmpty, !known.contains(request.lowercased()) else { return fields }
+        var fields = fields
+        fields.examples = (fields.examples ?? []) + [LessonExample(request, source: .interaction)]
+        return fields
+    }
+
+    /// Asks the judge's model, off the request path, for other ways of asking a new lesson covers
+    /// (`RASI_LESSON_EXAMPLES`) and a few near misses. Nothing happens without a model to ask.
+    func proposeExamplesInBackground(_ lesson: Lesson) {
+        guard configuration.judge.lessonExamples > 0, lesson.version == 1, lesson.status != .retired else { return }
+        Task { _ = try? await proposeExamples(lesson.id) }
+    }
+
+    /// Runs the judge's model's example task for a lesson and adds what it proposes, validated, as
+    /// the lesson's next version by `rasi (judge)`. A failed call or an unreadable answer leaves
+    /// the lesson as it is and is thrown. Returns the new version, or nil when there was nothing to ask.
+    @discardableResult
+    public func proposeExamples(_ id: String, logger: Logger = Logger(label: "rasi.examples")) async throws -> Lesson? {
+        let lesson = try await self.lesson(id)
+        var modelName = configuration.judge.model
+        if modelName == nil, let source = lesson.sourceInteractionId { modelName = try await store.interaction(id: source)?.model }
+        guard let modelName else { return nil }
+        let count = max(1, configuration.judge.lessonExamples)
+        do {
+            let reply = try await judgeModel.complete(model: modelName, messages: LessonEditorPrompt.examples(lesson, count: count))
+            let proposed = try LessonEditorPrompt.parseExamples(reply.content, count: count)
+            // Read again: a reviewer may have changed the lesson meanwhile; what they wrote stays.
+            let current = try await self.lesson(id)
+            guard current.status != .retired else { return nil }
+            let examples = current.examples + proposed.examples.map { LessonExample($0, source: .judge) }
+            let counters = current.counterExamples + proposed.counterExamples.map { LessonExample($0, source: .judge) }
+            let next = try await updateLesson(
+                current,
+                with: LessonFields(
+                    examples: Array(examples.prefix(LessonExample.maxCount)), counterExamples: Array(counters.prefix(LessonExample.maxCount))),
+                by: Self.examplesAuthor, keepReviewReason: true)
+            logger.notice(
+                "the judge's model proposed examples",
+                metadata: ["lesson": "\(id)", "examples": "\(proposed.examples.count)", "counter_examples": "\(proposed.counterExamples.count)"])
+            return next
+        } catch {
+            logger.warning("the judge's model proposed no examples; the lesson is left as it is", metadata: ["lesson": "\(id)", "error": "\(error)"])
+            throw error
+        }
+    }
+
+    public static let examplesAuthor = "rasi (judge)"
+
+    /// Marks a past request as one the lesson applies to (an example) or must not apply to (a
+    /// counter-example), by a reviewer: the lesson's next version. Marking it again moves it.
+    public func markExample(lessonId: String, request: String, applies: Bool, by actor: String) async throws -> Lesson {
+        let text = request.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw RasiError.invalidField("request", "must not be empty") }
+        let current = try await lesson(lessonId)
+        let same = { (example: LessonExample) in example.text.lowercased() == text.lowercased() }
+        var examples = current.examples.filter { !same($0) }
+        var counters = current.counterExamples.filter { !same($0) }
+        let example = LessonExample(String(text.prefix(LessonExample.maxLength)), source: .reviewer)
+        if applies { examples.append(example) } else { counters.append(example) }
+        return try await updateLesson(current, with: LessonFields(examples: examples, counterExamples: counters), by: actor)
+    }
+}
