@@ -62,15 +62,83 @@ extension RasiServices {
 
     /// Marks a past request as one the lesson applies to (an example) or must not apply to (a
     /// counter-example), by a reviewer: the lesson's next version. Marking it again moves it.
-    public func markExample(lessonId: String, request: String, applies: Bool, by actor: String) async throws -> Lesson {
+    public func markExample(
+        lessonId: String, request: String, applies: Bool, by actor: String, source: LessonExample.Source = .reviewer
+    ) async throws -> Lesson {
         let text = request.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw RasiError.invalidField("request", "must not be empty") }
         let current = try await lesson(lessonId)
         let same = { (example: LessonExample) in example.text.lowercased() == text.lowercased() }
         var examples = current.examples.filter { !same($0) }
         var counters = current.counterExamples.filter { !same($0) }
-        let example = LessonExample(String(text.prefix(LessonExample.maxLength)), source: .reviewer)
+        let example = LessonExample(String(text.prefix(LessonExample.maxLength)), source: source)
         if applies { examples.append(example) } else { counters.append(example) }
         return try await updateLesson(current, with: LessonFields(examples: examples, counterExamples: counters), by: actor)
+    }
+
+    /// Marks a logged interaction's request for the lesson. A request that applies is "this is
+    /// lesson X again": the interaction leaves the review queue (its flags are dismissed)
+    /// instead of becoming a duplicate lesson.
+    public func markExample(
+        lessonId: String, interactionId: String, applies: Bool, by actor: String, source: LessonExample.Source = .reviewer
+    ) async throws -> Lesson {
+        let interaction = try await interaction(interactionId)
+        guard interaction.agent == (try await lesson(lessonId)).agent else {
+            throw RasiError.invalidField("interaction_id", "is an interaction of agent \(interaction.agent), not of the lesson's")
+        }
+        let lesson = try await markExample(lessonId: lessonId, request: interaction.request, applies: applies, by: actor, source: source)
+        if applies { _ = try await dismissFlags(of: interactionId, by: actor) }
+        return lesson
+    }
+
+    /// A request the outcomes suggest adding to a lesson: one where it was injected and the
+    /// user or the judge said the answer was wrong is proposed as a counter-example.
+    public struct ExampleCandidate: Encodable, Sendable {
+        public var interactionId: String
+        public var request: String
+        public var applies: Bool
+        public var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case request, applies, reason
+            case interactionId = "interaction_id"
+        }
+    }
+
+    /// The outcome proposals for a lesson, newest first, among its last `limit` injections:
+    /// requests it was injected into whose outcome was negative (a thumbs-down, a rephrase or an
+    /// escalation, a judge's `problem` verdict), and that are not already among its examples or
+    /// counter-examples. Accepting one is `markExample` with `applies: false`.
+    public func exampleCandidates(lessonId: String, limit: Int = 100) async throws -> [ExampleCandidate] {
+        let lesson = try await lesson(lessonId)
+        let known = Set((lesson.examples + lesson.counterExamples).map { $0.text.lowercased() } + [lesson.situation.lowercased()])
+        var seen = Set<String>()
+        var candidates: [ExampleCandidate] = []
+        for injection in try await store.injections(lessonId: lesson.id, limit: limit) {
+            guard let interaction = try await store.interaction(id: injection.interactionId) else { continue }
+            let request = interaction.request.trimmingCharacters(in: .whitespacesAndNewlines)
+            let key = request.lowercased()
+            guard !request.isEmpty, !known.contains(key), !seen.contains(key) else { continue }
+            guard let reason = try await negativeOutcome(of: interaction) else { continue }
+            seen.insert(key)
+            candidates.append(ExampleCandidate(interactionId: interaction.id, request: request, applies: false, reason: reason))
+        }
+        return candidates
+    }
+
+    /// Why an interaction's outcome counts as negative, or nil when it does not.
+    private func negativeOutcome(of interaction: Interaction) async throws -> String? {
+        if let down = interaction.feedback.last(where: { $0.rating == .down }) {
+            return "thumbs-down" + (down.comment.map { ": \($0)" } ?? "")
+        }
+        if let signal = interaction.feedback.first(where: { $0.signal == .rephrase || $0.signal == .escalate })?.signal {
+            return "signal: \(signal.rawValue)"
+        }
+        if let run = try await store.judgeRuns(interactionId: interaction.id).last(where: { $0.verdict != nil }),
+            let verdict = run.verdict, verdict.verdict == .problem
+        {
+            return "judge: \(verdict.summary)"
+        }
+        return nil
     }
 }

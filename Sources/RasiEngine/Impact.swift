@@ -40,9 +40,9 @@ extension RasiServices {
         let policy = configuration.policy(for: lesson.agent)
         let recent = try await store.listInteractions(InteractionFilter(agent: lesson.agent, limit: limit))
         lesson.status = .active
-        let lessonVector = try await embedding(of: lesson)?.vector
+        let lessonEmbedding = try await embedding(of: lesson)
         var requestVectors: [[Float]] = []
-        if let embedder, lessonVector != nil {
+        if let embedder, lessonEmbedding != nil {
             for start in stride(from: 0, to: recent.count, by: 64) {
                 requestVectors += try await embedder.embed(recent[start..<min(start + 64, recent.count)].map(\.request))
             }
@@ -51,9 +51,20 @@ extension RasiServices {
         var rows: [ImpactRequest] = []
         var displaced: [String: Int] = [:]
         for (index, interaction) in recent.enumerated() {
-            let score =
-                lessonVector.map { Embeddings.cosine($0, requestVectors[index]) }
-                ?? TextTerms.similarity(TextTerms.terms(interaction.request), situationTerms)
+            // As retrieval scores it: the best of situation and examples, none if a counter-example is closer.
+            let score: Double
+            if let lessonEmbedding {
+                let request = requestVectors[index]
+                guard
+                    let match = ExampleMatch.score(
+                        situation: Embeddings.cosine(lessonEmbedding.vector, request),
+                        examples: lessonEmbedding.examples.map { Embeddings.cosine($0, request) },
+                        counterExamples: lessonEmbedding.counterExamples.map { Embeddings.cosine($0, request) })
+                else { continue }
+                score = match.score
+            } else {
+                score = TextTerms.similarity(TextTerms.terms(interaction.request), situationTerms)
+            }
             guard score >= policy.minScore else { continue }
             let others = try await retriever.candidates(agent: lesson.agent, query: interaction.request, limit: policy.maxLessons * 4)
                 .filter { $0.lesson.id != id }

@@ -69,7 +69,7 @@ extension RasiServices {
     /// Saves an edit as the lesson's next version, re-embedded; live on the next request.
     /// A change by rasi itself (`keepReviewReason`) leaves the reason a reviewer is asked to look.
     public func updateLesson(_ current: Lesson, with fields: LessonFields, by actor: String, keepReviewReason: Bool = false) async throws -> Lesson {
-        try fields.validate()
+        try fields.validate(against: current)
         var next = current.applying(fields.redacted(by: redactor))
         if keepReviewReason { next.reviewReason = current.reviewReason }
         for (name, value) in [("situation", next.situation), ("should_have_done", next.shouldHaveDone), ("correct_behavior", next.correctBehavior)]

@@ -59,7 +59,9 @@ extension PostgresStore: LessonStore {
     /// Nearest lessons by their situations and examples: the nearest situations and the nearest
     /// examples through their HNSW indexes (iterative scans keep going past other agents' and
     /// inactive lessons), then each lesson found scored over all of its own vectors, counter-
-    /// examples included (`ExampleMatch`). One round trip.
+    /// examples included (`ExampleMatch`). One round trip. Ten example points per lesson asked
+    /// for leave room for lessons whose many close examples take several points each; a lesson
+    /// reachable only through its eleventh-nearest example can still be missed.
     public func denseHits(agent: String, vector: [Float], limit: Int) async throws -> [LessonHit] {
         guard let embeddingModel, vector.count == dimensions else { return [] }
         let model = Self.literal(embeddingModel)
@@ -70,7 +72,7 @@ extension PostgresStore: LessonStore {
             UNION
             (SELECT l.id FROM lesson_example_embeddings x JOIN lessons l ON l.id = x.lesson_id
              WHERE x.model = \(model) AND x.kind = 'example' AND l.agent = $2 AND l.status = 'active'
-             ORDER BY \(indexedVector("x")) <=> $1::vector(\(dimensions)) LIMIT $3 * 2)
+             ORDER BY \(indexedVector("x")) <=> $1::vector(\(dimensions)) LIMIT $3 * 10)
             """
         let hits = try await read { db in
             // Both settings in one round trip, for this connection: every HNSW scan (this query

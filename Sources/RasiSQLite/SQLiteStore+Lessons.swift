@@ -76,20 +76,29 @@ extension SQLiteStore: LessonStore {
     }
 
     /// Nearest lessons by their situations and examples (`ExampleVectors`): with examples in the
-    /// store, three points a lesson are searched for and each lesson found is scored over all of its own.
+    /// store, three points a lesson are searched for, more while the points found belong to fewer
+    /// than `limit` lessons that counter-examples leave in (one lesson's many close examples must
+    /// not crowd the next lesson out), and each lesson found is scored over all of its own.
     public func denseHits(agent: String, vector: [Float], limit: Int) async throws -> [LessonHit] {
         guard let index else { return [] }
         guard !examples.isEmpty else {
             return index.search(agent: agent, query: vector, k: limit).map { LessonHit(id: $0.id, score: Double($0.score)) }
         }
-        var ids: [String] = []
-        var seen: Set<String> = []
-        for point in index.search(agent: agent, query: vector, k: limit * 3) {
-            let lesson = ExampleVectors.owner(of: point.id).lesson
-            if seen.insert(lesson).inserted { ids.append(lesson) }
+        var k = limit * 3
+        while true {
+            let points = index.search(agent: agent, query: vector, k: k)
+            var ids: [String] = []
+            var seen: Set<String> = []
+            for point in points {
+                let lesson = ExampleVectors.owner(of: point.id).lesson
+                if seen.insert(lesson).inserted { ids.append(lesson) }
+            }
+            let hits = examples.matches(ids, query: vector, in: index)
+            if hits.count >= limit || points.count < k {
+                return Array(ids.compactMap { hits[$0] }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }.prefix(limit))
+            }
+            k *= 4
         }
-        let hits = examples.matches(ids, query: vector, in: index)
-        return Array(ids.compactMap { hits[$0] }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }.prefix(limit))
     }
 
     public func denseScores(ids: [String], vector: [Float]) async throws -> [String: LessonHit] {

@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from selenium import webdriver
@@ -284,3 +285,129 @@ def test_a_reviewer_reads_an_evaluations_learning_curve(rasi, model, reviewer_ke
     # A fixed task links to the interaction of its last run.
     click_and_load(browser, fixed_rows[0].find_element(By.TAG_NAME, "a"))
     assert "/admin/interactions/int_" in browser.current_url
+
+
+REFUND = "Customer asks for a refund for a parcel that arrived damaged"
+VASE = "The vase I ordered came smashed, I want my money back"
+SWEATER = "Can I return a sweater that does not fit?"
+CRUSHED = "Box was crushed in the post, refund please"
+
+
+def refund_lesson(rasi, **fields):
+    response = rasi.api("POST", "/api/v1/lessons", json={
+        "situation": REFUND, "should_have_done": "Refund at once", "correct_behavior": "Refund at once without asking for photos",
+        **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def row_with(browser, table_id, text):
+    return browser.find_element(By.XPATH, f"//table[@id='{table_id}']//tr[td[contains(., {json.dumps(text)})]]")
+
+
+def test_a_reviewer_curates_a_lessons_examples(rasi, agent_key, reviewer_key, browser):
+    lesson = refund_lesson(rasi, examples=[{"text": VASE, "source": "judge"}], counter_examples=[{"text": SWEATER, "source": "judge"}])
+    returns = "The parcel came damaged and I only need the returns address"
+    for text in ["My parcel arrived damaged, can I get a refund?", returns]:
+        rasi.api("POST", "/api/v1/interactions", key=agent_key, json={"request": text}).raise_for_status()
+    sign_in(browser, rasi, reviewer_key)
+
+    # The lesson page lists its examples and counter-examples, each with where it came from.
+    browser.get(rasi.url + f"/admin/lessons/{lesson['id']}")
+    examples = browser.find_element(By.ID, "lesson-examples").text
+    assert VASE in examples and "judge" in examples
+    assert SWEATER in browser.find_element(By.ID, "lesson-counter-examples").text
+    shot(browser, "13-lesson-examples")
+
+    # Editing them, one request a line, saves a new version; an unchanged line keeps its source.
+    examples_box = browser.find_element(By.ID, "examples-text")
+    assert examples_box.get_attribute("value") == VASE
+    examples_box.send_keys("\n" + CRUSHED)
+    browser.find_element(By.ID, "counter-examples-text").clear()
+    click_and_load(browser, browser.find_element(By.ID, "save"))
+    assert "Saved as a new version." in browser.find_element(By.TAG_NAME, "main").text
+    stored = rasi.api("GET", f"/api/v1/lessons/{lesson['id']}").json()
+    assert stored["version"] == 2
+    assert stored["examples"] == [{"text": VASE, "source": "judge"}, {"text": CRUSHED, "source": "reviewer"}]
+    assert stored["counter_examples"] == []
+    assert CRUSHED in browser.find_element(By.ID, "lesson-examples").text
+    assert "reviewer" in browser.find_element(By.ID, "lesson-examples").text
+    assert "None." in browser.find_element(By.ID, "lesson-counter-examples").text
+
+    # The impact preview: one click says the lesson does not fit a past request.
+    click_and_load(browser, browser.find_element(By.ID, "impact"))
+    assert "Would retrieve it\n2" in browser.find_element(By.ID, "impact-summary").text
+    shot(browser, "14-impact-marks")
+    click_and_load(browser, row_with(browser, "impact-requests", returns).find_element(By.XPATH, ".//button[text()='does not apply']"))
+    assert "/impact" in browser.current_url
+    assert "Marked as a counter-example" in browser.find_element(By.TAG_NAME, "main").text
+    stored = rasi.api("GET", f"/api/v1/lessons/{lesson['id']}").json()
+    assert stored["version"] == 3 and stored["counter_examples"] == [{"text": returns, "source": "reviewer"}]
+    # A counter-example closer than the situation keeps the lesson out of that request.
+    assert "Would retrieve it\n1" in browser.find_element(By.ID, "impact-summary").text
+    assert returns not in browser.find_element(By.ID, "impact-requests").text
+
+    # Try retrieval says what each lesson was matched by: an example, or its situation.
+    browser.get(rasi.url + "/admin/retrieve?" + urlencode({"agent": "default", "q": VASE}))
+    row = row_with(browser, "retrieved", REFUND)
+    assert row.find_element(By.CLASS_NAME, "matched").text == f"example: {VASE} judge"
+    shot(browser, "15-retrieval-matched")
+    browser.get(rasi.url + "/admin/retrieve?" + urlencode({"agent": "default", "q": REFUND}))
+    assert row_with(browser, "retrieved", REFUND).find_element(By.CLASS_NAME, "matched").text == "situation"
+
+
+def test_outcomes_and_flagged_requests_become_a_lessons_examples(rasi, model, agent_key, reviewer_key, browser):
+    model.script([{"when": {"last_user_contains": "parcel"}, "reply": {"content": "Please send photos of the damage first."}}])
+    lesson = refund_lesson(rasi)
+    hours = rasi.api("POST", "/api/v1/lessons", json={
+        "situation": "User asks for the shop's opening hours", "should_have_done": "x", "correct_behavior": "Give the hours"}).json()
+    client = rasi.openai(agent_key)
+    card = "My parcel was damaged, can I get a refund to a different card?"
+    broken = "Parcel showed up broken, I need my money back"
+    given = {}
+    for text, comment in [(card, "I only asked about the card"), (broken, "still no refund")]:
+        reply = client.chat.completions.with_raw_response.create(model="scripted", messages=[{"role": "user", "content": text}])
+        assert reply.headers["X-RASI-Lessons"] == lesson["id"]
+        given[text] = reply.headers["X-RASI-Interaction"]
+        rasi.api("POST", f"/api/v1/interactions/{given[text]}/feedback", key=agent_key, json={"rating": "down", "comment": comment})
+    sign_in(browser, rasi, reviewer_key)
+
+    # The lesson page proposes the requests it was given that went wrong; one click accepts one.
+    browser.get(rasi.url + f"/admin/lessons/{lesson['id']}")
+    proposal = row_with(browser, "outcome-proposals", card)
+    assert "thumbs-down: I only asked about the card" in proposal.text
+    shot(browser, "16-outcome-proposals")
+    click_and_load(browser, proposal.find_element(By.XPATH, ".//button[text()='Accept: it does not apply']"))
+    assert "Marked as a counter-example" in browser.find_element(By.TAG_NAME, "main").text
+    assert card in browser.find_element(By.ID, "lesson-counter-examples").text
+    assert card not in browser.find_element(By.ID, "outcome-proposals").text
+    stored = rasi.api("GET", f"/api/v1/lessons/{lesson['id']}").json()
+    assert stored["counter_examples"] == [{"text": card, "source": "outcome"}]
+
+    # The review queue shows each flagged request's lessons with applies / does not apply.
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Review queue"))
+    assert "counter-example" in row_with(browser, "flagged", card).text
+    shot(browser, "17-review-marks")
+    click_and_load(browser, row_with(browser, "flagged", broken).find_element(By.XPATH, ".//button[text()='applies']"))
+    assert "Marked as an example" in browser.find_element(By.TAG_NAME, "main").text
+    assert broken not in browser.find_element(By.ID, "flagged").text  # its flags were dismissed
+    stored = rasi.api("GET", f"/api/v1/lessons/{lesson['id']}").json()
+    assert stored["examples"] == [{"text": broken, "source": "reviewer"}]
+
+    # A flagged interaction the lesson missed: its page offers the nearest lessons (below the
+    # similarity floor too) instead of a duplicate; "this is lesson X again" marks it.
+    again = rasi.api("POST", "/api/v1/interactions", key=agent_key, json={"request": "I got a broken parcel, refund me please"}).json()
+    rasi.api("POST", f"/api/v1/interactions/{again['id']}/feedback", key=agent_key, json={"rating": "down"})
+    browser.get(rasi.url + f"/admin/interactions/{again['id']}")
+    nearby = browser.find_element(By.ID, "nearby-lessons").text
+    assert REFUND in nearby and "User asks for the shop's opening hours" in nearby
+    shot(browser, "18-nearby-lessons")
+    click_and_load(browser, browser.find_element(By.ID, f"again-{lesson['id']}"))
+    assert f"/admin/interactions/{again['id']}" in browser.current_url
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "Marked as another case of the lesson" in page and "Not flagged." in page
+    assert "this request is one of its examples" in browser.find_element(By.ID, "nearby-lessons").text
+    assert not browser.find_elements(By.ID, f"again-{lesson['id']}") and browser.find_elements(By.ID, f"again-{hours['id']}")
+    stored = rasi.api("GET", f"/api/v1/lessons/{lesson['id']}").json()
+    assert {"text": "I got a broken parcel, refund me please", "source": "reviewer"} in stored["examples"]
+    assert len(rasi.api("GET", "/api/v1/lessons?status=active").json()["lessons"]) == 2  # no duplicate written

@@ -202,15 +202,18 @@ public struct LessonFields: Codable, Sendable, Equatable {
     public static let maxFieldLength = 2000
     public static let maxNameLength = 100
 
-    /// Checks lengths and ranges; throws `invalidField` naming the first bad field.
-    public func validate() throws {
-        let texts: [(String, String?, Int)] = [
-            ("agent", agent, Self.maxNameLength), ("topic", topic, Self.maxNameLength),
-            ("situation", situation, Self.maxFieldLength), ("did", did, Self.maxFieldLength),
-            ("should_have_done", shouldHaveDone, Self.maxFieldLength), ("why", why, Self.maxFieldLength),
-            ("correct_behavior", correctBehavior, Self.maxFieldLength)
+    /// Checks lengths and ranges; throws `invalidField` naming the first bad field. Text the
+    /// `stored` lesson already holds is not measured again: redaction may have lengthened it
+    /// (a placeholder longer than what it replaced), and an edit elsewhere must still save.
+    public func validate(against stored: Lesson? = nil) throws {
+        let texts: [(String, String?, Int, String?)] = [
+            ("agent", agent, Self.maxNameLength, stored?.agent), ("topic", topic, Self.maxNameLength, stored?.topic),
+            ("situation", situation, Self.maxFieldLength, stored?.situation), ("did", did, Self.maxFieldLength, stored?.did),
+            ("should_have_done", shouldHaveDone, Self.maxFieldLength, stored?.shouldHaveDone),
+            ("why", why, Self.maxFieldLength, stored?.why), ("correct_behavior", correctBehavior, Self.maxFieldLength, stored?.correctBehavior)
         ]
-        for (name, value, limit) in texts {
+        let storedExamples = Set(((stored?.examples ?? []) + (stored?.counterExamples ?? [])).map(\.text))
+        for (name, value, limit, kept) in texts where value != kept {
             if let value, value.count > limit {
                 throw RasiError.invalidField(name, "must be at most \(limit) characters (got \(value.count))")
             }
@@ -230,7 +233,7 @@ public struct LessonFields: Codable, Sendable, Equatable {
                 if example.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                     throw RasiError.invalidField("\(name)[\(i)]", "must not be empty")
                 }
-                if example.text.count > LessonExample.maxLength {
+                if example.text.count > LessonExample.maxLength, !storedExamples.contains(example.text) {
                     throw RasiError.invalidField("\(name)[\(i)]", "must be at most \(LessonExample.maxLength) characters (got \(example.text.count))")
                 }
             }

@@ -17,12 +17,22 @@ struct LessonsController {
         routes.on(.get, "/api/v1/lessons/{id}/versions", .role(.reviewer), versions)
         routes.on(.post, "/api/v1/lessons/{id}/examples", .role(.reviewer), markExample)
         routes.on(.post, "/api/v1/lessons/{id}/examples/proposals", .role(.reviewer), proposeExamples)
+        routes.on(.get, "/api/v1/lessons/{id}/examples/candidates", .role(.reviewer), exampleCandidates)
         routes.on(.post, "/api/v1/retrieve", .role(.agent), retrieve)
     }
 
+    /// A request to mark: its text, or a logged interaction whose request it is.
     struct ExampleMark: Decodable {
-        var request: String
+        var request: String?
+        var interactionId: String?
         var applies: Bool
+        /// `reviewer` (the default), or `outcome` when accepting an outcome proposal.
+        var source: LessonExample.Source?
+
+        enum CodingKeys: String, CodingKey {
+            case request, applies, source
+            case interactionId = "interaction_id"
+        }
     }
 
     /// One click in the panel: this past request is one the lesson applies to, or must not.
@@ -30,7 +40,24 @@ struct LessonsController {
         var request = request
         let id = try context.id()
         let mark = try await request.decodeJSON(ExampleMark.self, limit: limits.maxBodyBytes)
-        return try JSONBody.response(try await services.markExample(lessonId: id, request: mark.request, applies: mark.applies, by: context.actor))
+        let source = mark.source ?? .reviewer
+        guard source == .reviewer || source == .outcome else { throw RasiError.invalidField("source", "must be reviewer or outcome") }
+        let lesson: Lesson
+        switch (mark.request, mark.interactionId) {
+        case (let text?, nil):
+            lesson = try await services.markExample(lessonId: id, request: text, applies: mark.applies, by: context.actor, source: source)
+        case (nil, let interactionId?):
+            lesson = try await services.markExample(
+                lessonId: id, interactionId: interactionId, applies: mark.applies, by: context.actor, source: source)
+        default:
+            throw RasiError.invalidField("request", "give either request or interaction_id")
+        }
+        return try JSONBody.response(lesson)
+    }
+
+    /// The outcome proposals: requests the lesson was injected into that went wrong.
+    @Sendable func exampleCandidates(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        try JSONBody.response(["candidates": try await services.exampleCandidates(lessonId: try context.id())])
     }
 
     /// Asks the judge's model for examples now, as it does in the background when a lesson is made.

@@ -98,7 +98,10 @@ enum OpenAPI {
         "LessonCreate": object(lessonProperties, required: ["situation", "should_have_done", "correct_behavior"]),
         "Correction": object(lessonProperties, required: ["should_have_done", "correct_behavior"]),
         "ExampleMark": object(
-            ["request": ["type": "string", "minLength": 1, "pattern": "\\S"], "applies": boolean], required: ["request", "applies"]),
+            [
+                "request": ["type": "string", "minLength": 1, "pattern": "\\S"], "interaction_id": string(), "applies": boolean,
+                "source": string(enumeration: ["reviewer", "outcome"])
+            ], required: ["applies"]),
         "Retrieve": object(["agent": string(), "query": string(), "k": ["type": "integer", "minimum": 1, "maximum": 20]], required: ["query"]),
         "KeyCreate": object(
             ["role": string(enumeration: Role.allCases.map(\.rawValue)), "name": string(maxLength: LessonFields.maxNameLength)],
@@ -166,6 +169,7 @@ enum OpenAPI {
         "POST /api/v1/lessons/{id}/examples": .init(
             summary: "Mark a request as one the lesson applies to (an example) or not (a counter-example)", body: "ExampleMark"),
         "POST /api/v1/lessons/{id}/examples/proposals": .init(summary: "Ask the judge's model for examples now (a new version)"),
+        "GET /api/v1/lessons/{id}/examples/candidates": .init(summary: "Requests the lesson was injected into that went wrong"),
         "POST /api/v1/retrieve": .init(summary: "The lessons the gateway would inject", body: "Retrieve"),
         "GET /api/v1/conflicts": .init(summary: "Contradicting lesson pairs", query: ["open", "limit"]),
         "POST /api/v1/conflicts/{id}/resolve": .init(summary: "Resolve a conflict", body: "ConflictResolve"),

@@ -28,6 +28,7 @@ struct PanelController {
         routes.on(.post, "/admin/lessons/{id}/status", .panel(.reviewer), setStatus)
         routes.on(.post, "/admin/lessons/{id}/delete", .panel(.reviewer), deleteLesson)
         routes.on(.get, "/admin/lessons/{id}/impact", .panel(.reviewer), impact)
+        routes.on(.post, "/admin/lessons/{id}/examples", .panel(.reviewer), markExample)
         routes.on(.post, "/admin/conflicts/{id}/resolve", .panel(.reviewer), resolveConflict)
         routes.on(.get, "/admin/retrieve", .panel(.reviewer), retrieve)
         routes.on(.get, "/admin/evaluations", .panel(.reviewer), evaluations)
@@ -42,7 +43,10 @@ struct PanelController {
         "created": "Lesson created: it is live on the next request.", "saved": "Saved as a new version.",
         "active": "The lesson is active: live on the next request.", "retired": "The lesson is retired: no longer injected.",
         "deleted": "Lesson deleted. Its history is kept.", "dismissed": "Flags dismissed.", "judged": "The judge has run.",
-        "revoked": "Key revoked: it stops working at once.", "resolved": "Conflict resolved."
+        "revoked": "Key revoked: it stops working at once.", "resolved": "Conflict resolved.",
+        "example": "Marked as an example: the lesson applies to that request (a new version); any flags on the interaction are dismissed.",
+        "counter": "Marked as a counter-example: the lesson no longer applies to that request (a new version).",
+        "again": "Marked as another case of the lesson (a new version); the interaction's flags are dismissed."
     ]
 
     func notice(_ request: Request) -> String? {
@@ -123,8 +127,16 @@ struct PanelController {
         _ id: String, context: RasiRequestContext, notice: String? = nil, problem: String? = nil,
         correction: InteractionPage.Correction? = nil, preview: Lesson? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let page = InteractionPage(try await services.interactionDetail(id), correction: correction, preview: preview)
+        let detail = try await services.interactionDetail(id)
+        let page = InteractionPage(detail, nearby: await nearbyLessons(detail.interaction), correction: correction, preview: preview)
         return PanelPages.page(page, context: context, status: status, notice: notice, problem: problem)
+    }
+
+    /// The lessons nearest to an interaction's request, below the similarity floor too: the
+    /// correction box offers them ("this is lesson X again") before a duplicate is written.
+    /// Suggestions only: the page reads without them when retrieval fails.
+    func nearbyLessons(_ interaction: Interaction) async -> [ScoredLesson] {
+        (try? await services.retriever.candidates(agent: interaction.agent, query: interaction.request, limit: 3)) ?? []
     }
 
     /// The correction box: preview the lesson as it will be stored (redacted), or create it.
@@ -172,7 +184,16 @@ struct PanelController {
     @Sendable func review(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let limit = 50
         let queue = try await services.reviewQueue(after: Query(request).string("cursor"), limit: limit)
-        return PanelPages.page(ReviewPage(queue, limit: limit), context: context, notice: notice(request))
+        // The lessons the flagged interactions were given, for their applies / does not apply buttons.
+        var lessons: [String: Lesson] = [:]
+        for id in Set(queue.flagged.flatMap(\.lessonsInjected)) {
+            do {
+                lessons[id] = try await services.lesson(id)
+            } catch RasiError.notFound {
+                continue // deleted since
+            }
+        }
+        return PanelPages.page(ReviewPage(queue, lessons: lessons, limit: limit), context: context, notice: notice(request))
     }
 
     // MARK: Lessons
@@ -198,7 +219,8 @@ struct PanelController {
     func lessonPage(
         _ id: String, context: RasiRequestContext, notice: String? = nil, problem: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let page = LessonPage(try await services.lessonDetail(id, injections: 50))
+        let detail = try await services.lessonDetail(id, injections: 50)
+        let page = LessonPage(detail, proposals: try await services.exampleCandidates(lessonId: id, limit: 100))
         return PanelPages.page(page, context: context, status: status, notice: notice, problem: problem)
     }
 
@@ -212,9 +234,12 @@ struct PanelController {
                 guard let value = Double(text) else { throw RasiError.invalidField("confidence", "must be a number between 0 and 1") }
                 confidence = value
             }
+            // The lists as one request a line; a form without them leaves them as they are.
             let fields = LessonFields(
                 topic: form["topic"], situation: form["situation"], did: form["did"], shouldHaveDone: form["should_have_done"],
-                why: form["why"], correctBehavior: form["correct_behavior"], confidence: confidence)
+                why: form["why"], correctBehavior: form["correct_behavior"], confidence: confidence,
+                examples: form["examples"].map { ExampleLines.examples($0, current: current.examples) },
+                counterExamples: form["counter_examples"].map { ExampleLines.examples($0, current: current.counterExamples) })
             _ = try await services.updateLesson(current, with: fields, by: context.actor)
             return PanelAuth.redirect("/admin/lessons/\(id)?done=saved")
         } catch let error as RasiError {
@@ -243,7 +268,22 @@ struct PanelController {
     @Sendable func impact(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let lesson = try await services.lesson(try context.id())
         let impact = try await services.impact(of: lesson, limit: 500)
-        return PanelPages.page(ImpactPage(lesson, impact), context: context)
+        return PanelPages.page(ImpactPage(lesson, impact), context: context, notice: notice(request))
+    }
+
+    /// One click: a past interaction's request is one the lesson applies to (an example) or must
+    /// not (a counter-example); the lesson's next version. From a flagged interaction, "applies"
+    /// is "this is lesson X again", which dismisses its flags. `source=outcome` accepts an
+    /// outcome proposal. Back to the page it came from (`next`, a panel page).
+    @Sendable func markExample(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let id = try context.id()
+        let form = context.form
+        guard let interaction = Self.nonEmpty(form["interaction"]) else { throw RasiError.invalidField("interaction", "is required") }
+        guard let applies = form["applies"].flatMap(Bool.init) else { throw RasiError.invalidField("applies", "must be true or false") }
+        let source: LessonExample.Source = form["source"] == LessonExample.Source.outcome.rawValue ? .outcome : .reviewer
+        _ = try await services.markExample(lessonId: id, interactionId: interaction, applies: applies, by: context.actor, source: source)
+        let done = applies ? (form["again"] == "true" ? "again" : "example") : "counter"
+        return PanelAuth.redirect(Self.back(to: form["next"], otherwise: "/admin/lessons/\(id)", done: done))
     }
 
     @Sendable func resolveConflict(_ request: Request, context: RasiRequestContext) async throws -> Response {
@@ -298,6 +338,17 @@ struct PanelController {
     @Sendable func revokeKey(_ request: Request, context: RasiRequestContext) async throws -> Response {
         try await services.revokeKey(try context.id(), by: context.actor)
         return PanelAuth.redirect("/admin/keys?done=revoked")
+    }
+
+    /// A panel page to return to after a form, with its notice: `next` when it is one, else `otherwise`.
+    static func back(to next: String?, otherwise: String, done: String) -> String {
+        var target = otherwise
+        if let next, PanelAuth.safeNext(next) == next, !next.unicodeScalars.contains(where: CharacterSet.controlCharacters.contains) {
+            target = next
+        }
+        let parts = target.split(separator: "#", maxSplits: 1)
+        let path = String(parts[0])
+        return path + (path.contains("?") ? "&" : "?") + "done=" + done + (parts.count > 1 ? "#" + parts[1] : "")
     }
 
     static func nonEmpty(_ text: String?) -> String? {

@@ -20,7 +20,8 @@ enum PanelPages {
         "keys": PackageResources.keys_mustache,
         // Partials: `{{> csrf}}` in every form, `{{> option}}` in every `<select>`.
         "csrf": PackageResources.csrf_mustache, "option": PackageResources.option_mustache,
-        "conflict_lesson": PackageResources.conflict_lesson_mustache, "evaluation_task": PackageResources.evaluation_task_mustache
+        "conflict_lesson": PackageResources.conflict_lesson_mustache, "evaluation_task": PackageResources.evaluation_task_mustache,
+        "example_buttons": PackageResources.example_buttons_mustache
     ]
 
     static let library: MustacheLibrary = {

@@ -83,6 +83,68 @@ struct FlagBadge {
     }
 }
 
+/// A lesson's example or counter-example as the panel shows it: the request and where it came from.
+struct ExampleView {
+    let text: String
+    let source: String
+
+    init(_ example: LessonExample) {
+        text = example.text
+        source = example.source.rawValue
+    }
+}
+
+/// A lesson's examples in the edit form: one request a line, in a textarea.
+enum ExampleLines {
+    /// An example as one line: a request written over several lines reads as one.
+    static func line(_ text: String) -> String {
+        text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    static func text(_ examples: [LessonExample]) -> String {
+        examples.map { line($0.text) }.joined(separator: "\n")
+    }
+
+    /// The submitted lines as the lesson's new list. A line left as it was keeps its example
+    /// whole (its source, and its own line breaks); a new or changed line is the reviewer's.
+    static func examples(_ text: String, current: [LessonExample]) -> [LessonExample] {
+        let unchanged = Dictionary(current.map { (line($0.text), $0) }, uniquingKeysWith: { first, _ in first })
+        return text.split(whereSeparator: \.isNewline).compactMap { raw in
+            let typed = line(String(raw))
+            guard !typed.isEmpty else { return nil }
+            return unchanged[typed] ?? LessonExample(typed, source: .reviewer)
+        }
+    }
+
+    /// Where a past request is among a lesson's examples already: "example", "counter-example", or nil.
+    static func marked(_ request: String, in lesson: Lesson) -> String? {
+        let key = line(request).lowercased()
+        if lesson.examples.contains(where: { line($0.text).lowercased() == key }) { return "example" }
+        if lesson.counterExamples.contains(where: { line($0.text).lowercased() == key }) { return "counter-example" }
+        return nil
+    }
+}
+
+/// A lesson beside a past request, with the one-click buttons that mark the request as one the
+/// lesson applies to or must not (`Templates/example_buttons.mustache`).
+struct ExampleButtons {
+    let lesson: String
+    let situation: String
+    let interaction: String
+    /// Where the request is among the lesson's examples already, if it is.
+    let marked: String?
+    /// The page to come back to.
+    let next: String
+
+    init(lesson: Lesson, interaction: String, request: String, next: String) {
+        self.lesson = lesson.id
+        situation = PanelPages.clip(lesson.situation, 120)
+        self.interaction = interaction
+        marked = ExampleLines.marked(request, in: lesson)
+        self.next = next
+    }
+}
+
 // MARK: Signing in, errors
 
 struct SignInPage: PanelPage {
@@ -177,6 +239,23 @@ struct InteractionPage: PanelPage {
         let id: String
         let situation: String
         let status: String
+        /// Applies / does not apply, for a lesson not deleted since.
+        let marks: ExampleButtons?
+    }
+
+    /// An existing lesson close to the request, offered instead of writing a duplicate.
+    struct NearbyLesson {
+        let lesson: String
+        let situation: String
+        let correctBehavior: String
+        let status: String
+        let score: String
+        /// What of the lesson the request is closest to: "situation", or an example.
+        let matched: String
+        let interaction: String
+        /// Whether the request is among the lesson's examples already.
+        let isExample: Bool
+        let next: String
     }
 
     struct JudgeRunView {
@@ -272,6 +351,9 @@ struct InteractionPage: PanelPage {
     let tokens: String
     let steps: [StepView]
     let injected: [InjectedLesson]
+    /// The nearest lessons by retrieval, below the similarity floor too: "this is lesson X again".
+    let nearby: [NearbyLesson]
+    let hasNearby: Bool
     let feedback: [FeedbackBadge]
     let flags: [FlagBadge]
     let hasFlags: Bool
@@ -286,8 +368,9 @@ struct InteractionPage: PanelPage {
     let preview: Preview?
     var csrf = ""
 
-    init(_ detail: InteractionDetail, correction: Correction?, preview: Lesson?) {
+    init(_ detail: InteractionDetail, nearby: [ScoredLesson], correction: Correction?, preview: Lesson?) {
         let interaction = detail.interaction
+        let here = "/admin/interactions/\(interaction.id)"
         title = PanelPages.clip(interaction.request, 90)
         id = interaction.id
         agent = interaction.agent
@@ -307,8 +390,19 @@ struct InteractionPage: PanelPage {
         tokens = "\(interaction.tokens.prompt) in, \(interaction.tokens.completion) out"
         steps = interaction.steps.map(StepView.init)
         injected = detail.injected.map { id, lesson in
-            InjectedLesson(id: id, situation: lesson?.situation ?? "(deleted) \(id)", status: lesson?.status.rawValue ?? "deleted")
+            InjectedLesson(
+                id: id, situation: lesson?.situation ?? "(deleted) \(id)", status: lesson?.status.rawValue ?? "deleted",
+                marks: lesson.map { ExampleButtons(lesson: $0, interaction: interaction.id, request: interaction.request, next: here) })
         }
+        self.nearby = nearby.map {
+            NearbyLesson(
+                lesson: $0.lesson.id, situation: PanelPages.clip($0.lesson.situation, 160),
+                correctBehavior: PanelPages.clip($0.lesson.correctBehavior, 200), status: $0.lesson.status.rawValue,
+                score: String(format: "%.3f", $0.score), matched: $0.matched.map { "example: " + PanelPages.clip($0.text, 100) } ?? "situation",
+                interaction: interaction.id, isExample: ExampleLines.marked(interaction.request, in: $0.lesson) == "example",
+                next: here + "#correction")
+        }
+        hasNearby = !self.nearby.isEmpty
         feedback = interaction.feedback.map(FeedbackBadge.init)
         flags = interaction.flags.map(FlagBadge.init)
         hasFlags = !interaction.flags.isEmpty
@@ -334,6 +428,8 @@ struct ReviewPage: PanelPage {
         let agent: String
         let request: String
         let flags: [FlagBadge]
+        /// The lessons it was given, each with applies / does not apply.
+        let lessons: [ExampleButtons]
     }
 
     struct Proposed {
@@ -382,11 +478,15 @@ struct ReviewPage: PanelPage {
     let autoRetired: [Retired]
     var csrf = ""
 
-    init(_ queue: ReviewQueue, limit: Int) {
-        flagged = queue.flagged.map {
+    /// `lessons`: the lessons injected into the flagged interactions, by id (none for one deleted since).
+    init(_ queue: ReviewQueue, lessons: [String: Lesson], limit: Int) {
+        flagged = queue.flagged.map { interaction in
             Flagged(
-                id: $0.id, time: PanelPages.time($0.createdAt), agent: $0.agent, request: PanelPages.clip($0.request),
-                flags: $0.flags.map(FlagBadge.init))
+                id: interaction.id, time: PanelPages.time(interaction.createdAt), agent: interaction.agent,
+                request: PanelPages.clip(interaction.request), flags: interaction.flags.map(FlagBadge.init),
+                lessons: interaction.lessonsInjected.compactMap { lessons[$0] }.map {
+                    ExampleButtons(lesson: $0, interaction: interaction.id, request: interaction.request, next: "/admin/review")
+                })
         }
         next = queue.flagged.count == limit ? queue.flagged.last.map { "/admin/review?cursor=\($0.id)" } : nil
         proposed = queue.proposed.map {
@@ -458,6 +558,29 @@ struct LessonPage: PanelPage {
         let version: Int
     }
 
+    /// An outcome proposal: a request the lesson was injected into that went wrong, with the
+    /// one-click accept (as proposed) and the opposite.
+    struct Proposal {
+        let interaction: String
+        let request: String
+        let reason: String
+        /// The `applies` value each button posts.
+        let accept: String
+        let acceptLabel: String
+        let opposite: String
+        let oppositeLabel: String
+
+        init(_ candidate: RasiServices.ExampleCandidate) {
+            interaction = candidate.interactionId
+            request = PanelPages.clip(candidate.request, 200)
+            reason = PanelPages.clip(candidate.reason, 200)
+            accept = String(candidate.applies)
+            opposite = String(!candidate.applies)
+            (acceptLabel, oppositeLabel) =
+                candidate.applies ? ("Accept: it applies", "It does not apply") : ("Accept: it does not apply", "It applies")
+        }
+    }
+
     static let template = "lesson"
     static let section = "lessons"
     let title: String
@@ -473,6 +596,12 @@ struct LessonPage: PanelPage {
     let shouldHaveDone: String
     let why: String
     let correctBehavior: String
+    let examples: [ExampleView]
+    let counterExamples: [ExampleView]
+    /// The lists in the edit form, one request a line.
+    let examplesText: String
+    let counterExamplesText: String
+    let proposals: [Proposal]
     let confidence: String
     let helpful: Int
     let harmful: Int
@@ -490,7 +619,7 @@ struct LessonPage: PanelPage {
     let injections: [InjectionView]
     var csrf = ""
 
-    init(_ detail: LessonDetail) {
+    init(_ detail: LessonDetail, proposals: [RasiServices.ExampleCandidate]) {
         let lesson = detail.lesson
         title = PanelPages.clip(lesson.situation, 90)
         id = lesson.id
@@ -505,6 +634,11 @@ struct LessonPage: PanelPage {
         shouldHaveDone = lesson.shouldHaveDone
         why = lesson.why
         correctBehavior = lesson.correctBehavior
+        examples = lesson.examples.map(ExampleView.init)
+        counterExamples = lesson.counterExamples.map(ExampleView.init)
+        examplesText = ExampleLines.text(lesson.examples)
+        counterExamplesText = ExampleLines.text(lesson.counterExamples)
+        self.proposals = proposals.map(Proposal.init)
         confidence = String(format: "%.2f", lesson.confidence)
         helpful = lesson.helpful
         harmful = lesson.harmful
@@ -542,6 +676,7 @@ struct ImpactPage: PanelPage {
         let score: String
         let injected: String
         let displaces: String
+        let marks: ExampleButtons
     }
 
     static let template = "impact"
@@ -567,7 +702,8 @@ struct ImpactPage: PanelPage {
         requests = impact.requests.map {
             MatchedRequest(
                 interaction: $0.interactionId, request: PanelPages.clip($0.request), score: String(format: "%.3f", $0.score),
-                injected: $0.injected ? "yes" : "no", displaces: $0.displaces.joined(separator: ", "))
+                injected: $0.injected ? "yes" : "no", displaces: $0.displaces.joined(separator: ", "),
+                marks: ExampleButtons(lesson: lesson, interaction: $0.interactionId, request: $0.request, next: "/admin/lessons/\(lesson.id)/impact"))
         }
     }
 }
@@ -576,10 +712,17 @@ struct ImpactPage: PanelPage {
 
 struct RetrievePage: PanelPage {
     struct Hit {
+        /// The example the request matched best; nil when that was the situation.
+        struct Matched {
+            let text: String
+            let source: String
+        }
+
         let id: String
         let situation: String
         let status: String
         let score: String
+        let matched: Matched?
     }
 
     static let template = "retrieve"
@@ -599,7 +742,9 @@ struct RetrievePage: PanelPage {
         ran = selection != nil
         hits =
             selection?.lessons.map {
-                Hit(id: $0.lesson.id, situation: $0.lesson.situation, status: $0.lesson.status.rawValue, score: String(format: "%.3f", $0.score))
+                Hit(
+                    id: $0.lesson.id, situation: $0.lesson.situation, status: $0.lesson.status.rawValue, score: String(format: "%.3f", $0.score),
+                    matched: $0.matched.map { Hit.Matched(text: $0.text, source: $0.source.rawValue) })
             } ?? []
         context = selection?.context
         tokens = selection?.tokens
