@@ -10,7 +10,8 @@ import RasiSQLite
 /// request of the lesson split), with the intent's next K training requests as its examples:
 /// they stand in for the paraphrases the judge's model proposes. The lessons and their example
 /// vectors go through the real store and are retrieved as `rasi serve` retrieves them; each K
-/// picks its own floor on the floor split, as the main table does.
+/// picks its own floor on the floor split, as the main table does. A second table gets the same
+/// examples through the proposal path instead (`ProposedExamplesBench.swift`).
 extension RetrievalBench {
     struct ExamplesRow: Codable {
         /// Examples per lesson.
@@ -26,9 +27,15 @@ extension RetrievalBench {
         /// Share of the reported out-of-scope queries that get no lesson.
         var oosAbstention: Double
         var floorSplitAbstention: Double
+        /// Model-proposed rows only: lessons whose proposal was stored, and those whose examples
+        /// are, once stored, exactly what the script answered.
+        var lessonsProposed: Int?
+        var lessonsAsScripted: Int?
 
         enum CodingKeys: String, CodingKey {
             case k, mode, floor
+            case lessonsProposed = "lessons_proposed"
+            case lessonsAsScripted = "lessons_as_scripted"
             case rightLessonShare = "right_lesson_share"
             case rightLessonAmongInjected = "right_lesson_among_injected"
             case matchedByExample = "matched_by_example"
@@ -47,69 +54,93 @@ extension RetrievalBench {
         }
     }
 
+    /// Each intent of the lesson split and its requests, in order: the first is its lesson's
+    /// situation, the next ones its examples. Every intent needs `1 + most` of them.
+    func intentRequests(_ training: [Item], most: Int) throws -> [(intent: String, requests: [Item])] {
+        let byIntent = Dictionary(grouping: training, by: \.intent)
+        let intents = Set(training.map(\.intent)).sorted()
+        if let short = intents.first(where: { byIntent[$0, default: []].count < 1 + most }) {
+            throw ValidationError("intent \(short) has fewer than \(1 + most) requests in \(lessons)")
+        }
+        return intents.map { ($0, byIntent[$0, default: []]) }
+    }
+
     /// One row per count and mode. `vectors` are those of `queries + oos + floorItems`, in that order.
     func examplesStudy(
         counts: [Int], training: [Item], queries: [Item], oos: [Item], floorItems: [Item], vectors: [[Float]], model: MiniLM, folder: URL
     ) async throws -> [ExamplesRow] {
-        let byIntent = Dictionary(grouping: training, by: \.intent)
-        let intents = Set(training.map(\.intent)).sorted()
-        let most = counts.max() ?? 0
-        if let short = intents.first(where: { byIntent[$0, default: []].count < 1 + most }) {
-            throw ValidationError("intent \(short) has fewer than \(1 + most) requests in \(lessons)")
-        }
-        let all = queries + oos + floorItems
+        let intents = try intentRequests(training, most: counts.max() ?? 0)
         var rows: [ExamplesRow] = []
         for count in counts {
             let store = try SQLiteStore(
                 path: folder.appendingPathComponent("examples-\(count).sqlite").path, embeddingModel: MiniLM.modelName,
                 dimensions: model.dimensions)
-            let now = Date()
-            let made = intents.map { intent in
-                let requests = byIntent[intent, default: []]
-                return Lesson.create(
-                    fields: LessonFields(
-                        agent: "bench", topic: intent, situation: requests[0].text, shouldHaveDone: "-", correctBehavior: "-",
-                        examples: requests[1..<(1 + count)].map { LessonExample($0.text, source: .judge) }),
-                    author: "bench", now: now)
-            }
-            // Embedded as the engine embeds a lesson: its situation, then its examples, in one batch.
-            let lessonVectors = model.embedBatch(made.flatMap(\.embeddedTexts))
-            var offset = 0
-            try await store.importLessons(
-                made.map { lesson in
-                    defer { offset += lesson.embeddedTexts.count }
-                    let own = Array(lessonVectors[offset..<(offset + lesson.embeddedTexts.count)])
-                    return (lesson, LessonEmbedding(model: MiniLM.modelName, vectors: own, examples: lesson.examples.count))
-                })
-            for mode in ["dense", "hybrid"] {
-                let ranked = try await Self.retrieve(all, vectors: vectors, mode: mode, store: store, model: model).ranked
-                let m = measure(ranked, queries: queries, oos: oos.count)
-                rows.append(
-                    ExamplesRow(
-                        k: count, mode: mode, floor: m.floor, rightLessonShare: m.rightFirst, rightLessonAmongInjected: m.rightAmongInjected,
-                        matchedByExample: m.firstByExample, inScopeInjected: m.inScopeInjected, oosAbstention: m.oosNothingInjected,
-                        floorSplitAbstention: m.floorSplitNothingInjected))
-            }
+            try await Self.importLessons(
+                intents.map { intent, requests in (intent, requests[0].text, requests[1..<(1 + count)].map(\.text)) }, into: store, model: model)
+            rows += try await examplesRows(
+                count: count, store: store, queries: queries, oos: oos, floorItems: floorItems, vectors: vectors, model: model)
         }
         return rows
     }
 
-    static func printExamples(_ rows: [ExamplesRow], lessons: String, floorSplit: String, oosTarget: Double) {
+    /// One lesson per intent, its situation and examples as given, embedded as the engine embeds a
+    /// lesson (its situation, then its examples) but all in one batch; returns them as stored.
+    @discardableResult
+    static func importLessons(_ lessons: [(intent: String, situation: String, examples: [String])], into store: SQLiteStore, model: MiniLM)
+        async throws -> [Lesson]
+    {
+        let now = Date()
+        let made = lessons.map { intent, situation, examples in
+            Lesson.create(
+                fields: LessonFields(
+                    agent: "bench", topic: intent, situation: situation, shouldHaveDone: "-", correctBehavior: "-",
+                    examples: examples.map { LessonExample($0, source: .judge) }),
+                author: "bench", now: now)
+        }
+        let lessonVectors = model.embedBatch(made.flatMap(\.embeddedTexts))
+        var offset = 0
+        try await store.importLessons(
+            made.map { lesson in
+                defer { offset += lesson.embeddedTexts.count }
+                let own = Array(lessonVectors[offset..<(offset + lesson.embeddedTexts.count)])
+                return (lesson, LessonEmbedding(model: MiniLM.modelName, vectors: own, examples: lesson.examples.count))
+            })
+        return made
+    }
+
+    /// The dense and hybrid rows of one count, over the lessons of `store`.
+    func examplesRows(
+        count: Int, store: SQLiteStore, queries: [Item], oos: [Item], floorItems: [Item], vectors: [[Float]], model: MiniLM
+    ) async throws -> [ExamplesRow] {
+        var rows: [ExamplesRow] = []
+        for mode in ["dense", "hybrid"] {
+            let ranked = try await Self.retrieve(queries + oos + floorItems, vectors: vectors, mode: mode, store: store, model: model).ranked
+            let m = measure(ranked, queries: queries, oos: oos.count)
+            rows.append(
+                ExamplesRow(
+                    k: count, mode: mode, floor: m.floor, rightLessonShare: m.rightFirst, rightLessonAmongInjected: m.rightAmongInjected,
+                    matchedByExample: m.firstByExample, inScopeInjected: m.inScopeInjected, oosAbstention: m.oosNothingInjected,
+                    floorSplitAbstention: m.floorSplitNothingInjected))
+        }
+        return rows
+    }
+
+    /// The rows as a table under `caption`; model-proposed rows also say how many lessons got the
+    /// scripted examples.
+    static func printExamples(_ rows: [ExamplesRow], caption: String) {
         print("")
+        print(caption)
+        let proposed = rows.contains { $0.lessonsAsScripted != nil }
         print(
-            """
-            one lesson per intent from one \(lessons) request, with K other requests of its intent as examples; \
-            floor picked on \(floorSplit) for \(Int(oosTarget * 100))% nothing injected; \
-            right lesson = the first lesson injected is the query's intent's
-            """
-        )
-        print("K   mode     floor   right lesson  right among injected  by example  in-scope injected  oos nothing injected")
+            "K   mode     floor   right lesson  right among injected  by example  in-scope injected  oos nothing injected"
+                + (proposed ? "  proposed  as scripted" : ""))
         for r in rows {
             print(
                 String(r.k).padding(toLength: 4, withPad: " ", startingAt: 0) + r.mode.padding(toLength: 9, withPad: " ", startingAt: 0)
                     + String(
                         format: "%.3f   %.4f        %.4f                %.4f      %.4f             %.4f",
-                        r.floor, r.rightLessonShare, r.rightLessonAmongInjected, r.matchedByExample, r.inScopeInjected, r.oosAbstention))
+                        r.floor, r.rightLessonShare, r.rightLessonAmongInjected, r.matchedByExample, r.inScopeInjected, r.oosAbstention)
+                    + (proposed ? String(format: "                  %4d      %4d", r.lessonsProposed ?? 0, r.lessonsAsScripted ?? 0) : ""))
         }
     }
 }

@@ -11,7 +11,8 @@ import RasiSQLite
 /// Each request of the lesson split becomes a lesson (situation = the request, topic = its
 /// intent). Each request of the query split should retrieve a lesson of its own intent; each
 /// out-of-scope request should get nothing injected. Lexical, dense and hybrid side by side.
-/// With `--examples`, also how much a lesson's examples help (`ExamplesBench.swift`).
+/// With `--examples`, also how much a lesson's examples help (`ExamplesBench.swift`), put in
+/// directly and proposed through the judge's model (`ProposedExamplesBench.swift`).
 struct RetrievalBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retrieval", abstract: "Measure retrieval on a labelled corpus (CLINC150 by default).")
@@ -111,8 +112,12 @@ struct RetrievalBench: AsyncParsableCommand {
             results.append(result)
         }
         var exampleRows: [ExamplesRow]?
+        var proposedRows: [ExamplesRow]?
         if let examples {
             exampleRows = try await examplesStudy(
+                counts: integers(examples), training: lessonItems, queries: queryItems, oos: oosItems, floorItems: floorItems,
+                vectors: queryVectors, model: model, folder: folder)
+            proposedRows = try await modelProposedStudy(
                 counts: integers(examples), training: lessonItems, queries: queryItems, oos: oosItems, floorItems: floorItems,
                 vectors: queryVectors, model: model, folder: folder)
         }
@@ -139,9 +144,25 @@ struct RetrievalBench: AsyncParsableCommand {
             "k": AnyEncodable(k), "embedding_sentences_per_second": AnyEncodable(Double(lessonItems.count) / embedSeconds),
             "modes": AnyEncodable(results)
         ]
+        let atFloor = "floor picked on \(floorSplit) for \(Int(oosTarget * 100))% nothing injected"
         if let exampleRows {
-            Self.printExamples(exampleRows, lessons: lessons, floorSplit: floorSplit, oosTarget: oosTarget)
+            Self.printExamples(
+                exampleRows,
+                caption: """
+                    one lesson per intent from one \(lessons) request, with K other requests of its intent as examples; \
+                    \(atFloor); right lesson = the first lesson injected is the query's intent's
+                    """)
             report["examples"] = AnyEncodable(exampleRows)
+        }
+        if let proposedRows {
+            Self.printExamples(
+                proposedRows,
+                caption: """
+                    model-proposed: the same lessons stored without examples, the same K requests then proposed by the scripted \
+                    model through the engine's proposeExamples (K > 0); \(atFloor); as scripted = lessons whose stored \
+                    examples are exactly the K scripted requests
+                    """)
+            report["examples_model_proposed"] = AnyEncodable(proposedRows)
         }
         try BenchOutput.write(report, to: out)
     }
