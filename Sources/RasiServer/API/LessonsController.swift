@@ -45,6 +45,9 @@ struct LessonsController {
         let lesson: Lesson
         switch (mark.request, mark.interactionId) {
         case (let text?, nil):
+            guard text.count <= LessonExample.maxLength else {
+                throw RasiError.invalidField("request", "must be at most \(LessonExample.maxLength) characters (got \(text.count))")
+            }
             lesson = try await services.markExample(lessonId: id, request: text, applies: mark.applies, by: context.actor, source: source)
         case (nil, let interactionId?):
             lesson = try await services.markExample(
@@ -70,6 +73,10 @@ struct LessonsController {
             return try JSONBody.response(lesson)
         } catch let error as JudgeOutputError {
             throw RasiError.upstream(status: 502, message: "the judge's model gave no usable examples: \(error)")
+        } catch RasiError.upstream(_, let message) {
+            throw RasiError.upstream(status: 502, message: "the judge's model failed: \(message)")
+        } catch let error where !(error is RasiError) {
+            throw RasiError.upstream(status: 502, message: "the judge's model could not be reached: \(error)")
         }
     }
 
