@@ -9,8 +9,16 @@ extension RasiServices {
     /// With synthesis configured, conflicting lessons chosen together are merged by the judge's
     /// model (`model`, the request's, when no judge model is set) into one block, cached by
     /// their versions; if that fails or does not fit the budget, the winner rule applies.
-    /// Timed as the request's `lessons` phase (`Server-Timing`).
-    public func selectLessons(agent: String, query: String, k: Int? = nil, model: String? = nil) async throws -> LessonSelection {
+    /// Timed as the request's `lessons` phase (`Server-Timing`). With a `conversation`, the
+    /// agent's holdout withholds some of the selected lessons (`LessonSelection.holdingOut`).
+    public func selectLessons(agent: String, query: String, k: Int? = nil, model: String? = nil, conversation: String? = nil) async throws
+        -> LessonSelection
+    {
+        let policy = configuration.policy(for: agent)
+        return try await selectLessons(agent: agent, query: query, k: k, model: model).holdingOut(share: policy.holdout, conversation: conversation)
+    }
+
+    private func selectLessons(agent: String, query: String, k: Int?, model: String?) async throws -> LessonSelection {
         try await PhaseTimings.measure("lessons") {
             // An agent without lessons costs one indexed lookup, not an embedding.
             guard try await store.hasActiveLessons(agent: agent) else { return .empty }

@@ -44,6 +44,7 @@ public struct TurnLog: Sendable {
             // A call that refers to the upstream's copy of the conversation sends only what is new.
             interaction.messages = call.latestUserIndex == nil ? .array((interaction.messages.arrayValue ?? []) + transcript) : .array(transcript)
             interaction.lessonsInjected += injectedIds.filter { !interaction.lessonsInjected.contains($0) }
+            interaction.lessonsWithheld += selection.withheld.map(\.lesson.id).filter { !interaction.lessonsWithheld.contains($0) }
             interaction.updatedAt = now
             interaction.callOpenBy = services.instance
             let (logged, loggedSteps) = services.forLog(interaction, appending: steps, context: call.conversationTexts)
@@ -64,6 +65,7 @@ public struct TurnLog: Sendable {
             agent: agent, conversationId: conversation, userId: userId, request: request, messages: .array(transcript),
             steps: userStep + call.toolResultSteps(excluding: [], at: now), model: call.model, api: type(of: call).api,
             lessonsInjected: injectedIds, topic: topic ?? nil, createdAt: now)
+        interaction.lessonsWithheld = selection.withheld.map(\.lesson.id)
         // Open until `finish`: a process killed before then leaves it open, and the next check marks it interrupted.
         interaction.callOpenBy = services.instance
         interaction = services.forLog(interaction, appending: [], context: call.conversationTexts).0

@@ -400,6 +400,14 @@ extension PostgresStore {
                 PRIMARY KEY (lesson_id, kind, position)
             );
             """
+        ),
+        (
+            8, "holdout arms",
+            """
+            -- An exposure's arm: 'treatment' (injected) or 'control' (withheld by the holdout).
+            ALTER TABLE injections ADD COLUMN arm text NOT NULL DEFAULT 'treatment';
+            ALTER TABLE interactions ADD COLUMN lessons_withheld text NOT NULL DEFAULT '[]';
+            """
         )
     ]
 

@@ -22,11 +22,12 @@ extension PostgresStore: InteractionStore {
         try await db.run(
             """
             INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model, api,
-                latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at, call_open_by)
+                latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at, call_open_by,
+                lessons_withheld)
             VALUES (\(i.id), \(i.agent), \(i.conversationId), \(i.userId), \(turnKey), \(i.request), \(RasiJSON.string(i.messages)),
                 \(i.response), \(i.model), \(i.api?.rawValue), \(i.latencyMs), \(i.tokens.prompt), \(i.tokens.completion),
                 \(RasiJSON.string(i.lessonsInjected)), \(i.topic), \(i.error), \(i.createdAt.pg), \(i.updatedAt.pg),
-                \(i.callOpenBy))
+                \(i.callOpenBy), \(RasiJSON.string(i.lessonsWithheld)))
             """)
         try await insertSteps(i.steps, of: i.id, db: db)
         for feedback in i.feedback { _ = try await insertFeedback(feedback, db: db) }
@@ -50,7 +51,8 @@ extension PostgresStore: InteractionStore {
                 UPDATE interactions SET messages = \(RasiJSON.string(i.messages)), response = \(i.response), model = \(i.model),
                     api = coalesce(\(i.api?.rawValue), api), latency_ms = \(i.latencyMs), prompt_tokens = \(i.tokens.prompt),
                     completion_tokens = \(i.tokens.completion), lessons_injected = \(RasiJSON.string(i.lessonsInjected)),
-                    topic = \(i.topic), error = \(i.error), updated_at = \(i.updatedAt.pg), call_open_by = \(i.callOpenBy)
+                    topic = \(i.topic), error = \(i.error), updated_at = \(i.updatedAt.pg), call_open_by = \(i.callOpenBy),
+                    lessons_withheld = \(RasiJSON.string(i.lessonsWithheld))
                 WHERE id = \(i.id) RETURNING 1
                 """)
             guard updated > 0 else { throw RasiError.notFound("interaction \(i.id)") }
@@ -132,8 +134,8 @@ extension PostgresStore: InteractionStore {
         for j in injections {
             try await db.run(
                 """
-                INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at)
-                VALUES (\(j.interactionId), \(j.lessonId), \(j.version), \(j.rank), \(j.score), \(now.pg))
+                INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at, arm)
+                VALUES (\(j.interactionId), \(j.lessonId), \(j.version), \(j.rank), \(j.score), \(now.pg), \(j.arm.rawValue))
                 """)
         }
     }
@@ -143,7 +145,7 @@ extension PostgresStore: InteractionStore {
             try await db.rows("SELECT * FROM injections WHERE lesson_id = \(lessonId) ORDER BY at DESC, id DESC LIMIT \(limit)").map {
                 Injection(
                     interactionId: try $0["interaction_id"], lessonId: lessonId, version: try $0["version"], rank: try $0["rank"],
-                    score: try $0["score"], at: try $0["at"])
+                    score: try $0["score"], arm: ExposureArm(rawValue: try $0["arm"]) ?? .treatment, at: try $0["at"])
             }
         }
     }
@@ -198,6 +200,7 @@ extension PostgresStore: InteractionStore {
             lessonsInjected: row.json([String].self, "lessons_injected") ?? [],
             topic: try row["topic"], error: try row["error"], createdAt: try row["created_at"], updatedAt: try row["updated_at"])
         interaction.callOpenBy = try row["call_open_by"]
+        interaction.lessonsWithheld = row.json([String].self, "lessons_withheld") ?? []
         interaction.flags = try await db.rows(
             """
             SELECT rule, reason, created_at FROM flags WHERE interaction_id = \(id) AND resolved_at IS NULL ORDER BY id

@@ -50,7 +50,7 @@ extension PostgresStore: SignalStore {
     static func injectedLessons(in interactionId: String, db: PostgresConnection) async throws -> [InjectedLesson] {
         let counted = try await db.rows(
             """
-            SELECT i.lesson_id, o.helpful AS counted FROM (SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = \(interactionId)) i
+            SELECT i.lesson_id, o.helpful AS counted FROM (SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = \(interactionId) AND arm = 'treatment') i
             LEFT JOIN lesson_outcomes o ON o.interaction_id = \(interactionId) AND o.lesson_id = i.lesson_id
             ORDER BY i.lesson_id
             """

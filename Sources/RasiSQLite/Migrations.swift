@@ -353,6 +353,14 @@ extension SQLiteStore {
                     );
                     """)
         }
+        migrator.registerMigration("v12: holdout arms") { db in
+            try db.execute(
+                sql: """
+                    -- An exposure's arm: 'treatment' (injected) or 'control' (withheld by the holdout).
+                    ALTER TABLE injections ADD COLUMN arm TEXT NOT NULL DEFAULT 'treatment';
+                    ALTER TABLE interactions ADD COLUMN lessons_withheld TEXT NOT NULL DEFAULT '[]';
+                    """)
+        }
         return migrator
     }
 }

@@ -22,15 +22,16 @@ extension SQLiteStore: InteractionStore {
         try db.executeCached(
             sql: """
                 INSERT INTO interactions (id, agent, conversation_id, user_id, turn_key, request, messages, response, model, api,
-                    latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at, call_open_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    latency_ms, prompt_tokens, completion_tokens, lessons_injected, topic, error, created_at, updated_at, call_open_by,
+                    lessons_withheld)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 interaction.id, interaction.agent, interaction.conversationId, interaction.userId, turnKey,
                 interaction.request, RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.api?.rawValue,
                 interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
                 RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error,
-                interaction.createdAt, interaction.updatedAt, interaction.callOpenBy
+                interaction.createdAt, interaction.updatedAt, interaction.callOpenBy, RasiJSON.string(interaction.lessonsWithheld)
             ])
         try Self.insertSteps(interaction.steps, of: interaction.id, db: db)
         for feedback in interaction.feedback { _ = try Self.insertFeedback(feedback, db: db) }
@@ -56,14 +57,14 @@ extension SQLiteStore: InteractionStore {
                 sql: """
                     UPDATE interactions SET messages = ?, response = ?, model = ?, api = coalesce(?, api), latency_ms = ?,
                         prompt_tokens = ?, completion_tokens = ?, lessons_injected = ?, topic = ?, error = ?, updated_at = ?,
-                        call_open_by = ?
+                        call_open_by = ?, lessons_withheld = ?
                     WHERE id = ?
                     """,
                 arguments: [
                     RasiJSON.string(interaction.messages), interaction.response, interaction.model, interaction.api?.rawValue,
                     interaction.latencyMs, interaction.tokens.prompt, interaction.tokens.completion,
                     RasiJSON.string(interaction.lessonsInjected), interaction.topic, interaction.error, interaction.updatedAt,
-                    interaction.callOpenBy, interaction.id
+                    interaction.callOpenBy, RasiJSON.string(interaction.lessonsWithheld), interaction.id
                 ])
             guard db.changesCount > 0 else { throw RasiError.notFound("interaction \(interaction.id)") }
             try Self.insertSteps(steps, of: interaction.id, db: db)
@@ -157,8 +158,10 @@ extension SQLiteStore: InteractionStore {
         let now = Date()
         for injection in injections {
             try db.executeCached(
-                sql: "INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [injection.interactionId, injection.lessonId, injection.version, injection.rank, injection.score, now])
+                sql: "INSERT INTO injections (interaction_id, lesson_id, version, rank, score, at, arm) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    injection.interactionId, injection.lessonId, injection.version, injection.rank, injection.score, now, injection.arm.rawValue
+                ])
         }
     }
 
@@ -170,7 +173,7 @@ extension SQLiteStore: InteractionStore {
             ).map {
                 Injection(
                     interactionId: $0["interaction_id"], lessonId: lessonId, version: $0["version"], rank: $0["rank"], score: $0["score"],
-                    at: $0["at"])
+                    arm: ExposureArm(rawValue: $0["arm"]) ?? .treatment, at: $0["at"])
             }
         }
     }
@@ -224,6 +227,7 @@ extension SQLiteStore: InteractionStore {
             lessonsInjected: json([String].self, row, "lessons_injected") ?? [],
             topic: row["topic"], error: row["error"], createdAt: row["created_at"], updatedAt: row["updated_at"])
         interaction.callOpenBy = row["call_open_by"]
+        interaction.lessonsWithheld = json([String].self, row, "lessons_withheld") ?? []
         interaction.flags = try Row.fetchAll(
             db, sql: "SELECT rule, reason, created_at FROM flags WHERE interaction_id = ? AND resolved_at IS NULL ORDER BY id", arguments: [id]
         ).map { Flag(rule: ($0["rule"] as String?).flatMap(FlagRule.init), reason: $0["reason"], createdAt: $0["created_at"]) }

@@ -50,7 +50,7 @@ extension SQLiteStore: SignalStore {
             db,
             sql: """
                 SELECT \(lessonColumns), i.lesson_id AS injected_id, o.helpful AS counted
-                FROM (SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = ?) i
+                FROM (SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = ? AND arm = 'treatment') i
                 LEFT JOIN lesson_outcomes o ON o.interaction_id = ? AND o.lesson_id = i.lesson_id
                 LEFT JOIN lessons l ON l.id = i.lesson_id
                 ORDER BY i.lesson_id

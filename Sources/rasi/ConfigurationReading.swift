@@ -61,13 +61,19 @@ extension RasiConfiguration {
         for key in json.objectValue!.keys where !["default", "agents"].contains(key) {
             throw RasiError.invalidField("RASI_POLICY_FILE", "unknown key \"\(key)\"; expected default and agents")
         }
+        func checked(_ policy: LessonSelectionPolicy) throws -> LessonSelectionPolicy {
+            guard (0...Holdout.maxShare).contains(policy.holdout) else {
+                throw RasiError.invalidField("RASI_POLICY_FILE", "holdout must be between 0 and \(Holdout.maxShare), got \(policy.holdout)")
+            }
+            return policy
+        }
         if let base = json["default"] {
-            let policy = try LessonSelectionPolicy.decode(base, over: resolvedSelection)
+            let policy = try checked(LessonSelectionPolicy.decode(base, over: resolvedSelection))
             selection = policy
             minScore = policy.minScore
         }
         for (agent, overrides) in json["agents"]?.objectValue ?? [:] {
-            agentPolicies[agent] = try LessonSelectionPolicy.decode(overrides, over: resolvedSelection)
+            agentPolicies[agent] = try checked(LessonSelectionPolicy.decode(overrides, over: resolvedSelection))
         }
     }
 }
@@ -142,6 +148,11 @@ struct Setting {
             .number("lessons-min-score", \.minScore, "Similarity floor of lesson selection; the retrieval's own by default."),
             .number("lessons-max", \.selection.maxLessons, "Lessons injected per request, at most."),
             .number("lessons-token-budget", \.selection.tokenBudget, "Tokens of the injected context, at most."),
+            Setting(key: "holdout", help: "Share of selected lessons withheld per conversation as a control group (0 to 0.5).", shownDefault: "0") {
+                let share: Double = try $1.number()
+                guard (0...Holdout.maxShare).contains(share) else { throw $1.invalid("must be between 0 and \(Holdout.maxShare), got \(share)") }
+                $0.selection.holdout = share
+            },
             Setting(key: "policy-file", help: "JSON selection policies: {\"default\": {...}, \"agents\": {\"NAME\": {...}}}.", shownDefault: nil) {
                 try $0.loadPolicies($1.text)
             },

@@ -164,6 +164,8 @@ public struct Interaction: Codable, Sendable, Equatable {
     public var latencyMs: Int
     public var tokens: TokenUsage
     public var lessonsInjected: [String]
+    /// Lessons the policy selected and the holdout withheld (the control arm).
+    public var lessonsWithheld: [String] = []
     public var topic: String?
     public var flags: [Flag]
     public var feedback: [Feedback]
@@ -210,6 +212,7 @@ public struct Interaction: Codable, Sendable, Equatable {
         case userId = "user_id"
         case latencyMs = "latency_ms"
         case lessonsInjected = "lessons_injected"
+        case lessonsWithheld = "lessons_withheld"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
@@ -300,11 +303,16 @@ public struct Injection: Codable, Sendable, Equatable {
     public var version: Int
     public var rank: Int
     public var score: Double
+    /// `treatment`: injected; `control`: selected and withheld by the holdout.
+    public var arm: ExposureArm
     /// When it was recorded; set by the store.
     public var at: Date?
 
-    public init(interactionId: String, lessonId: String, version: Int, rank: Int, score: Double, at: Date? = nil) {
+    public init(
+        interactionId: String, lessonId: String, version: Int, rank: Int, score: Double, arm: ExposureArm = .treatment, at: Date? = nil
+    ) {
         self.at = at
+        self.arm = arm
         self.interactionId = interactionId
         self.lessonId = lessonId
         self.version = version
@@ -313,7 +321,7 @@ public struct Injection: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rank, score, version, at
+        case rank, score, version, at, arm
         case interactionId = "interaction_id"
         case lessonId = "lesson_id"
     }

@@ -30,6 +30,8 @@ public struct LessonSelectionPolicy: Sendable, Equatable, Codable {
     public var diversity = 0.2
     /// At most this many lessons of one topic (lessons without a topic are not capped).
     public var maxPerTopic = 2
+    /// The share of selected lessons withheld as a control group (`Holdout`), 0 to 0.5.
+    public var holdout = 0.0
 
     /// Floor on the cosine of all-MiniLM-L6-v2 embeddings, picked on CLINC150 by `rasi bench retrieval`.
     public static let defaultDenseFloor = 0.51
@@ -54,6 +56,7 @@ public struct LessonSelectionPolicy: Sendable, Equatable, Codable {
         case duplicateSimilarity = "duplicate_similarity"
         case diversity
         case maxPerTopic = "max_per_topic"
+        case holdout
     }
 
     /// Decodes over a base policy: fields left out keep the base's value (per-agent overrides).
@@ -115,18 +118,23 @@ public struct LessonSelection: Codable, Sendable, Equatable {
     public var setAside: [SetAside] = []
     /// Conflicting pairs among the chosen lessons, kept because a synthesis step will merge them.
     public var conflicts: [LessonPair] = []
+    /// Lessons the policy selected and the holdout withheld: not in `context`, recorded as control exposures.
+    public var withheld: [ScoredLesson] = []
 
     public static let empty = LessonSelection(lessons: [], context: "", tokens: 0)
 
     /// The injections to record for these lessons placed into one interaction, best first.
+    /// Withheld lessons are recorded too, in the control arm, ranked after the injected ones.
     public func injections(into interactionId: String) -> [Injection] {
-        lessons.enumerated().map { rank, scored in
-            Injection(interactionId: interactionId, lessonId: scored.lesson.id, version: scored.lesson.version, rank: rank + 1, score: scored.score)
+        (lessons.map { ($0, ExposureArm.treatment) } + withheld.map { ($0, ExposureArm.control) }).enumerated().map { rank, entry in
+            Injection(
+                interactionId: interactionId, lessonId: entry.0.lesson.id, version: entry.0.lesson.version, rank: rank + 1,
+                score: entry.0.score, arm: entry.1)
         }
     }
 
     enum CodingKeys: String, CodingKey {
-        case lessons, context, tokens
+        case lessons, context, tokens, withheld
         case setAside = "set_aside"
     }
 }

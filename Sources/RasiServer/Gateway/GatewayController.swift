@@ -93,8 +93,13 @@ struct GatewayController {
 
         let selection: LessonSelection
         let query = call.userRequest ?? previous?.request ?? ""
+        // The conversation the turn is logged under: the holdout decides per lesson and conversation.
+        let conversation =
+            request.headers[.rasiConversation].flatMap { $0.isEmpty ? nil : $0 } ?? previous?.conversationId
+            ?? call.conversationId(agent: agent, userId: userId, header: nil)
         do {
-            selection = query.isEmpty ? .empty : try await services.selectLessons(agent: agent, query: query, model: call.model)
+            selection =
+                query.isEmpty ? .empty : try await services.selectLessons(agent: agent, query: query, model: call.model, conversation: conversation)
         } catch {
             // Lessons help; they must not take the agent down. An unreachable embeddings endpoint
             // means this call goes out without lessons, and the log says why.
