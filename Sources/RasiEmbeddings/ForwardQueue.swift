@@ -11,7 +11,8 @@ import Synchronization
 /// single queries that arrive meanwhile. Queries waiting together are taken `maxPass` at a time:
 /// a pass answers all its texts at once, and clients answered together come back together, so
 /// one large pass keeps a burst of clients in step round after round, each waiting for all the
-/// others (`rasi bench gateway`, 32 clients). Smaller passes spread them out. One queue serves
+/// others (`rasi bench gateway`, 32 clients). Smaller passes answer the first sooner and spread
+/// the clients out. One queue serves
 /// one model: each job brings the pass to run (its model's), and a batch runs the first one's.
 final class ForwardQueue: Sendable {
     typealias Forward = @Sendable ([String]) -> [[Float]]
@@ -32,7 +33,8 @@ final class ForwardQueue: Sendable {
     let maxBatch: Int
     let maxPass: Int
 
-    init(maxBatch: Int = 32, maxPass: Int = ProcessInfo.processInfo.environment["EXPERIMENT_EMBED_PASS"].flatMap { Int($0) } ?? 32) {
+    /// `maxPass` 4 was measured best of 32, 8 and 4 (`docs/benchmarks.md`, gateway tail).
+    init(maxBatch: Int = 32, maxPass: Int = 4) {
         self.maxBatch = maxBatch
         self.maxPass = maxPass
     }
