@@ -63,6 +63,8 @@ public struct RasiConfiguration: Sendable {
     /// out-of-scope requests unclassified; 80% of in-scope requests are then filed right.
     public var topicFloor = 0.33
     public var efficacy = EfficacyPolicy()
+    /// How lift is measured and when it retires a lesson (`RASI_LIFT_MIN_EXPOSURES`, `RASI_LIFT_NEGATIVE`).
+    public var lift = LiftPolicy()
     /// How rephrases, escalations and abandonments are detected.
     public var signals = SignalPolicy()
     /// Seconds between two runs of the abandonment sweeper.
@@ -82,6 +84,16 @@ public struct RasiConfiguration: Sendable {
     /// The policy lessons are selected under for an agent.
     public func policy(for agent: String) -> LessonSelectionPolicy {
         agentPolicies[agent] ?? resolvedSelection
+    }
+
+    /// Whether any agent has a holdout (lift then decides about its lessons).
+    public var anyHoldout: Bool {
+        selection.holdout > 0 || agentPolicies.values.contains { $0.holdout > 0 }
+    }
+
+    /// Lift's policy for an agent with a holdout; nil without one (the harmful-share rule decides).
+    public func liftPolicy(for agent: String) -> LiftPolicy? {
+        policy(for: agent).holdout > 0 ? lift : nil
     }
 
     public init() {}

@@ -7,8 +7,13 @@ import RasiCore
 extension RasiServices {
     @discardableResult
     public func applySignals(_ interactionId: String, adding feedback: [Feedback] = []) async throws -> SignalOutcome {
+        // Only with a holdout somewhere does the interaction's agent need reading first.
+        var lift: LiftPolicy?
+        if configuration.anyHoldout, !feedback.isEmpty, let agent = try await store.interaction(id: interactionId)?.agent {
+            lift = configuration.liftPolicy(for: agent)
+        }
         let outcome = try await store.applySignals(
-            interactionId: interactionId, adding: feedback, rules: configuration.flagRules, efficacy: configuration.efficacy,
+            interactionId: interactionId, adding: feedback, rules: configuration.flagRules, efficacy: configuration.efficacy, lift: lift,
             enqueueJudge: configuration.judge.automatic, now: Date())
         RasiMetrics(metrics).recorded(outcome)
         return outcome

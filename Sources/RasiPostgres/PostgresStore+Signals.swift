@@ -8,7 +8,8 @@ extension PostgresStore: SignalStore {
     /// Reads the `SignalState` in one transaction, and applies what `SignalDecision` makes of it there.
     @discardableResult
     public func applySignals(
-        interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, enqueueJudge: Bool, now: Date
+        interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, lift: LiftPolicy?, enqueueJudge: Bool,
+        now: Date
     ) async throws -> SignalOutcome {
         try await write { db in
             // Locks the interaction, so two replicas given signals for it at once evaluate the rules one after the other.
@@ -23,8 +24,10 @@ extension PostgresStore: SignalStore {
             }
             let interaction = try await Self.interaction(row, db: db, withDetail: true)
             var state = SignalState(interaction: interaction, added: outcome.added, ruleFlags: try await Self.ruleFlags(of: interactionId, db: db))
+            // The exposed lessons (a superset of the injected ones) are locked first, in id order.
+            if let lift, !outcome.added.isEmpty { state.exposed = try await Self.exposedLessons(in: interactionId, rules: lift.outcomes, db: db) }
             if state.lessonOutcome != nil { state.injected = try await Self.injectedLessons(in: interactionId, db: db) }
-            for action in SignalDecision.decide(state, rules: rules, efficacy: efficacy, enqueueJudge: enqueueJudge, now: now) {
+            for action in SignalDecision.decide(state, rules: rules, efficacy: efficacy, lift: lift, enqueueJudge: enqueueJudge, now: now) {
                 outcome.record(action, applied: try await Self.apply(action, to: interactionId, db: db))
             }
             return outcome

@@ -8,7 +8,8 @@ extension SQLiteStore: SignalStore {
     /// Reads the `SignalState` in one write transaction, and applies what `SignalDecision` makes of it there.
     @discardableResult
     public func applySignals(
-        interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, enqueueJudge: Bool, now: Date
+        interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, lift: LiftPolicy?, enqueueJudge: Bool,
+        now: Date
     ) async throws -> SignalOutcome {
         let outcome = try await database.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM interactions WHERE id = ?", arguments: [interactionId]) else {
@@ -23,7 +24,8 @@ extension SQLiteStore: SignalStore {
             let interaction = try Self.interaction(row, db: db, withDetail: true)
             var state = SignalState(interaction: interaction, added: outcome.added, ruleFlags: try Self.ruleFlags(of: interactionId, db: db))
             if state.lessonOutcome != nil { state.injected = try Self.injectedLessons(in: interactionId, db: db) }
-            for action in SignalDecision.decide(state, rules: rules, efficacy: efficacy, enqueueJudge: enqueueJudge, now: now) {
+            if let lift, !outcome.added.isEmpty { state.exposed = try Self.exposedLessons(in: interactionId, rules: lift.outcomes, db: db) }
+            for action in SignalDecision.decide(state, rules: rules, efficacy: efficacy, lift: lift, enqueueJudge: enqueueJudge, now: now) {
                 outcome.record(action, applied: try Self.apply(action, to: interactionId, db: db))
             }
             return outcome

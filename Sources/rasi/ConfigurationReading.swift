@@ -164,6 +164,13 @@ struct Setting {
                 $0.conflicts.judgeCheck = $1.text == "judge"
             },
             .number("efficacy-min-rated", \.efficacy.minRated, "Rated uses before a lesson can be retired automatically."),
+            .number("lift-min-exposures", \.lift.minExposures, "Exposures in each arm before lift can retire a lesson that hurts.", atLeast: 1),
+            Setting(
+                key: "lift-negative", help: "What makes an outcome negative for lift, comma-separated.",
+                shownDefault: OutcomeRules.defaults.map(\.rawValue).sorted().joined(separator: ",")
+            ) {
+                $0.lift.outcomes = try OutcomeRules.parse($1.list)
+            },
             .number("topic-floor", \.topicFloor, "Least similarity to a topic to be filed under it."),
             Setting(key: "redact-patterns", help: "Extra redaction patterns, NAME=REGEX, separated by ;; or newlines.", shownDefault: nil) {
                 $0.redactPatterns = try PIIRedactor.parseCustom($1.text)

@@ -31,7 +31,7 @@ import Testing
                     id: Identifier.make("fb"), interactionId: interactionId, rating: rating, comment: nil, source: .user, signal: nil,
                     createdAt: Date())
             ],
-            rules: FlagRules(), efficacy: efficacy, enqueueJudge: false, now: Date())
+            rules: FlagRules(), efficacy: efficacy, lift: nil, enqueueJudge: false, now: Date())
     }
 
     @Test(arguments: StoreKind.allCases) func feedbackCountsOncePerInteractionForEachInjectedLessonLatestWins(_ kind: StoreKind) async throws {

@@ -37,6 +37,8 @@ import Testing
         "POST /api/v1/lessons/{id}/examples": .role(.reviewer),
         "POST /api/v1/lessons/{id}/examples/proposals": .role(.reviewer),
         "GET /api/v1/lessons/{id}/examples/candidates": .role(.reviewer),
+        "GET /api/v1/lessons/{id}/lift": .role(.reviewer),
+        "GET /api/v1/agents/{agent}/lift": .role(.reviewer),
         "GET /api/v1/syntheses": .role(.reviewer),
         "DELETE /api/v1/users/{id}/data": .role(.admin),
         "GET /api/v1/audit": .role(.admin),

@@ -26,7 +26,7 @@ import Testing
                     Feedback(
                         id: "fb_1", interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil, createdAt: Date())
                 ],
-                rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
+                rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: false, now: Date())
 
             let loaded = try #require(try await store.interaction(id: interaction.id))
             #expect(loaded.response == "Shipped.")
@@ -46,7 +46,7 @@ import Testing
                 try await store.applySignals(
                     interactionId: "int_x",
                     adding: [Feedback(id: "f", interactionId: "int_x", rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date())],
-                    rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
+                    rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: false, now: Date())
             }
         }
     }

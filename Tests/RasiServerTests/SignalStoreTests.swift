@@ -19,10 +19,10 @@ import Testing
             let interaction = try await logged(store)
             let first = try await store.applySignals(
                 interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)],
-                rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
+                rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: true, now: Date())
             let again = try await store.applySignals(
                 interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)],
-                rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: Date())
+                rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: true, now: Date())
             #expect(first.added.count == 1 && first.raised.map(\.rule) == [.escalate] && first.judgeJob != nil)
             #expect(again.added.isEmpty && again.raised.isEmpty && again.judgeJob == nil)
             let loaded = try #require(try await store.interaction(id: interaction.id))
@@ -38,12 +38,14 @@ import Testing
             let down = Feedback(
                 id: "fb_down", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: Date())
             try await store.applySignals(
-                interactionId: interaction.id, adding: [down], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
+                interactionId: interaction.id, adding: [down], rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: false,
+                now: Date())
             #expect(try await store.dismissFlags(interactionId: interaction.id, by: "reviewer", at: Date()) == 1)
             let second = Feedback(
                 id: "fb_down2", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: Date())
             let outcome = try await store.applySignals(
-                interactionId: interaction.id, adding: [second], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
+                interactionId: interaction.id, adding: [second], rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: false,
+                now: Date())
             #expect(outcome.raised.isEmpty)
             #expect(try await store.listInteractions(InteractionFilter(flagged: true)).isEmpty)
 
@@ -51,11 +53,11 @@ import Testing
             let other = try await logged(store, conversation: "c2")
             try await store.applySignals(
                 interactionId: other.id, adding: [signal(.rephrase, on: other.id)], rules: FlagRules(), efficacy: EfficacyPolicy(),
-                enqueueJudge: false, now: Date())
+                lift: nil, enqueueJudge: false, now: Date())
             let up = Feedback(
                 id: "fb_up", interactionId: other.id, rating: .up, comment: nil, source: .user, signal: nil, createdAt: Date().addingTimeInterval(1))
             let cleared = try await store.applySignals(
-                interactionId: other.id, adding: [up], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
+                interactionId: other.id, adding: [up], rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: false, now: Date())
             #expect(cleared.cleared == [.rephrase])
             #expect(try await store.listInteractions(InteractionFilter(flagged: true)).isEmpty)
         }
@@ -69,7 +71,7 @@ import Testing
             func apply(_ feedback: Feedback) async throws -> SignalOutcome {
                 try await store.applySignals(
                     interactionId: interaction.id, adding: [feedback], rules: FlagRules(), efficacy: EfficacyPolicy(),
-                    enqueueJudge: true, now: feedback.createdAt)
+                    lift: nil, enqueueJudge: true, now: feedback.createdAt)
             }
             // (An implicit signal is stored once per interaction: the later rephrase is one a reviewer reports.)
             func rephrase(at offset: TimeInterval, source: FeedbackSource) -> Feedback {
@@ -103,7 +105,8 @@ import Testing
                     id: Identifier.make("fb"), interactionId: interaction.id, rating: .down, comment: "wrong", source: .user, signal: nil,
                     createdAt: Date())
                 try await store.applySignals(
-                    interactionId: interaction.id, adding: [down], rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
+                    interactionId: interaction.id, adding: [down], rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: false,
+                    now: Date())
             }
             let page = try await store.listInteractions(InteractionFilter(flagged: true, limit: 2, oldestFirst: true))
             #expect(page.map(\.id) == Array(ids.prefix(2)))
@@ -118,7 +121,7 @@ import Testing
             let interaction = try await logged(store)
             try await store.applySignals(
                 interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)], rules: FlagRules(), efficacy: EfficacyPolicy(),
-                enqueueJudge: true, now: Date())
+                lift: nil, enqueueJudge: true, now: Date())
             let job = try #require(try await store.claimJob(owner: "p1", now: Date()))
             #expect(job.attempts == 1 && job.status == .running)
             #expect(try await store.claimJob(owner: "p2", now: Date()) == nil)
@@ -136,7 +139,7 @@ import Testing
             let interaction = try await logged(store)
             try await store.applySignals(
                 interactionId: interaction.id, adding: [signal(.escalate, on: interaction.id)], rules: FlagRules(), efficacy: EfficacyPolicy(),
-                enqueueJudge: true, now: Date())
+                lift: nil, enqueueJudge: true, now: Date())
             let now = Date()
             let job = try #require(try await store.claimJob(owner: "p1", now: now))
             #expect(
@@ -158,7 +161,7 @@ import Testing
             interactionId = try await logged(store).id
             try await store.applySignals(
                 interactionId: interactionId, adding: [signal(.escalate, on: interactionId)], rules: FlagRules(), efficacy: EfficacyPolicy(),
-                enqueueJudge: true, now: Date())
+                lift: nil, enqueueJudge: true, now: Date())
             _ = try #require(try await store.claimJob(owner: "crashed", now: Date()))
         }
         let reopened = try SQLiteStore(path: path)

@@ -94,7 +94,7 @@ import Testing
                             id: Identifier.make("fb"), interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil,
                             createdAt: now)
                     ],
-                    rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: now)
+                    rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: true, now: now)
             }
             let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
                 for worker in 0..<6 {
@@ -136,7 +136,7 @@ import Testing
                                     id: Identifier.make("fb"), interactionId: id, rating: .down, comment: nil, source: .user, signal: nil,
                                     createdAt: Date())
                             ],
-                            rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: false, now: Date())
+                            rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: false, now: Date())
                     }
                 }
                 return try await group.reduce(into: [SignalOutcome]()) { $0.append($1) }
@@ -162,7 +162,7 @@ import Testing
                 adding: [
                     Feedback(id: "fb_1", interactionId: interaction.id, rating: .down, comment: nil, source: .user, signal: nil, createdAt: now)
                 ],
-                rules: FlagRules(), efficacy: EfficacyPolicy(), enqueueJudge: true, now: now)
+                rules: FlagRules(), efficacy: EfficacyPolicy(), lift: nil, enqueueJudge: true, now: now)
             let held = try #require(try await store.claimJob(owner: "crashed", now: now))
             // Another replica starting now leaves a fresh claim alone: its holder may be running it.
             #expect(try await store.releaseJobs(owner: nil) == 0)

@@ -235,9 +235,13 @@ public protocol SignalStore: Sendable {
     @discardableResult
     /// The feedback also counts, once per interaction (latest wins), as helpful or harmful for
     /// each lesson injected into it; an active lesson that `efficacy` finds harmful is retired
-    /// and marked for review, in the same transaction.
-    func applySignals(interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, enqueueJudge: Bool, now: Date)
-        async throws -> SignalOutcome
+    /// and marked for review, in the same transaction. With `lift` (the agent has a holdout),
+    /// lift decides instead: every lesson exposed in the interaction, either arm, whose verdict
+    /// the feedback makes `hurts` is retired in the same transaction.
+    func applySignals(
+        interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, lift: LiftPolicy?, enqueueJudge: Bool,
+        now: Date
+    ) async throws -> SignalOutcome
     /// The latest turn of a conversation before this interaction.
     func previousTurn(conversationId: String, before interactionId: String) async throws -> Interaction?
     /// Interactions the abandonment sweeper has not looked at, last updated before `cutoff`,
@@ -328,4 +332,4 @@ public protocol StoreHealth: Sendable {
 }
 
 public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore
-    & PrivacyStore & LeaseStore & EvaluationStore & StoreHealth
+    & PrivacyStore & LeaseStore & EvaluationStore & StoreHealth & LiftStore

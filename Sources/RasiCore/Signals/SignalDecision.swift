@@ -41,18 +41,38 @@ public struct SignalState: Sendable, Equatable {
     /// The lessons injected into the interaction, by lesson id. Needed only when `lessonOutcome`
     /// is not nil: a store reads them (locking the lessons) only then.
     public var injected: [InjectedLesson]
+    /// With lift deciding (a holdout on), every lesson exposed in the interaction, either arm,
+    /// with its figures counted after this feedback.
+    public var exposed: [ExposedLesson]
 
-    public init(interaction: Interaction, added: [Feedback], ruleFlags: [FlagRule: RuleFlagState], injected: [InjectedLesson] = []) {
+    public init(
+        interaction: Interaction, added: [Feedback], ruleFlags: [FlagRule: RuleFlagState], injected: [InjectedLesson] = [],
+        exposed: [ExposedLesson] = []
+    ) {
         self.interaction = interaction
         self.added = added
         self.ruleFlags = ruleFlags
         self.injected = injected
+        self.exposed = exposed
     }
 
     /// The outcome to count for the injected lessons now: only new feedback counts, and then the
     /// interaction's whole feedback decides (`EfficacyPolicy.verdict`); nil when nothing is to count.
     public var lessonOutcome: Bool? {
         added.isEmpty ? nil : EfficacyPolicy.verdict(interaction.feedback)
+    }
+}
+
+/// A lesson exposed in an interaction (injected or withheld), with its lift figures.
+public struct ExposedLesson: Sendable, Equatable {
+    public var lesson: Lesson
+    public var treatment: LiftArm
+    public var control: LiftArm
+
+    public init(lesson: Lesson, treatment: LiftArm, control: LiftArm) {
+        self.lesson = lesson
+        self.treatment = treatment
+        self.control = control
     }
 }
 
@@ -112,8 +132,10 @@ public enum SignalDecision {
     /// - With `enqueueJudge`, a flag raised now by a judged rule queues a judge job.
     /// - New feedback counts the interaction's outcome once per lesson (the latest verdict wins,
     ///   moving the count); an active lesson that `efficacy` then finds harmful is retired.
+    /// - With `lift` (a holdout on), lift decides instead of `efficacy`: an active lesson exposed
+    ///   in the interaction whose verdict is now `hurts`, with enough exposures in each arm, is retired.
     public static func decide(
-        _ state: SignalState, rules: FlagRules, efficacy: EfficacyPolicy, enqueueJudge: Bool, now: Date
+        _ state: SignalState, rules: FlagRules, efficacy: EfficacyPolicy, lift: LiftPolicy? = nil, enqueueJudge: Bool, now: Date
     ) -> [SignalAction] {
         var actions = flagActions(state, rules: rules, now: now)
         let raisedJudged = actions.contains { action in
@@ -127,10 +149,40 @@ public enum SignalDecision {
         }
         if let helpful = state.lessonOutcome {
             for injected in state.injected {
-                actions += outcomeActions(injected, helpful: helpful, efficacy: efficacy, now: now)
+                actions += outcomeActions(injected, helpful: helpful, efficacy: lift == nil ? efficacy : nil, now: now)
+            }
+        }
+        if let lift, !state.added.isEmpty {
+            for exposed in state.exposed where exposed.lesson.status == .active {
+                let figures = Lift.lift(treatment: exposed.treatment, control: exposed.control)
+                guard figures.decidesRetirement(minExposures: lift.minExposures) else { continue }
+                // The retired version carries the counts this feedback just moved.
+                var lesson = exposed.lesson
+                for case .count(let outcome) in actions where outcome.lessonId == lesson.id {
+                    lesson.helpful += outcome.helpfulDelta
+                    lesson.harmful += outcome.harmfulDelta
+                }
+                actions.append(liftRetirement(lesson, figures: figures, now: now))
             }
         }
         return actions
+    }
+
+    /// The lesson retired by `rasi (lift)`, with the figures as the reviewer's reason.
+    static func liftRetirement(_ current: Lesson, figures: Lift, now: Date) -> SignalAction {
+        var lesson = current
+        lesson.status = .retired
+        lesson.version += 1
+        lesson.updatedAt = now
+        let interval = figures.interval.map { String(format: "[%+.3f, %+.3f]", $0[0], $0[1]) } ?? "none"
+        let (t, c) = (figures.treatment, figures.control)
+        let reason =
+            "retired automatically: negative outcomes \(t.negative) of \(t.exposures) with the lesson, \(c.negative) of \(c.exposures) without it"
+            + " (difference \(String(format: "%+.3f", figures.difference ?? 0)), 95% interval \(interval))"
+        lesson.reviewReason = reason
+        let audit = AuditEntry(
+            at: now, actor: LiftPolicy.actor, action: "lesson.update", target: lesson.id, detail: "version \(lesson.version), retired: \(reason)")
+        return .retire(lesson, audit: audit)
     }
 
     static func flagActions(_ state: SignalState, rules: FlagRules, now: Date) -> [SignalAction] {
@@ -153,7 +205,8 @@ public enum SignalDecision {
         return actions
     }
 
-    static func outcomeActions(_ injected: InjectedLesson, helpful: Bool, efficacy: EfficacyPolicy, now: Date) -> [SignalAction] {
+    /// Without `efficacy` the outcome is counted and nothing retired (lift decides).
+    static func outcomeActions(_ injected: InjectedLesson, helpful: Bool, efficacy: EfficacyPolicy?, now: Date) -> [SignalAction] {
         guard injected.counted != helpful else { return [] }
         let (helpfulDelta, harmfulDelta) =
             switch (injected.counted, helpful) {
@@ -166,7 +219,9 @@ public enum SignalDecision {
         guard var lesson = injected.lesson else { return [.count(outcome)] }
         lesson.helpful += helpfulDelta
         lesson.harmful += harmfulDelta
-        guard lesson.status == .active, efficacy.shouldRetire(helpful: lesson.helpful, harmful: lesson.harmful) else { return [.count(outcome)] }
+        guard let efficacy, lesson.status == .active, efficacy.shouldRetire(helpful: lesson.helpful, harmful: lesson.harmful) else {
+            return [.count(outcome)]
+        }
         lesson.status = .retired
         lesson.version += 1
         lesson.updatedAt = now

@@ -12,6 +12,8 @@ struct CurationController {
         routes.on(.get, "/api/v1/conflicts", .role(.reviewer), conflicts)
         routes.on(.post, "/api/v1/conflicts/{id}/resolve", .role(.reviewer), resolve)
         routes.on(.get, "/api/v1/lessons/{id}/impact", .role(.reviewer), impact)
+        routes.on(.get, "/api/v1/lessons/{id}/lift", .role(.reviewer), lessonLift)
+        routes.on(.get, "/api/v1/agents/{agent}/lift", .role(.reviewer), agentLift)
         routes.on(.get, "/api/v1/syntheses", .role(.reviewer), syntheses)
     }
 
@@ -41,6 +43,17 @@ struct CurationController {
         var request = request
         let body = try await request.decodeJSON(ResolveBody.self, limit: limits.maxBodyBytes)
         return try JSONBody.response(try await services.resolveConflict(try context.id(), keep: body.keep, by: context.actor))
+    }
+
+    /// The lesson's negative-outcome rate with it minus without it, with its interval and verdict.
+    @Sendable func lessonLift(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        try JSONBody.response(try await services.lift(lessonId: context.id()))
+    }
+
+    /// The same for an agent's traffic whose selection had lessons.
+    @Sendable func agentLift(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        let agent = try GatewayController.agentName(try context.parameters.require("agent"))
+        return try JSONBody.response(try await services.lift(agent: agent))
     }
 
     /// The agent's recent requests replayed with this lesson active (see `RasiServices.impact`).

@@ -170,6 +170,8 @@ enum OpenAPI {
             summary: "Mark a request as one the lesson applies to (an example) or not (a counter-example)", body: "ExampleMark"),
         "POST /api/v1/lessons/{id}/examples/proposals": .init(summary: "Ask the judge's model for examples now (a new version)"),
         "GET /api/v1/lessons/{id}/examples/candidates": .init(summary: "Requests the lesson was injected into that went wrong"),
+        "GET /api/v1/lessons/{id}/lift": .init(summary: "The lesson's measured lift: treatment against the holdout's control"),
+        "GET /api/v1/agents/{agent}/lift": .init(summary: "An agent's measured lift, its lessons' exposures pooled"),
         "POST /api/v1/retrieve": .init(summary: "The lessons the gateway would inject", body: "Retrieve"),
         "GET /api/v1/conflicts": .init(summary: "Contradicting lesson pairs", query: ["open", "limit"]),
         "POST /api/v1/conflicts/{id}/resolve": .init(summary: "Resolve a conflict", body: "ConflictResolve"),

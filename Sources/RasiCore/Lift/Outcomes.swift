@@ -1,0 +1,63 @@
+import Foundation
+
+/// What makes an interaction's outcome negative or positive, for measuring lift: negative on
+/// any of `negative` (by default a thumbs-down, a rephrase, an escalation or a judge's `problem`
+/// verdict), else positive on a thumbs-up, else unknown. Outcomes that arrive later (signals,
+/// the judge) change the figures: they are counted when read, never stored.
+public struct OutcomeRules: Sendable, Equatable {
+    public enum Negative: String, Sendable, CaseIterable {
+        case thumbsDown = "thumbs_down"
+        case rephrase, escalate, abandon
+        case judgeProblem = "judge_problem"
+    }
+
+    public var negative: Set<Negative>
+
+    public static let defaults: Set<Negative> = [.thumbsDown, .rephrase, .escalate, .judgeProblem]
+
+    public init(negative: Set<Negative> = OutcomeRules.defaults) {
+        self.negative = negative
+    }
+
+    /// From `RASI_LIFT_NEGATIVE`'s names; throws naming the first unknown one.
+    public static func parse(_ names: [String]) throws -> OutcomeRules {
+        var negative: Set<Negative> = []
+        for name in names {
+            guard let item = Negative(rawValue: name) else {
+                throw RasiError.invalidField(
+                    "RASI_LIFT_NEGATIVE", "unknown outcome \"\(name)\"; expected \(Negative.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            negative.insert(item)
+        }
+        guard !negative.isEmpty else { throw RasiError.invalidField("RASI_LIFT_NEGATIVE", "names no outcome") }
+        return OutcomeRules(negative: negative)
+    }
+
+    /// The implicit signals that count as negative.
+    public var negativeSignals: [Signal] {
+        [(Negative.rephrase, Signal.rephrase), (.escalate, .escalate), (.abandon, .abandon)].filter { negative.contains($0.0) }.map(\.1)
+    }
+}
+
+/// When lift decides about a lesson: with a holdout on, a lesson whose verdict is `hurts` with
+/// at least `minExposures` exposures in each arm is retired, in the transaction of the outcome
+/// that decided it (replacing the harmful-share rule, which cannot tell hard requests from bad lessons).
+public struct LiftPolicy: Sendable, Equatable {
+    public var minExposures = 20
+    public var outcomes = OutcomeRules()
+    /// Who retires a lesson that lift showed harmful.
+    public static let actor = "rasi (lift)"
+
+    public init(minExposures: Int = 20, outcomes: OutcomeRules = OutcomeRules()) {
+        self.minExposures = minExposures
+        self.outcomes = outcomes
+    }
+}
+
+/// Lift's exposures and outcomes, as a store counts them.
+public protocol LiftStore: Sendable {
+    /// One lesson's exposures by arm, with their outcomes under `rules`.
+    func liftArms(lessonId: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm)
+    /// An agent's exposures pooled over its lessons, by arm.
+    func liftArms(agent: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm)
+}

@@ -1,0 +1,81 @@
+import Foundation
+import PostgresNIO
+import RasiCore
+
+// MARK: - Lift: exposures by arm, and their outcomes
+
+extension PostgresStore: LiftStore {
+    public func liftArms(lessonId: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm) {
+        try await read { db in
+            try await Self.arms(
+                exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = $1", Self.binds(lessonId), rules: rules, db: db)
+        }
+    }
+
+    public func liftArms(agent: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm) {
+        try await read { db in
+            try await Self.arms(
+                exposures: """
+                    SELECT DISTINCT j.interaction_id, j.lesson_id, j.arm FROM injections j JOIN interactions i ON i.id = j.interaction_id
+                    WHERE i.agent = $1
+                    """, Self.binds(agent), rules: rules, db: db)
+        }
+    }
+
+    /// Counts the exposures `exposures` selects (rows with `interaction_id` and `arm`) by arm,
+    /// with their negative and positive outcomes under `rules`.
+    static func arms(exposures: String, _ binds: PostgresBindings, rules: OutcomeRules, db: PostgresConnection) async throws -> (
+        treatment: LiftArm, control: LiftArm
+    ) {
+        let (negative, positive) = outcomeSQL(rules, interaction: "e.interaction_id")
+        var arms: [ExposureArm: LiftArm] = [:]
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT e.arm, count(*)::int AS exposures, coalesce(sum(CASE WHEN \(negative) THEN 1 ELSE 0 END), 0)::int AS negative,
+                    coalesce(sum(CASE WHEN NOT (\(negative)) AND \(positive) THEN 1 ELSE 0 END), 0)::int AS positive
+                FROM (\(exposures)) e GROUP BY e.arm
+                """, binds: binds)
+        for row in try await db.rows(query) {
+            guard let arm = ExposureArm(rawValue: try row["arm"]) else { continue }
+            arms[arm] = LiftArm(exposures: try row["exposures"], negative: try row["negative"], positive: try row["positive"])
+        }
+        let none = LiftArm(exposures: 0, negative: 0, positive: 0)
+        return (arms[.treatment] ?? none, arms[.control] ?? none)
+    }
+
+    /// SQL conditions on the interaction named by `interaction`: its outcome is negative, positive.
+    static func outcomeSQL(_ rules: OutcomeRules, interaction: String) -> (negative: String, positive: String) {
+        var feedback: [String] = []
+        if rules.negative.contains(.thumbsDown) { feedback.append("f.rating = 'down'") }
+        let signals = rules.negativeSignals.map { "'\($0.rawValue)'" }
+        if !signals.isEmpty { feedback.append("f.signal IN (\(signals.joined(separator: ", ")))") }
+        var negative: [String] = []
+        if !feedback.isEmpty {
+            negative.append("EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = \(interaction) AND (\(feedback.joined(separator: " OR "))))")
+        }
+        if rules.negative.contains(.judgeProblem) {
+            negative.append(
+                "EXISTS (SELECT 1 FROM judge_runs r WHERE r.interaction_id = \(interaction) AND (r.verdict::jsonb ->> 'verdict') = 'problem')")
+        }
+        let positive = "EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = \(interaction) AND f.rating = 'up')"
+        return (negative.isEmpty ? "false" : "(" + negative.joined(separator: " OR ") + ")", positive)
+    }
+
+    /// Every lesson exposed in the interaction, either arm, locked in id order (before the
+    /// injected ones, a subset, are locked again), with its figures as they stand in this transaction.
+    static func exposedLessons(in interactionId: String, rules: OutcomeRules, db: PostgresConnection) async throws -> [ExposedLesson] {
+        let rows = try await db.rows(
+            """
+            SELECT * FROM lessons WHERE id IN (SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = \(interactionId))
+            ORDER BY id FOR UPDATE
+            """)
+        var exposed: [ExposedLesson] = []
+        for row in rows {
+            let lesson = try Self.lesson(row)
+            let figures = try await arms(
+                exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = $1", Self.binds(lesson.id), rules: rules, db: db)
+            exposed.append(ExposedLesson(lesson: lesson, treatment: figures.treatment, control: figures.control))
+        }
+        return exposed
+    }
+}

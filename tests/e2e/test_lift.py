@@ -1,0 +1,103 @@
+"""The holdout and lift, end to end: with RASI_HOLDOUT each selected lesson is withheld from some
+conversations (always the same ones), withheld lessons are logged as the control arm, and each
+lesson's lift compares the negative-outcome rate with it and without it; a lesson that hurts is
+retired by `rasi (lift)` on the feedback that decides it."""
+import subprocess
+
+from conftest import RASI_BIN, Rasi, free_port, injected_lessons
+
+SITUATION = "Customer asks for a refund for a damaged item"
+# 0.6 or more against the situation with the built-in MiniLM: well above the floor (0.51).
+ASKED = "I want a refund, my blender arrived broken"
+
+
+def create_lesson(rasi):
+    response = rasi.api("POST", "/api/v1/lessons", json={
+        "situation": SITUATION, "should_have_done": "Offer a replacement first", "correct_behavior": "Offer a replacement first"})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def call(rasi, model, key, conversation, text=ASKED):
+    """One gateway call in a conversation: (injected ids, whether the upstream saw a lessons block, interaction)."""
+    client = rasi.openai(key, **{"X-RASI-Conversation": conversation})
+    raw = client.chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": text}])
+    raw.parse()
+    seen = [r for r in model.requests() if r.get("messages") and r["messages"][-1].get("content") == text]
+    interaction = rasi.api("GET", f"/api/v1/interactions/{raw.headers['X-RASI-Interaction']}").json()
+    return raw.headers["X-RASI-Lessons"], bool(injected_lessons(seen[-1])), interaction
+
+
+def test_the_holdout_withholds_per_conversation_and_lift_retires_a_lesson_that_hurts(workdir, model):
+    model.script([], default={"content": "Sure."})
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={
+        # A second call in a conversation may read as a rephrase of the first: only thumbs count here.
+        "RASI_HOLDOUT": "0.5", "RASI_LIFT_MIN_EXPOSURES": "3", "RASI_LIFT_NEGATIVE": "thumbs_down"})
+    try:
+        agent = rasi.create_key("agent")
+        lesson = create_lesson(rasi)
+        retrieved = rasi.api("POST", "/api/v1/retrieve", json={"query": ASKED}).json()["lessons"]
+        assert [hit["lesson"]["id"] for hit in retrieved] == [lesson]
+
+        arms = {}
+        for i in range(40):
+            header, block_seen, interaction = call(rasi, model, agent, f"conv-{i}")
+            injected = header == lesson
+            # The header names only injected lessons; a withheld one is logged, and not sent.
+            assert header in ("", lesson)
+            assert block_seen == injected
+            assert interaction["lessons_injected"] == ([lesson] if injected else [])
+            assert interaction["lessons_withheld"] == ([] if injected else [lesson])
+            arms[f"conv-{i}"] = (injected, interaction["id"])
+        treatment = [iid for injected, iid in arms.values() if injected]
+        control = [iid for injected, iid in arms.values() if not injected]
+        assert treatment and control, "a holdout of 0.5 over 40 conversations puts some in each arm"
+        # A conversation never flips between arms.
+        for conversation in ("conv-0", "conv-1", "conv-2"):
+            header, _, _ = call(rasi, model, agent, conversation, text=ASKED + " (again)")
+            assert (header == lesson) == arms[conversation][0]
+
+        # The lesson hurts: every answer with it gets a thumbs-down, every one without it a thumbs-up.
+        for iid in control:
+            assert rasi.api("POST", f"/api/v1/interactions/{iid}/feedback", key=agent, json={"rating": "up"}).status_code == 201
+        for iid in treatment:
+            assert rasi.api("POST", f"/api/v1/interactions/{iid}/feedback", key=agent, json={"rating": "down"}).status_code == 201
+
+        lift = rasi.api("GET", f"/api/v1/lessons/{lesson}/lift").json()
+        # The (again) calls joined their conversations' arms: count distinct interactions as the store does.
+        assert lift["treatment"]["negative"] == len(treatment) and lift["treatment"]["positive"] == 0
+        assert lift["control"]["negative"] == 0 and lift["control"]["positive"] == len(control)
+        assert lift["difference"] > 0 and lift["interval"][0] > 0 and lift["verdict"] == "hurts"
+        agent_lift = rasi.api("GET", "/api/v1/agents/default/lift").json()
+        assert agent_lift["treatment"] == lift["treatment"] and agent_lift["control"] == lift["control"]
+
+        versions = rasi.api("GET", f"/api/v1/lessons/{lesson}/versions").json()["versions"]
+        assert versions[-1]["changed_by"] == "rasi (lift)" and versions[-1]["status"] == "retired", versions[-1]
+        assert "without it" in versions[-1]["review_reason"]
+        # Retired, it is no longer selected, in either arm.
+        header, _, interaction = call(rasi, model, agent, "conv-0", text=ASKED + " (after)")
+        assert header == "" and interaction["lessons_withheld"] == []
+    finally:
+        rasi.stop()
+
+
+def test_without_a_holdout_every_selected_lesson_is_injected_and_lift_is_unclear(rasi, model):
+    model.script([], default={"content": "Sure."})
+    agent = rasi.create_key("agent")
+    lesson = create_lesson(rasi)
+    for i in range(5):
+        header, block_seen, interaction = call(rasi, model, agent, f"c{i}")
+        assert header == lesson and block_seen and interaction["lessons_withheld"] == []
+    lift = rasi.api("GET", f"/api/v1/lessons/{lesson}/lift").json()
+    assert lift["treatment"]["exposures"] == 5 and lift["control"]["exposures"] == 0
+    assert lift["difference"] is None and lift["interval"] is None and lift["verdict"] == "unclear"
+    assert rasi.api("GET", "/api/v1/lessons/les_nope/lift").status_code == 404
+
+
+def test_a_holdout_out_of_range_stops_the_start_naming_it(workdir, model):
+    rasi = Rasi(workdir, upstream=model.url + "/v1")
+    rasi.stop()
+    env = {**rasi.env, "RASI_PORT": str(free_port()), "RASI_HOLDOUT": "0.7"}
+    result = subprocess.run([RASI_BIN, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "RASI_HOLDOUT" in result.stdout + result.stderr
