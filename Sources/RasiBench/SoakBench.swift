@@ -443,11 +443,11 @@ extension SoakBench {
         var minutes: [Minute]
         var stoppedEarly: String?
 
-        /// The span RSS growth is measured over: the last 20 minutes, or the second half of a run shorter
-        /// than 40; minute 0 is the start, before the load.
+        /// The span RSS growth is measured over: the last 20 minutes (the first 10 or more being the
+        /// warm-up), or the second half of a run shorter than 30; minute 0 is the start, before the load.
         var growthSpan: (basis: String, from: Int, to: Int) {
             let to = minutes.count
-            return to >= 40 ? ("last_20_minutes", to - 20, to) : ("second_half", to / 2, to)
+            return to >= 30 ? ("last_20_minutes", to - 20, to) : ("second_half", to / 2, to)
         }
 
         func rss(atEndOf minute: Int) -> Double? { minute == 0 ? start.rssMb : minutes[minute - 1].rssMb }

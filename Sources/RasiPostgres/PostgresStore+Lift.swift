@@ -27,7 +27,8 @@ extension PostgresStore: LiftStore {
     static func arms(exposures: String, _ binds: PostgresBindings, rules: OutcomeRules, db: PostgresConnection) async throws -> (
         treatment: LiftArm, control: LiftArm
     ) {
-        let (negative, positive) = outcomeSQL(rules, interaction: "e.interaction_id")
+        let (negative, positive) = rules.sqlConditions(
+            interaction: "e.interaction_id", problemVerdict: "(r.verdict::jsonb ->> 'verdict') = 'problem'", never: "false")
         var arms: [ExposureArm: LiftArm] = [:]
         let query = PostgresQuery(
             unsafeSQL: """
@@ -41,24 +42,6 @@ extension PostgresStore: LiftStore {
         }
         let none = LiftArm(exposures: 0, negative: 0, positive: 0)
         return (arms[.treatment] ?? none, arms[.control] ?? none)
-    }
-
-    /// SQL conditions on the interaction named by `interaction`: its outcome is negative, positive.
-    static func outcomeSQL(_ rules: OutcomeRules, interaction: String) -> (negative: String, positive: String) {
-        var feedback: [String] = []
-        if rules.negative.contains(.thumbsDown) { feedback.append("f.rating = 'down'") }
-        let signals = rules.negativeSignals.map { "'\($0.rawValue)'" }
-        if !signals.isEmpty { feedback.append("f.signal IN (\(signals.joined(separator: ", ")))") }
-        var negative: [String] = []
-        if !feedback.isEmpty {
-            negative.append("EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = \(interaction) AND (\(feedback.joined(separator: " OR "))))")
-        }
-        if rules.negative.contains(.judgeProblem) {
-            negative.append(
-                "EXISTS (SELECT 1 FROM judge_runs r WHERE r.interaction_id = \(interaction) AND (r.verdict::jsonb ->> 'verdict') = 'problem')")
-        }
-        let positive = "EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = \(interaction) AND f.rating = 'up')"
-        return (negative.isEmpty ? "false" : "(" + negative.joined(separator: " OR ") + ")", positive)
     }
 
     /// Every lesson exposed in the interaction, either arm, locked in id order (before the

@@ -26,7 +26,8 @@ extension SQLiteStore: LiftStore {
     static func arms(exposures: String, _ arguments: StatementArguments, rules: OutcomeRules, db: Database) throws -> (
         treatment: LiftArm, control: LiftArm
     ) {
-        let (negative, positive) = outcomeSQL(rules, interaction: "e.interaction_id")
+        let (negative, positive) = rules.sqlConditions(
+            interaction: "e.interaction_id", problemVerdict: "json_extract(r.verdict, '$.verdict') = 'problem'", never: "0")
         var arms: [ExposureArm: LiftArm] = [:]
         let rows = try Row.fetchAll(
             db,
@@ -41,24 +42,6 @@ extension SQLiteStore: LiftStore {
         }
         let none = LiftArm(exposures: 0, negative: 0, positive: 0)
         return (arms[.treatment] ?? none, arms[.control] ?? none)
-    }
-
-    /// SQL conditions on the interaction named by `interaction`: its outcome is negative, positive.
-    static func outcomeSQL(_ rules: OutcomeRules, interaction: String) -> (negative: String, positive: String) {
-        var feedback: [String] = []
-        if rules.negative.contains(.thumbsDown) { feedback.append("f.rating = 'down'") }
-        let signals = rules.negativeSignals.map { "'\($0.rawValue)'" }
-        if !signals.isEmpty { feedback.append("f.signal IN (\(signals.joined(separator: ", ")))") }
-        var negative: [String] = []
-        if !feedback.isEmpty {
-            negative.append("EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = \(interaction) AND (\(feedback.joined(separator: " OR "))))")
-        }
-        if rules.negative.contains(.judgeProblem) {
-            negative.append(
-                "EXISTS (SELECT 1 FROM judge_runs r WHERE r.interaction_id = \(interaction) AND json_extract(r.verdict, '$.verdict') = 'problem')")
-        }
-        let positive = "EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = \(interaction) AND f.rating = 'up')"
-        return (negative.isEmpty ? "0" : "(" + negative.joined(separator: " OR ") + ")", positive)
     }
 
     /// Every lesson exposed in the interaction, either arm, with its figures as they stand in this transaction.

@@ -173,7 +173,9 @@ def test_interactions_and_lessons_are_filed_under_admin_topics_and_the_rest_is_s
 def test_a_configured_synthesis_merges_conflicting_lessons_once_per_set_of_versions(workdir, model):
     merged = "Refund damaged parcels at once; ask for photos only when the order is over 500 euros."
     model.script([{"when": {"prompt_contains": "rasi's lesson editor"}, "reply": {"content": merged}}], default={"content": "ok"})
-    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_CONFLICT_SYNTHESIS": "true", "RASI_JUDGE_MODEL": "editor"})
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={
+        # No example proposals: the merge is the only lesson editor task asked here.
+        "RASI_CONFLICT_SYNTHESIS": "true", "RASI_JUDGE_MODEL": "editor", "RASI_LESSON_EXAMPLES": "0"})
     try:
         agent = rasi.create_key("agent")
         a = lesson(rasi, situation=REFUND, correct_behavior="Refund at once without asking for photos", confidence=0.9)

@@ -15,7 +15,10 @@ VERDICT = json.dumps({"verdict": "ok", "summary": "fine", "rubric": [
 
 def test_every_endpoint_survives_property_based_fuzzing_without_a_server_error(workdir, model):
     # A working upstream and judge, so a 5xx can only be rasi's own failure.
-    model.script([{"when": {"prompt_contains": "rasi's judge"}, "reply": {"content": VERDICT}}], default={"content": "ok"})
+    model.script([{"when": {"prompt_contains": "rasi's judge"}, "reply": {"content": VERDICT}},
+                  {"when": {"prompt_contains": "other ways real users would ask"},
+                   "reply": {"content": json.dumps({"examples": ["another way to ask"], "counter_examples": []})}}],
+                 default={"content": "ok"})
     rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_RATE_LIMIT": "0", "RASI_JUDGE_MODEL": "judge"})
     try:
         spec = httpx.get(rasi.url + "/openapi.json").json()

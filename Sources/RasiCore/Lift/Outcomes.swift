@@ -39,6 +39,28 @@ public struct OutcomeRules: Sendable, Equatable {
     }
 }
 
+extension OutcomeRules {
+    /// The SQL conditions, on the interaction `interaction` names, that its outcome is negative and
+    /// that it is positive: the same in both stores but for `problemVerdict` (the dialect's test that
+    /// judge run `r`'s stored verdict is `problem`) and `never` (its false literal).
+    public func sqlConditions(interaction: String, problemVerdict: String, never: String) -> (negative: String, positive: String) {
+        var feedback: [String] = []
+        if negative.contains(.thumbsDown) { feedback.append("f.rating = 'down'") }
+        let signals = negativeSignals.map { "'\($0.rawValue)'" }
+        if !signals.isEmpty { feedback.append("f.signal IN (\(signals.joined(separator: ", ")))") }
+        var conditions: [String] = []
+        if !feedback.isEmpty {
+            conditions.append(
+                "EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = \(interaction) AND (\(feedback.joined(separator: " OR "))))")
+        }
+        if negative.contains(.judgeProblem) {
+            conditions.append("EXISTS (SELECT 1 FROM judge_runs r WHERE r.interaction_id = \(interaction) AND \(problemVerdict))")
+        }
+        let positive = "EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = \(interaction) AND f.rating = 'up')"
+        return (conditions.isEmpty ? never : "(" + conditions.joined(separator: " OR ") + ")", positive)
+    }
+}
+
 /// When lift decides about a lesson: with a holdout on, a lesson whose verdict is `hurts` with
 /// at least `minExposures` exposures in each arm is retired, in the transaction of the outcome
 /// that decided it (replacing the harmful-share rule, which cannot tell hard requests from bad lessons).

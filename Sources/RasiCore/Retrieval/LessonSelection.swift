@@ -133,8 +133,9 @@ public struct LessonSelection: Codable, Sendable, Equatable {
         }
     }
 
+    /// `withheld` stays out of the JSON: `/retrieve` knows no conversation, so withholds nothing.
     enum CodingKeys: String, CodingKey {
-        case lessons, context, tokens, withheld
+        case lessons, context, tokens
         case setAside = "set_aside"
     }
 }

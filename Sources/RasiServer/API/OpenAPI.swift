@@ -208,8 +208,8 @@ enum OpenAPI {
                 ]
             ]
             var parameters: [JSONValue] = operation.query.map { ["name": .string($0), "in": "query", "required": false, "schema": string()] }
-            if route.path.contains("{id}") {
-                parameters.append(["name": "id", "in": "path", "required": true, "schema": string()])
+            for name in ["id", "agent"] where route.path.contains("{\(name)}") {
+                parameters.append(["name": .string(name), "in": "path", "required": true, "schema": string()])
             }
             if !parameters.isEmpty { spec["parameters"] = .array(parameters) }
             if let body = operation.body {
