@@ -2,9 +2,12 @@
 conversations (always the same ones), withheld lessons are logged as the control arm, and each
 lesson's lift compares the negative-outcome rate with it and without it; a lesson that hurts is
 retired by `rasi (lift)` on the feedback that decides it."""
+import re
 import subprocess
 
-from conftest import RASI_BIN, Rasi, free_port, injected_lessons
+import httpx
+
+from conftest import ADMIN_KEY, RASI_BIN, Rasi, free_port, injected_lessons
 
 SITUATION = "Customer asks for a refund for a damaged item"
 # 0.6 or more against the situation with the built-in MiniLM: well above the floor (0.51).
@@ -74,6 +77,15 @@ def test_the_holdout_withholds_per_conversation_and_lift_retires_a_lesson_that_h
         versions = rasi.api("GET", f"/api/v1/lessons/{lesson}/versions").json()["versions"]
         assert versions[-1]["changed_by"] == "rasi (lift)" and versions[-1]["status"] == "retired", versions[-1]
         assert "without it" in versions[-1]["review_reason"]
+        # The panel's lesson page shows the figures and which exposures were withheld.
+        with httpx.Client(base_url=rasi.url, timeout=30) as panel:
+            form = panel.get("/admin/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+            assert panel.post("/admin/login", data={"csrf": csrf, "key": ADMIN_KEY}).status_code in (302, 303)
+            page = panel.get(f"/admin/lessons/{lesson}").text
+        assert f"negative outcomes {len(treatment)} of " in page and "verdict: hurts" in page
+        assert page.count("<td>withheld</td>") == len(control) + sum(1 for c in ("conv-0", "conv-1", "conv-2") if not arms[c][0])
+
         # Retired, it is no longer selected, in either arm.
         header, _, interaction = call(rasi, model, agent, "conv-0", text=ASKED + " (after)")
         assert header == "" and interaction["lessons_withheld"] == []

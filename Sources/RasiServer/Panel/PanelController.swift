@@ -220,7 +220,8 @@ struct PanelController {
         _ id: String, context: RasiRequestContext, notice: String? = nil, problem: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         let detail = try await services.lessonDetail(id, injections: 50)
-        let page = LessonPage(detail, proposals: try await services.exampleCandidates(lessonId: id, limit: 100))
+        let page = LessonPage(
+            detail, proposals: try await services.exampleCandidates(lessonId: id, limit: 100), lift: try await services.lift(lessonId: id))
         return PanelPages.page(page, context: context, status: status, notice: notice, problem: problem)
     }
 

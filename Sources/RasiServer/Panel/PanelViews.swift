@@ -556,6 +556,8 @@ struct LessonPage: PanelPage {
         let rank: Int
         let score: String
         let version: Int
+        /// "injected", or "withheld" (the holdout's control arm).
+        let arm: String
     }
 
     /// An outcome proposal: a request the lesson was injected into that went wrong, with the
@@ -605,6 +607,8 @@ struct LessonPage: PanelPage {
     let confidence: String
     let helpful: Int
     let harmful: Int
+    /// The measured lift in one line: each arm's negative outcomes, the difference, its interval, the verdict.
+    let lift: String
     let author: String
     let created: String
     let updated: String
@@ -619,7 +623,7 @@ struct LessonPage: PanelPage {
     let injections: [InjectionView]
     var csrf = ""
 
-    init(_ detail: LessonDetail, proposals: [RasiServices.ExampleCandidate]) {
+    init(_ detail: LessonDetail, proposals: [RasiServices.ExampleCandidate], lift figures: Lift) {
         let lesson = detail.lesson
         title = PanelPages.clip(lesson.situation, 90)
         id = lesson.id
@@ -642,6 +646,7 @@ struct LessonPage: PanelPage {
         confidence = String(format: "%.2f", lesson.confidence)
         helpful = lesson.helpful
         harmful = lesson.harmful
+        lift = Self.describe(figures)
         author = lesson.author
         created = PanelPages.time(lesson.createdAt)
         updated = PanelPages.time(lesson.updatedAt)
@@ -658,8 +663,17 @@ struct LessonPage: PanelPage {
         injections = detail.injections.map {
             InjectionView(
                 interaction: $0.interactionId, at: PanelPages.time($0.at), rank: $0.rank, score: String(format: "%.3f", $0.score),
-                version: $0.version)
+                version: $0.version, arm: $0.arm == .control ? "withheld" : "injected")
         }
+    }
+
+    static func describe(_ lift: Lift) -> String {
+        let (t, c) = (lift.treatment, lift.control)
+        var text = "negative outcomes \(t.negative) of \(t.exposures) with the lesson, \(c.negative) of \(c.exposures) without it (holdout)"
+        if let difference = lift.difference, let interval = lift.interval {
+            text += String(format: "; difference %+.3f, 95%% interval [%+.3f, %+.3f]", difference, interval[0], interval[1])
+        }
+        return text + "; verdict: \(lift.verdict.rawValue)"
     }
 }
 
