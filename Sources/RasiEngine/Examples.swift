@@ -106,9 +106,10 @@ extension RasiServices {
     }
 
     /// The outcome proposals for a lesson, newest first, among its last `limit` injections:
-    /// requests it was injected into whose outcome was negative (a thumbs-down, a rephrase or an
-    /// escalation, a judge's `problem` verdict), and that are not already among its examples or
-    /// counter-examples. Accepting one is `markExample` with `applies: false`.
+    /// requests it was injected into whose outcome was negative (by `RASI_LIFT_NEGATIVE`, as lift
+    /// counts them: by default a thumbs-down, a rephrase or an escalation, a judge's `problem`
+    /// verdict), and that are not already among its examples or counter-examples. Accepting one
+    /// is `markExample` with `applies: false`.
     public func exampleCandidates(lessonId: String, limit: Int = 100) async throws -> [ExampleCandidate] {
         let lesson = try await lesson(lessonId)
         let known = Set((lesson.examples + lesson.counterExamples).map { $0.text.lowercased() } + [lesson.situation.lowercased()])
@@ -126,14 +127,17 @@ extension RasiServices {
         return candidates
     }
 
-    /// Why an interaction's outcome counts as negative, or nil when it does not.
+    /// Why an interaction's outcome counts as negative under the lift's `OutcomeRules`, or nil when it does not.
     private func negativeOutcome(of interaction: Interaction) async throws -> String? {
-        if let down = interaction.feedback.last(where: { $0.rating == .down }) {
+        let rules = configuration.lift.outcomes
+        if rules.negative.contains(.thumbsDown), let down = interaction.feedback.last(where: { $0.rating == .down }) {
             return "thumbs-down" + (down.comment.map { ": \($0)" } ?? "")
         }
-        if let signal = interaction.feedback.first(where: { $0.signal == .rephrase || $0.signal == .escalate })?.signal {
+        let signals = rules.negativeSignals
+        if let signal = interaction.feedback.first(where: { $0.signal.map(signals.contains) == true })?.signal {
             return "signal: \(signal.rawValue)"
         }
+        guard rules.negative.contains(.judgeProblem) else { return nil }
         if let run = try await store.judgeRuns(interactionId: interaction.id).last(where: { $0.verdict != nil }),
             let verdict = run.verdict, verdict.verdict == .problem
         {

@@ -43,10 +43,15 @@ extension LessonSelection {
     /// rest. A merged (synthesised) block is kept only when nothing was withheld.
     public func holdingOut(share: Double, conversation: String?) -> LessonSelection {
         guard share > 0, let conversation, !lessons.isEmpty else { return self }
-        let (kept, held) = (
-            lessons.filter { !Holdout.withholds(lessonId: $0.lesson.id, conversation: conversation, share: share) },
-            lessons.filter { Holdout.withholds(lessonId: $0.lesson.id, conversation: conversation, share: share) }
-        )
+        var kept: [ScoredLesson] = []
+        var held: [ScoredLesson] = []
+        for scored in lessons {
+            if Holdout.withholds(lessonId: scored.lesson.id, conversation: conversation, share: share) {
+                held.append(scored)
+            } else {
+                kept.append(scored)
+            }
+        }
         guard !held.isEmpty else { return self }
         let block = kept.reduce(LessonRenderer.Block()) { $0.adding($1.lesson) }
         var next = LessonSelection(lessons: kept, context: block.text, tokens: block.tokens, setAside: setAside)
