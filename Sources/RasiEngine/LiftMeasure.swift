@@ -17,3 +17,16 @@ extension RasiServices {
         return Lift.lift(treatment: arms.treatment, control: arms.control)
     }
 }
+
+/// Outcomes over time, for spotting drift and seeing the loop work.
+extension RasiServices {
+    /// Every bucket of `query`, empty ones included, with outcomes counted under the configured rules.
+    public func trends(_ query: TrendQuery) async throws -> Trends {
+        Trends(query: query, counts: try await store.trendCounts(query, rules: configuration.lift.outcomes))
+    }
+
+    /// The busiest agents or topics of `query`'s span, for the trends page's small charts.
+    public func busiest(byTopic: Bool, in query: TrendQuery, limit: Int) async throws -> [String] {
+        try await store.busiest(byTopic: byTopic, in: query, limit: limit).map(\.name)
+    }
+}

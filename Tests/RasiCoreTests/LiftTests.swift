@@ -98,3 +98,41 @@ import Testing
         #expect(!(0..<200).contains { Holdout.withholds(lessonId: "les_a", conversation: "conv-\($0)", share: 0) })
     }
 }
+
+/// Trend queries' spans and the charts drawn from them.
+@Suite struct TrendTests {
+    let now = Date(timeIntervalSince1970: 1_764_581_400) // 2025-12-01 09:30 UTC
+
+    @Test func aQuerySpansWholeBucketsUpToTheCurrentOne() throws {
+        let hours = try TrendQuery.recent(bucket: .hour, since: nil, now: now)
+        #expect(hours.since == Date(timeIntervalSince1970: 1_764_579_600 - 48 * 3600))
+        #expect(hours.until == Date(timeIntervalSince1970: 1_764_579_600 + 3600))
+        #expect(hours.bucketStarts.count == 49 && hours.bucketStarts.last == Date(timeIntervalSince1970: 1_764_579_600))
+        let days = try TrendQuery.recent(bucket: .day, since: nil, now: now)
+        #expect(days.bucketStarts.count == 31 && days.since == Date(timeIntervalSince1970: 1_764_547_200 - 30 * 86_400))
+    }
+
+    @Test func aSpanInTheFutureOrTooLongIsRefusedNamingSince() {
+        #expect(throws: RasiError.invalidField("since", "is in the future")) { try TrendQuery.recent(bucket: .hour, since: now + 7200, now: now) }
+        #expect(throws: RasiError.self) { try TrendQuery.recent(bucket: .hour, since: now - 200 * 86_400, now: now) }
+        #expect(throws: Never.self) { try TrendQuery.recent(bucket: .day, since: now - 200 * 86_400, now: now) }
+    }
+
+    @Test func theRateChartBreaksItsLinesWhereABucketHasNothingAndEscapesText() throws {
+        let query = TrendQuery(agent: "<a&b>", bucket: .hour, since: now - 3 * 3600, until: now)
+        var busy = TrendCounts()
+        busy.interactions = 4
+        busy.negative = 1
+        busy.treatment = LiftArm(exposures: 2, negative: 0, positive: 1)
+        busy.lessonsRetired = 1
+        let starts = query.bucketStarts
+        let trends = Trends(query: query, counts: [starts[0]: busy, starts[2]: busy])
+        let svg = TrendChart.rates(trends, title: "Agent <a&b>", id: "c")
+        #expect(svg.contains("Agent &lt;a&amp;b&gt;") && !svg.contains("<a&b>"))
+        // Two separate runs of the all-interactions line: the empty bucket between them is not drawn as 0.
+        let path = try #require(svg.split(separator: "\n").first { $0.contains("class=\"series-all\"") })
+        #expect(path.components(separatedBy: "M").count - 1 == 2 && !path.contains("L"))
+        #expect(svg.contains("25.0%") && svg.contains("class=\"retired\"") && !svg.contains("class=\"series-control\""))
+        #expect(svg.contains("all interactions 25.0% of 8") && svg.contains("2 retired"))
+    }
+}

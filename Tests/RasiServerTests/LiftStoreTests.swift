@@ -104,4 +104,95 @@ import Testing
             #expect(outcome.retired == [stored.id])
         }
     }
+
+    @Test(arguments: StoreKind.allCases) func trendsCountEachBucketsOutcomesExposuresAndLessons(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            let hour = 3600.0
+            // 2025-12-01 09:00 UTC and the next two hours; day buckets start at midnight.
+            let nine = Date(timeIntervalSince1970: 1_764_579_600)
+            var refunds = lesson("refunds")
+            refunds.topic = "billing"
+            refunds.createdAt = nine + 60
+            refunds.updatedAt = nine + 60
+            try await store.createLesson(refunds, embedding: nil)
+            var other = lesson("passwords")
+            other.agent = "b"
+            other.createdAt = nine + 120
+            other.updatedAt = nine + 120
+            try await store.createLesson(other, embedding: nil)
+
+            func interaction(at: Date, agent: String = "a", topic: String?, arm: ExposureArm?, rating: Rating?) async throws {
+                var interaction = Interaction(agent: agent, request: "q", lessonsInjected: arm == .treatment ? [refunds.id] : [])
+                interaction.lessonsWithheld = arm == .control ? [refunds.id] : []
+                interaction.topic = topic
+                interaction.createdAt = at
+                let injections = arm.map {
+                    [Injection(interactionId: interaction.id, lessonId: refunds.id, version: 1, rank: 1, score: 0.9, arm: $0)]
+                }
+                try await store.createInteraction(interaction, turnKey: nil, injections: injections ?? [])
+                if let rating { try await feedback(interaction.id, rating: rating, store: store) }
+            }
+            // 09:00: two treated (one bad), one withheld (bad), one without lessons (good).
+            try await interaction(at: nine + 300, topic: "billing", arm: .treatment, rating: .down)
+            try await interaction(at: nine + 600, topic: "billing", arm: .treatment, rating: nil)
+            try await interaction(at: nine + 900, topic: "billing", arm: .control, rating: .down)
+            try await interaction(at: nine + 1200, topic: "account", arm: nil, rating: .up)
+            // 10:00: nothing. 11:00: one treated (good), another agent's interaction; the lesson is retired.
+            try await interaction(at: nine + 2 * hour + 60, topic: "billing", arm: .treatment, rating: .up)
+            try await interaction(at: nine + 2 * hour + 120, agent: "b", topic: "account", arm: nil, rating: .down)
+            var retired = refunds
+            retired.status = .retired
+            retired.version = 2
+            retired.updatedAt = nine + 2 * hour + 300
+            try await store.updateLesson(retired, changedBy: "t", embedding: nil)
+            // An edit of a retired lesson is not a second retirement.
+            retired.version = 3
+            retired.why = "still wrong"
+            retired.updatedAt = nine + 2 * hour + 400
+            try await store.updateLesson(retired, changedBy: "t", embedding: nil)
+
+            let all = TrendQuery(bucket: .hour, since: nine, until: nine + 3 * hour)
+            let counts = try await store.trendCounts(all, rules: OutcomeRules())
+            #expect(Set(counts.keys) == [nine, nine + 2 * hour])
+            let first = try #require(counts[nine])
+            #expect(first.interactions == 4 && first.negative == 2 && first.positive == 1)
+            #expect(first.treatment == LiftArm(exposures: 2, negative: 1, positive: 0))
+            #expect(first.control == LiftArm(exposures: 1, negative: 1, positive: 0))
+            #expect(first.lessonsCreated == 2 && first.lessonsRetired == 0)
+            let third = try #require(counts[nine + 2 * hour])
+            #expect(third.interactions == 2 && third.negative == 1 && third.positive == 1)
+            #expect(third.treatment == LiftArm(exposures: 1, negative: 0, positive: 1) && third.control.exposures == 0)
+            #expect(third.lessonsCreated == 0 && third.lessonsRetired == 1)
+
+            // Filters: agent, topic (the interaction's, and the lesson version's), lesson; day buckets.
+            var agentB = all
+            agentB.agent = "b"
+            let b = try await store.trendCounts(agentB, rules: OutcomeRules())
+            #expect(b[nine]?.interactions == 0 && b[nine]?.lessonsCreated == 1 && b[nine + 2 * hour]?.interactions == 1)
+            var billing = all
+            billing.topic = "billing"
+            let billed = try await store.trendCounts(billing, rules: OutcomeRules())
+            #expect(billed[nine]?.interactions == 3 && billed[nine]?.lessonsCreated == 1 && billed[nine + 2 * hour]?.lessonsRetired == 1)
+            let byLesson = try await store.trendCounts(
+                TrendQuery(lessonId: refunds.id, bucket: .day, since: nine, until: nine + 3 * hour), rules: OutcomeRules())
+            let day = Date(timeIntervalSince1970: 1_764_547_200)
+            #expect(Set(byLesson.keys) == [day])
+            #expect(byLesson[day]?.interactions == 4 && byLesson[day]?.treatment.exposures == 3 && byLesson[day]?.control.exposures == 1)
+            #expect(byLesson[day]?.lessonsCreated == 1 && byLesson[day]?.lessonsRetired == 1)
+            // Outside the span, nothing.
+            #expect(
+                try await store.trendCounts(TrendQuery(bucket: .hour, since: nine + 3 * hour, until: nine + 5 * hour), rules: OutcomeRules()).isEmpty)
+
+            // The busiest agents and topics, most interactions first.
+            #expect(try await store.busiest(byTopic: false, in: all, limit: 5).map(\.name) == ["a", "b"])
+            #expect(try await store.busiest(byTopic: true, in: all, limit: 1).map(\.name) == ["billing"])
+            #expect(try await store.busiest(byTopic: true, in: agentB, limit: 5).map(\.interactions) == [1])
+
+            // The query as the API answers it: every bucket, empty ones included.
+            let trends = Trends(query: all, counts: counts)
+            #expect(trends.buckets.map(\.interactions) == [4, 0, 2])
+            #expect(trends.buckets[1].negativeRate == nil && trends.buckets[0].negativeRate == 0.5)
+            #expect(trends.total.treatment == LiftArm(exposures: 3, negative: 1, positive: 1))
+        }
+    }
 }

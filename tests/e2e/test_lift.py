@@ -86,6 +86,46 @@ def test_the_holdout_withholds_per_conversation_and_lift_retires_a_lesson_that_h
         assert f"negative outcomes {len(treatment)} of " in page and "verdict: hurts" in page
         assert page.count("<td>withheld</td>") == len(control) + sum(1 for c in ("conv-0", "conv-1", "conv-2") if not arms[c][0])
 
+        # Trends: every bucket of the last two days by hour, this traffic in the latest (or two, across an hour).
+        trends = rasi.api("GET", "/api/v1/trends", params={"bucket": "hour"}).json()
+        assert trends["bucket"] == "hour" and 48 <= len(trends["buckets"]) <= 50
+        total = lambda key, arm=None: sum((b[arm] if arm else b)[key] for b in trends["buckets"])
+        again_treated = sum(1 for c in ("conv-0", "conv-1", "conv-2") if arms[c][0])
+        assert total("interactions") == 43
+        assert total("negative") == len(treatment) and total("positive") == len(control)
+        assert total("exposures", "treatment") == len(treatment) + again_treated
+        assert total("negative", "treatment") == len(treatment) and total("positive", "control") == len(control)
+        assert total("exposures", "control") == len(control) + 3 - again_treated and total("negative", "control") == 0
+        assert total("lessons_created") == 1 and total("lessons_retired") == 1
+        busy = [b for b in trends["buckets"] if b["interactions"]]
+        assert all(b["negative_rate"] == b["negative"] / b["interactions"] for b in busy)
+        assert all(b["negative_rate"] is None and b["treatment"]["negative_rate"] is None for b in trends["buckets"] if not b["interactions"])
+        # By agent and by lesson; another agent had nothing.
+        assert sum(b["interactions"] for b in rasi.api("GET", "/api/v1/trends?agent=default&bucket=day").json()["buckets"]) == 43
+        assert sum(b["interactions"] for b in rasi.api("GET", "/api/v1/trends?agent=other").json()["buckets"]) == 0
+        by_lesson = rasi.api("GET", f"/api/v1/trends?lesson={lesson}&bucket=day").json()["buckets"]
+        assert sum(b["treatment"]["exposures"] for b in by_lesson) == len(treatment) + again_treated
+        assert sum(b["lessons_retired"] for b in by_lesson) == 1
+        # Bad parameters are 400s naming them.
+        for params, field in (({"bucket": "week"}, "bucket"), ({"since": "yesterday"}, "since"), ({"since": "2001-01-01"}, "since")):
+            response = rasi.api("GET", "/api/v1/trends", params=params)
+            assert response.status_code == 400 and field in response.json()["error"]["message"], response.text
+        assert rasi.api("GET", "/api/v1/trends", key=agent).status_code == 403
+
+        # The panel's Trends page draws it on the server, and the lesson's page its exposures.
+        with httpx.Client(base_url=rasi.url, timeout=30) as panel:
+            form = panel.get("/admin/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+            assert panel.post("/admin/login", data={"csrf": csrf, "key": ADMIN_KEY}).status_code in (302, 303)
+            page = panel.get("/admin/trends").text
+            lesson_page = panel.get(f"/admin/lessons/{lesson}").text
+        assert '<svg' in page and 'id="trend-chart"' in page and "<script" not in page
+        assert f"43 interactions, {len(treatment)} with a negative outcome, {len(control)} positive" in page
+        assert 'class="series-treatment"' in page and 'class="series-control"' in page
+        assert 'class="created"' in page and 'class="retired"' in page
+        assert 'class="agent-chart">default</a>' in page
+        assert 'id="exposure-chart"' in lesson_page and f"{len(treatment) + again_treated} injected" in lesson_page
+
         # Retired, it is no longer selected, in either arm.
         header, _, interaction = call(rasi, model, agent, "conv-0", text=ASKED + " (after)")
         assert header == "" and interaction["lessons_withheld"] == []

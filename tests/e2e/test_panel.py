@@ -9,9 +9,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import ROOT
+from conftest import ADMIN_KEY, ROOT, Rasi
 
 # Screenshots are test artefacts, kept out of git (see .gitignore).
 SHOTS = Path(os.environ.get("RASI_SCREENSHOTS", str(ROOT / "test-artifacts" / "screenshots")))
@@ -411,3 +411,74 @@ def test_outcomes_and_flagged_requests_become_a_lessons_examples(rasi, model, ag
     stored = rasi.api("GET", f"/api/v1/lessons/{lesson['id']}").json()
     assert {"text": "I got a broken parcel, refund me please", "source": "reviewer"} in stored["examples"]
     assert len(rasi.api("GET", "/api/v1/lessons?status=active").json()["lessons"]) == 2  # no duplicate written
+
+
+def test_the_trends_page_draws_outcomes_per_agent_and_topic_without_javascript(workdir, model):
+    model.script([], default={"content": "ok"})
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_HOLDOUT": "0.5", "RASI_LIFT_NEGATIVE": "thumbs_down"})
+    options = webdriver.ChromeOptions()
+    for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1440,1400"]:
+        options.add_argument(flag)
+    # The page is read as a browser without JavaScript reads it.
+    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    try:
+        rasi.api("PUT", "/api/v1/topics/billing", json={
+            "description": "Billing, charges and refunds", "examples": ["I was charged twice", "I want a refund"]}).raise_for_status()
+        rasi.api("PUT", "/api/v1/topics/account", json={
+            "description": "Logging in and passwords", "examples": ["I forgot my password", "I cannot log in"]}).raise_for_status()
+        lesson = rasi.api("POST", "/api/v1/lessons", json={
+            "agent": "shop", "situation": "Customer was charged twice and wants a refund",
+            "should_have_done": "Refund the duplicate charge", "correct_behavior": "Refund the duplicate charge"}).json()
+        key = rasi.create_key("agent")
+        injected = withheld = 0
+        for n in range(16):
+            text = "I was charged twice, please refund me" if n < 12 else "I forgot my password"
+            raw = rasi.openai(key, **{"X-RASI-Agent": "shop", "X-RASI-Conversation": f"c{n}"}).chat.completions.with_raw_response.create(
+                model="m", messages=[{"role": "user", "content": text}])
+            raw.parse()
+            iid = raw.headers["X-RASI-Interaction"]
+            if n < 12:
+                with_lesson = raw.headers["X-RASI-Lessons"] == lesson["id"]
+                injected += with_lesson
+                withheld += not with_lesson
+                # The lesson hurts: thumbs-down with it, thumbs-up without.
+                rasi.api("POST", f"/api/v1/interactions/{iid}/feedback", key=key, json={"rating": "down" if with_lesson else "up"})
+        assert injected and withheld
+
+        driver.get(rasi.url + "/admin/login")
+        driver.find_element(By.ID, "key").send_keys(ADMIN_KEY)
+        click_and_load(driver, driver.find_element(By.ID, "sign-in"))
+        driver.get(rasi.url + "/admin/trends")
+        assert driver.find_element(By.CSS_SELECTOR, "nav a[aria-current=page]").text == "Trends"
+        chart = driver.find_element(By.ID, "trend-chart")
+        assert chart.size["width"] > 300 and chart.size["height"] > 100  # drawn, with no script
+        described = driver.find_element(By.ID, "trend-chart-desc").get_attribute("textContent")
+        assert f"with lessons {100 * injected / injected:.1f}% of {injected} exposures" in described
+        assert f"withheld 0.0% of {withheld}" in described and "1 lessons created" in described
+        assert driver.find_element(By.ID, "trend-summary").text.startswith(f"16 interactions, {injected} with a negative outcome, {withheld} positive")
+        assert [a.text for a in driver.find_elements(By.CSS_SELECTOR, "a.agent-chart")] == ["shop"]
+        assert [a.text for a in driver.find_elements(By.CSS_SELECTOR, "a.topic-chart")] == ["billing", "account"]
+        shot(driver, "19-trends")
+
+        # A topic's chart leads to the page for that topic; per day.
+        click_and_load(driver, driver.find_element(By.LINK_TEXT, "billing"))
+        assert "topic=billing" in driver.current_url
+        assert "topic billing" in driver.find_element(By.ID, "trend-chart-title").get_attribute("textContent")
+        assert driver.find_element(By.ID, "trend-summary").text.startswith(f"12 interactions, {injected} with a negative outcome")
+        assert not driver.find_elements(By.CSS_SELECTOR, "a.topic-chart")
+        Select(driver.find_element(By.NAME, "bucket")).select_by_value("day")
+        click_and_load(driver, driver.find_element(By.CSS_SELECTOR, "form.filters button"))
+        assert "bucket=day" in driver.current_url and "topic=billing" in driver.current_url
+        rows = driver.find_elements(By.CSS_SELECTOR, "#trend-table tbody tr")
+        assert len(rows) == 1 and rows[0].find_elements(By.TAG_NAME, "td")[1].text == "12"
+
+        # The lesson's page shows its exposures over time, injected and withheld.
+        driver.get(rasi.url + f"/admin/lessons/{lesson['id']}")
+        assert driver.find_element(By.ID, "exposure-chart").size["height"] > 50
+        assert f"{injected} injected" in driver.find_element(By.ID, "exposure-chart-desc").get_attribute("textContent")
+        shot(driver, "20-lesson-exposures")
+    finally:
+        driver.quit()
+        rasi.stop()

@@ -332,4 +332,4 @@ public protocol StoreHealth: Sendable {
 }
 
 public typealias RasiStore = KeyStore & SessionStore & InteractionStore & LessonStore & SignalStore & JudgeStore & TopicStore & SynthesisStore
-    & PrivacyStore & LeaseStore & EvaluationStore & StoreHealth & LiftStore
+    & PrivacyStore & LeaseStore & EvaluationStore & StoreHealth & LiftStore & TrendStore

@@ -14,6 +14,7 @@ struct CurationController {
         routes.on(.get, "/api/v1/lessons/{id}/impact", .role(.reviewer), impact)
         routes.on(.get, "/api/v1/lessons/{id}/lift", .role(.reviewer), lessonLift)
         routes.on(.get, "/api/v1/agents/{agent}/lift", .role(.reviewer), agentLift)
+        routes.on(.get, "/api/v1/trends", .role(.reviewer), trends)
         routes.on(.get, "/api/v1/syntheses", .role(.reviewer), syntheses)
     }
 
@@ -54,6 +55,11 @@ struct CurationController {
     @Sendable func agentLift(_ request: Request, context: RasiRequestContext) async throws -> Response {
         let agent = try GatewayController.agentName(try context.parameters.require("agent"))
         return try JSONBody.response(try await services.lift(agent: agent))
+    }
+
+    /// Outcomes, exposures by arm and lessons created and retired, per hour or day.
+    @Sendable func trends(_ request: Request, context: RasiRequestContext) async throws -> Response {
+        try JSONBody.response(try await services.trends(try Query(request).trendQuery()))
     }
 
     /// The agent's recent requests replayed with this lesson active (see `RasiServices.impact`).

@@ -172,6 +172,9 @@ enum OpenAPI {
         "GET /api/v1/lessons/{id}/examples/candidates": .init(summary: "Requests the lesson was injected into that went wrong"),
         "GET /api/v1/lessons/{id}/lift": .init(summary: "The lesson's measured lift: treatment against the holdout's control"),
         "GET /api/v1/agents/{agent}/lift": .init(summary: "An agent's measured lift, its lessons' exposures pooled"),
+        "GET /api/v1/trends": .init(
+            summary: "Outcomes per hour or day: interactions, negative and positive outcomes, by arm, lessons created and retired",
+            query: ["agent", "topic", "lesson", "bucket", "since"]),
         "POST /api/v1/retrieve": .init(summary: "The lessons the gateway would inject", body: "Retrieve"),
         "GET /api/v1/conflicts": .init(summary: "Contradicting lesson pairs", query: ["open", "limit"]),
         "POST /api/v1/conflicts/{id}/resolve": .init(summary: "Resolve a conflict", body: "ConflictResolve"),

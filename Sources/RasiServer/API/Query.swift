@@ -54,6 +54,13 @@ struct Query {
             text: string("q"), limit: try limit(), before: string("cursor"))
     }
 
+    /// The trends' filters, as the API and the panel both take them (`bucket` hour by default).
+    func trendQuery(now: Date = Date()) throws -> TrendQuery {
+        try TrendQuery.recent(
+            agent: string("agent"), topic: string("topic"), lessonId: string("lesson"), bucket: try oneOf("bucket", TrendQuery.Bucket.self) ?? .hour,
+            since: try date("since"), now: now)
+    }
+
     func oneOf<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws -> T? where T.RawValue == String {
         guard let text = string(name) else { return nil }
         guard let value = T(rawValue: text) else {

@@ -30,6 +30,7 @@ struct PanelController {
         routes.on(.get, "/admin/lessons/{id}/impact", .panel(.reviewer), impact)
         routes.on(.post, "/admin/lessons/{id}/examples", .panel(.reviewer), markExample)
         routes.on(.post, "/admin/conflicts/{id}/resolve", .panel(.reviewer), resolveConflict)
+        routes.on(.get, "/admin/trends", .panel(.reviewer), trends)
         routes.on(.get, "/admin/retrieve", .panel(.reviewer), retrieve)
         routes.on(.get, "/admin/evaluations", .panel(.reviewer), evaluations)
         routes.on(.get, "/admin/evaluations/{id}", .panel(.reviewer), evaluation)
@@ -220,8 +221,15 @@ struct PanelController {
         _ id: String, context: RasiRequestContext, notice: String? = nil, problem: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         let detail = try await services.lessonDetail(id, injections: 50)
+        // Exposures over the lesson's life: per hour for its first three days, then per day (at most 90).
+        let now = Date()
+        let age = now.timeIntervalSince(detail.lesson.createdAt)
+        let exposures = try await services.trends(
+            TrendQuery(
+                lessonId: id, bucket: age > 3 * 86_400 ? .day : .hour, since: max(detail.lesson.createdAt, now - 90 * 86_400), until: now))
         let page = LessonPage(
-            detail, proposals: try await services.exampleCandidates(lessonId: id, limit: 100), lift: try await services.lift(lessonId: id))
+            detail, proposals: try await services.exampleCandidates(lessonId: id, limit: 100), lift: try await services.lift(lessonId: id),
+            exposures: exposures)
         return PanelPages.page(page, context: context, status: status, notice: notice, problem: problem)
     }
 

@@ -17,7 +17,7 @@ enum PanelPages {
         "lessons": PackageResources.lessons_mustache, "lesson": PackageResources.lesson_mustache,
         "impact": PackageResources.impact_mustache, "retrieve": PackageResources.retrieve_mustache,
         "evaluations": PackageResources.evaluations_mustache, "evaluation": PackageResources.evaluation_mustache,
-        "keys": PackageResources.keys_mustache,
+        "keys": PackageResources.keys_mustache, "trends": PackageResources.trends_mustache,
         // Partials: `{{> csrf}}` in every form, `{{> option}}` in every `<select>`.
         "csrf": PackageResources.csrf_mustache, "option": PackageResources.option_mustache,
         "conflict_lesson": PackageResources.conflict_lesson_mustache, "evaluation_task": PackageResources.evaluation_task_mustache,
@@ -47,7 +47,7 @@ enum PanelPages {
         if let key = context.key {
             var items = [
                 ("interactions", "Interactions", "i"), ("review", "Review queue", "r"), ("lessons", "Lessons", "l"),
-                ("retrieve", "Try retrieval", "t"), ("evaluations", "Evaluations", "e")
+                ("trends", "Trends", "d"), ("retrieve", "Try retrieval", "t"), ("evaluations", "Evaluations", "e")
             ]
             if key.role == .admin { items.append(("keys", "Keys", "k")) }
             let current = type(of: page).section

@@ -609,6 +609,8 @@ struct LessonPage: PanelPage {
     let harmful: Int
     /// The measured lift in one line: each arm's negative outcomes, the difference, its interval, the verdict.
     let lift: String
+    /// Its exposures over time by arm, as SVG (`TrendChart`, which escapes its text).
+    let exposures: String
     let author: String
     let created: String
     let updated: String
@@ -623,7 +625,7 @@ struct LessonPage: PanelPage {
     let injections: [InjectionView]
     var csrf = ""
 
-    init(_ detail: LessonDetail, proposals: [RasiServices.ExampleCandidate], lift figures: Lift) {
+    init(_ detail: LessonDetail, proposals: [RasiServices.ExampleCandidate], lift figures: Lift, exposures trends: Trends) {
         let lesson = detail.lesson
         title = PanelPages.clip(lesson.situation, 90)
         id = lesson.id
@@ -647,6 +649,7 @@ struct LessonPage: PanelPage {
         helpful = lesson.helpful
         harmful = lesson.harmful
         lift = Self.describe(figures)
+        exposures = TrendChart.exposures(trends, title: "Exposures per \(trends.bucket.rawValue): injected and withheld", id: "exposure-chart")
         author = lesson.author
         created = PanelPages.time(lesson.createdAt)
         updated = PanelPages.time(lesson.updatedAt)
