@@ -45,7 +45,7 @@ extension RasiServices {
     public func judgeNow(_ interactionId: String) async throws -> (JudgeRun, Lesson?) {
         guard let interaction = try await store.interaction(id: interactionId) else { throw RasiError.notFound("interaction \(interactionId)") }
         let (run, lesson) = await runJudge(on: interaction)
-        try await store.recordJudgeRun(run, lesson: lesson)
+        try await store.recordJudgeRun(run, lesson: lesson, lift: configuration.liftPolicy(for: interaction.agent))
         if let (stored, embedding) = lesson { await lessonStored(stored, embedding: embedding, actor: stored.author) }
         return (run, lesson?.0)
     }
@@ -117,7 +117,7 @@ public struct JudgeQueue: Service {
             let delay = settings.backoffSeconds * pow(2, Double(job.attempts - 1))
             outcome = .retry(at: Date().addingTimeInterval(delay), error: run.error ?? "judge failed")
         }
-        try await finish(job, outcome, run: run, lesson: lesson)
+        try await finish(job, outcome, run: run, lesson: lesson, lift: services.configuration.liftPolicy(for: interaction.agent))
         logger.notice(
             "judge job finished",
             metadata: [
@@ -126,8 +126,8 @@ public struct JudgeQueue: Service {
             ])
     }
 
-    func finish(_ job: Job, _ outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?) async throws {
-        let held = try await services.store.finishJob(job, owner: owner, outcome: outcome, run: run, lesson: lesson, now: Date())
+    func finish(_ job: Job, _ outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy? = nil) async throws {
+        let held = try await services.store.finishJob(job, owner: owner, outcome: outcome, run: run, lesson: lesson, lift: lift, now: Date())
         if held, let (stored, embedding) = lesson { await services.lessonStored(stored, embedding: embedding, actor: stored.author) }
         if !held { logger.warning("judge job was no longer held by this process; its result is dropped", metadata: ["job": "\(job.id)"]) }
     }

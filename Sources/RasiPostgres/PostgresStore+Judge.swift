@@ -5,10 +5,23 @@ import RasiCore
 // MARK: - Judge runs and jobs
 
 extension PostgresStore: JudgeStore {
-    public func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?) async throws {
+    public func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?) async throws {
         try await write { db in
             try await Self.insertLesson(lesson, db: db)
             try await Self.insertJudgeRun(run, db: db)
+            try await Self.retireByLift(after: run, lift: lift, db: db)
+        }
+    }
+
+    /// After a run's verdict is stored: the lessons lift now shows harmful, retired (see
+    /// `JudgeStore.recordJudgeRun`). Locks the interaction, then its exposed lessons, in the order
+    /// feedback's transaction takes them, so the two decide one after the other.
+    static func retireByLift(after run: JudgeRun, lift: LiftPolicy?, db: PostgresConnection) async throws {
+        guard let lift, lift.outcomes.negative.contains(.judgeProblem), run.verdict?.verdict == .problem else { return }
+        try await db.run("SELECT 1 FROM interactions WHERE id = \(run.interactionId) FOR UPDATE")
+        let exposed = try await exposedLessons(in: run.interactionId, rules: lift.outcomes, db: db)
+        for action in SignalDecision.liftRetirements(exposed, lift: lift, now: run.createdAt) {
+            try await apply(action, to: run.interactionId, db: db)
         }
     }
 
@@ -37,7 +50,7 @@ extension PostgresStore: JudgeStore {
     }
 
     public func finishJob(
-        _ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date
+        _ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?, now: Date
     ) async throws -> Bool {
         let (status, runAfter, error): (Job.Status, Date, String?) =
             switch outcome {
@@ -54,7 +67,10 @@ extension PostgresStore: JudgeStore {
                 """)
             guard finished > 0 else { return false }
             try await Self.insertLesson(lesson, db: db)
-            if let run { try await Self.insertJudgeRun(run, db: db) }
+            if let run {
+                try await Self.insertJudgeRun(run, db: db)
+                try await Self.retireByLift(after: run, lift: lift, db: db)
+            }
             return true
         }
     }

@@ -5,12 +5,25 @@ import RasiCore
 // MARK: - Judge runs and jobs
 
 extension SQLiteStore: JudgeStore {
-    public func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?) async throws {
-        try await database.write { db in
+    public func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?) async throws {
+        let retired = try await database.write { db in
             try Self.insertLesson(lesson, db: db)
             try Self.insertJudgeRun(run, db: db)
+            return try Self.retireByLift(after: run, lift: lift, db: db)
         }
         if let (lesson, embedding) = lesson { updateIndex(lesson, embedding: embedding) }
+        for id in retired { removeFromIndexes(id) }
+    }
+
+    /// After a run's verdict is stored: the lessons lift now shows harmful, retired (see `JudgeStore.recordJudgeRun`).
+    static func retireByLift(after run: JudgeRun, lift: LiftPolicy?, db: Database) throws -> [String] {
+        guard let lift, lift.outcomes.negative.contains(.judgeProblem), run.verdict?.verdict == .problem else { return [] }
+        let exposed = try exposedLessons(in: run.interactionId, rules: lift.outcomes, db: db)
+        var retired: [String] = []
+        for action in SignalDecision.liftRetirements(exposed, lift: lift, now: run.createdAt) {
+            if try apply(action, to: run.interactionId, db: db), case .retire(let lesson, _) = action { retired.append(lesson.id) }
+        }
+        return retired
     }
 
     public func judgeRuns(interactionId: String) async throws -> [JudgeRun] {
@@ -36,9 +49,9 @@ extension SQLiteStore: JudgeStore {
     }
 
     public func finishJob(
-        _ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date
+        _ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?, now: Date
     ) async throws -> Bool {
-        let finished = try await database.write { db in
+        let (finished, retired) = try await database.write { db -> (Bool, [String]) in
             let (status, runAfter, error): (Job.Status, Date, String?) =
                 switch outcome {
                 case .done: (.done, job.runAfter, nil)
@@ -51,12 +64,14 @@ extension SQLiteStore: JudgeStore {
                     WHERE id = ? AND status = 'running' AND owner = ?
                     """,
                 arguments: [status.rawValue, runAfter, error, status == .queued ? nil : now, job.id, owner])
-            guard db.changesCount > 0 else { return false }
+            guard db.changesCount > 0 else { return (false, []) }
             try Self.insertLesson(lesson, db: db)
-            if let run { try Self.insertJudgeRun(run, db: db) }
-            return true
+            guard let run else { return (true, []) }
+            try Self.insertJudgeRun(run, db: db)
+            return (true, try Self.retireByLift(after: run, lift: lift, db: db))
         }
         if finished, let (lesson, embedding) = lesson { updateIndex(lesson, embedding: embedding) }
+        for id in retired { removeFromIndexes(id) }
         return finished
     }
 

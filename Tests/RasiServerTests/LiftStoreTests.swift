@@ -87,6 +87,57 @@ import Testing
         }
     }
 
+    @Test(arguments: StoreKind.allCases) func aJudgesProblemVerdictThatDecidesLiftRetiresTheLessonInItsTransaction(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            let bad = lesson("refunds")
+            try await store.createLesson(bad, embedding: nil)
+            let lift = LiftPolicy(minExposures: 5)
+            for _ in 0..<5 { try await feedback(try await exposure(bad, arm: .control, store: store), rating: .up, lift: lift, store: store) }
+            for _ in 0..<4 { try await feedback(try await exposure(bad, arm: .treatment, store: store), rating: .down, lift: lift, store: store) }
+            // The fifth treated interaction gets no feedback: the judge finds the problem.
+            let judged = try await exposure(bad, arm: .treatment, store: store)
+            let problem = try RasiJSON.decoder().decode(JudgeVerdict.self, from: Data(#"{"verdict": "problem", "summary": "s", "rubric": []}"#.utf8))
+            func run() -> JudgeRun {
+                JudgeRun(interactionId: judged, status: .ok, model: "j", prompt: [], outputs: ["{}"], verdict: problem)
+            }
+            // Without lift deciding (no holdout for the agent) the verdict is only logged.
+            try await store.recordJudgeRun(run(), lesson: nil)
+            #expect(try await store.lesson(id: bad.id)?.status == .active)
+            // With it, the verdict that makes the lift `hurts` retires the lesson.
+            try await store.recordJudgeRun(run(), lesson: nil, lift: lift)
+            let retired = try #require(try await store.lesson(id: bad.id))
+            #expect(retired.status == .retired && retired.version == 2)
+            #expect(retired.reviewReason?.hasPrefix("retired automatically: negative outcomes 5 of 5 with the lesson, 0 of 5 without it") == true)
+            #expect(try await store.lessonHistory(id: bad.id).last?.changedBy == LiftPolicy.actor)
+
+            // The queue's path does the same, in the transaction that finishes the job. Escalations
+            // queue the judge, and do not count as negative here: 2 of 5 negative with the lesson
+            // against 0 of 5 without is unclear; the judge's problem makes it 3 of 5, which hurts.
+            let thumbs = LiftPolicy(minExposures: 5, outcomes: OutcomeRules(negative: [.thumbsDown, .judgeProblem]))
+            let second = lesson("refunds again")
+            try await store.createLesson(second, embedding: nil)
+            for _ in 0..<5 { try await feedback(try await exposure(second, arm: .control, store: store), rating: .up, lift: thumbs, store: store) }
+            for rating in [Rating.down, .down, .up, .up] {
+                try await feedback(try await exposure(second, arm: .treatment, store: store), rating: rating, lift: thumbs, store: store)
+            }
+            let queued = try await exposure(second, arm: .treatment, store: store)
+            let escalated = try await store.applySignals(
+                interactionId: queued,
+                adding: [
+                    Feedback(
+                        id: Identifier.make("fb"), interactionId: queued, rating: nil, comment: nil, source: .implicit, signal: .escalate,
+                        createdAt: Date())
+                ], rules: FlagRules(), efficacy: EfficacyPolicy(), lift: thumbs, enqueueJudge: true, now: Date())
+            #expect(escalated.retired.isEmpty && escalated.judgeJob != nil)
+            let job = try #require(try await store.claimJob(owner: "me", now: Date()))
+            var finishing = run()
+            finishing.interactionId = queued
+            finishing.jobId = job.id
+            #expect(try await store.finishJob(job, owner: "me", outcome: .done, run: finishing, lesson: nil, lift: thumbs, now: Date()))
+            #expect(try await store.lesson(id: second.id)?.status == .retired)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases) func withLiftDecidingTheHarmfulShareRuleRetiresNothing(_ kind: StoreKind) async throws {
         try await withTemporaryStore(kind) { store in
             let stored = lesson("refunds")

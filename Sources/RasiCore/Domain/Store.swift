@@ -254,19 +254,36 @@ public protocol SignalStore: Sendable {
 
 /// Judge runs and the persistent job queue that runs the judge in the background.
 public protocol JudgeStore: Sendable {
-    /// Logs a run, with the lesson it proposed (stored in the same transaction).
-    func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?) async throws
+    /// Logs a run, with the lesson it proposed (stored in the same transaction). With `lift` (the
+    /// interaction's agent has a holdout), a `problem` verdict that makes an exposed lesson's lift
+    /// `hurts` retires the lesson in the same transaction (`SignalDecision.liftRetirements`).
+    func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?) async throws
     func judgeRuns(interactionId: String) async throws -> [JudgeRun]
     /// Takes the oldest due queued job for `owner`, marking it running; nil when none is due.
     func claimJob(owner: String, now: Date) async throws -> Job?
     /// Ends a job this owner holds, logging its run and lesson in the same transaction. Returns
     /// false, changing nothing, when the owner no longer holds the job.
-    func finishJob(_ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date) async throws
-        -> Bool
+    /// Retires by `lift` as `recordJudgeRun` does.
+    func finishJob(
+        _ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?, now: Date
+    ) async throws -> Bool
     /// Puts running jobs back in the queue without counting the try: those of `owner` at a
     /// graceful stop, or every one (`nil`) at start, when no other process can hold them.
     func releaseJobs(owner: String?) async throws -> Int
     func listJobs(status: Job.Status?, limit: Int) async throws -> [Job]
+}
+
+extension JudgeStore {
+    /// A run logged without lift deciding (no holdout).
+    public func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?) async throws {
+        try await recordJudgeRun(run, lesson: lesson, lift: nil)
+    }
+
+    public func finishJob(_ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, now: Date)
+        async throws -> Bool
+    {
+        try await finishJob(job, owner: owner, outcome: outcome, run: run, lesson: lesson, lift: nil, now: now)
+    }
 }
 
 /// Merged guidance for conflicting lessons, cached by lesson versions.

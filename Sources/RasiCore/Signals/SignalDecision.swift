@@ -153,19 +153,26 @@ public enum SignalDecision {
             }
         }
         if let lift, !state.added.isEmpty {
-            for exposed in state.exposed where exposed.lesson.status == .active {
-                let figures = Lift.lift(treatment: exposed.treatment, control: exposed.control)
-                guard figures.decidesRetirement(minExposures: lift.minExposures) else { continue }
-                // The retired version carries the counts this feedback just moved.
-                var lesson = exposed.lesson
-                for case .count(let outcome) in actions where outcome.lessonId == lesson.id {
-                    lesson.helpful += outcome.helpfulDelta
-                    lesson.harmful += outcome.harmfulDelta
-                }
-                actions.append(liftRetirement(lesson, figures: figures, now: now))
-            }
+            actions += liftRetirements(state.exposed, lift: lift, counted: actions, now: now)
         }
         return actions
+    }
+
+    /// The active lessons among `exposed` (with their figures as they stand after the outcome
+    /// just recorded: feedback, or a judge's verdict) that lift now shows harmful, retired.
+    /// `counted` are the outcome counts moved in the same transaction, which the retired version carries.
+    public static func liftRetirements(_ exposed: [ExposedLesson], lift: LiftPolicy, counted: [SignalAction] = [], now: Date) -> [SignalAction] {
+        exposed.compactMap { exposed in
+            guard exposed.lesson.status == .active else { return nil }
+            let figures = Lift.lift(treatment: exposed.treatment, control: exposed.control)
+            guard figures.decidesRetirement(minExposures: lift.minExposures) else { return nil }
+            var lesson = exposed.lesson
+            for case .count(let outcome) in counted where outcome.lessonId == lesson.id {
+                lesson.helpful += outcome.helpfulDelta
+                lesson.harmful += outcome.harmfulDelta
+            }
+            return liftRetirement(lesson, figures: figures, now: now)
+        }
     }
 
     /// The lesson retired by `rasi (lift)`, with the figures as the reviewer's reason.
