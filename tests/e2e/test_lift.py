@@ -8,6 +8,7 @@ import subprocess
 import httpx
 
 from conftest import ADMIN_KEY, RASI_BIN, Rasi, free_port, injected_lessons
+from test_judge import verdict
 
 SITUATION = "Customer asks for a refund for a damaged item"
 # 0.6 or more against the situation with the built-in MiniLM: well above the floor (0.51).
@@ -153,3 +154,35 @@ def test_a_holdout_out_of_range_stops_the_start_naming_it(workdir, model):
     result = subprocess.run([RASI_BIN, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "RASI_HOLDOUT" in result.stdout + result.stderr
+
+
+def test_a_judge_verdict_that_shows_a_lesson_hurts_retires_it(workdir, model):
+    # One scripted model plays the agent and, on the judge's prompt, a judge that finds a problem.
+    model.script([{"name": "judge", "when": {"prompt_contains": "rasi's judge"}, "reply": {"content": verdict()}}],
+                 default={"content": "Sure."})
+    rasi = Rasi(workdir, upstream=model.url + "/v1", extra_env={
+        "RASI_HOLDOUT": "0.5", "RASI_LIFT_MIN_EXPOSURES": "3", "RASI_LIFT_NEGATIVE": "judge_problem",
+        "RASI_JUDGE_MODEL": "scripted", "RASI_JUDGE_AUTO": "false", "RASI_LESSON_EXAMPLES": "0"})
+    try:
+        agent = rasi.create_key("agent")
+        lesson = create_lesson(rasi)
+        arms = {True: [], False: []}
+        for i in range(30):
+            header, _, interaction = call(rasi, model, agent, f"judged-{i}")
+            arms[header == lesson].append(interaction["id"])
+        assert len(arms[True]) >= 3 and len(arms[False]) >= 3
+        # The judge finds a problem in every answer the lesson was injected into; none is judged without it.
+        for iid in arms[True]:
+            response = rasi.api("POST", f"/api/v1/interactions/{iid}/judge")
+            assert response.status_code == 200 and response.json()["run"]["verdict"]["verdict"] == "problem", response.text
+            status = rasi.api("GET", f"/api/v1/lessons/{lesson}").json()["status"]
+            lift = rasi.api("GET", f"/api/v1/lessons/{lesson}/lift").json()
+            if lift["verdict"] == "hurts":
+                # Retired by the run that decided it, not later.
+                assert status == "retired"
+                break
+            assert status == "active"
+        versions = rasi.api("GET", f"/api/v1/lessons/{lesson}/versions").json()["versions"]
+        assert versions[-1]["changed_by"] == "rasi (lift)" and versions[-1]["status"] == "retired"
+    finally:
+        rasi.stop()

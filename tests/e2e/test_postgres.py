@@ -1,5 +1,6 @@
 """Scale-out on PostgreSQL: replicas of `rasi serve` sharing one database, and moving up from SQLite."""
 import json
+from concurrent.futures import ThreadPoolExecutor
 import threading
 import time
 
@@ -154,3 +155,50 @@ def test_migrate_copies_a_sqlite_store_into_postgres_idempotently(workdir, model
         moved.api("POST", f"/api/v1/interactions/{interaction}/feedback", key=agent_key, json={"signal": "escalate", "source": "implicit"}).raise_for_status()
     finally:
         moved.stop()
+
+
+def test_replicas_agree_on_the_holdout_and_lift_retires_a_lesson_once(workdir, model, postgres_url):
+    model.script([], default={"content": "Sure."})
+    a, b = replicas(workdir, model, postgres_url, RASI_HOLDOUT="0.5", RASI_LIFT_MIN_EXPOSURES="4", RASI_LIFT_NEGATIVE="thumbs_down")
+    try:
+        agent_key = a.create_key("agent")
+        lesson = a.api("POST", "/api/v1/lessons", json={
+            "situation": "Customer asks for a refund for a damaged item", "should_have_done": "Offer a replacement first",
+            "correct_behavior": "Offer a replacement first"}).json()["id"]
+
+        def arm(replica, conversation, text):
+            raw = replica.openai(agent_key, **{"X-RASI-Conversation": conversation}).chat.completions.with_raw_response.create(
+                model="m", messages=[{"role": "user", "content": text}])
+            raw.parse()
+            return raw.headers["X-RASI-Lessons"] == lesson, raw.headers["X-RASI-Interaction"]
+
+        # The same conversation lands in the same arm on either replica: the holdout is a function of ids, not of a process.
+        treated, withheld = [], []
+        for n in range(24):
+            on_a, first = arm(a, f"conv-{n}", "I want a refund, my blender arrived broken")
+            on_b, second = arm(b, f"conv-{n}", "Refund please: the blender I got is broken")
+            assert on_a == on_b, f"conv-{n} flipped arms between replicas"
+            (treated if on_a else withheld).append(first)
+        assert len(treated) >= 4 and len(withheld) >= 4
+
+        # The lesson hurts. Feedback arrives at both replicas at once; lift retires it exactly once.
+        def rate(replica, interaction, rating):
+            response = replica.api("POST", f"/api/v1/interactions/{interaction}/feedback", key=agent_key, json={"rating": rating})
+            assert response.status_code == 201, response.text
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            jobs = [pool.submit(rate, (a, b)[n % 2], i, "down") for n, i in enumerate(treated)]
+            jobs += [pool.submit(rate, (b, a)[n % 2], i, "up") for n, i in enumerate(withheld)]
+            for job in jobs:
+                job.result()
+        versions = a.api("GET", f"/api/v1/lessons/{lesson}/versions").json()["versions"]
+        assert [v["changed_by"] for v in versions].count("rasi (lift)") == 1 and versions[-1]["status"] == "retired"
+        # Both replicas report the same figures and the same trends.
+        lifts = [r.api("GET", f"/api/v1/lessons/{lesson}/lift").json() for r in (a, b)]
+        assert lifts[0] == lifts[1] and lifts[0]["verdict"] == "hurts"
+        assert lifts[0]["treatment"]["negative"] == len(treated) and lifts[0]["control"]["positive"] == len(withheld)
+        trends = [r.api("GET", "/api/v1/trends?bucket=day").json()["buckets"] for r in (a, b)]
+        assert trends[0] == trends[1] and sum(t["lessons_retired"] for t in trends[0]) == 1
+        assert sum(t["interactions"] for t in trends[0]) == 48
+    finally:
+        a.stop()
+        b.stop()
