@@ -131,7 +131,7 @@ struct SoakBench: AsyncParsableCommand {
 
         let resources = Resources(pid: server.process.processIdentifier, wal: wal)
         let start = resources.sample()
-        Self.show("minute   calls  errors  added p50/p99 ms    rss MB  files  wal MB  feedback  edits  deletes")
+        Self.show("minute   calls  errors  added p50/p99 ms    rss MB  files  wal MB  feedback  edits  deletes  phases (Server-Timing)")
         Self.show("     0       -       -" + String(repeating: " ", count: 17) + "-  " + start.columns)
         let started = ContinuousClock.now
         let load = SoakLoad(
@@ -193,7 +193,8 @@ struct SoakLoad: Sendable {
             let stream = (index / clients) % 2 == client % 2
             do {
                 let call = try await GatewayBench.call(http, rasi, index % rasi.texts.count, stream: stream)
-                await recorder.called(added: call.latency - (stream ? directP50.streamed : directP50.notStreamed), interaction: call.interaction)
+                await recorder.called(
+                    added: call.latency - (stream ? directP50.streamed : directP50.notStreamed), phases: call.phases, interaction: call.interaction)
             } catch {
                 if Task.isCancelled { return }
                 await recorder.failed(.call, error)
@@ -320,6 +321,7 @@ actor SoakRecorder {
     enum Kind: Sendable { case call, feedback, edit, delete }
 
     private var added: [Double] = []
+    private var phases: [[String: Double]] = []
     private var failures: [Kind: Int] = [:]
     private var successes: [Kind: Int] = [:]
     private var firstError: String?
@@ -333,8 +335,9 @@ actor SoakRecorder {
         self.lessons = lessons
     }
 
-    func called(added latency: Double, interaction: String?) {
+    func called(added latency: Double, phases timings: [String: Double], interaction: String?) {
         added.append(latency)
+        phases.append(timings)
         if let interaction {
             recent.append(interaction)
             if recent.count > 1000 { recent.removeFirst(500) }
@@ -366,9 +369,10 @@ actor SoakRecorder {
             addedP50Ms: percentile(added, 0.5), addedP99Ms: percentile(added, 0.99), rssMb: resources.rssMb,
             openFiles: resources.openFiles, walMb: resources.walMb, feedback: successes[.feedback] ?? 0,
             feedbackErrors: failures[.feedback] ?? 0, edits: successes[.edit] ?? 0, editErrors: failures[.edit] ?? 0,
-            deletes: successes[.delete] ?? 0, deleteErrors: failures[.delete] ?? 0, firstError: firstError)
+            deletes: successes[.delete] ?? 0, deleteErrors: failures[.delete] ?? 0, firstError: firstError,
+            phasesP99Ms: GatewayBench.phasePercentiles(phases, 0.99))
         minutes.append(minute)
-        (added, failures, successes, firstError) = ([], [:], [:], nil)
+        (added, phases, failures, successes, firstError) = ([], [], [:], [:], nil)
         return minute
     }
 }
@@ -393,9 +397,12 @@ extension SoakBench {
         var deletes: Int
         var deleteErrors: Int
         var firstError: String?
+        /// rasi's own account of where the minute's time went (its `Server-Timing` phases), p99 of each.
+        var phasesP99Ms: [String: Double]
 
         enum CodingKeys: String, CodingKey {
             case minute, calls, errors, feedback, edits, deletes
+            case phasesP99Ms = "phases_p99_ms"
             case callErrors = "call_errors"
             case addedP50Ms = "added_p50_ms"
             case addedP99Ms = "added_p99_ms"
@@ -412,7 +419,9 @@ extension SoakBench {
             String(
                 format: "%6d %7d %7d   %6.1f / %6.1f  ", minute, calls, errors, addedP50Ms, addedP99Ms)
                 + Resources.Sample(rssMb: rssMb, openFiles: openFiles, walMb: walMb).columns
-                + String(format: "  %8d %6d %8d", feedback, edits, deletes) + (firstError.map { "  first error: \($0)" } ?? "")
+                + String(format: "  %8d %6d %8d", feedback, edits, deletes)
+                + "  p99 " + phasesP99Ms.keys.sorted().map { String(format: "%@ %.1f", $0, phasesP99Ms[$0]!) }.joined(separator: ", ")
+                + (firstError.map { "  first error: \($0)" } ?? "")
         }
     }
 

@@ -20,11 +20,13 @@ extension RasiServices {
     }
 
     /// A new turn began: did the user ask for a human, or ask the previous turn's question again?
-    /// The earlier turn gets the signal, as it is the one that failed the user.
-    public func detectSignals(startingTurn interaction: Interaction) async throws {
+    /// The earlier turn gets the signal, as it is the one that failed the user. Without
+    /// `findingEarlierTurn` (a conversation only derived from its opening words, which strangers
+    /// share) the turn is looked at alone.
+    public func detectSignals(startingTurn interaction: Interaction, findingEarlierTurn: Bool = true) async throws {
         let policy = configuration.signals
         var previous: Interaction?
-        if let conversation = interaction.conversationId {
+        if findingEarlierTurn, let conversation = interaction.conversationId {
             previous = try await store.previousTurn(conversationId: conversation, before: interaction.id)
         }
         let now = interaction.createdAt

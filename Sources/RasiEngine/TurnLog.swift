@@ -73,9 +73,12 @@ public struct TurnLog: Sendable {
         return (interaction, true)
     }
 
-    public func detectSignals(startingTurn interaction: Interaction, isNew: Bool) async {
+    /// Without `findingEarlierTurn`, the turn is looked at alone (a request for a human in it).
+    public func detectSignals(startingTurn interaction: Interaction, isNew: Bool, findingEarlierTurn: Bool = true) async {
         guard isNew else { return }
-        await services.neverFailing(interaction, logger: logger) { try await services.detectSignals(startingTurn: interaction) }
+        await services.neverFailing(interaction, logger: logger) {
+            try await services.detectSignals(startingTurn: interaction, findingEarlierTurn: findingEarlierTurn)
+        }
     }
 
     /// Records one model call's reply (or failure), its latency and tokens.

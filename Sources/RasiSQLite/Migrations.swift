@@ -361,6 +361,15 @@ extension SQLiteStore {
                     ALTER TABLE interactions ADD COLUMN lessons_withheld TEXT NOT NULL DEFAULT '[]';
                     """)
         }
+        migrator.registerMigration("v13: conversations in turn order") { db in
+            try db.execute(
+                sql: """
+                    -- A conversation's previous turn, and whether anything followed a turn, are read by id
+                    -- within the conversation: one derived from common opening words holds many turns.
+                    DROP INDEX interactions_by_conversation;
+                    CREATE INDEX interactions_by_conversation ON interactions (conversation_id, id);
+                    """)
+        }
         return migrator
     }
 }

@@ -49,6 +49,32 @@ def test_asking_the_same_thing_again_in_other_words_is_a_rephrase(rasi, model, a
     assert 'rasi_signals_total{signal="rephrase"} 1' in rasi.api("GET", "/metrics").text
 
 
+def test_strangers_opening_with_the_same_words_are_not_rephrases_of_each_other(rasi, model, agent_key):
+    """Without a conversation header or an end-user id, a conversation is derived from its opening
+    words, which many users share ("Where is my order?"): one user's opening is not a rephrase of
+    another's. A later turn that resends the conversation, or the same end user asking again, still is."""
+    model.script(AGENT_RULES, default={"content": "I am not sure what you mean."})
+    client = rasi.openai(agent_key)
+
+    def ask(messages, **headers):
+        raw = client.chat.completions.with_raw_response.create(model="scripted", messages=messages, extra_headers=headers)
+        return raw.headers["X-RASI-Interaction"]
+
+    opening = [{"role": "user", "content": "How do I reset my password?"}]
+    strangers = [ask(opening) for _ in range(3)]
+    assert len({logged(rasi, i)["conversation_id"] for i in strangers}) == 1  # one derived conversation
+    assert all(signals(logged(rasi, i)) == [] for i in strangers)
+    # The same chat going on (its history resent) and asking again in other words: a rephrase.
+    follow_up = opening + [{"role": "assistant", "content": "I am not sure what you mean."},
+                           {"role": "user", "content": "What are the steps to change my password?"}]
+    ask(follow_up)
+    assert [signals(logged(rasi, i)) for i in strangers].count(["rephrase"]) == 1
+    # One end user asking the same again (a retry) is a rephrase too.
+    mine = ask(opening, **{"X-RASI-User": "u-42"})
+    ask(opening, **{"X-RASI-User": "u-42"})
+    assert signals(logged(rasi, mine)) == ["rephrase"]
+
+
 def test_a_rephrase_followed_by_a_thumbs_up_leaves_the_review_queue(rasi, model, agent_key):
     model.script(AGENT_RULES, default={"content": "I am not sure what you mean."})
     client = rasi.openai(agent_key)

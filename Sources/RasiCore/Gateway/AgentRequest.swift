@@ -46,6 +46,13 @@ extension AgentRequest {
         return latestUserIndex < transcript.count - 1
     }
 
+    /// True when the client resent earlier user requests: this call is a later turn of a
+    /// conversation the client keeps, not the opening of one.
+    public var resendsHistory: Bool {
+        guard let first = firstUserIndex, let latest = latestUserIndex else { return false }
+        return latest > first
+    }
+
     /// Identifies the agent turn: the same for every call that extends the same conversation up
     /// to and including the latest user request, for the same agent and end user.
     public func turnKey(agent: String, userId: String?) -> String {

@@ -134,8 +134,12 @@ struct GatewayController {
 
         // A new turn may tell something about the previous one (a rephrase, a request for a
         // human); found while the upstream works, not before.
+        // Strangers who open with the same words share a derived conversation: only a conversation
+        // the client makes known (its header, a previous response, an end user, or the history it
+        // resends) has an earlier turn of the same user to put a signal on.
+        let known = request.headers[.rasiConversation].map { !$0.isEmpty } == true || previous != nil || userId != nil || call.resendsHistory
         let begun = interaction
-        async let signals: Void = log.detectSignals(startingTurn: begun, isNew: isNewTurn)
+        async let signals: Void = log.detectSignals(startingTurn: begun, isNew: isNewTurn, findingEarlierTurn: known)
         let exchange = Exchange(call: call, log: log, started: started, lease: lease, errors: wire.errors)
         do {
             let response = try await answer(await sent, exchange: exchange, interaction: &interaction, headers: headers)
