@@ -31,6 +31,13 @@ extension RasiServices {
         try await markInterruptedCalls(logger: logger)
         try await bootstrapAdminKey(logger: logger)
         try await backfillEmbeddings(logger: logger)
+        // Lift's counts under RASI_LIFT_NEGATIVE: rebuilt once after an upgrade, an import or a change of it.
+        let clock = ContinuousClock()
+        let started = clock.now
+        if try await store.prepareLiftCounts(rules: configuration.lift.outcomes) {
+            logger.notice(
+                "rebuilt the lift counts", metadata: ["negative": "\(configuration.lift.outcomes.signature)", "took": "\(clock.now - started)"])
+        }
     }
 
     /// Creates the bootstrap admin key when it is configured and no admin key exists yet.

@@ -408,6 +408,24 @@ extension PostgresStore {
             ALTER TABLE injections ADD COLUMN arm text NOT NULL DEFAULT 'treatment';
             ALTER TABLE interactions ADD COLUMN lessons_withheld text NOT NULL DEFAULT '[]';
             """
+        ),
+        (
+            9, "lift counts",
+            """
+            -- Each lesson's exposures per arm and their outcomes, kept up to date by the writes that
+            -- change them, under the rules in lift_rules (rebuilt when those change).
+            CREATE TABLE lift_counts (
+                lesson_id text NOT NULL,
+                agent text NOT NULL,
+                arm text NOT NULL,
+                exposures bigint NOT NULL DEFAULT 0,
+                negative bigint NOT NULL DEFAULT 0,
+                positive bigint NOT NULL DEFAULT 0,
+                PRIMARY KEY (lesson_id, arm)
+            );
+            CREATE INDEX lift_counts_by_agent ON lift_counts (agent);
+            CREATE TABLE lift_rules (id integer PRIMARY KEY CHECK (id = 1), negative text NOT NULL);
+            """
         )
     ]
 
@@ -562,6 +580,8 @@ extension PostgresStore {
                 after = last.rowid
             }
             try await advanceIdentity(table: table)
+            // Lift counts are rebuilt from what was copied, at the next start.
+            try await client.withConnection { connection in _ = try await connection.run("DELETE FROM lift_rules") }
             let copy = TableCopy(
                 table: table, source: try await source.count(table: table), copied: copied, alreadyThere: seen - copied,
                 target: try await count(table: table))

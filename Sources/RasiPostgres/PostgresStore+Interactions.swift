@@ -6,15 +6,22 @@ import RasiCore
 
 extension PostgresStore: InteractionStore {
     public func createInteraction(_ interaction: Interaction, turnKey: String?, injections: [Injection]) async throws {
+        let rules = liftRules.withLock { $0 }
         try await write { db in
             try await Self.insertInteraction(interaction, turnKey: turnKey, db: db)
-            try await Self.insertInjections(injections, db: db)
+            try await Self.insertInjections(injections, liftRules: rules, db: db)
         }
     }
 
     public func importInteractions(_ interactions: [Interaction]) async throws {
+        let rules = liftRules.withLock { $0 }
         try await write { db in
             for interaction in interactions { try await Self.insertInteraction(interaction, turnKey: nil, db: db) }
+            // Their feedback may change outcomes that lessons' counts include.
+            if let rules {
+                try await db.run("LOCK TABLE lift_counts, lift_rules IN EXCLUSIVE MODE")
+                try await Self.rebuildLiftCounts(rules: rules, db: db)
+            }
         }
     }
 
@@ -45,6 +52,7 @@ extension PostgresStore: InteractionStore {
     }
 
     public func updateInteraction(_ i: Interaction, appendingSteps steps: [Step], injections: [Injection], responseId: String?) async throws {
+        let rules = liftRules.withLock { $0 }
         try await write { db in
             let updated = try await db.run(
                 """
@@ -57,7 +65,7 @@ extension PostgresStore: InteractionStore {
                 """)
             guard updated > 0 else { throw RasiError.notFound("interaction \(i.id)") }
             try await Self.insertSteps(steps, of: i.id, db: db)
-            try await Self.insertInjections(injections, db: db)
+            try await Self.insertInjections(injections, liftRules: rules, db: db)
             if let responseId {
                 try await db.run(
                     """
@@ -129,7 +137,9 @@ extension PostgresStore: InteractionStore {
         }
     }
 
-    static func insertInjections(_ injections: [Injection], db: PostgresConnection) async throws {
+    /// Inserts the injections, counting the exposures they add under `liftRules`.
+    static func insertInjections(_ injections: [Injection], liftRules: OutcomeRules?, db: PostgresConnection) async throws {
+        try await countExposures(injections, rules: liftRules, db: db)
         let now = Date()
         for j in injections {
             try await db.run(

@@ -6,20 +6,27 @@ import RasiCore
 
 extension PostgresStore: JudgeStore {
     public func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?) async throws {
+        let kept = liftRules.withLock { $0 }
         try await write { db in
             try await Self.insertLesson(lesson, db: db)
-            try await Self.insertJudgeRun(run, db: db)
-            try await Self.retireByLift(after: run, lift: lift, db: db)
+            try await Self.recordRun(run, lift: lift, kept: kept, db: db)
         }
     }
 
     /// After a run's verdict is stored: the lessons lift now shows harmful, retired (see
     /// `JudgeStore.recordJudgeRun`). Locks the interaction, then its exposed lessons, in the order
     /// feedback's transaction takes them, so the two decide one after the other.
-    static func retireByLift(after run: JudgeRun, lift: LiftPolicy?, db: PostgresConnection) async throws {
-        guard let lift, lift.outcomes.negative.contains(.judgeProblem), run.verdict?.verdict == .problem else { return }
+    /// Logs a run, keeping the lift counts, then retires what its verdict shows harmful.
+    static func recordRun(_ run: JudgeRun, lift: LiftPolicy?, kept: OutcomeRules?, db: PostgresConnection) async throws {
+        // The interaction first, then its exposed lessons' counts and rows, in the order feedback's transaction takes them.
         try await db.run("SELECT 1 FROM interactions WHERE id = \(run.interactionId) FOR UPDATE")
-        let exposed = try await exposedLessons(in: run.interactionId, rules: lift.outcomes, db: db)
+        try await keepingLiftCounts(of: run.interactionId, rules: kept, db: db) { try await insertJudgeRun(run, db: db) }
+        try await retireByLift(after: run, lift: lift, counted: kept == lift?.outcomes, db: db)
+    }
+
+    static func retireByLift(after run: JudgeRun, lift: LiftPolicy?, counted: Bool, db: PostgresConnection) async throws {
+        guard let lift, lift.outcomes.negative.contains(.judgeProblem), run.verdict?.verdict == .problem else { return }
+        let exposed = try await exposedLessons(in: run.interactionId, rules: lift.outcomes, counted: counted, db: db)
         for action in SignalDecision.liftRetirements(exposed, lift: lift, now: run.createdAt) {
             try await apply(action, to: run.interactionId, db: db)
         }
@@ -58,6 +65,7 @@ extension PostgresStore: JudgeStore {
             case .retry(let at, let error): (.queued, at, error)
             case .failed(let error): (.failed, job.runAfter, error)
             }
+        let kept = liftRules.withLock { $0 }
         return try await write { db in
             let finished = try await db.run(
                 """
@@ -67,10 +75,7 @@ extension PostgresStore: JudgeStore {
                 """)
             guard finished > 0 else { return false }
             try await Self.insertLesson(lesson, db: db)
-            if let run {
-                try await Self.insertJudgeRun(run, db: db)
-                try await Self.retireByLift(after: run, lift: lift, db: db)
-            }
+            if let run { try await Self.recordRun(run, lift: lift, kept: kept, db: db) }
             return true
         }
     }

@@ -6,15 +6,19 @@ import RasiCore
 
 extension PostgresStore: LiftStore {
     public func liftArms(lessonId: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm) {
-        try await read { db in
-            try await Self.arms(
+        let counted = keptUnder(rules)
+        return try await read { db in
+            if counted { return try await Self.countedArms(lessonId: lessonId, db: db) }
+            return try await Self.arms(
                 exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = $1", Self.binds(lessonId), rules: rules, db: db)
         }
     }
 
     public func liftArms(agent: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm) {
-        try await read { db in
-            try await Self.arms(
+        let counted = keptUnder(rules)
+        return try await read { db in
+            if counted { return try await Self.countedArms(agent: agent, db: db) }
+            return try await Self.arms(
                 exposures: """
                     SELECT DISTINCT j.interaction_id, j.lesson_id, j.arm FROM injections j JOIN interactions i ON i.id = j.interaction_id
                     WHERE i.agent = $1
@@ -46,7 +50,7 @@ extension PostgresStore: LiftStore {
 
     /// Every lesson exposed in the interaction, either arm, locked in id order (before the
     /// injected ones, a subset, are locked again), with its figures as they stand in this transaction.
-    static func exposedLessons(in interactionId: String, rules: OutcomeRules, db: PostgresConnection) async throws -> [ExposedLesson] {
+    static func exposedLessons(in interactionId: String, rules: OutcomeRules, counted: Bool, db: PostgresConnection) async throws -> [ExposedLesson] {
         let rows = try await db.rows(
             """
             SELECT * FROM lessons WHERE id IN (SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = \(interactionId))
@@ -55,8 +59,12 @@ extension PostgresStore: LiftStore {
         var exposed: [ExposedLesson] = []
         for row in rows {
             let lesson = try Self.lesson(row)
-            let figures = try await arms(
-                exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = $1", Self.binds(lesson.id), rules: rules, db: db)
+            let figures =
+                counted
+                ? try await countedArms(lessonId: lesson.id, db: db)
+                : try await arms(
+                    exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = $1", Self.binds(lesson.id), rules: rules, db: db
+                )
             exposed.append(ExposedLesson(lesson: lesson, treatment: figures.treatment, control: figures.control))
         }
         return exposed

@@ -11,21 +11,29 @@ extension PostgresStore: SignalStore {
         interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, lift: LiftPolicy?, enqueueJudge: Bool,
         now: Date
     ) async throws -> SignalOutcome {
-        try await write { db in
+        let kept = liftRules.withLock { $0 }
+        return try await write { db in
             // Locks the interaction, so two replicas given signals for it at once evaluate the rules one after the other.
             guard let row = try await db.one("SELECT * FROM interactions WHERE id = \(interactionId) FOR UPDATE") else {
                 throw RasiError.notFound("interaction \(interactionId)")
             }
-            var outcome = SignalOutcome()
-            for item in feedback {
-                var item = item
-                item.interactionId = interactionId
-                if try await Self.insertFeedback(item, db: db) { outcome.added.append(item) }
+            let added = try await Self.keepingLiftCounts(of: interactionId, rules: kept, db: db) {
+                var added: [Feedback] = []
+                for item in feedback {
+                    var item = item
+                    item.interactionId = interactionId
+                    if try await Self.insertFeedback(item, db: db) { added.append(item) }
+                }
+                return added
             }
+            var outcome = SignalOutcome()
+            outcome.added = added
             let interaction = try await Self.interaction(row, db: db, withDetail: true)
             var state = SignalState(interaction: interaction, added: outcome.added, ruleFlags: try await Self.ruleFlags(of: interactionId, db: db))
             // The exposed lessons (a superset of the injected ones) are locked first, in id order.
-            if let lift, !outcome.added.isEmpty { state.exposed = try await Self.exposedLessons(in: interactionId, rules: lift.outcomes, db: db) }
+            if let lift, !outcome.added.isEmpty {
+                state.exposed = try await Self.exposedLessons(in: interactionId, rules: lift.outcomes, counted: kept == lift.outcomes, db: db)
+            }
             if state.lessonOutcome != nil { state.injected = try await Self.injectedLessons(in: interactionId, db: db) }
             for action in SignalDecision.decide(state, rules: rules, efficacy: efficacy, lift: lift, enqueueJudge: enqueueJudge, now: now) {
                 outcome.record(action, applied: try await Self.apply(action, to: interactionId, db: db))

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import RasiCore
+import Synchronization
 import _ConnectionPoolModule
 
 /// The scale-out store: PostgreSQL with pgvector, through PostgresNIO.
@@ -27,6 +28,8 @@ public final class PostgresStore: Sendable {
     let lexemeStatistics = LexemeStatistics()
     /// The pool's own log (connections failing, the circuit breaker): the server's logger.
     let logger: Logger
+    /// The rules the lift counts are kept under, once `prepareLiftCounts` has run; nil until then (nothing is kept).
+    let liftRules = Mutex<OutcomeRules?>(nil)
     /// Per-statement logging stays off: at debug level it would log every query's text.
     static let statementLogger = Logger(label: "rasi.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 

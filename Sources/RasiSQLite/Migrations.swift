@@ -370,6 +370,25 @@ extension SQLiteStore {
                     CREATE INDEX interactions_by_conversation ON interactions (conversation_id, id);
                     """)
         }
+        migrator.registerMigration("v14: lift counts") { db in
+            try db.execute(
+                sql: """
+                    -- Each lesson's exposures per arm and their outcomes, kept up to date by the writes that
+                    -- change them, under the rules in `lift_rules` (rebuilt when those change).
+                    CREATE TABLE lift_counts (
+                        lesson_id TEXT NOT NULL,
+                        agent TEXT NOT NULL,
+                        arm TEXT NOT NULL,
+                        exposures INTEGER NOT NULL DEFAULT 0,
+                        negative INTEGER NOT NULL DEFAULT 0,
+                        positive INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (lesson_id, arm)
+                    );
+                    CREATE INDEX lift_counts_by_agent ON lift_counts (agent);
+                    -- One row: the negative outcomes the counts are kept under; none until they are built.
+                    CREATE TABLE lift_rules (id INTEGER PRIMARY KEY CHECK (id = 1), negative TEXT NOT NULL);
+                    """)
+        }
         return migrator
     }
 }

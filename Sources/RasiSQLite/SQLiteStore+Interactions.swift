@@ -6,15 +6,19 @@ import RasiCore
 
 extension SQLiteStore: InteractionStore {
     public func createInteraction(_ interaction: Interaction, turnKey: String?, injections: [Injection]) async throws {
+        let rules = liftRules.withLock { $0 }
         try await commits.write { db in
             try Self.insertInteraction(interaction, turnKey: turnKey, db: db)
-            try Self.insertInjections(injections, db: db)
+            try Self.insertInjections(injections, liftRules: rules, db: db)
         }
     }
 
     public func importInteractions(_ interactions: [Interaction]) async throws {
+        let rules = liftRules.withLock { $0 }
         try await database.write { db in
             for interaction in interactions { try Self.insertInteraction(interaction, turnKey: nil, db: db) }
+            // Their feedback may change outcomes that lessons' counts include.
+            if let rules { try Self.rebuildLiftCounts(rules: rules, db: db) }
         }
     }
 
@@ -52,6 +56,7 @@ extension SQLiteStore: InteractionStore {
     public func updateInteraction(_ interaction: Interaction, appendingSteps steps: [Step], injections: [Injection], responseId: String?)
         async throws
     {
+        let rules = liftRules.withLock { $0 }
         try await commits.write { db in
             try db.executeCached(
                 sql: """
@@ -68,7 +73,7 @@ extension SQLiteStore: InteractionStore {
                 ])
             guard db.changesCount > 0 else { throw RasiError.notFound("interaction \(interaction.id)") }
             try Self.insertSteps(steps, of: interaction.id, db: db)
-            try Self.insertInjections(injections, db: db)
+            try Self.insertInjections(injections, liftRules: rules, db: db)
             if let responseId {
                 try db.executeCached(
                     sql: "INSERT OR IGNORE INTO response_ids (response_id, interaction_id, created_at) VALUES (?, ?, ?)",
@@ -154,7 +159,9 @@ extension SQLiteStore: InteractionStore {
         }
     }
 
-    static func insertInjections(_ injections: [Injection], db: Database) throws {
+    /// Inserts the injections, counting the exposures they add under `liftRules`.
+    static func insertInjections(_ injections: [Injection], liftRules: OutcomeRules?, db: Database) throws {
+        try countExposures(injections, rules: liftRules, db: db)
         let now = Date()
         for injection in injections {
             try db.executeCached(

@@ -6,19 +6,20 @@ import RasiCore
 
 extension SQLiteStore: JudgeStore {
     public func recordJudgeRun(_ run: JudgeRun, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?) async throws {
+        let rules = liftRules.withLock { $0 }
         let retired = try await database.write { db in
             try Self.insertLesson(lesson, db: db)
-            try Self.insertJudgeRun(run, db: db)
-            return try Self.retireByLift(after: run, lift: lift, db: db)
+            try Self.keepingLiftCounts(of: run.interactionId, rules: rules, db: db) { try Self.insertJudgeRun(run, db: db) }
+            return try Self.retireByLift(after: run, lift: lift, counted: rules == lift?.outcomes, db: db)
         }
         if let (lesson, embedding) = lesson { updateIndex(lesson, embedding: embedding) }
         for id in retired { removeFromIndexes(id) }
     }
 
     /// After a run's verdict is stored: the lessons lift now shows harmful, retired (see `JudgeStore.recordJudgeRun`).
-    static func retireByLift(after run: JudgeRun, lift: LiftPolicy?, db: Database) throws -> [String] {
+    static func retireByLift(after run: JudgeRun, lift: LiftPolicy?, counted: Bool, db: Database) throws -> [String] {
         guard let lift, lift.outcomes.negative.contains(.judgeProblem), run.verdict?.verdict == .problem else { return [] }
-        let exposed = try exposedLessons(in: run.interactionId, rules: lift.outcomes, db: db)
+        let exposed = try exposedLessons(in: run.interactionId, rules: lift.outcomes, counted: counted, db: db)
         var retired: [String] = []
         for action in SignalDecision.liftRetirements(exposed, lift: lift, now: run.createdAt) {
             if try apply(action, to: run.interactionId, db: db), case .retire(let lesson, _) = action { retired.append(lesson.id) }
@@ -51,6 +52,7 @@ extension SQLiteStore: JudgeStore {
     public func finishJob(
         _ job: Job, owner: String, outcome: JobOutcome, run: JudgeRun?, lesson: (Lesson, LessonEmbedding?)?, lift: LiftPolicy?, now: Date
     ) async throws -> Bool {
+        let rules = liftRules.withLock { $0 }
         let (finished, retired) = try await database.write { db -> (Bool, [String]) in
             let (status, runAfter, error): (Job.Status, Date, String?) =
                 switch outcome {
@@ -67,8 +69,8 @@ extension SQLiteStore: JudgeStore {
             guard db.changesCount > 0 else { return (false, []) }
             try Self.insertLesson(lesson, db: db)
             guard let run else { return (true, []) }
-            try Self.insertJudgeRun(run, db: db)
-            return (true, try Self.retireByLift(after: run, lift: lift, db: db))
+            try Self.keepingLiftCounts(of: run.interactionId, rules: rules, db: db) { try Self.insertJudgeRun(run, db: db) }
+            return (true, try Self.retireByLift(after: run, lift: lift, counted: rules == lift?.outcomes, db: db))
         }
         if finished, let (lesson, embedding) = lesson { updateIndex(lesson, embedding: embedding) }
         for id in retired { removeFromIndexes(id) }

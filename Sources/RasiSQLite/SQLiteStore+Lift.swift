@@ -6,14 +6,19 @@ import RasiCore
 
 extension SQLiteStore: LiftStore {
     public func liftArms(lessonId: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm) {
-        try await database.read { db in
-            try Self.arms(exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = ?", [lessonId], rules: rules, db: db)
+        let counted = keptUnder(rules)
+        return try await database.read { db in
+            if counted { return try Self.countedArms(lessonId: lessonId, db: db) }
+            return try Self.arms(
+                exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = ?", [lessonId], rules: rules, db: db)
         }
     }
 
     public func liftArms(agent: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm) {
-        try await database.read { db in
-            try Self.arms(
+        let counted = keptUnder(rules)
+        return try await database.read { db in
+            if counted { return try Self.countedArms(agent: agent, db: db) }
+            return try Self.arms(
                 exposures: """
                     SELECT DISTINCT j.interaction_id, j.lesson_id, j.arm FROM injections j JOIN interactions i ON i.id = j.interaction_id
                     WHERE i.agent = ?
@@ -44,8 +49,9 @@ extension SQLiteStore: LiftStore {
         return (arms[.treatment] ?? none, arms[.control] ?? none)
     }
 
-    /// Every lesson exposed in the interaction, either arm, with its figures as they stand in this transaction.
-    static func exposedLessons(in interactionId: String, rules: OutcomeRules, db: Database) throws -> [ExposedLesson] {
+    /// Every lesson exposed in the interaction, either arm, with its figures as they stand in this
+    /// transaction: from the kept counts when they are `counted` under `rules`, else counted now.
+    static func exposedLessons(in interactionId: String, rules: OutcomeRules, counted: Bool, db: Database) throws -> [ExposedLesson] {
         let rows = try Row.fetchAll(
             db,
             sql: """
@@ -53,8 +59,10 @@ extension SQLiteStore: LiftStore {
                 WHERE l.id IN (SELECT DISTINCT lesson_id FROM injections WHERE interaction_id = ?) ORDER BY l.id
                 """, arguments: [interactionId])
         return try rows.map(lesson).map { lesson in
-            let figures = try arms(
-                exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = ?", [lesson.id], rules: rules, db: db)
+            let figures =
+                counted
+                ? try countedArms(lessonId: lesson.id, db: db)
+                : try arms(exposures: "SELECT DISTINCT interaction_id, arm FROM injections WHERE lesson_id = ?", [lesson.id], rules: rules, db: db)
             return ExposedLesson(lesson: lesson, treatment: figures.treatment, control: figures.control)
         }
     }

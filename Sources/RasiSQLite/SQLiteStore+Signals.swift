@@ -11,20 +11,25 @@ extension SQLiteStore: SignalStore {
         interactionId: String, adding feedback: [Feedback], rules: FlagRules, efficacy: EfficacyPolicy, lift: LiftPolicy?, enqueueJudge: Bool,
         now: Date
     ) async throws -> SignalOutcome {
+        let kept = liftRules.withLock { $0 }
         let outcome = try await database.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM interactions WHERE id = ?", arguments: [interactionId]) else {
                 throw RasiError.notFound("interaction \(interactionId)")
             }
             var outcome = SignalOutcome()
-            for item in feedback {
-                var item = item
-                item.interactionId = interactionId
-                if try Self.insertFeedback(item, db: db) { outcome.added.append(item) }
+            try Self.keepingLiftCounts(of: interactionId, rules: kept, db: db) {
+                for item in feedback {
+                    var item = item
+                    item.interactionId = interactionId
+                    if try Self.insertFeedback(item, db: db) { outcome.added.append(item) }
+                }
             }
             let interaction = try Self.interaction(row, db: db, withDetail: true)
             var state = SignalState(interaction: interaction, added: outcome.added, ruleFlags: try Self.ruleFlags(of: interactionId, db: db))
             if state.lessonOutcome != nil { state.injected = try Self.injectedLessons(in: interactionId, db: db) }
-            if let lift, !outcome.added.isEmpty { state.exposed = try Self.exposedLessons(in: interactionId, rules: lift.outcomes, db: db) }
+            if let lift, !outcome.added.isEmpty {
+                state.exposed = try Self.exposedLessons(in: interactionId, rules: lift.outcomes, counted: kept == lift.outcomes, db: db)
+            }
             for action in SignalDecision.decide(state, rules: rules, efficacy: efficacy, lift: lift, enqueueJudge: enqueueJudge, now: now) {
                 outcome.record(action, applied: try Self.apply(action, to: interactionId, db: db))
             }

@@ -25,6 +25,8 @@ public final class SQLiteStore: Sendable {
     /// Checkpoints the write-ahead log off the commits' path.
     let checkpointer: Checkpointer
     let embeddingModel: String?
+    /// The rules the lift counts are kept under, as stored with them; nil while none are (nothing is kept).
+    let liftRules: Mutex<OutcomeRules?>
 
     /// Opens (creating if needed) the database at `path`, migrates it to the latest schema, and
     /// loads the active lessons' situations, and their vectors of `embeddingModel`, into the in-process indexes.
@@ -34,6 +36,7 @@ public final class SQLiteStore: Sendable {
         checkpointer = Checkpointer(path: path)
         database = try DatabasePool(path: path, configuration: Self.configuration(checkpointer))
         try Self.migrator.migrate(database)
+        liftRules = Mutex(try database.read(Self.storedLiftRules))
         database.add(transactionObserver: cache, extent: .databaseLifetime)
         database.add(transactionObserver: conflicts, extent: .databaseLifetime)
         quickReads = try QuickReads(path: path, count: 2)

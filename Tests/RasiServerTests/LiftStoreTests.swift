@@ -70,6 +70,8 @@ import Testing
             let bad = lesson("refunds")
             try await store.createLesson(bad, embedding: nil)
             let lift = LiftPolicy(minExposures: 5)
+            // Decided from the kept counts (the other tests count on read).
+            try await store.prepareLiftCounts(rules: lift.outcomes)
             // Control: five exposures, none negative.
             for _ in 0..<5 { try await feedback(try await exposure(bad, arm: .control, store: store), rating: .up, lift: lift, store: store) }
             // Treatment: negative every time; four exposures are not enough to decide.
@@ -135,6 +137,55 @@ import Testing
             finishing.jobId = job.id
             #expect(try await store.finishJob(job, owner: "me", outcome: .done, run: finishing, lesson: nil, lift: thumbs, now: Date()))
             #expect(try await store.lesson(id: second.id)?.status == .retired)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases) func keptCountsFollowEveryWriteAndEqualARebuild(_ kind: StoreKind) async throws {
+        try await withTemporaryStore(kind) { store in
+            let rules = OutcomeRules()
+            #expect(try await store.prepareLiftCounts(rules: rules)) // a new store: built (empty)
+            #expect(try await store.prepareLiftCounts(rules: rules) == false) // the same rules: kept as they are
+            let a = lesson("refunds")
+            var b = lesson("shipping")
+            b.agent = "b"
+            try await store.createLesson(a, embedding: nil)
+            try await store.createLesson(b, embedding: nil)
+            // a: treatment down, treatment up then down (negative wins), control rephrase, control without outcome.
+            try await feedback(try await exposure(a, arm: .treatment, store: store), rating: .down, store: store)
+            let flips = try await exposure(a, arm: .treatment, store: store)
+            try await feedback(flips, rating: .up, store: store)
+            #expect(try await store.liftArms(lessonId: a.id, rules: rules).treatment == LiftArm(exposures: 2, negative: 1, positive: 1))
+            try await feedback(flips, rating: .down, store: store)
+            try await feedback(try await exposure(a, arm: .control, store: store), signal: .rephrase, store: store)
+            _ = try await exposure(a, arm: .control, store: store)
+            // b (another agent): thumbs-up, then the judge's problem on it makes it negative.
+            let judged = try await exposure(b, arm: .treatment, agent: "b", store: store)
+            try await feedback(judged, rating: .up, store: store)
+            let problem = try RasiJSON.decoder().decode(JudgeVerdict.self, from: Data(#"{"verdict": "problem", "summary": "s", "rubric": []}"#.utf8))
+            try await store.recordJudgeRun(
+                JudgeRun(interactionId: judged, status: .ok, model: "j", prompt: [], outputs: ["{}"], verdict: problem), lesson: nil)
+            // A later call of a turn that already has its outcome exposes a to it: counted with that outcome, once.
+            var later = try #require(try await store.interaction(id: judged))
+            let injection = Injection(interactionId: judged, lessonId: a.id, version: 1, rank: 1, score: 0.8, arm: .treatment)
+            try await store.updateInteraction(later, appendingSteps: [], injections: [injection, injection], responseId: nil)
+            later.updatedAt = Date()
+            try await store.updateInteraction(later, appendingSteps: [], injections: [injection], responseId: nil)
+
+            let kept = (
+                a: try await store.liftArms(lessonId: a.id, rules: rules), b: try await store.liftArms(lessonId: b.id, rules: rules),
+                agentA: try await store.liftArms(agent: "a", rules: rules)
+            )
+            #expect(kept.a.treatment == LiftArm(exposures: 3, negative: 3, positive: 0))
+            #expect(kept.a.control == LiftArm(exposures: 2, negative: 1, positive: 0))
+            #expect(kept.b.treatment == LiftArm(exposures: 1, negative: 1, positive: 0) && kept.b.control.exposures == 0)
+            // The agent's figures sum its lessons' (a's exposure in b's interaction is counted under that interaction's agent).
+            #expect(kept.agentA.control == kept.a.control)
+            // Counted under other rules (a rebuild), then under these again (another): the same figures.
+            #expect(try await store.prepareLiftCounts(rules: try OutcomeRules.parse(["thumbs_down"])))
+            #expect(try await store.liftArms(lessonId: a.id, rules: try OutcomeRules.parse(["thumbs_down"])).control.negative == 0)
+            #expect(try await store.prepareLiftCounts(rules: rules))
+            #expect(try await store.liftArms(lessonId: a.id, rules: rules) == kept.a)
+            #expect(try await store.liftArms(lessonId: b.id, rules: rules) == kept.b)
         }
     }
 

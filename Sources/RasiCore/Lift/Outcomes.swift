@@ -33,6 +33,14 @@ public struct OutcomeRules: Sendable, Equatable {
         return OutcomeRules(negative: negative)
     }
 
+    /// The rules as stored beside the counts kept under them: the negative outcomes' names, sorted.
+    public var signature: String { negative.map(\.rawValue).sorted().joined(separator: ",") }
+
+    public init?(signature: String) {
+        guard let rules = try? Self.parse(signature.split(separator: ",").map(String.init)) else { return nil }
+        self = rules
+    }
+
     /// The implicit signals that count as negative.
     public var negativeSignals: [Signal] {
         [(Negative.rephrase, Signal.rephrase), (.escalate, .escalate), (.abandon, .abandon)].filter { negative.contains($0.0) }.map(\.1)
@@ -76,8 +84,17 @@ public struct LiftPolicy: Sendable, Equatable {
     }
 }
 
-/// Lift's exposures and outcomes, as a store counts them.
+/// Lift's exposures and outcomes, as a store counts them. Each store keeps a count per lesson and
+/// arm (exposures, negative and positive outcomes) up to date in the transactions that change it:
+/// an exposure logged, feedback or a judge's verdict that changes an interaction's outcome. Reading
+/// a lesson's lift, and deciding retirement on each outcome, then costs the same at a million
+/// exposures as at ten. The counts are kept under one set of rules, stored with them.
 public protocol LiftStore: Sendable {
+    /// Keeps the counts under `rules` from now on; rebuilds them from the exposures and outcomes
+    /// stored when they were kept under other rules, or not at all (a new store, an import). Returns
+    /// whether it rebuilt. Every replica sharing a store must be given the same rules.
+    @discardableResult
+    func prepareLiftCounts(rules: OutcomeRules) async throws -> Bool
     /// One lesson's exposures by arm, with their outcomes under `rules`.
     func liftArms(lessonId: String, rules: OutcomeRules) async throws -> (treatment: LiftArm, control: LiftArm)
     /// An agent's exposures pooled over its lessons, by arm.
