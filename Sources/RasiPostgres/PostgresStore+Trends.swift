@@ -116,21 +116,24 @@ private struct TrendSQL {
 
     /// The interactions the query covers, for the interactions table aliased `i`.
     mutating func interactionFilter(_ i: String) -> String {
-        var conditions = ["\(i).created_at >= \(bind(trend.since.pg))", "\(i).created_at < \(bind(trend.until.pg))"]
-        if let agent = trend.agent { conditions.append("\(i).agent = \(bind(agent))") }
-        if let topic = trend.topic { conditions.append("\(i).topic = \(bind(topic))") }
-        if let lessonId = trend.lessonId {
-            conditions.append("\(i).id IN (SELECT interaction_id FROM injections WHERE lesson_id = \(bind(lessonId)))")
-        }
-        return conditions.joined(separator: " AND ")
+        conditions(
+            time: "\(i).created_at", agent: "\(i).agent", topic: "\(i).topic",
+            lesson: { "\(i).id IN (SELECT interaction_id FROM injections WHERE lesson_id = \($0))" })
     }
 
     /// The lesson versions the query covers, for `lesson_versions` aliased `v`: the agent and topic are the version's own.
     mutating func lessonFilter() -> String {
-        var conditions = ["v.changed_at >= \(bind(trend.since.pg))", "v.changed_at < \(bind(trend.until.pg))"]
-        if let agent = trend.agent { conditions.append("(v.snapshot::jsonb ->> 'agent') = \(bind(agent))") }
-        if let topic = trend.topic { conditions.append("(v.snapshot::jsonb ->> 'topic') = \(bind(topic))") }
-        if let lessonId = trend.lessonId { conditions.append("v.lesson_id = \(bind(lessonId))") }
+        conditions(
+            time: "v.changed_at", agent: "(v.snapshot::jsonb ->> 'agent')", topic: "(v.snapshot::jsonb ->> 'topic')",
+            lesson: { "v.lesson_id = \($0)" })
+    }
+
+    /// The span and filters over the given columns; `lesson` makes the condition on the lesson id's placeholder.
+    mutating func conditions(time: String, agent: String, topic: String, lesson: (String) -> String) -> String {
+        var conditions = ["\(time) >= \(bind(trend.since.pg))", "\(time) < \(bind(trend.until.pg))"]
+        if let value = trend.agent { conditions.append("\(agent) = \(bind(value))") }
+        if let value = trend.topic { conditions.append("\(topic) = \(bind(value))") }
+        if let value = trend.lessonId { conditions.append(lesson(bind(value))) }
         return conditions.joined(separator: " AND ")
     }
 

@@ -98,38 +98,26 @@ extension SQLiteStore: TrendStore {
 
     /// The interactions `query` covers, for the interactions table aliased `i`.
     static func trendFilter(_ query: TrendQuery, interaction i: String) -> (String, StatementArguments) {
-        var conditions = ["\(i).created_at >= ?", "\(i).created_at < ?"]
-        var arguments: StatementArguments = [query.since, query.until]
-        if let agent = query.agent {
-            conditions.append("\(i).agent = ?")
-            arguments += [agent]
-        }
-        if let topic = query.topic {
-            conditions.append("\(i).topic = ?")
-            arguments += [topic]
-        }
-        if let lessonId = query.lessonId {
-            conditions.append("\(i).id IN (SELECT interaction_id FROM injections WHERE lesson_id = ?)")
-            arguments += [lessonId]
-        }
-        return (conditions.joined(separator: " AND "), arguments)
+        trendConditions(
+            query, time: "\(i).created_at", agent: "\(i).agent", topic: "\(i).topic",
+            lesson: "\(i).id IN (SELECT interaction_id FROM injections WHERE lesson_id = ?)")
     }
 
     /// The lesson versions `query` covers, for `lesson_versions` aliased `v`: the agent and topic are the version's own.
     static func trendLessonFilter(_ query: TrendQuery) -> (String, StatementArguments) {
-        var conditions = ["v.changed_at >= ?", "v.changed_at < ?"]
+        trendConditions(
+            query, time: "v.changed_at", agent: "json_extract(v.snapshot, '$.agent')", topic: "json_extract(v.snapshot, '$.topic')",
+            lesson: "v.lesson_id = ?")
+    }
+
+    /// `query`'s span and filters over the given columns; `lesson` is a condition on one argument, the lesson id.
+    static func trendConditions(_ query: TrendQuery, time: String, agent: String, topic: String, lesson: String) -> (String, StatementArguments) {
+        var conditions = ["\(time) >= ?", "\(time) < ?"]
         var arguments: StatementArguments = [query.since, query.until]
-        if let agent = query.agent {
-            conditions.append("json_extract(v.snapshot, '$.agent') = ?")
-            arguments += [agent]
-        }
-        if let topic = query.topic {
-            conditions.append("json_extract(v.snapshot, '$.topic') = ?")
-            arguments += [topic]
-        }
-        if let lessonId = query.lessonId {
-            conditions.append("v.lesson_id = ?")
-            arguments += [lessonId]
+        for (condition, value) in [("\(agent) = ?", query.agent), ("\(topic) = ?", query.topic), (lesson, query.lessonId)] {
+            guard let value else { continue }
+            conditions.append(condition)
+            arguments += [value]
         }
         return (conditions.joined(separator: " AND "), arguments)
     }
