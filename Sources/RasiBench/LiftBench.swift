@@ -223,8 +223,11 @@ struct LiftLesson: Sendable {
     var situation: String
     var id = ""
 
-    var fields: LessonFields {
-        LessonFields(
-            agent: LiftBench.agent, topic: intent, situation: situation, shouldHaveDone: "Call `\(tool)`.", correctBehavior: "Call `\(tool)`.")
+    /// The lesson as `POST /api/v1/lessons` takes it.
+    var body: JSONValue {
+        [
+            "agent": .string(LiftBench.agent), "topic": .string(intent), "situation": .string(situation),
+            "should_have_done": .string("Call `\(tool)`."), "correct_behavior": .string("Call `\(tool)`.")
+        ]
     }
 }

@@ -114,8 +114,7 @@ struct LiftAPI: Sendable {
     func create(_ lessons: [LiftLesson]) async throws -> [LiftLesson] {
         var created: [LiftLesson] = []
         for var lesson in lessons {
-            let answer = try await send(
-                .POST, "/api/v1/lessons", body: try JSONDecoder().decode(JSONValue.self, from: RasiJSON.encoder().encode(lesson.fields)))
+            let answer = try await send(.POST, "/api/v1/lessons", body: lesson.body)
             guard let id = answer.json["id"]?.stringValue else { throw ValidationError("POST /api/v1/lessons answered no id") }
             lesson.id = id
             created.append(lesson)
