@@ -9,6 +9,6 @@ struct Benchmarks: AsyncParsableCommand {
         abstract: "Benchmarks: print their figures and write JSON.",
         subcommands: [
             RetrievalBench.self, EmbedBench.self, IndexBench.self, SignalsBench.self, TopicsBench.self, PanelBench.self,
-            GatewayBench.self, SoakBench.self, StoreBench.self, AllBench.self
+            GatewayBench.self, SoakBench.self, StoreBench.self, LiftBench.self, AllBench.self
         ])
 }
