@@ -19,7 +19,7 @@ struct AllBench: AsyncParsableCommand {
         let benches: [(String, any AsyncParsableCommand.Type, [String])] = [
             ("retrieval", RetrievalBench.self, []), ("embed", EmbedBench.self, []), ("index", IndexBench.self, ["--sizes", indexSizes]),
             ("signals", SignalsBench.self, []), ("topics", TopicsBench.self, []), ("panel", PanelBench.self, []), ("gateway", GatewayBench.self, []),
-            ("store", StoreBench.self, postgres.map { ["--postgres", $0] } ?? [])
+            ("store", StoreBench.self, postgres.map { ["--postgres", $0] } ?? []), ("lift", LiftBench.self, [])
         ]
         var report: [String: JSONValue] = [:]
         for (name, type, arguments) in benches {
