@@ -75,9 +75,14 @@ import Testing
             #expect(try await store.listConflicts(open: true, limit: 10).map(\.pair) == [pair])
             #expect(try await store.conflictingPairs(among: ["les_a", "les_b", "les_c"]) == [pair])
             #expect(try await store.conflictingPairs(among: ["les_a", "les_c"]).isEmpty)
-            let id = try #require(try await store.listConflicts(open: true, limit: 10).first?.id)
+            // One found after the open pairs were read is seen at once, beside the first.
+            let later = LessonPair("les_c", "les_a")
+            try await store.recordConflict(LessonConflict(pair: later, agent: "a", similarity: 0.8, reason: "r", detectedAt: Date()))
+            #expect(try await store.conflictingPairs(among: ["les_a", "les_b", "les_c"]) == [pair, later])
+            let id = try #require(try await store.listConflicts(open: true, limit: 10).first { $0.pair == pair }?.id)
             #expect(try await store.resolveConflict(id: id, by: "r", resolution: "kept les_a", at: Date())?.resolution == "kept les_a")
             #expect(try await store.conflictingPairs(among: ["les_a", "les_b"]).isEmpty)
+            #expect(try await store.conflictingPairs(among: ["les_a", "les_b", "les_c"]) == [later])
         }
     }
 
