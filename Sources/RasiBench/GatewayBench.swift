@@ -124,17 +124,12 @@ struct GatewayBench: AsyncParsableCommand {
                 let path = folder.appendingPathComponent("store-\(count).sqlite").path
                 try await Self.fillStore(at: path, lessons: count, seeds: seeds, vectors: seedVectors, dimensions: embedder.dimensions)
                 let key = KeySecret.generate()
-                let server = try await ServeProcess.start(
-                    rasi ?? ServeProcess.siblingBinary, settings: Self.serveSettings(database: path, upstream: upstreamURL, key: key, model: model))
-                do {
-                    try await server.ready(http)
-                    results += try await measure(
-                        stage: count, apis: apis, http, upstream: upstreamURL, rasi: server.url, key: key, queries: queries)
-                } catch {
-                    await server.stop()
-                    throw error
+                results += try await ServeProcess.serving(
+                    rasi ?? ServeProcess.siblingBinary, settings: Self.serveSettings(database: path, upstream: upstreamURL, key: key, model: model),
+                    http: http
+                ) { server in
+                    try await measure(stage: count, apis: apis, http, upstream: upstreamURL, rasi: server.url, key: key, queries: queries)
                 }
-                await server.stop()
             }
         } catch {
             try? await http.shutdown()

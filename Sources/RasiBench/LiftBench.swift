@@ -112,9 +112,7 @@ struct LiftBench: AsyncParsableCommand {
                     // Outcomes are the simulated users' thumbs only: each request is a conversation of its own.
                     "RASI_LIFT_NEGATIVE": "thumbs_down", "RASI_LESSON_EXAMPLES": "0"
                 ]) { $1 }
-            let server = try await ServeProcess.start(rasi ?? ServeProcess.siblingBinary, settings: environment)
-            do {
-                try await server.ready(http)
+            report = try await ServeProcess.serving(rasi ?? ServeProcess.siblingBinary, settings: environment, http: http) { server in
                 let api = LiftAPI(http: http, url: server.url, key: key, agent: Self.agent)
                 let stored = try await api.create(lessons)
                 let simulation = LiftSimulation(
@@ -125,13 +123,9 @@ struct LiftBench: AsyncParsableCommand {
                     "planted_lessons": lessons.count - learned,
                     "traffic_routed_right_without_lessons": traffic.filter { (guesses[$0.asked] ?? nil) == $0.intent }.count
                 ]
-                report = try await simulation.run(
+                return try await simulation.run(
                     traffic, clients: clients, every: every, settings: settings(intents: intents), setup: setup, started: started)
-            } catch {
-                await server.stop()
-                throw error
             }
-            await server.stop()
         } catch {
             try? await http.shutdown()
             upstream?.cancel()

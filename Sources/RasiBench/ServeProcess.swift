@@ -33,6 +33,23 @@ struct ServeProcess {
         return ServeProcess(process: process, url: "http://127.0.0.1:\(port)")
     }
 
+    /// Starts `binary serve` as `start` does, waits until it is `ready`, runs `body` with it, and
+    /// stops it however `body` ends.
+    static func serving<T>(
+        _ binary: String, settings: [String: String], http: HTTPClient, _ body: (ServeProcess) async throws -> T
+    ) async throws -> T {
+        let server = try await start(binary, settings: settings)
+        do {
+            try await server.ready(http)
+            let result = try await body(server)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
     /// Waits until the server answers and its vector graphs are built: a large store opens at
     /// once and searches exactly, more slowly, until then (`/healthz` says "indexes": "building").
     func ready(_ http: HTTPClient) async throws {

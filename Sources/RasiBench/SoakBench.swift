@@ -85,17 +85,12 @@ struct SoakBench: AsyncParsableCommand {
         let key = KeySecret.generate()
         let report: Report
         do {
-            let server = try await ServeProcess.start(
+            report = try await ServeProcess.serving(
                 rasi ?? ServeProcess.siblingBinary,
-                settings: GatewayBench.serveSettings(database: path, upstream: upstreamURL, key: key, model: model))
-            do {
-                try await server.ready(http)
-                report = try await soak(http, server: server, upstream: upstreamURL, key: key, queries: queries, lessons: ids, wal: path + "-wal")
-            } catch {
-                await server.stop()
-                throw error
+                settings: GatewayBench.serveSettings(database: path, upstream: upstreamURL, key: key, model: model), http: http
+            ) { server in
+                try await soak(http, server: server, upstream: upstreamURL, key: key, queries: queries, lessons: ids, wal: path + "-wal")
             }
-            await server.stop()
         } catch {
             try? await http.shutdown()
             upstream.cancel()

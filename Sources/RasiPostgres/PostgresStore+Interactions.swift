@@ -9,7 +9,7 @@ extension PostgresStore: InteractionStore {
         let rules = liftRules.withLock { $0 }
         try await write { db in
             try await Self.insertInteraction(interaction, turnKey: turnKey, db: db)
-            try await Self.insertInjections(injections, liftRules: rules, db: db)
+            try await Self.insertInjections(injections, liftRules: rules, into: interaction, db: db)
         }
     }
 
@@ -137,9 +137,12 @@ extension PostgresStore: InteractionStore {
         }
     }
 
-    /// Inserts the injections, counting the exposures they add under `liftRules`.
-    static func insertInjections(_ injections: [Injection], liftRules: OutcomeRules?, db: PostgresConnection) async throws {
-        try await countExposures(injections, rules: liftRules, db: db)
+    /// Inserts the injections, counting the exposures they add under `liftRules`; `new` is the
+    /// interaction just inserted with them, when it is.
+    static func insertInjections(
+        _ injections: [Injection], liftRules: OutcomeRules?, into new: Interaction? = nil, db: PostgresConnection
+    ) async throws {
+        try await countExposures(injections, rules: liftRules, into: new, db: db)
         let now = Date()
         for j in injections {
             try await db.run(

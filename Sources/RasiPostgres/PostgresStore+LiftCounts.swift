@@ -77,18 +77,25 @@ extension PostgresStore {
     }
 
     /// Counts the exposures `injections` add: each lesson and arm new to its interaction, with the
-    /// interaction's outcome so far, in key order. Called before they are inserted.
-    static func countExposures(_ injections: [Injection], rules: OutcomeRules?, db: PostgresConnection) async throws {
+    /// interaction's outcome so far, in key order. Called before they are inserted. For an
+    /// interaction `created` in this transaction nothing is read: it has no exposures yet, and no
+    /// outcome unless it came with feedback.
+    static func countExposures(
+        _ injections: [Injection], rules: OutcomeRules?, into created: Interaction? = nil, db: PostgresConnection
+    ) async throws {
         guard let rules, !injections.isEmpty else { return }
         for (interactionId, added) in Dictionary(grouping: injections, by: \.interactionId).sorted(by: { $0.key < $1.key }) {
+            let isNew = created?.id == interactionId
             var seen = Set<String>()
-            for row in try await db.rows("SELECT DISTINCT lesson_id, arm FROM injections WHERE interaction_id = \(interactionId)") {
-                seen.insert("\(try row["lesson_id"] as String) \(try row["arm"] as String)")
+            if !isNew {
+                for row in try await db.rows("SELECT DISTINCT lesson_id, arm FROM injections WHERE interaction_id = \(interactionId)") {
+                    seen.insert("\(try row["lesson_id"] as String) \(try row["arm"] as String)")
+                }
             }
             let new = added.filter { seen.insert("\($0.lessonId) \($0.arm.rawValue)").inserted }
                 .sorted { ($0.lessonId, $0.arm.rawValue) < ($1.lessonId, $1.arm.rawValue) }
             guard !new.isEmpty else { continue }
-            let outcome = try await liftOutcome(of: interactionId, rules: rules, db: db)
+            let outcome = isNew && created?.feedback.isEmpty == true ? 0 : try await liftOutcome(of: interactionId, rules: rules, db: db)
             for injection in new {
                 try await db.run(
                     """

@@ -9,7 +9,7 @@ extension SQLiteStore: InteractionStore {
         let rules = liftRules.withLock { $0 }
         try await commits.write { db in
             try Self.insertInteraction(interaction, turnKey: turnKey, db: db)
-            try Self.insertInjections(injections, liftRules: rules, db: db)
+            try Self.insertInjections(injections, liftRules: rules, into: interaction, db: db)
         }
     }
 
@@ -159,9 +159,10 @@ extension SQLiteStore: InteractionStore {
         }
     }
 
-    /// Inserts the injections, counting the exposures they add under `liftRules`.
-    static func insertInjections(_ injections: [Injection], liftRules: OutcomeRules?, db: Database) throws {
-        try countExposures(injections, rules: liftRules, db: db)
+    /// Inserts the injections, counting the exposures they add under `liftRules`; `new` is the
+    /// interaction just inserted with them, when it is.
+    static func insertInjections(_ injections: [Injection], liftRules: OutcomeRules?, into new: Interaction? = nil, db: Database) throws {
+        try countExposures(injections, rules: liftRules, into: new, db: db)
         let now = Date()
         for injection in injections {
             try db.executeCached(

@@ -62,16 +62,23 @@ extension SQLiteStore {
     }
 
     /// Counts the exposures `injections` add: each lesson and arm new to its interaction, with the
-    /// interaction's outcome so far. Called before they are inserted.
-    static func countExposures(_ injections: [Injection], rules: OutcomeRules?, db: Database) throws {
+    /// interaction's outcome so far. Called before they are inserted. For an interaction `created`
+    /// in this transaction (a gateway call's first write) nothing is read: it has no exposures yet,
+    /// and no outcome unless it came with feedback.
+    static func countExposures(_ injections: [Injection], rules: OutcomeRules?, into created: Interaction? = nil, db: Database) throws {
         guard let rules, !injections.isEmpty else { return }
         for (interactionId, added) in Dictionary(grouping: injections, by: \.interactionId) {
-            var seen = Set(
-                try Row.fetchAll(db, sql: "SELECT DISTINCT lesson_id, arm FROM injections WHERE interaction_id = ?", arguments: [interactionId])
-                    .map { "\($0["lesson_id"] as String) \($0["arm"] as String)" })
+            let isNew = created?.id == interactionId
+            var seen =
+                isNew
+                ? Set<String>()
+                : Set(
+                    try Row.fetchAll(
+                        db, sql: "SELECT DISTINCT lesson_id, arm FROM injections WHERE interaction_id = ?", arguments: [interactionId]
+                    ).map { "\($0["lesson_id"] as String) \($0["arm"] as String)" })
             let new = added.filter { seen.insert("\($0.lessonId) \($0.arm.rawValue)").inserted }
             guard !new.isEmpty else { continue }
-            let outcome = try liftOutcome(of: interactionId, rules: rules, db: db)
+            let outcome = isNew && created?.feedback.isEmpty == true ? 0 : try liftOutcome(of: interactionId, rules: rules, db: db)
             for injection in new {
                 try db.executeCached(
                     sql: """
