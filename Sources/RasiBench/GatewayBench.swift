@@ -30,6 +30,7 @@ struct GatewayBench: AsyncParsableCommand {
     @Option(help: "Unmeasured requests sent each way at the start of each stage (first connections, first reads of a new store).")
     var warmup = 20
     @ArgumentParser.Flag(help: "Print each scenario's six slowest calls through rasi with their phases.") var worst = false
+    @Option(help: "rasi's RASI_EMBED_WAIT_MS (milliseconds, or off); rasi's default when not given.") var embedWaitMs: String?
     @Option(help: "Requests the lessons and queries are drawn from.") var data = "../shared/data/clinc150/clinc150_dev.json"
     @Option(help: "Where to write the JSON results.") var out = "rasi-bench/gateway.json"
     @Option(help: "The rasi binary measured, run as `rasi serve`; by default the one next to rasi-bench.") var rasi: String?
@@ -50,6 +51,8 @@ struct GatewayBench: AsyncParsableCommand {
         var rasiPerSecond: Double
         var throughputRatio: Double
         var injectedShare: Double
+        /// Calls whose lessons were chosen by words alone, the model being busy (`RASI_EMBED_WAIT_MS`).
+        var byWordsShare: Double
         /// rasi's own account of its phases (its `Server-Timing` header), p50 and p99 of each, in ms.
         var phasesP50Ms: [String: Double]
         var phasesP99Ms: [String: Double]
@@ -66,6 +69,7 @@ struct GatewayBench: AsyncParsableCommand {
             case rasiPerSecond = "rasi_per_s"
             case throughputRatio = "throughput_ratio"
             case injectedShare = "injected_share"
+            case byWordsShare = "by_words_share"
             case phasesP50Ms = "phases_p50_ms"
             case phasesP99Ms = "phases_p99_ms"
         }
@@ -119,13 +123,16 @@ struct GatewayBench: AsyncParsableCommand {
             upstream = upstreamTask
 
             print(
-                "stage    clients stream  api        direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected")
+                "stage    clients stream  api        direct p50/p99 ms   rasi p50/p99 ms   added p50/p99 ms   req/s direct/rasi  ratio  injected  by words"
+            )
             for count in integers(lessons) {
                 let path = folder.appendingPathComponent("store-\(count).sqlite").path
                 try await Self.fillStore(at: path, lessons: count, seeds: seeds, vectors: seedVectors, dimensions: embedder.dimensions)
                 let key = KeySecret.generate()
                 results += try await ServeProcess.serving(
-                    rasi ?? ServeProcess.siblingBinary, settings: Self.serveSettings(database: path, upstream: upstreamURL, key: key, model: model),
+                    rasi ?? ServeProcess.siblingBinary,
+                    settings: Self.serveSettings(database: path, upstream: upstreamURL, key: key, model: model)
+                        .merging(embedWaitMs.map { ["RASI_EMBED_WAIT_MS": $0] } ?? [:]) { $1 },
                     http: http
                 ) { server in
                     try await measure(stage: count, apis: apis, http, upstream: upstreamURL, rasi: server.url, key: key, queries: queries)
@@ -203,6 +210,7 @@ struct GatewayBench: AsyncParsableCommand {
             addedP99Ms: percentile(through.latencies, 0.99) - percentile(direct.latencies, 0.99),
             directPerSecond: direct.perSecond, rasiPerSecond: through.perSecond, throughputRatio: through.perSecond / direct.perSecond,
             injectedShare: Double(through.injected) / Double(directTarget.texts.count),
+            byWordsShare: Double(through.phases.filter { $0["words"] != nil }.count) / Double(max(1, through.phases.count)),
             phasesP50Ms: Self.phasePercentiles(through.phases, 0.5), phasesP99Ms: Self.phasePercentiles(through.phases, 0.99))
         if worst {
             for i in through.latencies.indices.sorted(by: { through.latencies[$0] > through.latencies[$1] }).prefix(6) {
@@ -213,10 +221,11 @@ struct GatewayBench: AsyncParsableCommand {
         print(
             String(
                 // Padded here: `%-9@` does not pad on Linux.
-                format: "%7d %8d %@  %@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f",
+                format: "%7d %8d %@  %@  %7.1f / %7.1f   %7.1f / %7.1f   %6.1f / %6.1f   %7.1f / %7.1f  %5.2f  %7.2f  %8.2f",
                 count, clients, stream ? "   yes" : "    no", api.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
                 scenario.directP50Ms, scenario.directP99Ms, scenario.rasiP50Ms, scenario.rasiP99Ms, scenario.addedP50Ms,
-                scenario.addedP99Ms, scenario.directPerSecond, scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare))
+                scenario.addedP99Ms, scenario.directPerSecond, scenario.rasiPerSecond, scenario.throughputRatio, scenario.injectedShare,
+                scenario.byWordsShare))
         print(
             "        phases p50/p99 ms: "
                 + scenario.phasesP50Ms.keys.sorted().map {

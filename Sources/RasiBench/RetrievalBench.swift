@@ -99,9 +99,11 @@ struct RetrievalBench: AsyncParsableCommand {
         )
 
         var results: [ModeResult] = []
-        for mode in ["lexical", "dense", "hybrid"] {
+        // `words`: hybrid retrieval when the model is too busy to take the request (`RASI_EMBED_WAIT_MS`),
+        // at the floor that serves (hybrid's).
+        for mode in ["lexical", "dense", "hybrid", "words"] {
             let (ranked, latencies) = try await Self.retrieve(all, vectors: queryVectors, mode: mode, store: store, model: model)
-            let m = measure(ranked, queries: queryItems, oos: oosItems.count)
+            let m = measure(ranked, queries: queryItems, oos: oosItems.count, floor: mode == "words" ? results.last?.floor : nil)
             let top1 = zip(queryItems, m.inScope).filter { $0.1.first?.lesson.topic == $0.0.intent }.count
             let recall3 = zip(queryItems, m.inScope).filter { pair in pair.1.prefix(3).contains { $0.lesson.topic == pair.0.intent } }.count
             let result = ModeResult(
@@ -175,6 +177,7 @@ struct RetrievalBench: AsyncParsableCommand {
         let clock = ContinuousClock()
         let lexical = LexicalRetriever(store: store)
         let retriever = HybridRetriever(store: store, embedder: model, mode: mode == "dense" ? .dense : .hybrid)
+        let busy = HybridRetriever(store: store, embedder: BusyEmbedder(dimensions: model.dimensions), embedWait: .zero)
         var ranked: [[ScoredLesson]] = []
         var latencies: [Double] = []
         for (item, vector) in zip(items, vectors) {
@@ -182,6 +185,7 @@ struct RetrievalBench: AsyncParsableCommand {
             let candidates: [ScoredLesson]
             switch mode {
             case "lexical": candidates = try await lexical.candidates(agent: "bench", query: item.text, limit: 12)
+            case "words": candidates = try await busy.candidates(agent: "bench", query: item.text, limit: 12)
             default: candidates = try await retriever.candidates(agent: "bench", query: item.text, vector: vector, limit: 12)
             }
             latencies.append((clock.now - started).seconds * 1000)
@@ -207,11 +211,12 @@ struct RetrievalBench: AsyncParsableCommand {
     }
 
     /// At `--floor`, or at the floor picked on the floor split for `--oos-target`.
-    func measure(_ ranked: [[ScoredLesson]], queries: [Item], oos: Int) -> AtFloor {
+    /// `fixed` over `--floor` and the pick.
+    func measure(_ ranked: [[ScoredLesson]], queries: [Item], oos: Int, floor fixed: Double? = nil) -> AtFloor {
         let inScope = Array(ranked[0..<queries.count])
         let oosRanked = Array(ranked[queries.count..<(queries.count + oos)])
         let floorRanked = Array(ranked[(queries.count + oos)...])
-        let chosenFloor = floor ?? Self.pickFloor(floorRanked, target: oosTarget)
+        let chosenFloor = fixed ?? floor ?? Self.pickFloor(floorRanked, target: oosTarget)
         let policy = LessonSelectionPolicy(minScore: chosenFloor, maxLessons: k, tokenBudget: 100_000)
         let injected = inScope.map { policy.select($0).lessons }
         func share(_ predicate: (Item, [ScoredLesson]) -> Bool) -> Double {
@@ -244,4 +249,11 @@ struct RetrievalBench: AsyncParsableCommand {
         }
         return json.mapValues { rows in rows.compactMap { $0.count >= 2 ? Item(text: $0[0], intent: $0[1]) : nil } }
     }
+}
+
+/// An embedder that is always busy: retrieval through it chooses by words alone.
+struct BusyEmbedder: Embedder {
+    let dimensions: Int
+    func embed(_ texts: [String]) async throws -> [[Float]] { throw RasiError.unavailable("busy") }
+    func embed(_ texts: [String], waitingAtMost limit: Duration) async throws -> [[Float]]? { nil }
 }

@@ -136,6 +136,12 @@ public final class MiniLM: Embedder, Sendable {
         await queue.embed(texts) { [self] in embedBatch($0) }
     }
 
+    /// Nil at once when the model's queue would begin on `texts` only after `limit` (`ForwardQueue`).
+    public func embed(_ texts: [String], waitingAtMost limit: Duration) async throws -> [[Float]]? {
+        guard texts.count <= queue.maxBatch else { return try await embed(texts) }
+        return await queue.embed(texts, waitingAtMost: limit) { [self] in embedBatch($0) }
+    }
+
     /// Embeds many texts: sorted by length into batches so little is spent on padding,
     /// returned in the order given.
     public func embedBatch(_ texts: [String], batchSize: Int = 32) -> [[Float]] {

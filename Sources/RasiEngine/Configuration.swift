@@ -25,6 +25,10 @@ public struct RasiConfiguration: Sendable {
     public var modelDirectory = "models/all-MiniLM-L6-v2"
     /// With an embedder: `hybrid` (dense + BM25, fused) or `dense`.
     public var retrievalMode = HybridRetriever.Mode.hybrid
+    /// The longest a request waits for the built-in model to begin embedding it (milliseconds);
+    /// past it, its lessons are chosen by words alone. Nil waits as long as it takes.
+    public var embedWaitMilliseconds: Double? = RasiConfiguration.defaultEmbedWaitMilliseconds
+    public static let defaultEmbedWaitMilliseconds = 10.0
     /// Largest request body accepted, in bytes; larger ones get 413.
     public var maxBodyBytes = 4 * 1024 * 1024
     /// Seconds a connection may send nothing (no request, or a request's head not yet whole) before it is closed.

@@ -127,7 +127,12 @@ func makeServices(
     // Cached, so the request retrieval embeds is not embedded again to detect the next turn's rephrase.
     let cached = embedder.map { (name: $0.name, model: CachingEmbedder($0.model) as any Embedder) }
     let retriever: any LessonRetriever =
-        cached.map { HybridRetriever(store: store, embedder: $0.model, mode: configuration.retrievalMode) }
+        cached.map {
+            HybridRetriever(
+                store: store, embedder: $0.model, mode: configuration.retrievalMode,
+                embedWait: configuration.embedWaitMilliseconds.map { .microseconds(Int64($0 * 1000)) },
+                choseByWords: { Counter(label: "rasi_lessons_by_words_total", factory: metrics).increment() })
+        }
         ?? LexicalRetriever(store: store)
     let upstream = Upstream(
         client: httpClient, baseURL: configuration.upstreamBaseURL, apiKey: configuration.upstreamAPIKey,

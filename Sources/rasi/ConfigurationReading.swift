@@ -141,6 +141,19 @@ struct Setting {
                 guard let mode = HybridRetriever.Mode(rawValue: $1.text) else { throw $1.invalid("must be hybrid or dense, got \"\($1.text)\"") }
                 $0.retrievalMode = mode
             },
+            Setting(
+                key: "embed-wait-ms",
+                help: "Milliseconds a request may wait for the embedding model to begin on it; then lessons by words alone (off: always wait).",
+                shownDefault: "\(Int(RasiConfiguration.defaultEmbedWaitMilliseconds))"
+            ) {
+                guard $1.text != "off" else {
+                    $0.embedWaitMilliseconds = nil
+                    return
+                }
+                let milliseconds: Double = try $1.number()
+                guard milliseconds >= 0 else { throw $1.invalid("must be 0 or more milliseconds, or off, got \($1.text)") }
+                $0.embedWaitMilliseconds = milliseconds
+            },
             .number("max-body-bytes", \.maxBodyBytes, "Largest request body in bytes; larger ones get 413."),
             .number("idle-timeout", \.idleTimeoutSeconds, "Seconds a connection may send nothing before it is closed.", atLeast: 1),
             .number("body-read-timeout", \.bodyReadTimeoutSeconds, "Seconds a request may take to arrive whole; then 408, closed.", atLeast: 1),

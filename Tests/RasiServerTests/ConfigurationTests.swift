@@ -60,6 +60,16 @@ import Testing
         }
     }
 
+    @Test func theEmbeddingWaitIsMillisecondsOrOff() throws {
+        #expect(try RasiConfiguration.read(environment: [:]).embedWaitMilliseconds == RasiConfiguration.defaultEmbedWaitMilliseconds)
+        #expect(try RasiConfiguration.read(environment: ["RASI_EMBED_WAIT_MS": "2.5"]).embedWaitMilliseconds == 2.5)
+        #expect(try RasiConfiguration.read(environment: ["RASI_EMBED_WAIT_MS": "0"]).embedWaitMilliseconds == 0)
+        #expect(try RasiConfiguration.read(environment: ["RASI_EMBED_WAIT_MS": "off"]).embedWaitMilliseconds == nil)
+        for bad in ["-1", "soon"] {
+            #expect(throws: RasiError.self) { try RasiConfiguration.read(environment: ["RASI_EMBED_WAIT_MS": bad]) }
+        }
+    }
+
     @Test func theBurstIsAtLeastTheRateUnlessSet() throws {
         #expect(try RasiConfiguration.read(environment: ["RASI_RATE_LIMIT": "1000"]).rateBurst == 1000)
         #expect(try RasiConfiguration.read(environment: ["RASI_RATE_LIMIT": "1000", "RASI_RATE_BURST": "5"]).rateBurst == 5)
@@ -115,7 +125,7 @@ import Testing
                 "RASI_HOST", "RASI_PORT", "RASI_DATABASE_URL", "RASI_UPSTREAM_BASE_URL", "RASI_UPSTREAM_API_KEY", "RASI_ANTHROPIC_BASE_URL",
                 "RASI_ANTHROPIC_API_KEY", "RASI_UPSTREAM_TIMEOUT",
                 "RASI_UPSTREAM_CONNECT_TIMEOUT", "RASI_BOOTSTRAP_ADMIN_KEY", "RASI_EMBEDDER", "RASI_MODEL_DIR", "RASI_EMBEDDINGS_BASE_URL",
-                "RASI_EMBEDDINGS_API_KEY", "RASI_RETRIEVAL", "RASI_MAX_BODY_BYTES", "RASI_IDLE_TIMEOUT",
+                "RASI_EMBEDDINGS_API_KEY", "RASI_RETRIEVAL", "RASI_EMBED_WAIT_MS", "RASI_MAX_BODY_BYTES", "RASI_IDLE_TIMEOUT",
                 "RASI_BODY_READ_TIMEOUT", "RASI_TURN_WINDOW", "RASI_LESSONS_MIN_SCORE",
                 "RASI_LESSONS_MAX", "RASI_LESSONS_TOKEN_BUDGET", "RASI_HOLDOUT", "RASI_POLICY_FILE", "RASI_CONFLICT_SIMILARITY",
                 "RASI_CONFLICT_DIVERGENCE",

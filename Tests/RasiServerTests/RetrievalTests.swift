@@ -95,6 +95,78 @@ let sharedModel: MiniLM? = {
         }
     }
 
+    /// An embedder always busy with others: it never begins on a text within a deadline.
+    struct BusyEmbedder: Embedder {
+        let dimensions = 384
+        func embed(_ texts: [String]) async throws -> [[Float]] {
+            Issue.record("waited for a busy embedder")
+            return []
+        }
+        func embed(_ texts: [String], waitingAtMost limit: Duration) async throws -> [[Float]]? { nil }
+    }
+
+    final class Count: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = 0
+        func increment() { lock.withLock { value += 1 } }
+        var current: Int { lock.withLock { value } }
+    }
+
+    @Test func aRequestTheEmbedderCannotTakeInTimeGetsLessonsChosenByWords() async throws {
+        let model = try #require(sharedModel, "the built-in model is missing: run scripts/setup")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rasi-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try SQLiteStore(path: folder.appendingPathComponent("r.sqlite").path, embeddingModel: MiniLM.modelName)
+        let lessons: [LessonFields] = [
+            LessonFields(agent: "shop", situation: "Customer wants to return a damaged parcel", shouldHaveDone: "s", correctBehavior: "c"),
+            LessonFields(
+                agent: "shop", situation: "Customer asks to change the delivery address", shouldHaveDone: "s", correctBehavior: "c",
+                examples: [LessonExample("send my order to my new flat instead", source: .reviewer)]),
+            LessonFields(
+                agent: "shop", situation: "Customer wants to return a parcel bought abroad", shouldHaveDone: "s", correctBehavior: "c",
+                counterExamples: [LessonExample("return a damaged parcel bought abroad", source: .reviewer)])
+        ]
+        for fields in lessons {
+            let lesson = Lesson.create(fields: fields, author: "t")
+            try await store.createLesson(lesson, embedding: LessonEmbedding(model: MiniLM.modelName, vector: model.embedBatch([lesson.situation])[0]))
+        }
+        let byWords = Count()
+        let busy = HybridRetriever(store: store, embedder: BusyEmbedder(), embedWait: .zero, choseByWords: { byWords.increment() })
+        for mode in HybridRetriever.Mode.allCases {
+            let retriever = HybridRetriever(
+                store: store, embedder: BusyEmbedder(), mode: mode, embedWait: .zero, choseByWords: { byWords.increment() })
+            let timings = PhaseTimings()
+            let found = try await PhaseTimings.$current.withValue(timings) {
+                try await retriever.candidates(agent: "shop", query: "How do I return a damaged parcel?", limit: 5)
+            }
+            #expect(found.first?.lesson.situation == "Customer wants to return a damaged parcel", "\(mode)")
+            // Scored as lexical retrieval scores: the cosine of content terms, which the similarity floor applies to.
+            let terms = TextTerms.terms("How do I return a damaged parcel?")
+            #expect(found.first?.score == TextTerms.similarity(terms, TextTerms.terms("Customer wants to return a damaged parcel")))
+            #expect(timings.recorded.map(\.name).contains("words"), "\(mode)")
+        }
+        #expect(byWords.current == 2)
+
+        // An example that shares more words than the situation gives the score, and is named.
+        let moved = try await busy.candidates(agent: "shop", query: "send my order to my new flat, new delivery address", limit: 5)
+        #expect(moved.first?.lesson.situation == "Customer asks to change the delivery address")
+        #expect(moved.first?.matched?.text == "send my order to my new flat instead")
+        // A counter-example closer than the situation keeps its lesson out.
+        let abroad = try await busy.candidates(agent: "shop", query: "return a damaged parcel bought abroad", limit: 5)
+        #expect(!abroad.contains { $0.lesson.situation == "Customer wants to return a parcel bought abroad" })
+        #expect(abroad.first?.lesson.situation == "Customer wants to return a damaged parcel")
+
+        // A model with nothing to do always takes the request, however short the wait allowed.
+        let idle = HybridRetriever(store: store, embedder: model, embedWait: .zero, choseByWords: { byWords.increment() })
+        let timings = PhaseTimings()
+        let semantic = try await PhaseTimings.$current.withValue(timings) {
+            try await idle.candidates(agent: "shop", query: "My package arrived broken, how do I send it back?", limit: 5)
+        }
+        #expect(semantic.first?.lesson.situation == "Customer wants to return a damaged parcel")
+        #expect(timings.recorded.map(\.name).contains("embed") && !timings.recorded.map(\.name).contains("words"))
+        #expect(byWords.current == 4)
+    }
+
     @Test func vectorsAreReloadedFromSQLiteOnOpen() async throws {
         let model = try #require(sharedModel, "the built-in model is missing: run scripts/setup")
         let (store, folder) = try await store(with: [("a", "Customer wants to cancel the subscription", .active)], model: model)
@@ -368,6 +440,36 @@ let sharedModel: MiniLM? = {
         let bulk = (1...70).map { String(repeating: "y", count: $0) }
         #expect(await queue.embed(bulk, forward: forward) == bulk.map { [Float($0.count)] })
         #expect(batches.sizes.allSatisfy { $0 <= 32 })
+    }
+
+    @Test func aCallerWithADeadlineIsAnsweredNilAtOnceWhenThePassesAheadWouldOutlastIt() async throws {
+        let queue = ForwardQueue(maxBatch: 32)
+        let batches = Batches()
+        let passStarted = AsyncStream<Void>.makeStream()
+        let forward: ForwardQueue.Forward = { texts in
+            batches.record(texts.count)
+            passStarted.continuation.yield()
+            Thread.sleep(forTimeInterval: 0.2)
+            return texts.map { [Float($0.count)] }
+        }
+        // Idle, the model takes the texts however short the wait allowed; this pass also tells the queue what a text costs.
+        #expect(await queue.embed(["a"], waitingAtMost: .zero, forward: forward) == [[1]])
+        var started = passStarted.stream.makeAsyncIterator()
+        _ = await started.next()
+
+        // While a 200 ms pass runs, a caller allowed 5 ms is answered nil at once, and its text is never run.
+        async let running = queue.embed(["bb"], forward: forward)
+        _ = await started.next()
+        let clock = ContinuousClock()
+        let asked = clock.now
+        #expect(await queue.embed(["ccc"], waitingAtMost: .milliseconds(5), forward: forward) == nil)
+        #expect(clock.now - asked < .milliseconds(100))
+        #expect(queue.expectedWait > 0.005)
+        // One allowed the whole pass waits for it and gets its vector.
+        #expect(await queue.embed(["dddd"], waitingAtMost: .seconds(5), forward: forward) == [[4]])
+        #expect(await running == [[2]])
+        #expect(batches.sizes == [1, 1, 1])
+        #expect(queue.expectedWait == 0)
     }
 
     final class Batches: @unchecked Sendable {

@@ -1,12 +1,14 @@
 """The OpenAI-compatible gateway, driven by the official OpenAI Python SDK."""
+import concurrent.futures
 import json
+import subprocess
 import threading
 
 import httpx
 import openai
 import pytest
 
-from conftest import collect, free_port
+from conftest import RASI_BIN, Rasi, collect, free_port
 
 TOOLS = [{
     "type": "function",
@@ -235,3 +237,41 @@ def test_every_reply_says_what_rasi_spent_on_it_in_server_timing(rasi, model, ag
     phases = server_timing(other.headers)
     assert "embed" not in phases and "dense" not in phases
     assert phases["upstream"] >= 150 and phases["lessons"] < phases["upstream"]
+
+
+def test_requests_the_busy_model_cannot_take_in_time_get_lessons_chosen_by_words(workdir, model):
+    """RASI_EMBED_WAIT_MS=0: a request embeds only when the model is free; one that arrives while
+    it embeds others gets its lessons by words alone at once, says so (`words` in Server-Timing),
+    and is counted. Nothing fails and a lesson sharing the request's words is still injected."""
+    model.script([], default={"content": "Pause it first.", "delay_ms": 50})
+    busy = Rasi(workdir, upstream=model.url + "/v1", extra_env={"RASI_EMBED_WAIT_MS": "0"})
+    try:
+        busy.api("POST", "/api/v1/lessons", json={
+            "agent": "default", "situation": "Customer asks to cancel a subscription",
+            "should_have_done": "Offer to pause first", "correct_behavior": "Mention the pause option before cancelling",
+        }).raise_for_status()
+        key = busy.create_key("agent")
+
+        def call(i):
+            return httpx.post(busy.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, timeout=30, json={
+                "model": "m", "messages": [{"role": "user", "content": f"Please cancel my subscription ({i})"}]})
+
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            responses = list(pool.map(call, range(48)))
+        assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
+        by_words = [r for r in responses if "words" in server_timing(r.headers)]
+        embedded = [r for r in responses if "dense" in server_timing(r.headers)]
+        assert len(by_words) + len(embedded) == len(responses)
+        assert by_words and embedded
+        for r in responses:
+            assert r.headers["X-RASI-Lessons"] != "", server_timing(r.headers)
+        # A request chosen by words waited for no embedding.
+        assert all("embed" not in server_timing(r.headers) or server_timing(r.headers)["embed"] < 5 for r in by_words)
+        metrics = busy.api("GET", "/metrics").text
+        assert f"rasi_lessons_by_words_total {len(by_words)}" in metrics
+
+        # The setting is checked at start.
+        bad = subprocess.run([RASI_BIN, "serve"], env={**busy.env, "RASI_EMBED_WAIT_MS": "-3"}, capture_output=True, text=True, timeout=60)
+        assert bad.returncode != 0 and "RASI_EMBED_WAIT_MS" in bad.stderr + bad.stdout
+    finally:
+        busy.stop()

@@ -12,6 +12,10 @@ import Foundation
 ///
 /// Either way each candidate's score is its cosine with the request, so the selection
 /// policy's similarity floor means the same thing in both modes.
+///
+/// With `embedWait`, a request the embedder could not begin on within that time (it is busy
+/// with a burst of others) does not wait: its lessons are chosen by words alone (`byWords`), the
+/// way `LexicalRetriever` scores them, and the request's `words` phase says so.
 public struct HybridRetriever: LessonRetriever {
     public enum Mode: String, Sendable, CaseIterable {
         case dense
@@ -30,12 +34,19 @@ public struct HybridRetriever: LessonRetriever {
     let lexicalWeight: Double
     /// Postings the lexical side may rank (`LexicalBudget`); nil ranks every word.
     let postingBudget: Int?
+    /// The longest a request waits for the embedder to begin on it; nil waits as long as it takes.
+    let embedWait: Duration?
+    /// Called for each request whose lessons were chosen by words alone (a metric).
+    let choseByWords: @Sendable () -> Void
 
     public init(
         store: any LessonStore, embedder: any Embedder, mode: Mode = .hybrid, pool: Int = 50,
-        lexicalWeight: Double = HybridRetriever.defaultLexicalWeight, postingBudget: Int? = LexicalBudget.postings
+        lexicalWeight: Double = HybridRetriever.defaultLexicalWeight, postingBudget: Int? = LexicalBudget.postings,
+        embedWait: Duration? = nil, choseByWords: @escaping @Sendable () -> Void = {}
     ) {
         self.postingBudget = postingBudget
+        self.embedWait = embedWait
+        self.choseByWords = choseByWords
         self.store = store
         self.embedder = embedder
         self.mode = mode
@@ -45,7 +56,10 @@ public struct HybridRetriever: LessonRetriever {
 
     public func candidates(agent: String, query: String, limit: Int) async throws -> [ScoredLesson] {
         guard !query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return [] }
-        return try await candidates(agent: agent, query: query, limit: limit) { try await embedder.embed([query]).first }
+        return try await candidates(agent: agent, query: query, limit: limit) {
+            guard let embedWait else { return try await embedder.embed([query]).first }
+            return try await embedder.embed([query], waitingAtMost: embedWait)?.first
+        }
     }
 
     /// The same, with the request already embedded (bulk evaluation embeds queries in batches).
@@ -56,17 +70,23 @@ public struct HybridRetriever: LessonRetriever {
     /// The lexical side needs no vector, so it runs while the request is embedded; the dense
     /// side follows the embedding (each is a query of its own, on its own connection in PostgreSQL).
     /// Both give ids and scores; only the lessons that make the top `limit` are read (`fetch`).
+    /// Without a vector (`embed` gave nil) the lexical side's candidates are ranked by words alone.
     func candidates(agent: String, query: String, limit: Int, vector embed: () async throws -> [Float]?) async throws -> [ScoredLesson] {
+        let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
         guard mode == .hybrid else {
-            guard let vector = try await PhaseTimings.measure("embed", embed) else { return [] }
+            guard let vector = try await PhaseTimings.measure("embed", embed) else {
+                let hits = try await store.lexicalHits(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
+                return try await byWords(hits, query: query, agent: agent, limit: limit)
+            }
             let dense = try await PhaseTimings.measure("dense") { try await store.denseHits(agent: agent, vector: vector, limit: limit) }
             return try await PhaseTimings.measure("fetch") { try await store.withLessons(dense, agent: agent) }
         }
-        let words = TextTerms.words(query).filter { !TextTerms.functionWords.contains($0) }
         async let lexicalSide = PhaseTimings.measure("lexical") {
             try await store.lexicalHits(agent: agent, words: words, limit: pool, postingBudget: postingBudget)
         }
-        guard let vector = try await PhaseTimings.measure("embed", embed) else { return [] }
+        guard let vector = try await PhaseTimings.measure("embed", embed) else {
+            return try await byWords(try await lexicalSide, query: query, agent: agent, limit: limit)
+        }
         let dense = try await PhaseTimings.measure("dense") { try await store.denseHits(agent: agent, vector: vector, limit: limit) }
         let lexical = try await lexicalSide
         typealias Entry = (cosine: Double, bm25: Double, example: Int?)
@@ -105,5 +125,31 @@ public struct HybridRetriever: LessonRetriever {
             .prefix(limit)
             .map { LessonHit(id: $0.key, score: $0.value.cosine, example: $0.value.example) }
         return try await PhaseTimings.measure("fetch") { try await store.withLessons(best, agent: agent) }
+    }
+
+    /// Lessons chosen by words alone: the lexical side's candidates, each scored as
+    /// `LexicalRetriever` scores them, by the cosine of its content terms with the request's (the
+    /// best of its situation and examples; a counter-example closer than that keeps it out).
+    /// Timed as the request's `words` phase.
+    func byWords(_ hits: [LessonHit], query: String, agent: String, limit: Int) async throws -> [ScoredLesson] {
+        choseByWords()
+        return try await PhaseTimings.measure("words") {
+            let terms = TextTerms.terms(query)
+            func similarity(_ text: String) -> Double { TextTerms.similarity(terms, TextTerms.terms(text)) }
+            let scored = try await store.withLessons(hits, agent: agent).compactMap { candidate -> ScoredLesson? in
+                let lesson = candidate.lesson
+                guard
+                    let match = ExampleMatch.score(
+                        situation: similarity(lesson.situation), examples: lesson.examples.map { similarity($0.text) },
+                        counterExamples: lesson.counterExamples.map { similarity($0.text) })
+                else { return nil }
+                return ScoredLesson(lesson: lesson, score: match.score, matched: match.example.map { lesson.examples[$0] })
+            }
+            // Stable: ties keep BM25 order.
+            return Array(
+                scored.enumerated().sorted { a, b in
+                    a.element.score != b.element.score ? a.element.score > b.element.score : a.offset < b.offset
+                }.map(\.element).prefix(limit))
+        }
     }
 }

@@ -23,6 +23,16 @@ public protocol LessonRetriever: Sendable {
 public protocol Embedder: Sendable {
     var dimensions: Int { get }
     func embed(_ texts: [String]) async throws -> [[Float]]
+    /// The same, or nil when the embedder could not begin on the texts within `limit` (it is
+    /// busy with others): the caller goes on without vectors rather than wait. An embedder
+    /// that cannot tell waits as long as it takes.
+    func embed(_ texts: [String], waitingAtMost limit: Duration) async throws -> [[Float]]?
+}
+
+extension Embedder {
+    public func embed(_ texts: [String], waitingAtMost limit: Duration) async throws -> [[Float]]? {
+        try await embed(texts)
+    }
 }
 
 public enum Embeddings {
@@ -128,12 +138,21 @@ public actor CachingEmbedder: Embedder {
     }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
+        try await embed(texts) { try await base.embed($0) }!
+    }
+
+    public func embed(_ texts: [String], waitingAtMost limit: Duration) async throws -> [[Float]]? {
+        try await embed(texts) { try await base.embed($0, waitingAtMost: limit) }
+    }
+
+    /// Hits from memory, the rest from `compute` (nil: none computed, so no vectors).
+    private func embed(_ texts: [String], computing compute: ([String]) async throws -> [[Float]]?) async throws -> [[Float]]? {
         // Hits are taken before the await: another call may evict them meanwhile.
         var found: [String: [Float]] = [:]
         for text in texts { found[text] = vectors[text] }
         let missing = Array(Set(texts.filter { found[$0] == nil }))
         if !missing.isEmpty {
-            let computed = try await base.embed(missing)
+            guard let computed = try await compute(missing) else { return nil }
             guard computed.count == missing.count else {
                 throw RasiError.unavailable("the embedder returned \(computed.count) vectors for \(missing.count) texts")
             }
