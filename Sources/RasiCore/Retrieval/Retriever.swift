@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A lesson with how well it fits a request, in 0...1.
 public struct ScoredLesson: Codable, Sendable, Equatable {
     public var lesson: Lesson
@@ -123,13 +125,20 @@ public struct LexicalRetriever: LessonRetriever {
 
 /// An embedder that remembers its latest vectors, so a text embedded for retrieval is not
 /// embedded again moments later to detect a rephrase (the request, then the next turn's).
-public actor CachingEmbedder: Embedder {
-    public nonisolated let dimensions: Int
+/// A lock, not an actor, guards them: each lookup is a few dictionary reads, and under load
+/// every hop onto an actor and back waits its turn for one of Swift's few pool threads.
+public final class CachingEmbedder: Embedder {
+    public let dimensions: Int
     let base: any Embedder
     let capacity: Int
-    private var vectors: [String: [Float]] = [:]
-    /// Insertion order, for evicting the oldest.
-    private var order: [String] = []
+
+    private struct Memory {
+        var vectors: [String: [Float]] = [:]
+        /// Insertion order, for evicting the oldest.
+        var order: [String] = []
+    }
+
+    private let memory = Mutex(Memory())
 
     public init(_ base: any Embedder, capacity: Int = 2048) {
         self.base = base
@@ -148,29 +157,32 @@ public actor CachingEmbedder: Embedder {
     /// Hits from memory, the rest from `compute` (nil: none computed, so no vectors).
     private func embed(_ texts: [String], computing compute: ([String]) async throws -> [[Float]]?) async throws -> [[Float]]? {
         // Hits are taken before the await: another call may evict them meanwhile.
-        var found: [String: [Float]] = [:]
-        for text in texts { found[text] = vectors[text] }
+        var found = memory.withLock { memory in
+            var found: [String: [Float]] = [:]
+            for text in texts { found[text] = memory.vectors[text] }
+            return found
+        }
         let missing = Array(Set(texts.filter { found[$0] == nil }))
         if !missing.isEmpty {
             guard let computed = try await compute(missing) else { return nil }
             guard computed.count == missing.count else {
                 throw RasiError.unavailable("the embedder returned \(computed.count) vectors for \(missing.count) texts")
             }
-            for (text, vector) in zip(missing, computed) {
-                found[text] = vector
-                remember(text, vector)
+            memory.withLock { memory in
+                for (text, vector) in zip(missing, computed) { remember(text, vector, in: &memory) }
             }
+            for (text, vector) in zip(missing, computed) { found[text] = vector }
         }
         return texts.map { found[$0]! }
     }
 
-    private func remember(_ text: String, _ vector: [Float]) {
-        guard vectors.updateValue(vector, forKey: text) == nil else { return }
-        order.append(text)
-        if order.count > capacity + capacity / 4 {
+    private func remember(_ text: String, _ vector: [Float], in memory: inout Memory) {
+        guard memory.vectors.updateValue(vector, forKey: text) == nil else { return }
+        memory.order.append(text)
+        if memory.order.count > capacity + capacity / 4 {
             // Evicted in bulk, so the removal from the front of `order` is amortised.
-            for old in order.prefix(order.count - capacity) { vectors[old] = nil }
-            order.removeFirst(order.count - capacity)
+            for old in memory.order.prefix(memory.order.count - capacity) { memory.vectors[old] = nil }
+            memory.order.removeFirst(memory.order.count - capacity)
         }
     }
 }
