@@ -444,32 +444,73 @@ let sharedModel: MiniLM? = {
 
     @Test func aCallerWithADeadlineIsAnsweredNilAtOnceWhenThePassesAheadWouldOutlastIt() async throws {
         let queue = ForwardQueue(maxBatch: 32)
-        let batches = Batches()
+        let ran = RanTexts()
+        // Passes after the first wait at the gate until the test opens it (or 3 s go by), so what is queued
+        // while one runs does not depend on how soon this test's task is scheduled.
+        let gate = Gate()
         let passStarted = AsyncStream<Void>.makeStream()
         let forward: ForwardQueue.Forward = { texts in
-            batches.record(texts.count)
+            let first = ran.texts.isEmpty
+            ran.record(texts)
             passStarted.continuation.yield()
-            Thread.sleep(forTimeInterval: 0.2)
+            if first { Thread.sleep(forTimeInterval: 0.05) } else { gate.wait() }
             return texts.map { [Float($0.count)] }
+        }
+        Task.detached {
+            try await Task.sleep(for: .seconds(3))
+            gate.open()
         }
         // Idle, the model takes the texts however short the wait allowed; this pass also tells the queue what a text costs.
         #expect(await queue.embed(["a"], waitingAtMost: .zero, forward: forward) == [[1]])
         var started = passStarted.stream.makeAsyncIterator()
         _ = await started.next()
 
-        // While a 200 ms pass runs, a caller allowed 5 ms is answered nil at once, and its text is never run.
+        // A pass runs (held at the gate) with three texts queued behind it: at 50 ms a text, at least 150 ms ahead.
         async let running = queue.embed(["bb"], forward: forward)
         _ = await started.next()
+        async let queued = withTaskGroup(of: [[Float]].self) { group in
+            for text in ["e", "ff", "ggg"] { group.addTask { await queue.embed([text], forward: forward) } }
+            return await group.reduce(into: [[Float]]()) { $0 += $1 }
+        }
+        while queue.expectedWait < 0.1 { try await Task.sleep(for: .milliseconds(1)) }
+
+        // A caller allowed 5 ms is answered nil at once (before the gate opens), and its text is never run.
         let clock = ContinuousClock()
         let asked = clock.now
         #expect(await queue.embed(["ccc"], waitingAtMost: .milliseconds(5), forward: forward) == nil)
-        #expect(clock.now - asked < .milliseconds(100))
-        #expect(queue.expectedWait > 0.005)
-        // One allowed the whole pass waits for it and gets its vector.
-        #expect(await queue.embed(["dddd"], waitingAtMost: .seconds(5), forward: forward) == [[4]])
+        #expect(clock.now - asked < .seconds(2))
+        gate.open()
+        // One allowed the whole wait waits for it and gets its vector.
+        #expect(await queue.embed(["dddd"], waitingAtMost: .seconds(10), forward: forward) == [[4]])
         #expect(await running == [[2]])
-        #expect(batches.sizes == [1, 1, 1])
+        #expect(await queued.sorted { $0[0] < $1[0] } == [[1], [2], [3]])
+        #expect(!ran.texts.contains("ccc"))
+        #expect(Set(ran.texts) == ["a", "bb", "e", "ff", "ggg", "dddd"])
         #expect(queue.expectedWait == 0)
+    }
+
+    final class RanTexts: @unchecked Sendable {
+        private let lock = NSLock()
+        private var recorded: [String] = []
+        func record(_ texts: [String]) { lock.withLock { recorded += texts } }
+        var texts: [String] { lock.withLock { recorded } }
+    }
+
+    /// Closed until `open()`; then every `wait()` returns at once.
+    final class Gate: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var isOpen = false
+        func wait() {
+            condition.lock()
+            while !isOpen { condition.wait() }
+            condition.unlock()
+        }
+        func open() {
+            condition.lock()
+            isOpen = true
+            condition.broadcast()
+            condition.unlock()
+        }
     }
 
     final class Batches: @unchecked Sendable {
