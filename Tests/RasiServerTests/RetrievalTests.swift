@@ -53,11 +53,14 @@ import Testing
 }
 
 /// The built-in model, from the folder `scripts/setup` links (or RASI_MODEL_DIR).
-let sharedModel: MiniLM? = {
+let sharedModel: MiniLM? = loadModel()
+
+/// A model of its own, for a test that needs its queue to itself.
+func loadModel() -> MiniLM? {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let directory = ProcessInfo.processInfo.environment["RASI_MODEL_DIR"] ?? root.appendingPathComponent(ModelLocation.defaultDirectory).path
     return try? MiniLM(directory: URL(fileURLWithPath: directory))
-}()
+}
 
 @Suite struct HybridRetrievalTests {
     func store(with situations: [(String, String, LessonStatus)], model: MiniLM) async throws -> (SQLiteStore, URL) {
@@ -156,8 +159,10 @@ let sharedModel: MiniLM? = {
         #expect(!abroad.contains { $0.lesson.situation == "Customer wants to return a parcel bought abroad" })
         #expect(abroad.first?.lesson.situation == "Customer wants to return a damaged parcel")
 
-        // A model with nothing to do always takes the request, however short the wait allowed.
-        let idle = HybridRetriever(store: store, embedder: model, embedWait: .zero, choseByWords: { byWords.increment() })
+        // A model with nothing to do always takes the request, however short the wait allowed (a model of its
+        // own: other tests run passes on the shared one meanwhile).
+        let ownModel = try #require(loadModel())
+        let idle = HybridRetriever(store: store, embedder: ownModel, embedWait: .zero, choseByWords: { byWords.increment() })
         let timings = PhaseTimings()
         let semantic = try await PhaseTimings.$current.withValue(timings) {
             try await idle.candidates(agent: "shop", query: "My package arrived broken, how do I send it back?", limit: 5)
