@@ -35,7 +35,7 @@ public struct RasiClient: RasiConnection {
         let data = Data(buffer: try await response.body.collect(upTo: 32 * 1024 * 1024))
         guard (200..<300).contains(Int(response.status.code)) else {
             let message =
-                (try? JSONDecoder().decode(JSONValue.self, from: data))?["error"]?["message"]?.stringValue
+                (try? JSONValue(parsing: data))?["error"]?["message"]?.stringValue
                 ?? String(decoding: data.prefix(300), as: UTF8.self)
             throw RasiError.upstream(
                 status: Int(response.status.code), message: "rasi answered \(method) \(path) with \(response.status.code): \(message)")

@@ -51,7 +51,7 @@ public struct OpenAIEmbedder: Embedder {
         guard response.status == .ok else {
             throw EmbeddingError.upstream("\(baseURL)/embeddings returned \(response.status.code): \(String(buffer: bytes).prefix(300))")
         }
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes.readableBytesView)), let data = json["data"]?.arrayValue,
+        guard let json = try? JSONValue(parsing: bytes.readableBytesView), let data = json["data"]?.arrayValue,
             data.count == texts.count
         else {
             throw EmbeddingError.upstream("\(baseURL)/embeddings returned an unexpected body")

@@ -102,7 +102,7 @@ public struct AnthropicMessagesModel: ChatModel {
     /// arguments that are not a JSON object (a model's malformed call) as an empty one.
     static func input(_ call: JSONValue) -> JSONValue {
         let arguments = call["function"]?["arguments"]?.stringValue ?? ""
-        guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(arguments.utf8)), parsed.objectValue != nil else {
+        guard let parsed = try? JSONValue(parsing: arguments), parsed.objectValue != nil else {
             return [:]
         }
         return parsed

@@ -18,7 +18,7 @@ extension Upstream {
         guard (200..<300).contains(status) else {
             throw RasiError.upstream(status: status, message: Upstream.errorMessage(body))
         }
-        guard let reply = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)), isReply(reply) else {
+        guard let reply = try? JSONValue(parsing: body.readableBytesView), isReply(reply) else {
             throw RasiError.upstream(status: 502, message: "the reply has no \(missing)")
         }
         return reply

@@ -78,7 +78,7 @@ public struct Upstream: Sendable {
     /// The message inside an OpenAI-style error body, or the body's start.
     public static func errorMessage(_ body: ByteBuffer) -> String {
         let data = Data(buffer: body)
-        if let json = try? JSONDecoder().decode(JSONValue.self, from: data), let message = json["error"]?["message"]?.stringValue {
+        if let json = try? JSONValue(parsing: data), let message = json["error"]?["message"]?.stringValue {
             return message
         }
         return String(decoding: data.prefix(300), as: UTF8.self)

@@ -114,7 +114,7 @@ enum MessagesAPI: ModelAPI {
 
     /// A tool call's input: its arguments when they are a JSON object, else an empty object.
     private static func input(_ call: Answer.ToolCall) -> (object: JSONValue, text: String) {
-        guard let object = try? JSONDecoder().decode(JSONValue.self, from: Data(call.arguments.utf8)), object.objectValue != nil else {
+        guard let object = try? JSONValue(parsing: call.arguments), object.objectValue != nil else {
             return (.object([:]), "{}")
         }
         return (object, call.arguments)

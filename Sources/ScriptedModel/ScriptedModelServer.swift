@@ -82,7 +82,7 @@ public enum ScriptedModelServer {
         router.post("/v1/embeddings") { request, _ in
             var request = request
             let body = try await request.collectBody(upTo: 16 << 20)
-            guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
+            guard let json = try? JSONValue(parsing: body.readableBytesView) else {
                 return errorResponse(status: 400, message: "input is required")
             }
             let inputs = json["input"]?.arrayValue?.compactMap(\.stringValue) ?? json["input"]?.stringValue.map { [$0] } ?? []
@@ -126,7 +126,7 @@ public enum ScriptedModelServer {
     static func answer<API: ModelAPI>(_ api: API.Type, _ request: Request, state: ScriptedModelState) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: 16 << 20)
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)), let scripted = API.read(json) else {
+        guard let json = try? JSONValue(parsing: body.readableBytesView), let scripted = API.read(json) else {
             return Self.json(API.error(status: 400, message: "\(API.requiredField) is required"), status: .badRequest)
         }
         let number = await state.record(json)

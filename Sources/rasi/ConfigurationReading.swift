@@ -56,7 +56,7 @@ extension RasiConfiguration {
     /// environment's settings (and, for an agent, over the file's default).
     mutating func loadPolicies(_ path: String) throws {
         guard let data = FileManager.default.contents(atPath: path),
-            let json = try? JSONDecoder().decode(JSONValue.self, from: data), json.objectValue != nil
+            let json = try? JSONValue(parsing: data), json.objectValue != nil
         else { throw RasiError.invalidField("RASI_POLICY_FILE", "cannot read a JSON object from \(path)") }
         for key in json.objectValue!.keys where !["default", "agents"].contains(key) {
             throw RasiError.invalidField("RASI_POLICY_FILE", "unknown key \"\(key)\"; expected default and agents")

@@ -81,7 +81,7 @@ struct Scenario: Service {
         guard (200..<300).contains(Int(response.status.code)) else {
             throw ValidationError("\(method) \(path) answered \(response.status.code): \(String(buffer: body))")
         }
-        return ((try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body))) ?? .null, response.headers)
+        return ((try? JSONValue(parsing: body.readableBytesView)) ?? .null, response.headers)
     }
 
     func ask(_ question: String, agentKey: String) async throws -> (answer: String, interaction: String, lessons: String) {

@@ -89,7 +89,7 @@ public struct EvaluationSuite: Sendable, Equatable {
             let line = raw.trimmingCharacters(in: .whitespaces)
             guard !line.isEmpty else { continue }
             let at = "line \(index + 1)"
-            guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)), let object = json.objectValue else {
+            guard let json = try? JSONValue(parsing: line), let object = json.objectValue else {
                 throw RasiError.invalidField(at, "is not a JSON object")
             }
             func text(_ key: String, required: Bool = true) throws -> String? {

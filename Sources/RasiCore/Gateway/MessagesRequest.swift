@@ -179,7 +179,7 @@ public struct MessagesStreamReader: StreamEventReader {
             var block = blocks[index]!
             if let json = partialJSON[index] {
                 // The tool's input arrives as pieces of JSON text; logged as the whole reply logs it.
-                block["input"] = json.isEmpty ? [:] : (try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))) ?? .string(json)
+                block["input"] = json.isEmpty ? [:] : (try? JSONValue(parsing: json)) ?? .string(json)
             }
             content.append(.object(block))
         }

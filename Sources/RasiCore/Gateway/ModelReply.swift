@@ -88,29 +88,35 @@ public struct StreamAccumulator<Reader: StreamEventReader>: Sendable {
 
     public mutating func consume(_ bytes: some Sequence<UInt8>) {
         pending.append(contentsOf: bytes)
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = String(decoding: pending[..<newline], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            pending.removeSubrange(...newline)
-            handle(line: line)
+        var start = pending.startIndex
+        while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            handle(line: pending[start..<newline])
+            start = newline + 1
         }
+        pending.removeFirst(start)
     }
 
     /// Every API rasi serves puts one JSON object on each `data:` line (the `event:` line
-    /// repeats its `type`), so lines are read one by one.
-    private mutating func handle(line: String) {
-        guard line.hasPrefix("data:") else { return }
-        let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
-        guard payload != "[DONE]", let data = payload.data(using: .utf8),
-            let event = try? JSONDecoder().decode(JSONValue.self, from: data)
-        else { return }
+    /// repeats its `type`), so lines are read one by one, as bytes.
+    private mutating func handle(line: ArraySlice<UInt8>) {
+        var line = line
+        while let first = line.first, Self.isSpace(first) { line.removeFirst() }
+        guard line.starts(with: "data:".utf8) else { return }
+        var payload = line.dropFirst(5)
+        while let first = payload.first, Self.isSpace(first) { payload.removeFirst() }
+        while let last = payload.last, Self.isSpace(last) { payload.removeLast() }
+        guard !payload.elementsEqual("[DONE]".utf8), let event = try? JSONValue(parsing: payload) else { return }
         reader.read(event)
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
     }
 
     public mutating func finish() -> ModelReply {
         if !pending.isEmpty {
-            let line = String(decoding: pending, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            handle(line: pending[...])
             pending.removeAll()
-            handle(line: line)
         }
         return reader.reply()
     }

@@ -195,7 +195,7 @@ extension JudgeVerdict {
             candidates.append(String(reply[first...last]))
         }
         for candidate in candidates {
-            if let json = try? JSONDecoder().decode(JSONValue.self, from: Data(candidate.utf8)), json.objectValue != nil { return json }
+            if let json = try? JSONValue(parsing: candidate), json.objectValue != nil { return json }
         }
         return nil
     }

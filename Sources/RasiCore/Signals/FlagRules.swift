@@ -94,7 +94,7 @@ public struct FlagRules: Sendable, Equatable {
     /// when its text starts with "error", "exception" or "traceback".
     public static func reportsError(_ content: String?) -> Bool {
         guard let content = content?.trimmingCharacters(in: .whitespacesAndNewlines), !content.isEmpty else { return false }
-        if content.hasPrefix("{"), let json = try? JSONDecoder().decode(JSONValue.self, from: Data(content.utf8)) {
+        if content.hasPrefix("{"), let json = try? JSONValue(parsing: content) {
             if let error = json["error"], error != .null, error != .bool(false), error != .string("") { return true }
             return false
         }

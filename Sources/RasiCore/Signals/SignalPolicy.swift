@@ -21,7 +21,15 @@ public struct SignalPolicy: Sendable, Equatable {
     /// Tools whose call by the agent is a hand-off to a human.
     public var handoffTools: Set<String> = ["escalate_to_human", "handoff_to_human", "transfer_to_human", "transfer_to_agent"]
     /// Phrases in a user message that ask for a human (matched on lowercased words).
-    public var escalationPhrases: [String] = Self.defaultEscalationPhrases
+    public var escalationPhrases: [String] = Self.defaultEscalationPhrases {
+        didSet { escalationPatterns = Self.patterns(escalationPhrases) }
+    }
+    /// Each phrase as its words between spaces, as messages are matched (made once, not per message).
+    private var escalationPatterns = Self.patterns(Self.defaultEscalationPhrases)
+
+    private static func patterns(_ phrases: [String]) -> [String] {
+        phrases.map { " " + words($0).joined(separator: " ") + " " }
+    }
 
     public init() {}
 
@@ -72,7 +80,7 @@ public struct SignalPolicy: Sendable, Equatable {
     /// The escalation phrase in a user message, if it asks for a human.
     public func escalationPhrase(in text: String) -> String? {
         let normalized = " " + Self.words(text).joined(separator: " ") + " "
-        return escalationPhrases.first { normalized.contains(" " + Self.words($0).joined(separator: " ") + " ") }
+        return zip(escalationPhrases, escalationPatterns).first { normalized.contains($0.1) }?.0
     }
 
     /// The agent's call of a hand-off tool in this turn, if any.

@@ -83,7 +83,7 @@ struct GatewayController {
         }
         var request = request
         let body = try await request.bytes(limit: limits.maxBodyBytes)
-        let call = try parse(JSONBody.decode(JSONValue.self, from: Data(buffer: body)))
+        let call = try parse(JSONBody.value(from: body.readableBytesView))
         let agent = try Self.agentName(request.headers[.rasiAgent])
         let userId = request.headers[.rasiUser]
         // A Responses call may continue a conversation the upstream keeps: found through the
@@ -209,7 +209,7 @@ struct GatewayController {
             headers[.contentType] = "application/json"
             return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: responseBody))
         }
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: responseBody)), json.objectValue != nil else {
+        guard let json = try? JSONValue(parsing: responseBody.readableBytesView), json.objectValue != nil else {
             let start = String(decoding: Data(buffer: responseBody).prefix(120), as: UTF8.self)
             return try await exchange.fail(
                 "upstream answered \(status) with a body that is not a JSON object: \(start)", interaction: &interaction, headers: headers)

@@ -42,6 +42,16 @@ enum JSONBody {
     /// on the recursion a hostile body can make the decoder do.
     static let maxDepth = 64
 
+    /// The body as an untyped value (a gateway call, passed on with every field it came with).
+    static func value(from bytes: some Collection<UInt8>) throws -> JSONValue {
+        guard !bytes.isEmpty else { throw RasiError.malformedJSON("the request body is empty") }
+        do {
+            return try JSONValue(parsing: bytes, maxDepth: maxDepth)
+        } catch {
+            throw RasiError.malformedJSON("the body is not valid JSON: \(error)")
+        }
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         guard !data.isEmpty else { throw RasiError.malformedJSON("the request body is empty") }
         guard depth(of: data) <= maxDepth else { throw RasiError.malformedJSON("nested deeper than \(maxDepth) levels") }
