@@ -15,13 +15,13 @@ import Testing
         #"{"a":1,"a":2}"#, "[1,]", #"{"a":1,}"#, "[ 1 , ]",
         #"{"nested":{"deeper":[[[{"x":[null,{}]}]]]},"k":"v"}"#,
         #"{"choices":[{"delta":{"content":" word"},"index":0,"finish_reason":null}],"id":"c-1"}"#,
-        "\"" + String(repeating: "long text ", count: 500) + "\"",
+        "\"" + String(repeating: "long text ", count: 500) + "\""
     ]
 
     static let invalid: [String] = [
         "", " ", "{", "}", "[,]", "[1,,]", "{,}", "[1 2]", #"{"a"}"#, #"{"a":}"#, #"{a:1}"#, "'x'", "tru", "nul",
         "01", "-", "1.", ".5", "1e", "1e+", "+1", "0x10", "NaN", "Infinity", "1e400", #""abc"#, #""a\x""#,
-        #""\u12""#, #""\ud83d""#, #""\ude00""#, "\"a\u{01}b\"", "[1] [2]", "{} x", "[\"\\",
+        #""\u12""#, #""\ud83d""#, #""\ude00""#, "\"a\u{01}b\"", "[1] [2]", "{} x", "[\"\\"
     ]
 
     static func decoded(_ text: String) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) }
