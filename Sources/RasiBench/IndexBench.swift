@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RasiCore
 import RasiEmbeddings
 import RasiSQLite
 
@@ -117,22 +118,5 @@ struct IndexBench: AsyncParsableCommand {
                 "m": AnyEncodable(m), "ef_construction": AnyEncodable(efConstruction), "k": AnyEncodable(k),
                 "results": AnyEncodable(results)
             ], to: out)
-    }
-}
-
-/// A fast, seeded generator (SplitMix64): synthetic vectors are reproducible and cheap to make.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

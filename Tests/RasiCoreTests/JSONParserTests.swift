@@ -65,7 +65,7 @@ import Testing
 
     /// Texts a seeded generator builds from random values, written by JSONEncoder: each reads back equal.
     @Test func encodedRandomValuesReadBack() throws {
-        var generator = SplitMix(seed: 26)
+        var generator = SplitMix64(seed: 26)
         for _ in 0..<300 {
             let value = Self.random(depth: 0, using: &generator)
             let data = try JSONEncoder().encode(value)
@@ -73,7 +73,7 @@ import Testing
         }
     }
 
-    static func random(depth: Int, using generator: inout SplitMix) -> JSONValue {
+    static func random(depth: Int, using generator: inout SplitMix64) -> JSONValue {
         let pick = generator.next() % (depth > 3 ? 5 : 7)
         switch pick {
         case 0: return .null
@@ -88,18 +88,6 @@ import Testing
             var fields: [String: JSONValue] = [:]
             for i in 0..<Int(generator.next() % 5) { fields["k\(i)\(generator.next() % 3)"] = random(depth: depth + 1, using: &generator) }
             return .object(fields)
-        }
-    }
-
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }
