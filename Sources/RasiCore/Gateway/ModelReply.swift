@@ -100,17 +100,13 @@ public struct StreamAccumulator<Reader: StreamEventReader>: Sendable {
     /// repeats its `type`), so lines are read one by one, as bytes.
     private mutating func handle(line: ArraySlice<UInt8>) {
         var line = line
-        while let first = line.first, Self.isSpace(first) { line.removeFirst() }
+        while let first = line.first, first.isJSONWhitespace { line.removeFirst() }
         guard line.starts(with: "data:".utf8) else { return }
         var payload = line.dropFirst(5)
-        while let first = payload.first, Self.isSpace(first) { payload.removeFirst() }
-        while let last = payload.last, Self.isSpace(last) { payload.removeLast() }
+        while let first = payload.first, first.isJSONWhitespace { payload.removeFirst() }
+        while let last = payload.last, last.isJSONWhitespace { payload.removeLast() }
         guard !payload.elementsEqual("[DONE]".utf8), let event = try? JSONValue(parsing: payload) else { return }
         reader.read(event)
-    }
-
-    private static func isSpace(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
     }
 
     public mutating func finish() -> ModelReply {

@@ -18,16 +18,6 @@ extension JSONValue {
     /// The gateway reads every request, every upstream reply and every streamed event through
     /// this: `JSONDecoder`'s `Codable` route to an untyped value (a container, a thrown and
     /// caught error per type tried, per value) was a tenth of rasi's CPU under load.
-    public init(parsing data: Data) throws(JSONParseError) {
-        let result: Result<JSONValue, JSONParseError> = data.withUnsafeBytes { raw in
-            Result { () throws(JSONParseError) in
-                var parser = JSONParser(raw.bindMemory(to: UInt8.self))
-                return try parser.document()
-            }
-        }
-        self = try result.get()
-    }
-
     public init(parsing bytes: some Collection<UInt8>, maxDepth: Int = JSONValue.maxDepth) throws(JSONParseError) {
         let parsed: Result<JSONValue, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
             Result { () throws(JSONParseError) in
@@ -43,18 +33,16 @@ extension JSONValue {
     }
 
     public init(parsing text: String) throws(JSONParseError) {
-        var text = text
-        let parsed: Result<JSONValue, JSONParseError> = text.withUTF8 { buffer in
-            Result { () throws(JSONParseError) in
-                var parser = JSONParser(buffer)
-                return try parser.document()
-            }
-        }
-        self = try parsed.get()
+        try self.init(parsing: text.utf8)
     }
 
     /// Nesting of arrays and objects deeper than this is refused by default (as by `JSONDecoder`).
     public static let maxDepth = 512
+}
+
+extension UInt8 {
+    /// Space, tab, line feed or carriage return: JSON's whitespace, also what pads a server-sent event's line.
+    var isJSONWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
 }
 
 /// A recursive-descent reader over UTF-8 bytes.
@@ -64,7 +52,7 @@ private struct JSONParser {
     var index = 0
     var depth = 0
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONValue.maxDepth) {
+    init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
     }
@@ -80,12 +68,7 @@ private struct JSONParser {
     private func fail(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: index) }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
-            default: return
-            }
-        }
+        while index < bytes.count, bytes[index].isJSONWhitespace { index += 1 }
     }
 
     private mutating func value() throws(JSONParseError) -> JSONValue {
