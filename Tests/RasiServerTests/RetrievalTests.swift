@@ -423,9 +423,9 @@ func loadModel() -> MiniLM? {
 
     @Test func concurrentEmbeddingsAreBatchedAndEachGetsItsOwnVectors() async {
         let queue = ForwardQueue(maxBatch: 32)
-        let batches = Batches()
+        let batches = Recorded<Int>()
         let forward: ForwardQueue.Forward = { texts in
-            batches.record(texts.count)
+            batches.record([texts.count])
             Thread.sleep(forTimeInterval: 0.05)
             return texts.map { [Float($0.count)] }
         }
@@ -438,24 +438,24 @@ func loadModel() -> MiniLM? {
         }
         for text in texts { #expect(answers[text] == [[Float(text.count)]]) }
         // The first pass runs alone; the calls that arrive during it share the next ones.
-        #expect(batches.sizes.count < texts.count / 2)
-        #expect((batches.sizes.max() ?? 0) > 1)
+        #expect(batches.all.count < texts.count / 2)
+        #expect((batches.all.max() ?? 0) > 1)
 
         // A bulk submission goes in chunks, each within the batch limit, and comes back in order.
         let bulk = (1...70).map { String(repeating: "y", count: $0) }
         #expect(await queue.embed(bulk, forward: forward) == bulk.map { [Float($0.count)] })
-        #expect(batches.sizes.allSatisfy { $0 <= 32 })
+        #expect(batches.all.allSatisfy { $0 <= 32 })
     }
 
     @Test func aCallerWithADeadlineIsAnsweredNilAtOnceWhenThePassesAheadWouldOutlastIt() async throws {
         let queue = ForwardQueue(maxBatch: 32)
-        let ran = RanTexts()
+        let ran = Recorded<String>()
         // Passes after the first wait at the gate until the test opens it (or 3 s go by), so what is queued
         // while one runs does not depend on how soon this test's task is scheduled.
         let gate = Gate()
         let passStarted = AsyncStream<Void>.makeStream()
         let forward: ForwardQueue.Forward = { texts in
-            let first = ran.texts.isEmpty
+            let first = ran.all.isEmpty
             ran.record(texts)
             passStarted.continuation.yield()
             if first { Thread.sleep(forTimeInterval: 0.05) } else { gate.wait() }
@@ -489,16 +489,9 @@ func loadModel() -> MiniLM? {
         #expect(await queue.embed(["dddd"], waitingAtMost: .seconds(10), forward: forward) == [[4]])
         #expect(await running == [[2]])
         #expect(await queued.sorted { $0[0] < $1[0] } == [[1], [2], [3]])
-        #expect(!ran.texts.contains("ccc"))
-        #expect(Set(ran.texts) == ["a", "bb", "e", "ff", "ggg", "dddd"])
+        #expect(!ran.all.contains("ccc"))
+        #expect(Set(ran.all) == ["a", "bb", "e", "ff", "ggg", "dddd"])
         #expect(queue.expectedWait == 0)
-    }
-
-    final class RanTexts: @unchecked Sendable {
-        private let lock = NSLock()
-        private var recorded: [String] = []
-        func record(_ texts: [String]) { lock.withLock { recorded += texts } }
-        var texts: [String] { lock.withLock { recorded } }
     }
 
     /// Closed until `open()`; then every `wait()` returns at once.
@@ -518,11 +511,12 @@ func loadModel() -> MiniLM? {
         }
     }
 
-    final class Batches: @unchecked Sendable {
+    /// What the model's passes were given, in order, from whichever thread ran them.
+    final class Recorded<Element: Sendable>: @unchecked Sendable {
         private let lock = NSLock()
-        private var recorded: [Int] = []
-        func record(_ size: Int) { lock.withLock { recorded.append(size) } }
-        var sizes: [Int] { lock.withLock { recorded } }
+        private var recorded: [Element] = []
+        func record(_ items: [Element]) { lock.withLock { recorded += items } }
+        var all: [Element] { lock.withLock { recorded } }
     }
 }
 
