@@ -104,56 +104,51 @@ private struct JSONParser {
         guard depth <= maxDepth else { throw fail("nested deeper than \(maxDepth) levels") }
     }
 
-    private mutating func object() throws(JSONParseError) -> JSONValue {
+    /// An object's fields or an array's items, from its opening bracket past `close`: each read
+    /// by `element`, commas between them, and a comma may come before `close` (as `JSONDecoder` allows).
+    private mutating func elements(
+        closedBy close: UInt8, _ element: (inout JSONParser) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
         try nest()
         index += 1
-        var fields: [String: JSONValue] = [:]
         while true {
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of the text") }
-            if bytes[index] == UInt8(ascii: "}") { break }
-            guard bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key in quotes") }
-            let key = try string()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
-            index += 1
-            skipWhitespace()
-            let value = try value()
-            if fields[key] == nil { fields[key] = value }
+            if bytes[index] == close { break }
+            try element(&self)
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of the text") }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
                 continue
             }
-            guard bytes[index] == UInt8(ascii: "}") else { throw fail("expected ',' or '}'") }
+            guard bytes[index] == close else { throw fail("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
             break
         }
         index += 1
         depth -= 1
+    }
+
+    private mutating func object() throws(JSONParseError) -> JSONValue {
+        var fields: [String: JSONValue] = [:]
+        try elements(closedBy: UInt8(ascii: "}")) { (parser) throws(JSONParseError) in
+            guard parser.bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.fail("expected a key in quotes") }
+            let key = try parser.string()
+            parser.skipWhitespace()
+            guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: ":") else {
+                throw parser.fail("expected ':' after a key")
+            }
+            parser.index += 1
+            parser.skipWhitespace()
+            let value = try parser.value()
+            if fields[key] == nil { fields[key] = value }
+        }
         return .object(fields)
     }
 
     private mutating func array() throws(JSONParseError) -> JSONValue {
-        try nest()
-        index += 1
         var items: [JSONValue] = []
-        while true {
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of the text") }
-            if bytes[index] == UInt8(ascii: "]") { break }
-            items.append(try value())
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of the text") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard bytes[index] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
-            break
-        }
-        index += 1
-        depth -= 1
+        try elements(closedBy: UInt8(ascii: "]")) { (parser) throws(JSONParseError) in items.append(try parser.value()) }
         return .array(items)
     }
 
