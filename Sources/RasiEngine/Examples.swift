@@ -27,10 +27,12 @@ extension RasiServices {
 
     /// Runs the judge's model's example task for a lesson and adds what it proposes, validated, as
     /// the lesson's next version by `rasi (judge)`. A failed call or an unreadable answer leaves
-    /// the lesson as it is and is thrown. Returns the new version, or nil when there was nothing to ask.
+    /// the lesson as it is and is thrown, as is a retired lesson (`conflict`: it is not asked about,
+    /// nor changed if retired meanwhile). Returns the new version, or nil when there is no model to ask.
     @discardableResult
     public func proposeExamples(_ id: String, logger: Logger = Logger(label: "rasi.examples")) async throws -> Lesson? {
         let lesson = try await self.lesson(id)
+        guard lesson.status != .retired else { throw Self.retired(id) }
         var modelName = configuration.judge.model
         if modelName == nil, let source = lesson.sourceInteractionId { modelName = try await store.interaction(id: source)?.model }
         guard let modelName else { return nil }
@@ -40,7 +42,7 @@ extension RasiServices {
             let proposed = try LessonEditorPrompt.parseExamples(reply.content, count: count)
             // Read again: a reviewer may have changed the lesson meanwhile; what they wrote stays.
             let current = try await self.lesson(id)
-            guard current.status != .retired else { return nil }
+            guard current.status != .retired else { throw Self.retired(id) }
             let examples = current.examples + proposed.examples.map { LessonExample($0, source: .judge) }
             let counters = current.counterExamples + proposed.counterExamples.map { LessonExample($0, source: .judge) }
             let next = try await updateLesson(
@@ -59,6 +61,10 @@ extension RasiServices {
     }
 
     public static let examplesAuthor = "rasi (judge)"
+
+    static func retired(_ id: String) -> RasiError {
+        .conflict("lesson \(id) is retired: restore it (status active) before asking for examples")
+    }
 
     /// Marks a past request as one the lesson applies to (an example) or must not apply to (a
     /// counter-example), by a reviewer: the lesson's next version. Marking it again moves it.

@@ -256,6 +256,16 @@ def test_an_unusable_answer_leaves_the_lesson_unchanged_and_the_proposals_endpoi
         assert proposed["counter_examples"] == [{"text": t, "source": "judge"} for t in ("n1", "n2", "n3")]
         assert versions(rasi, lesson["id"])[-1]["changed_by"] == JUDGE
         assert rasi.api("POST", "/api/v1/lessons/les_unknown/examples/proposals", key=reviewer_key).status_code == 404
+
+        # A retired lesson is not asked about: 409, the model not called, the lesson not changed.
+        asked = len(examples_prompts(model))
+        assert rasi.api("PATCH", f"/api/v1/lessons/{lesson['id']}", key=reviewer_key, json={"status": "retired"}).status_code == 200
+        retired = versions(rasi, lesson["id"])
+        response = rasi.api("POST", f"/api/v1/lessons/{lesson['id']}/examples/proposals", key=reviewer_key)
+        assert response.status_code == 409, response.text
+        assert "is retired" in response.json()["error"]["message"]
+        assert len(examples_prompts(model)) == asked
+        assert versions(rasi, lesson["id"]) == retired
     finally:
         rasi.stop()
 
